@@ -1,0 +1,60 @@
+"""JSON as the original service writes it: ``\\/Date(ms)\\/`` dates and exact decimal numbers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from smsgate.domain.errors import ApiError
+
+JSON_MEDIA_TYPE = "application/json; charset=utf-8"
+
+HTTP_STATUS_BY_CODE = {
+    1: 400,
+    2: 400,
+    3: 400,
+    4: 401,
+    5: 403,
+    6: 400,
+    7: 403,
+    8: 500,
+    9: 500,
+    10: 400,
+}
+
+
+def decimal_text(amount: Decimal) -> str:
+    """``Decimal('0.5000')`` -> ``0.5``; ``Decimal('1000.0000')`` -> ``1000``."""
+    text = format(amount.normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return orjson.Fragment(decimal_text(value))
+    if isinstance(value, datetime):
+        millis = max(0, int(value.astimezone(UTC).timestamp() * 1000))
+        return orjson.Fragment(f'"\\/Date({millis})\\/"')
+    raise TypeError(f"cannot render {type(value).__name__}")
+
+
+def render(value: Any) -> bytes:
+    return orjson.dumps(value, default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+
+
+class JsonResponse(Response):
+    media_type = JSON_MEDIA_TYPE
+
+    def render(self, content: Any) -> bytes:
+        return render(content)
+
+
+def error_response(error: ApiError) -> JsonResponse:
+    return JsonResponse(
+        {"Code": error.code, "Desc": error.desc},
+        status_code=HTTP_STATUS_BY_CODE.get(error.code, 500),
+    )

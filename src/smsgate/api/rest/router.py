@@ -1,0 +1,91 @@
+"""The ``/rest`` ASGI app: finds the endpoint for a path and turns its result into JSON.
+
+Paths are matched case-insensitively with doubled and trailing slashes ignored, so every
+endpoint answers at ``Session``, ``Session/``, ``Session//`` and its ``.php`` alias.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+
+from smsgate.api.rest import account, send, state
+from smsgate.api.rest.call import ApiCall
+from smsgate.api.rest.params import Params, parse_form
+from smsgate.api.rest.rendering import JsonResponse, error_response
+from smsgate.domain.errors import ApiError, InternalError, InvalidOperation
+from smsgate.platform import Platform
+
+log = logging.getLogger(__name__)
+
+Endpoint = Callable[[ApiCall], Awaitable[Any]]
+
+ROUTES: dict[str, Endpoint] = {
+    "session": account.session,
+    "session/session.php": account.session,
+    "balance": account.balance,
+    "balance/balance.php": account.balance,
+    "balance/price_list.php": account.price_list,
+    "statistic/originator.php": account.originator,
+    "send/sendsms": send.send_sms,
+    "send/sendbulk": send.send_bulk,
+    "send/sendbulkpacket": send.send_bulk_packet,
+    "state": state.state,
+    "state/state.php": state.state,
+    "statistic": state.statistic,
+}
+
+
+def route_key(path: str) -> str:
+    """``/rest//Session/session.php/`` -> ``session/session.php``."""
+    segments = [segment for segment in path.lower().split("/") if segment]
+    if segments and segments[0] == "rest":
+        segments = segments[1:]
+    return "/".join(segments)
+
+
+async def read_params(request: Request) -> Params:
+    query = parse_form(request.scope["query_string"].decode("utf-8", "replace"))
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        async with request.form() as form:
+            body = [
+                (name, value)
+                for name, value in form.multi_items()
+                if not isinstance(value, UploadFile)
+            ]
+        return Params(query, body)
+    raw = await request.body()
+    return Params(query, parse_form(raw.decode("utf-8", "replace")) if raw else ())
+
+
+class RestApp:
+    """Serves the Stream Telecom-compatible API under its mount point."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        response = await self.answer(request)
+        await response(scope, receive, send)
+
+    async def answer(self, request: Request) -> JsonResponse:
+        endpoint = ROUTES.get(route_key(request.scope["path"]))
+        try:
+            if endpoint is None:
+                raise InvalidOperation(f"Unknown method {request.url.path}")
+            params = await read_params(request)
+            return JsonResponse(await endpoint(ApiCall(params, self.platform)))
+        except ApiError as error:
+            return error_response(error)
+        except Exception:
+            request_id = uuid.uuid4().hex[:16]
+            log.exception("request %s to %s failed", request_id, request.url.path)
+            return error_response(InternalError(f"Internal server error, request id {request_id}"))

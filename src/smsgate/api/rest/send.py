@@ -1,0 +1,98 @@
+"""``Send/SendSms``, ``Send/SendBulk`` and ``Send/SendBulkPacket``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from smsgate.api.rest.call import ApiCall
+from smsgate.api.rest.params import Params
+from smsgate.domain.dates import parse_api_datetime, parse_validity
+from smsgate.domain.errors import InvalidArgument, MissingArgument
+from smsgate.domain.phone import split_phone_list
+from smsgate.services.auth import AccountProfile
+
+
+def phone_list(params: Params, name: str) -> list[str]:
+    """A parameter holding one number, a comma-separated list, or repeated/``[]`` values."""
+    phones = [phone for value in params.get_all(name) for phone in split_phone_list(value)]
+    if not phones:
+        raise MissingArgument(name)
+    return phones
+
+
+def send_date(params: Params) -> datetime | None:
+    raw = params.get("sendDate")
+    return parse_api_datetime(raw).replace(tzinfo=UTC) if raw is not None else None
+
+
+async def _send(
+    call: ApiCall, account: AccountProfile, recipients: list[tuple[str, str]]
+) -> list[str]:
+    params = call.params
+    order = call.platform.orders.build(
+        account,
+        params.require("sourceAddress"),
+        recipients,
+        send_at=send_date(params),
+        validity_minutes=parse_validity(params.get("validity")),
+        callback_url=params.get("callback_url"),
+    )
+    return [str(part_id) for part_id in await call.platform.order_writer.accept(order)]
+
+
+def _one_text(call: ApiCall, phones_parameter: str) -> list[tuple[str, str]]:
+    phones = phone_list(call.params, phones_parameter)
+    text = call.params.require("data")
+    return [(phone, text) for phone in phones]
+
+
+async def send_sms(call: ApiCall) -> list[str]:
+    account = await call.account()
+    return await _send(call, account, _one_text(call, "destinationAddress"))
+
+
+async def send_bulk(call: ApiCall) -> list[str]:
+    account = await call.account()
+    return await _send(call, account, _one_text(call, "destinationAddresses"))
+
+
+async def send_bulk_packet(call: ApiCall) -> list[str]:
+    account = await call.account()
+    return await _send(call, account, list(packet_recipients(call.params)))
+
+
+def packet_recipients(params: Params) -> Iterator[tuple[str, str]]:
+    """(phone, text) pairs of ``phone_data``: JSON text, or PHP bracket parameters."""
+    raw = params.get("phone_data")
+    if raw is not None:
+        try:
+            data: Any = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise InvalidArgument("phone_data is not valid JSON") from None
+    else:
+        data = params.nested("phone_data")
+    if data is None:
+        raise MissingArgument("phone_data")
+    entries = data.get("sms") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise InvalidArgument('phone_data must be {"sms":[{"phone":..,"text":..}]}')
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise InvalidArgument(f"phone_data sms[{index}] must be an object")
+        phones = entry.get("phone")
+        text = entry.get("text")
+        if not isinstance(text, str) or not text:
+            raise MissingArgument(f"phone_data.sms[{index}].text")
+        if isinstance(phones, str | int):
+            phones = split_phone_list(str(phones))
+        if not isinstance(phones, list) or not phones:
+            raise MissingArgument(f"phone_data.sms[{index}].phone")
+        for phone in phones:
+            if not isinstance(phone, str | int):
+                raise InvalidArgument(f"phone_data sms[{index}] has an invalid phone")
+            for single in split_phone_list(str(phone)):
+                yield single, text

@@ -1,0 +1,64 @@
+"""Settings: environment variables prefixed ``SMSGATE_``, optionally a TOML file."""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_FILE_VARIABLE = "SMSGATE_CONFIG"
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set; environment variables win over the TOML file."""
+
+    model_config = SettingsConfigDict(env_prefix="SMSGATE_", extra="ignore")
+
+    database_url: str = "sqlite:///./var/smsgate.db"
+    data_dir: Path = Path("./var")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    session_ttl_seconds: int | None = Field(
+        default=None, description="Lifetime of a session id; none means API keys never expire."
+    )
+    default_price: Decimal = Decimal("1.00")
+    smsc: Literal["simulator"] = "simulator"
+    simulator_delay: float = 1.0
+    flood_limit: int = 10
+    flood_window_seconds: int = 60
+    dispatch: bool = True
+    dispatch_batch: int = 500
+    cache_refresh_seconds: float = 0.5
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_FILE_VARIABLE)
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Read settings, from ``config_file`` too when given (it is remembered for child processes)."""
+    if config_file is not None:
+        if not config_file.is_file():
+            raise FileNotFoundError(f"config file not found: {config_file}")
+        os.environ[CONFIG_FILE_VARIABLE] = str(config_file)
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,107 @@
+"""The one interface every SMSC connector implements (simulator, SMPP).
+
+A connector never touches the store. The dispatcher hands it parts to submit and gets one
+``SubmitResult`` per part back; delivery reports and incoming messages travel the other way
+through ``ConnectorEvents``, whose coroutines return only after their effect is committed
+(so an SMPP ``deliver_sm`` is acknowledged only then).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from smsgate.domain.segments import Encoding
+
+__all__ = [
+    "Connector",
+    "ConnectorEvents",
+    "DeliveryReport",
+    "Encoding",
+    "IncomingSms",
+    "OutboundPart",
+    "ReportStatus",
+    "SubmitOutcome",
+    "SubmitResult",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundPart:
+    """One SMS part ready for submission; ``message_id`` is the part's own id."""
+
+    message_id: int
+    sender_name: str
+    destination: str
+    text: str
+    encoding: Encoding
+    part_number: int
+    part_count: int
+    concat_reference: int
+    expires_at: datetime
+
+
+class SubmitOutcome(enum.StrEnum):
+    ACCEPTED = "accepted"  # the SMSC took it; smsc_id is set
+    REJECTED = "rejected"  # permanent failure: the part is refunded and ends NotDelivered
+    RETRY = "retry"  # throttled, queue full, or the link is down: submit again later
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    message_id: int
+    outcome: SubmitOutcome
+    smsc_id: str | None = None
+    error: str | None = None
+
+
+class ReportStatus(enum.StrEnum):
+    DELIVERED = "delivered"
+    NOT_DELIVERED = "not_delivered"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """A final state for the part that the SMSC knows as ``smsc_id``."""
+
+    connector: str
+    smsc_id: str
+    status: ReportStatus
+    done_at: datetime
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingSms:
+    """A mobile-originated message, already joined when it arrived in several parts."""
+
+    connector: str
+    source: str
+    destination: str
+    text: str
+    received_at: datetime
+
+
+class ConnectorEvents(Protocol):
+    async def delivery_reports(self, reports: Sequence[DeliveryReport]) -> None: ...
+
+    async def incoming(self, message: IncomingSms) -> None: ...
+
+
+class Connector(Protocol):
+    """An outbound link to an SMSC."""
+
+    name: str
+
+    @property
+    def is_up(self) -> bool: ...
+
+    async def start(self, events: ConnectorEvents) -> None: ...
+
+    async def submit(self, parts: Sequence[OutboundPart]) -> list[SubmitResult]: ...
+
+    async def stop(self) -> None: ...

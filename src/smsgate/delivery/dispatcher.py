@@ -1,0 +1,213 @@
+"""The dispatcher: claims due parts, submits them through connectors, records the results.
+
+One loop claims batches (a lease in the database, so a dispatcher that dies gives its parts
+back when the lease lapses) and hands each batch to a task that routes and submits it. A second
+loop ends parts whose validity ran out: unsent ones are refunded, sent ones without a report
+become Expired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection
+
+from smsgate.delivery.connector import (
+    Connector,
+    ConnectorEvents,
+    Encoding,
+    OutboundPart,
+    SubmitOutcome,
+    SubmitResult,
+)
+from smsgate.delivery.routing import Router
+from smsgate.domain.states import MessageState
+from smsgate.store.database import Database
+from smsgate.store.messages import (
+    ClaimedPart,
+    claim_due,
+    expire_sent,
+    expired_waiting,
+    finish_unsent,
+    record_accepted,
+    record_retry,
+    release_all_leases,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchSettings:
+    batch_size: int = 500
+    lease: timedelta = timedelta(seconds=60)
+    retry_delay: timedelta = timedelta(seconds=5)
+    idle_poll: float = 0.25
+    sweep_interval: float = 1.0
+    max_batches_in_flight: int = 4
+    # Only one dispatcher may use a database when leases are released at start (SQLite).
+    release_leases_at_start: bool = False
+
+
+def outbound(part: ClaimedPart) -> OutboundPart:
+    return OutboundPart(
+        message_id=part.id,
+        sender_name=part.sender_name,
+        destination=part.destination,
+        text=part.text,
+        encoding=Encoding(part.encoding),
+        part_number=part.part_number,
+        part_count=part.part_count,
+        concat_reference=part.group_id,
+        expires_at=part.expires_at,
+    )
+
+
+class Dispatcher:
+    """Moves due parts from the store to the operators."""
+
+    def __init__(
+        self,
+        database: Database,
+        router: Router,
+        events: ConnectorEvents,
+        settings: DispatchSettings | None = None,
+    ) -> None:
+        self.database = database
+        self.router = router
+        self.events = events
+        self.settings = settings or DispatchSettings()
+        self._wakeup = asyncio.Event()
+        self._slots = asyncio.Semaphore(self.settings.max_batches_in_flight)
+        self._batches: set[asyncio.Task[None]] = set()
+
+    @property
+    def connectors(self) -> Mapping[str, Connector]:
+        return self.router.connectors
+
+    def wake(self) -> None:
+        """New parts were queued: claim now instead of at the next poll."""
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        if self.settings.release_leases_at_start:
+            released = await self.database.write(release_all_leases)
+            if released:
+                log.info("picked up %d parts left in flight", released)
+        for connector in self.connectors.values():
+            await connector.start(self.events)
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._claim_loop())
+                tasks.create_task(self._sweep_loop())
+        finally:
+            for task in list(self._batches):
+                task.cancel()
+            for connector in self.connectors.values():
+                await connector.stop()
+
+    async def _claim_loop(self) -> None:
+        while True:
+            await self._slots.acquire()
+            try:
+                now = datetime.now(UTC)
+                claimed = await self.database.write(
+                    lambda c: claim_due(c, now, now + self.settings.lease, self.settings.batch_size)
+                )
+            except Exception:
+                self._slots.release()
+                log.exception("claiming due parts failed")
+                await asyncio.sleep(self.settings.idle_poll)
+                continue
+            if not claimed:
+                self._slots.release()
+                await self._idle()
+                continue
+            task = asyncio.create_task(self._dispatch(claimed))
+            self._batches.add(task)
+            task.add_done_callback(self._batch_done)
+
+    def _batch_done(self, task: asyncio.Task[None]) -> None:
+        self._batches.discard(task)
+        self._slots.release()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("dispatching a batch failed", exc_info=task.exception())
+
+    async def _idle(self) -> None:
+        self._wakeup.clear()
+        try:
+            await asyncio.wait_for(self._wakeup.wait(), self.settings.idle_poll)
+        except TimeoutError:
+            pass
+
+    async def _dispatch(self, parts: Sequence[ClaimedPart]) -> None:
+        by_connector: dict[str, list[ClaimedPart]] = defaultdict(list)
+        unroutable: list[ClaimedPart] = []
+        for part in parts:
+            connector = self.router.pick(part.destination)
+            if connector is None:
+                unroutable.append(part)
+            else:
+                by_connector[connector.name].append(part)
+        if unroutable:
+            # Every connector of the route is down: keep the parts queued, try again later.
+            await self._record(
+                "",
+                [
+                    SubmitResult(p.id, SubmitOutcome.RETRY, error="no connector up")
+                    for p in unroutable
+                ],
+            )
+        await asyncio.gather(
+            *(self._submit(self.connectors[name], batch) for name, batch in by_connector.items())
+        )
+
+    async def _submit(self, connector: Connector, parts: Sequence[ClaimedPart]) -> None:
+        try:
+            results = await connector.submit([outbound(part) for part in parts])
+        except Exception:
+            log.exception("connector %s failed a submit of %d parts", connector.name, len(parts))
+            results = [
+                SubmitResult(p.id, SubmitOutcome.RETRY, error="connector error") for p in parts
+            ]
+        await self._record(connector.name, results)
+
+    async def _record(self, connector: str, results: Sequence[SubmitResult]) -> None:
+        now = datetime.now(UTC)
+        accepted = [
+            (r.message_id, r.smsc_id) for r in results if r.outcome is SubmitOutcome.ACCEPTED
+        ]
+        retry = [r.message_id for r in results if r.outcome is SubmitOutcome.RETRY]
+        retry_at = now + self.settings.retry_delay
+
+        rejected: dict[str | None, list[int]] = defaultdict(list)
+        for result in results:
+            if result.outcome is SubmitOutcome.REJECTED:
+                rejected[result.error].append(result.message_id)
+
+        def work(connection: Connection) -> None:
+            record_accepted(connection, connector, accepted, now)
+            for error, part_ids in rejected.items():
+                finish_unsent(connection, part_ids, MessageState.NOT_DELIVERED, now, error)
+            record_retry(connection, retry, retry_at, None)
+
+        await self.database.write(work)
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.sweep_interval)
+            try:
+                await self.database.write(self._sweep)
+            except Exception:
+                log.exception("expiring parts failed")
+
+    def _sweep(self, connection: Connection) -> None:
+        now = datetime.now(UTC)
+        overdue = expired_waiting(connection, now, 10_000)
+        finish_unsent(connection, overdue, MessageState.EXPIRED, now, "validity ran out unsent")
+        expire_sent(connection, now)

@@ -1,0 +1,61 @@
+"""Dates and durations as the API writes them."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from smsgate.domain.errors import InvalidArgument
+
+DEFAULT_VALIDITY_MINUTES = 1440
+MAX_VALIDITY_MINUTES = 4320
+
+# Fractions beyond microseconds (.NET clients send seven digits) are cut, not rejected.
+_API_DATETIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6})\d*)?)?",
+    re.ASCII,
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+
+
+def parse_api_datetime(raw: str) -> datetime:
+    """A naive datetime from ``YYYY-MM-DDTHH:MM[:SS[.fff]]`` (``T`` or a space); the caller
+    knows which zone it is in."""
+    match = _API_DATETIME.fullmatch(raw.strip())
+    if match is None:
+        raise InvalidArgument(f"Invalid date: {raw}")
+    year, month, day, hour, minute, second, fraction = match.groups()
+    try:
+        return datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second or 0),
+            int((fraction or "").ljust(6, "0")),
+        )
+    except ValueError:
+        raise InvalidArgument(f"Invalid date: {raw}") from None
+
+
+def to_api_date(dt: datetime) -> str:
+    """``/Date(<ms since the epoch>)/``; a naive ``dt`` is taken as UTC, and times before the
+    epoch read as the epoch (clients cannot parse negative values)."""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    milliseconds = max(0, (dt - _EPOCH) // _MILLISECOND)
+    return f"/Date({milliseconds})/"
+
+
+def parse_validity(raw: str | None) -> int:
+    """Validity period in minutes: 1..4320, 1440 when absent or empty."""
+    if raw is None or not raw.strip():
+        return DEFAULT_VALIDITY_MINUTES
+    text = raw.strip()
+    if text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_VALIDITY_MINUTES:
+        return int(text)
+    raise InvalidArgument(
+        f"Invalid validity: {raw}; expected minutes from 1 to {MAX_VALIDITY_MINUTES}"
+    )

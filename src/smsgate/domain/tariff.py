@@ -1,0 +1,50 @@
+"""Prices of SMS parts: an account's tariff by destination prefix."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from types import MappingProxyType
+
+from smsgate.domain.errors import InvalidArgument
+
+
+def _checked_price(price: Decimal, what: str) -> Decimal:
+    if not price.is_finite() or price < 0:
+        raise InvalidArgument(f"Invalid price for {what}: {price}")
+    return price
+
+
+class Tariff:
+    """The price of one part by destination: the longest matching prefix, else the default."""
+
+    __slots__ = ("_default_price", "_lengths", "_prefixes")
+
+    def __init__(self, default_price: Decimal, prefixes: Mapping[str, Decimal]) -> None:
+        for prefix in prefixes:
+            if not (prefix.isascii() and prefix.isdigit()):
+                raise InvalidArgument(f"Invalid tariff prefix: {prefix!r}")
+        self._default_price = _checked_price(default_price, "the default")
+        self._prefixes = {
+            prefix: _checked_price(price, f"prefix {prefix}") for prefix, price in prefixes.items()
+        }
+        # Only lengths that occur are tried, longest first, so a lookup is a few dict probes.
+        self._lengths = sorted({len(prefix) for prefix in self._prefixes}, reverse=True)
+
+    @property
+    def default_price(self) -> Decimal:
+        return self._default_price
+
+    @property
+    def prefixes(self) -> Mapping[str, Decimal]:
+        """Read-only view of the price per destination prefix."""
+        return MappingProxyType(self._prefixes)
+
+    def price_for(self, destination: str) -> Decimal:
+        """Price of one part to ``destination`` (international digits)."""
+        prefixes = self._prefixes
+        for length in self._lengths:
+            price = prefixes.get(destination[:length])
+            if price is not None:
+                return price
+        return self._default_price

@@ -1,0 +1,42 @@
+"""Delivery reports from connectors become final part states."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from smsgate.delivery.connector import DeliveryReport, ReportStatus
+from smsgate.domain.states import MessageState
+from smsgate.store.database import Database
+from smsgate.store.messages import apply_receipts
+
+STATE_BY_REPORT = {
+    ReportStatus.DELIVERED: MessageState.DELIVERED,
+    ReportStatus.NOT_DELIVERED: MessageState.NOT_DELIVERED,
+    ReportStatus.EXPIRED: MessageState.EXPIRED,
+}
+
+
+class ReceiptRecorder:
+    """Commits delivery reports; returns only once they are durable."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def delivery_reports(self, reports: Sequence[DeliveryReport]) -> None:
+        by_connector: dict[str, list[tuple[str, MessageState, datetime, str | None]]] = defaultdict(
+            list
+        )
+        for report in reports:
+            by_connector[report.connector].append(
+                (report.smsc_id, STATE_BY_REPORT[report.status], report.done_at, report.error)
+            )
+
+        def work(connection: Connection) -> None:
+            for connector, receipts in by_connector.items():
+                apply_receipts(connection, connector, receipts)
+
+        await self.database.write(work)

@@ -1,0 +1,197 @@
+"""Administering accounts: the use cases behind ``smsgate admin``.
+
+Every change bumps the configuration revision so running servers drop their caches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection
+
+from smsgate.domain.errors import ApiError
+from smsgate.domain.sender import validate_sender_name
+from smsgate.services.passwords import hash_password
+from smsgate.store import accounts as store
+from smsgate.store.database import Database
+
+T = TypeVar("T")
+
+
+class AdminError(Exception):
+    """An admin request that cannot be carried out; the message says why."""
+
+
+def parse_amount(raw: str | Decimal) -> Decimal:
+    try:
+        amount = Decimal(raw)
+    except InvalidOperation:
+        raise AdminError(f"not a number: {raw}") from None
+    if not amount.is_finite():
+        raise AdminError(f"not a number: {raw}")
+    if amount != amount.quantize(Decimal("0.0001")):
+        raise AdminError(f"at most 4 decimal places: {raw}")
+    return amount
+
+
+def _require(connection: Connection, login: str) -> store.AccountRow:
+    account = store.find_account(connection, login=login)
+    if account is None:
+        raise AdminError(f"no such account: {login}")
+    return account
+
+
+class AccountAdmin:
+    """Account changes made by the platform's operator."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def _change(self, work: Callable[[Connection], T]) -> T:
+        def run(connection: Connection) -> T:
+            result = work(connection)
+            store.bump_config_revision(connection)
+            return result
+
+        return self.database.write_sync(run)
+
+    def create(
+        self,
+        login: str,
+        *,
+        password: str,
+        api_password: str | None = None,
+        balance: Decimal = Decimal(0),
+        price: Decimal | None = None,
+        sender_names: Iterable[str] = (),
+        dynamic_sender: bool = False,
+        parent: str | None = None,
+    ) -> int:
+        if not login or len(login) > 64 or login != login.strip():
+            raise AdminError("login must be 1-64 characters without surrounding spaces")
+        if not password:
+            raise AdminError("password must not be empty")
+        if balance < 0:
+            raise AdminError("balance must not be negative")
+        if price is not None and price < 0:
+            raise AdminError("price must not be negative")
+        names = [self._valid_sender(name) for name in sender_names]
+        password_hash = hash_password(password)
+        api_password_hash = hash_password(api_password) if api_password else None
+
+        def work(connection: Connection) -> int:
+            if store.find_account(connection, login=login) is not None:
+                raise AdminError(f"account already exists: {login}")
+            parent_id = _require(connection, parent).id if parent else None
+            account_id = store.insert_account(
+                connection,
+                login=login,
+                password_hash=password_hash,
+                api_password_hash=api_password_hash,
+                balance=balance,
+                price=price,
+                dynamic_sender=dynamic_sender,
+                blocked=False,
+                parent_id=parent_id,
+                created_at=datetime.now(UTC),
+            )
+            for name in names:
+                store.add_sender_name(connection, account_id, name)
+            return account_id
+
+        return self._change(work)
+
+    def credit(self, login: str, amount: Decimal) -> Decimal:
+        def work(connection: Connection) -> Decimal:
+            account = _require(connection, login)
+            balance = store.change_balance(connection, account.id, amount)
+            if balance is None:
+                raise AdminError(f"balance {account.balance} cannot go below zero (asked {amount})")
+            return balance
+
+        return self._change(work)
+
+    def show(self, login: str) -> dict[str, Any]:
+        def work(connection: Connection) -> dict[str, Any]:
+            account = _require(connection, login)
+            parent = (
+                store.account_login(connection, account.parent_id) if account.parent_id else None
+            )
+            return {
+                "login": account.login,
+                "balance": str(account.balance),
+                "price": str(account.price) if account.price is not None else None,
+                "sender_names": store.list_sender_names(connection, account.id),
+                "dynamic_sender": account.dynamic_sender,
+                "blocked": account.blocked,
+                "tariff": {
+                    p: str(v) for p, v in sorted(store.read_tariff(connection, account.id).items())
+                },
+                "parent": parent,
+                "flood_limit": account.flood_limit,
+                "flood_window_seconds": account.flood_window_seconds,
+            }
+
+        return self.database.read_sync(work)
+
+    def set_blocked(self, login: str, blocked: bool) -> None:
+        self._change(lambda c: store.update_account(c, _require(c, login).id, blocked=blocked))
+
+    def set_passwords(self, login: str, *, password: str | None, api_password: str | None) -> None:
+        if not password and not api_password:
+            raise AdminError("give --password or --api-password")
+        values = {}
+        if password:
+            values["password_hash"] = hash_password(password)
+        if api_password:
+            values["api_password_hash"] = hash_password(api_password)
+        self._change(lambda c: store.update_account(c, _require(c, login).id, **values))
+
+    def set_dynamic_sender(self, login: str, enabled: bool) -> None:
+        self._change(
+            lambda c: store.update_account(c, _require(c, login).id, dynamic_sender=enabled)
+        )
+
+    def set_flood_limit(self, login: str, limit: int | None, window_seconds: int | None) -> None:
+        if (limit is not None and limit < 1) or (window_seconds is not None and window_seconds < 1):
+            raise AdminError("flood limit and window must be positive")
+        self._change(
+            lambda c: store.update_account(
+                c, _require(c, login).id, flood_limit=limit, flood_window_seconds=window_seconds
+            )
+        )
+
+    def add_sender(self, login: str, name: str) -> None:
+        name = self._valid_sender(name)
+        self._change(lambda c: store.add_sender_name(c, _require(c, login).id, name))
+
+    def remove_sender(self, login: str, name: str) -> None:
+        def work(connection: Connection) -> None:
+            if not store.remove_sender_name(connection, _require(connection, login).id, name):
+                raise AdminError(f"{login} has no sender name {name!r}")
+
+        self._change(work)
+
+    def set_tariff(self, login: str, prefix: str, price: Decimal) -> None:
+        if not prefix.isdigit() or len(prefix) > 15:
+            raise AdminError(f"prefix must be 1-15 digits: {prefix}")
+        if price < 0:
+            raise AdminError("price must not be negative")
+        self._change(lambda c: store.set_tariff_price(c, _require(c, login).id, prefix, price))
+
+    def tariff(self, login: str) -> dict[str, str]:
+        def work(connection: Connection) -> dict[str, str]:
+            prices = store.read_tariff(connection, _require(connection, login).id)
+            return {prefix: str(price) for prefix, price in sorted(prices.items())}
+
+        return self.database.read_sync(work)
+
+    @staticmethod
+    def _valid_sender(name: str) -> str:
+        try:
+            return validate_sender_name(name)
+        except ApiError as error:
+            raise AdminError(error.desc) from None

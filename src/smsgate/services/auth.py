@@ -1,0 +1,167 @@
+"""Who is calling: session ids and API passwords, with caches that never outlive a change.
+
+Verified credentials are cached as a keyed HMAC of the password (never the password itself), so
+``login`` + ``pass`` costs one HMAC per request instead of an argon2 hash. Every cache is dropped
+when the configuration revision moves (any admin change), which each process polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import Connection
+
+from smsgate.domain.errors import Forbidden, InvalidSession, Unauthorized
+from smsgate.domain.tariff import Tariff
+from smsgate.services.passwords import verify_password
+from smsgate.store import accounts as store
+from smsgate.store.database import Database
+
+log = logging.getLogger(__name__)
+
+_SESSION_ID = re.compile(r"[0-9a-f]{32}")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountProfile:
+    """What a request needs to know about its account, besides the balance."""
+
+    id: int
+    login: str
+    blocked: bool
+    dynamic_sender: bool
+    sender_names: frozenset[str]
+    tariff: Tariff
+    parent_id: int | None
+    flood_limit: int | None
+    flood_window_seconds: int | None
+
+
+class Authenticator:
+    """Resolves credentials to an ``AccountProfile``."""
+
+    def __init__(
+        self, database: Database, *, default_price: Decimal, session_ttl: timedelta | None
+    ) -> None:
+        self.database = database
+        self.default_price = default_price
+        self.session_ttl = session_ttl
+        self._key = secrets.token_bytes(32)
+        self._sessions: dict[str, tuple[int, datetime | None]] = {}
+        self._credentials: dict[str, tuple[int, bytes]] = {}
+        self._profiles: dict[int, AccountProfile] = {}
+        self._revision: int | None = None
+
+    def forget(self) -> None:
+        self._sessions.clear()
+        self._credentials.clear()
+        self._profiles.clear()
+
+    async def open_session(self, login: str, password: str) -> str:
+        """Check the account password and answer a new session id."""
+        account = await self._verified(login, password, use_api_password=False)
+        profile = await self.profile(account)
+        self._ensure_allowed(profile)
+        session_id = secrets.token_hex(16)
+        now = datetime.now(UTC)
+        expires_at = now + self.session_ttl if self.session_ttl else None
+        await self.database.write(
+            lambda c: store.insert_session(c, session_id, account, now, expires_at)
+        )
+        self._sessions[session_id] = (account, expires_at)
+        return session_id
+
+    async def by_session(self, session_id: str) -> AccountProfile:
+        session_id = session_id.strip().lower()
+        cached = self._sessions.get(session_id)
+        if cached is None:
+            if not _SESSION_ID.fullmatch(session_id):
+                raise InvalidSession("Invalid session id")
+            found = await self.database.read(lambda c: store.find_session(c, session_id))
+            if found is None:
+                raise InvalidSession("Invalid session id")
+            self._sessions[session_id] = cached = found
+        account_id, expires_at = cached
+        if expires_at is not None and expires_at <= datetime.now(UTC):
+            raise Unauthorized("SessionID expired")
+        profile = await self.profile(account_id)
+        self._ensure_allowed(profile)
+        return profile
+
+    async def by_api_password(self, login: str, password: str) -> AccountProfile:
+        digest = self._digest(password)
+        cached = self._credentials.get(login)
+        if cached is not None and hmac.compare_digest(cached[1], digest):
+            account_id = cached[0]
+        else:
+            account_id = await self._verified(login, password, use_api_password=True)
+            self._credentials[login] = (account_id, digest)
+        profile = await self.profile(account_id)
+        self._ensure_allowed(profile)
+        return profile
+
+    async def profile(self, account_id: int) -> AccountProfile:
+        profile = self._profiles.get(account_id)
+        if profile is None:
+            profile = await self.database.read(lambda c: self._load_profile(c, account_id))
+            self._profiles[account_id] = profile
+        return profile
+
+    async def watch_revisions(self, interval: float) -> None:
+        """Poll the configuration revision forever, dropping caches when it moves."""
+        while True:
+            try:
+                revision = await self.database.read(store.read_config_revision)
+            except Exception:
+                log.exception("reading the configuration revision failed")
+            else:
+                if revision != self._revision:
+                    self.forget()
+                    self._revision = revision
+            await asyncio.sleep(interval)
+
+    def _digest(self, password: str) -> bytes:
+        return hmac.new(self._key, password.encode(), hashlib.sha256).digest()
+
+    async def _verified(self, login: str, password: str, *, use_api_password: bool) -> int:
+        account = await self.database.read(lambda c: store.find_account(c, login=login))
+        if account is None:
+            raise Unauthorized("Invalid login or password")
+        password_hash = account.password_hash
+        if use_api_password and account.api_password_hash is not None:
+            password_hash = account.api_password_hash
+        if not await asyncio.to_thread(verify_password, password_hash, password):
+            raise Unauthorized("Invalid login or password")
+        return account.id
+
+    def _load_profile(self, connection: Connection, account_id: int) -> AccountProfile:
+        account = store.find_account(connection, id=account_id)
+        if account is None:
+            raise InvalidSession("Invalid session id")
+        return AccountProfile(
+            id=account.id,
+            login=account.login,
+            blocked=account.blocked,
+            dynamic_sender=account.dynamic_sender,
+            sender_names=frozenset(store.list_sender_names(connection, account.id)),
+            tariff=Tariff(
+                account.price if account.price is not None else self.default_price,
+                store.read_tariff(connection, account.id),
+            ),
+            parent_id=account.parent_id,
+            flood_limit=account.flood_limit,
+            flood_window_seconds=account.flood_window_seconds,
+        )
+
+    @staticmethod
+    def _ensure_allowed(profile: AccountProfile) -> None:
+        if profile.blocked:
+            raise Forbidden("Account is blocked")

@@ -1,0 +1,166 @@
+"""Queries on accounts, their sender names, tariffs and sessions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from smsgate.store.schema import accounts, counters, sender_names, sessions, tariff_prefixes
+
+CONFIG_COUNTER = "config"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    id: int
+    login: str
+    password_hash: str
+    api_password_hash: str | None
+    balance: Decimal
+    price: Decimal | None
+    dynamic_sender: bool
+    blocked: bool
+    parent_id: int | None
+    flood_limit: int | None
+    flood_window_seconds: int | None
+
+
+_ACCOUNT_COLUMNS = [getattr(accounts.c, name) for name in AccountRow.__dataclass_fields__]
+
+
+def find_account(
+    connection: Connection, *, login: str | None = None, id: int | None = None
+) -> AccountRow | None:
+    query = select(*_ACCOUNT_COLUMNS)
+    query = (
+        query.where(accounts.c.login == login)
+        if login is not None
+        else query.where(accounts.c.id == id)
+    )
+    row = connection.execute(query).one_or_none()
+    return AccountRow(*row) if row is not None else None
+
+
+def insert_account(connection: Connection, **values: object) -> int:
+    result = connection.execute(insert(accounts).values(**values).returning(accounts.c.id))
+    return int(result.scalar_one())
+
+
+def update_account(connection: Connection, account_id: int, **values: object) -> None:
+    connection.execute(update(accounts).where(accounts.c.id == account_id).values(**values))
+
+
+def change_balance(connection: Connection, account_id: int, amount: Decimal) -> Decimal | None:
+    """Add ``amount`` (negative to take) unless the balance would go below zero.
+
+    Returns the new balance, or None when the balance does not cover a negative amount.
+    """
+    result = connection.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id, accounts.c.balance + amount >= 0)
+        .values(balance=accounts.c.balance + amount)
+        .returning(accounts.c.balance)
+    )
+    balance = result.scalar_one_or_none()
+    return Decimal(balance) if balance is not None else None
+
+
+def read_balance(connection: Connection, account_id: int) -> Decimal:
+    return Decimal(
+        connection.execute(
+            select(accounts.c.balance).where(accounts.c.id == account_id)
+        ).scalar_one()
+    )
+
+
+def list_sender_names(connection: Connection, account_id: int) -> list[str]:
+    query = select(sender_names.c.name).where(sender_names.c.account_id == account_id)
+    return sorted(connection.execute(query).scalars())
+
+
+def add_sender_name(connection: Connection, account_id: int, name: str) -> None:
+    exists = connection.execute(
+        select(sender_names.c.name).where(
+            sender_names.c.account_id == account_id, sender_names.c.name == name
+        )
+    ).first()
+    if exists is None:
+        connection.execute(insert(sender_names).values(account_id=account_id, name=name))
+
+
+def remove_sender_name(connection: Connection, account_id: int, name: str) -> bool:
+    result = connection.execute(
+        sender_names.delete().where(
+            sender_names.c.account_id == account_id, sender_names.c.name == name
+        )
+    )
+    return result.rowcount > 0
+
+
+def read_tariff(connection: Connection, account_id: int) -> dict[str, Decimal]:
+    query = select(tariff_prefixes.c.prefix, tariff_prefixes.c.price).where(
+        tariff_prefixes.c.account_id == account_id
+    )
+    return {prefix: Decimal(price) for prefix, price in connection.execute(query)}
+
+
+def set_tariff_price(connection: Connection, account_id: int, prefix: str, price: Decimal) -> None:
+    where = (tariff_prefixes.c.account_id == account_id, tariff_prefixes.c.prefix == prefix)
+    if connection.execute(update(tariff_prefixes).where(*where).values(price=price)).rowcount == 0:
+        connection.execute(
+            insert(tariff_prefixes).values(account_id=account_id, prefix=prefix, price=price)
+        )
+
+
+def insert_session(
+    connection: Connection,
+    session_id: str,
+    account_id: int,
+    now: datetime,
+    expires_at: datetime | None,
+) -> None:
+    connection.execute(
+        insert(sessions).values(
+            id=session_id, account_id=account_id, created_at=now, expires_at=expires_at
+        )
+    )
+
+
+def find_session(connection: Connection, session_id: str) -> tuple[int, datetime | None] | None:
+    row = connection.execute(
+        select(sessions.c.account_id, sessions.c.expires_at).where(sessions.c.id == session_id)
+    ).one_or_none()
+    return (int(row[0]), row[1]) if row is not None else None
+
+
+def account_login(connection: Connection, account_id: int) -> str:
+    return str(
+        connection.execute(select(accounts.c.login).where(accounts.c.id == account_id)).scalar_one()
+    )
+
+
+def bump_config_revision(connection: Connection) -> None:
+    """Tell every process that account configuration changed (see ``counters``)."""
+    if (
+        connection.execute(
+            update(counters)
+            .where(counters.c.name == CONFIG_COUNTER)
+            .values(value=counters.c.value + 1)
+        ).rowcount
+        == 0
+    ):
+        connection.execute(insert(counters).values(name=CONFIG_COUNTER, value=1))
+
+
+def read_config_revision(connection: Connection) -> int:
+    value = connection.execute(
+        select(counters.c.value).where(counters.c.name == CONFIG_COUNTER)
+    ).scalar()
+    return int(value or 0)
+
+
+def count_accounts(connection: Connection) -> int:
+    return int(connection.execute(select(func.count()).select_from(accounts)).scalar_one())

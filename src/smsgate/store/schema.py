@@ -1,0 +1,131 @@
+"""The database schema (SQLAlchemy Core). Alembic migrations in ``migrations/`` build it."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
+
+from smsgate.store.types import Money, UtcDateTime
+
+# SQLite only auto-numbers an INTEGER PRIMARY KEY; BIGINT everywhere else.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("login", String(64), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    # NULL until an API password is set: then ``pass`` is checked against the password.
+    Column("api_password_hash", String(200)),
+    Column("balance", Money(), nullable=False),
+    Column("price", Money()),
+    Column("dynamic_sender", Boolean, nullable=False, default=False),
+    Column("blocked", Boolean, nullable=False, default=False),
+    Column("parent_id", Id, ForeignKey("accounts.id")),
+    Column("flood_limit", Integer),
+    Column("flood_window_seconds", Integer),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+sender_names = Table(
+    "sender_names",
+    metadata,
+    Column("account_id", Id, ForeignKey("accounts.id"), primary_key=True),
+    Column("name", String(15), primary_key=True),
+)
+
+tariff_prefixes = Table(
+    "tariff_prefixes",
+    metadata,
+    Column("account_id", Id, ForeignKey("accounts.id"), primary_key=True),
+    Column("prefix", String(15), primary_key=True),
+    Column("price", Money(), nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime()),
+)
+
+# One row per named counter. ``config`` grows whenever the admin changes an account, a sender,
+# a tariff or a password, so every process can drop its caches within a poll interval.
+# ``messages`` hands out message ids in blocks, the same way on SQLite and PostgreSQL.
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=False),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    # The id of the first part: every part of one text to one number shares it.
+    Column("group_id", Id, nullable=False),
+    Column("part_number", SmallInteger, nullable=False),
+    Column("part_count", SmallInteger, nullable=False),
+    Column("sender_name", String(15), nullable=False),
+    Column("destination", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("encoding", String(8), nullable=False),
+    Column("price", Money(), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("due_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("submitted_at", UtcDateTime()),
+    Column("reported_at", UtcDateTime(), nullable=False),
+    # Set while a dispatcher holds the part; a lapsed lease makes it claimable again.
+    Column("lease_until", UtcDateTime()),
+    Column("connector", String(64)),
+    Column("smsc_id", String(64)),
+    Column("attempts", SmallInteger, nullable=False, default=0),
+    Column("error", String(200)),
+    Column("callback_url", Text),
+    Index("ix_messages_state_due_at", "state", "due_at"),
+    Index("ix_messages_account_id_created_at", "account_id", "created_at"),
+    Index(
+        "ix_messages_account_id_destination_created_at", "account_id", "destination", "created_at"
+    ),
+    Index("ix_messages_connector_smsc_id", "connector", "smsc_id"),
+)
+
+# A delivery report whose part is not yet recorded as submitted (the receipt raced ahead of the
+# submit result). Kept here, not in memory, so a crash cannot lose it; applied when the submit
+# result is recorded.
+early_receipts = Table(
+    "early_receipts",
+    metadata,
+    Column("connector", String(64), primary_key=True),
+    Column("smsc_id", String(64), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("done_at", UtcDateTime(), nullable=False),
+    Column("error", String(200)),
+)

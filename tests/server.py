@@ -1,0 +1,89 @@
+"""A real ``smsgate serve`` process on a free port, for tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """Starts, stops and kills one server; its output goes to ``log_path``."""
+
+    def __init__(self, database_url: str, workdir: Path, **settings: str) -> None:
+        self.database_url = database_url
+        self.workdir = workdir
+        self.port = free_port()
+        self.settings = settings
+        self.log_path = workdir / f"server-{self.port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "SMSGATE_DATABASE_URL": self.database_url,
+                "SMSGATE_PORT": str(self.port),
+                "SMSGATE_HOST": "127.0.0.1",
+                "SMSGATE_CACHE_REFRESH_SECONDS": "0.1",
+            }
+        )
+        env.update({f"SMSGATE_{name.upper()}": value for name, value in self.settings.items()})
+        return env
+
+    def start(self, *args: str) -> ServerProcess:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "smsgate", "serve", *args],
+            cwd=self.workdir,
+            env=self.environment(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"server not ready in {timeout}s: {self.log_path.read_text()[-3000:]}")
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 20.0) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
