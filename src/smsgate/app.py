@@ -1,49 +1,60 @@
-"""The ASGI application and its lifespan: the API, and in embedded mode the workers too."""
+"""The ASGI application: the REST API, a bare health route, and the lifespan that runs the
+platform's workers (the dispatcher and the simulated SMSC in the embedded mode)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+import logging
 
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.types import Receive, Scope, Send
 
-from smsgate.api.rest.rendering import JsonResponse
+from smsgate.api.rest.rendering import send_json
 from smsgate.api.rest.router import RestApp
 from smsgate.config import Settings
 from smsgate.platform import Platform
 
+log = logging.getLogger(__name__)
 
-async def healthz(_request: Request) -> Response:
-    return JsonResponse({"status": "ok"})
-
-
-async def _not_found(request: Request, exc: Exception) -> Response:
-    status = exc.status_code if isinstance(exc, HTTPException) else 404
-    return JsonResponse(
-        {"Code": 6, "Desc": f"Unknown method {request.url.path}"}, status_code=status
-    )
+HEALTHY = b'{"status":"ok"}'
 
 
-def create_app(settings: Settings) -> Starlette:
-    platform = Platform.open(settings)
+class SmsgateApp:
+    """Routes ``/healthz`` and everything else to the REST app; runs workers in the lifespan."""
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        workers = asyncio.create_task(platform.run_workers())
-        try:
-            yield
-        finally:
-            workers.cancel()
-            await asyncio.gather(workers, return_exceptions=True)
-            platform.close()
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.rest = RestApp(platform)
+        self._workers: asyncio.Task[None] | None = None
 
-    return Starlette(
-        routes=[Route("/healthz", healthz), Mount("/rest", app=RestApp(platform))],
-        exception_handlers={HTTPException: _not_found},
-        lifespan=lifespan,
-    )
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            if scope["path"] == "/healthz":
+                await send_json(send, 200, HEALTHY)
+            else:
+                await self.rest(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self._workers = asyncio.create_task(self.platform.run_workers())
+                self._workers.add_done_callback(_workers_ended)
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._workers is not None:
+                    self._workers.cancel()
+                    await asyncio.gather(self._workers, return_exceptions=True)
+                self.platform.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _workers_ended(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("platform workers stopped", exc_info=task.exception())
+
+
+def create_app(settings: Settings) -> SmsgateApp:
+    return SmsgateApp(Platform.open(settings))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from decimal import Decimal
@@ -99,15 +100,13 @@ def serve(
 
 def ensure_demo_account(accounts: AccountAdmin, config: Settings) -> None:
     upgrade(accounts.database.write_engine)
-    try:
+    with contextlib.suppress(AdminError):  # already there: keep its balance and history
         accounts.create(
             DEMO_LOGIN,
             password=DEMO_PASSWORD,
             balance=Decimal(1000),
             sender_names=[DEMO_SENDER],
         )
-    except AdminError:
-        pass  # already there: keep its balance and history
     base = f"http://{config.host}:{config.port}/rest"
     console.print(
         f"Demo account: login [bold]{DEMO_LOGIN}[/bold], password [bold]{DEMO_PASSWORD}[/bold], "

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from smsgate.config import Settings
 from smsgate.delivery.connectors.simulator import ReportJournal, SimulatedSmsc
-from smsgate.delivery.dispatcher import DispatchSettings, Dispatcher
+from smsgate.delivery.dispatcher import Dispatcher, DispatchSettings
 from smsgate.delivery.routing import Route, Router
 from smsgate.inbound.receipts import ReceiptRecorder
 from smsgate.services.auth import Authenticator

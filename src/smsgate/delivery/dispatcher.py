@@ -9,6 +9,7 @@ become Expired.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -115,10 +116,7 @@ class Dispatcher:
         while True:
             await self._slots.acquire()
             try:
-                now = datetime.now(UTC)
-                claimed = await self.database.write(
-                    lambda c: claim_due(c, now, now + self.settings.lease, self.settings.batch_size)
-                )
+                claimed = await self.database.write(self._claim)
             except Exception:
                 self._slots.release()
                 log.exception("claiming due parts failed")
@@ -132,6 +130,10 @@ class Dispatcher:
             self._batches.add(task)
             task.add_done_callback(self._batch_done)
 
+    def _claim(self, connection: Connection) -> list[ClaimedPart]:
+        now = datetime.now(UTC)
+        return claim_due(connection, now, now + self.settings.lease, self.settings.batch_size)
+
     def _batch_done(self, task: asyncio.Task[None]) -> None:
         self._batches.discard(task)
         self._slots.release()
@@ -140,10 +142,8 @@ class Dispatcher:
 
     async def _idle(self) -> None:
         self._wakeup.clear()
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), self.settings.idle_poll)
-        except TimeoutError:
-            pass
 
     async def _dispatch(self, parts: Sequence[ClaimedPart]) -> None:
         by_connector: dict[str, list[ClaimedPart]] = defaultdict(list)
@@ -180,7 +180,9 @@ class Dispatcher:
     async def _record(self, connector: str, results: Sequence[SubmitResult]) -> None:
         now = datetime.now(UTC)
         accepted = [
-            (r.message_id, r.smsc_id) for r in results if r.outcome is SubmitOutcome.ACCEPTED
+            (result.message_id, result.smsc_id)
+            for result in results
+            if result.outcome is SubmitOutcome.ACCEPTED and result.smsc_id is not None
         ]
         retry = [r.message_id for r in results if r.outcome is SubmitOutcome.RETRY]
         retry_at = now + self.settings.retry_delay

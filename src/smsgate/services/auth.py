@@ -85,7 +85,7 @@ class Authenticator:
         if cached is None:
             if not _SESSION_ID.fullmatch(session_id):
                 raise InvalidSession("Invalid session id")
-            found = await self.database.read(lambda c: store.find_session(c, session_id))
+            found = await self.database.lookup(lambda c: store.find_session(c, session_id))
             if found is None:
                 raise InvalidSession("Invalid session id")
             self._sessions[session_id] = cached = found
@@ -111,7 +111,7 @@ class Authenticator:
     async def profile(self, account_id: int) -> AccountProfile:
         profile = self._profiles.get(account_id)
         if profile is None:
-            profile = await self.database.read(lambda c: self._load_profile(c, account_id))
+            profile = await self.database.lookup(lambda c: self._load_profile(c, account_id))
             self._profiles[account_id] = profile
         return profile
 
@@ -119,7 +119,7 @@ class Authenticator:
         """Poll the configuration revision forever, dropping caches when it moves."""
         while True:
             try:
-                revision = await self.database.read(store.read_config_revision)
+                revision = await self.database.lookup(store.read_config_revision)
             except Exception:
                 log.exception("reading the configuration revision failed")
             else:
@@ -132,7 +132,7 @@ class Authenticator:
         return hmac.new(self._key, password.encode(), hashlib.sha256).digest()
 
     async def _verified(self, login: str, password: str, *, use_api_password: bool) -> int:
-        account = await self.database.read(lambda c: store.find_account(c, login=login))
+        account = await self.database.lookup(lambda c: store.find_account(c, login=login))
         if account is None:
             raise Unauthorized("Invalid login or password")
         password_hash = account.password_hash

@@ -33,11 +33,11 @@ class Statistic:
 
 
 async def balance(database: Database, account_id: int) -> Decimal:
-    return await database.read(lambda c: account_store.read_balance(c, account_id))
+    return await database.lookup(lambda c: account_store.read_balance(c, account_id))
 
 
 async def part_state(database: Database, account_id: int, part_id: int) -> PartState | None:
-    return await database.read(lambda c: message_store.read_part_state(c, account_id, part_id))
+    return await database.lookup(lambda c: message_store.read_part_state(c, account_id, part_id))
 
 
 async def statistic(

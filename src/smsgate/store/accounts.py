@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
+from smsgate.store.prepared import Prepared
 from smsgate.store.schema import accounts, counters, sender_names, sessions, tariff_prefixes
 
 CONFIG_COUNTER = "config"
@@ -53,27 +54,32 @@ def update_account(connection: Connection, account_id: int, **values: object) ->
     connection.execute(update(accounts).where(accounts.c.id == account_id).values(**values))
 
 
+_CHANGE_BALANCE = Prepared(
+    update(accounts)
+    .where(
+        accounts.c.id == bindparam("account_id"),
+        accounts.c.balance + bindparam("amount", type_=accounts.c.balance.type) >= 0,
+    )
+    .values(balance=accounts.c.balance + bindparam("amount", type_=accounts.c.balance.type))
+    .returning(accounts.c.balance)
+)
+_READ_BALANCE = Prepared(select(accounts.c.balance).where(accounts.c.id == bindparam("account_id")))
+
+
 def change_balance(connection: Connection, account_id: int, amount: Decimal) -> Decimal | None:
     """Add ``amount`` (negative to take) unless the balance would go below zero.
 
     Returns the new balance, or None when the balance does not cover a negative amount.
     """
-    result = connection.execute(
-        update(accounts)
-        .where(accounts.c.id == account_id, accounts.c.balance + amount >= 0)
-        .values(balance=accounts.c.balance + amount)
-        .returning(accounts.c.balance)
-    )
-    balance = result.scalar_one_or_none()
+    balance = _CHANGE_BALANCE.scalar(connection, account_id=account_id, amount=amount)
     return Decimal(balance) if balance is not None else None
 
 
 def read_balance(connection: Connection, account_id: int) -> Decimal:
-    return Decimal(
-        connection.execute(
-            select(accounts.c.balance).where(accounts.c.id == account_id)
-        ).scalar_one()
-    )
+    balance = _READ_BALANCE.scalar(connection, account_id=account_id)
+    if balance is None:
+        raise LookupError(f"no account {account_id}")
+    return Decimal(balance)
 
 
 def list_sender_names(connection: Connection, account_id: int) -> list[str]:
@@ -129,11 +135,14 @@ def insert_session(
     )
 
 
+_FIND_SESSION = Prepared(
+    select(sessions.c.account_id, sessions.c.expires_at).where(sessions.c.id == bindparam("id"))
+)
+
+
 def find_session(connection: Connection, session_id: str) -> tuple[int, datetime | None] | None:
-    row = connection.execute(
-        select(sessions.c.account_id, sessions.c.expires_at).where(sessions.c.id == session_id)
-    ).one_or_none()
-    return (int(row[0]), row[1]) if row is not None else None
+    rows = _FIND_SESSION.rows(connection, id=session_id)
+    return (int(rows[0][0]), rows[0][1]) if rows else None
 
 
 def account_login(connection: Connection, account_id: int) -> str:

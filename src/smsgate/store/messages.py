@@ -13,6 +13,7 @@ from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, u
 
 from smsgate.domain.states import MessageState
 from smsgate.store.accounts import change_balance
+from smsgate.store.prepared import Prepared
 from smsgate.store.schema import counters, early_receipts, messages
 
 MESSAGE_ID_COUNTER = "messages"
@@ -39,63 +40,87 @@ PART_COLUMNS = (
 )
 
 
+_ADVANCE_COUNTER = Prepared(
+    update(counters)
+    .where(counters.c.name == bindparam("name"))
+    .values(value=counters.c.value + bindparam("count", type_=counters.c.value.type))
+    .returning(counters.c.value)
+)
+
+
 def allocate_ids(connection: Connection, count: int) -> int:
     """Reserve ``count`` consecutive message ids; returns the first."""
-    table = counters
-    result = connection.execute(
-        update(table)
-        .where(table.c.name == MESSAGE_ID_COUNTER)
-        .values(value=table.c.value + count)
-        .returning(table.c.value)
-    ).scalar_one_or_none()
-    if result is None:
+    last = _ADVANCE_COUNTER.scalar(connection, name=MESSAGE_ID_COUNTER, count=count)
+    if last is None:
         start = connection.execute(select(func.coalesce(func.max(messages.c.id), 0))).scalar_one()
-        connection.execute(insert(table).values(name=MESSAGE_ID_COUNTER, value=start + count))
-        result = start + count
-    return int(result) - count + 1
+        last = start + count
+        connection.execute(insert(counters).values(name=MESSAGE_ID_COUNTER, value=last))
+    return int(last) - count + 1
+
+
+_INSERT_PART = Prepared(insert(messages).values({name: bindparam(name) for name in PART_COLUMNS}))
 
 
 class PartWriter:
-    """Inserts many part rows fast: the statement is compiled once, values bound positionally.
+    """Inserts many part rows fast.
 
-    Values arrive in ``PART_COLUMNS`` order as Python objects; the column types' own bind
-    processors convert them, memoised per value since a request repeats the same prices and times.
+    Values arrive in ``PART_COLUMNS`` order as Python objects and are converted by the column
+    types' bind processors, memoised per value: a request repeats the same prices and times.
     """
 
     def __init__(self, connection: Connection) -> None:
-        dialect = connection.dialect
-        columns = [messages.c[name] for name in PART_COLUMNS]
-        self._processors = [column.type.bind_processor(dialect) for column in columns]
-        statement = insert(messages).values({name: bindparam(name) for name in PART_COLUMNS})
-        compiled = statement.compile(dialect=dialect)
-        self._positional = dialect.paramstyle in ("qmark", "numeric", "format")
-        self._sql = str(compiled)
-        self._names = compiled.positiontup if self._positional else None
+        compiled = _INSERT_PART.compiled(connection.dialect)
+        self._sql = compiled.sql
+        self._positional = compiled.positional
+        self._names = compiled.names
+        self._order = [PART_COLUMNS.index(name) for name in compiled.names]
+        self._processors = [compiled.binds[name] for name in compiled.names]
 
     def insert(self, connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
         if not rows:
             return
-        memo: list[dict[Any, Any]] = [{} for _ in self._processors]
-        converted = []
+        memo: list[dict[Any, Any]] = [{} for _ in self._order]
+        converters = list(zip(self._order, self._processors, memo, strict=True))
+        params: list[Any] = []
         for row in rows:
             values = []
-            for index, value in enumerate(row):
-                processor = self._processors[index]
+            for index, processor, cache in converters:
+                value = row[index]
                 if processor is not None and value is not None:
-                    cache = memo[index]
                     bound = cache.get(value)
                     if bound is None:
                         bound = cache[value] = processor(value)
                     value = bound
                 values.append(value)
-            converted.append(values)
-        if self._positional:
-            assert self._names is not None
-            order = [PART_COLUMNS.index(name) for name in self._names]
-            params: list[Any] = [tuple(values[i] for i in order) for values in converted]
-        else:
-            params = [dict(zip(PART_COLUMNS, values, strict=True)) for values in converted]
-        connection.exec_driver_sql(self._sql, params)
+            params.append(
+                tuple(values) if self._positional else dict(zip(self._names, values, strict=True))
+            )
+        cursor = connection.connection.cursor()
+        try:
+            cursor.executemany(self._sql, params)
+        finally:
+            cursor.close()
+
+
+_RECENT_TO_ONE = Prepared(
+    select(func.count()).where(
+        messages.c.account_id == bindparam("account_id"),
+        messages.c.destination == bindparam("destination"),
+        messages.c.created_at >= bindparam("since", type_=messages.c.created_at.type),
+        messages.c.part_number == 1,
+    )
+)
+_RECENT_TO_ALL = Prepared(
+    select(messages.c.destination, func.count())
+    .where(
+        messages.c.account_id == bindparam("account_id"),
+        messages.c.created_at >= bindparam("since", type_=messages.c.created_at.type),
+        messages.c.part_number == 1,
+    )
+    .group_by(messages.c.destination)
+)
+# Up to this many numbers, one index probe each beats a scan of the account's recent window.
+_PROBE_LIMIT = 64
 
 
 def recent_message_counts(
@@ -103,17 +128,19 @@ def recent_message_counts(
 ) -> dict[str, int]:
     """How many messages (first parts) the account sent to each destination since ``since``."""
     wanted = set(destinations)
-    recent = and_(
-        messages.c.account_id == account_id,
-        messages.c.created_at >= since,
-        messages.c.part_number == 1,
-    )
-    query = select(messages.c.destination, func.count()).where(recent)
-    # A few numbers: one index probe each. Many: one scan of the account's recent window.
-    if len(wanted) <= 64:
-        query = query.where(messages.c.destination.in_(wanted))
-    counts = connection.execute(query.group_by(messages.c.destination))
-    return {destination: count for destination, count in counts if destination in wanted}
+    if len(wanted) <= _PROBE_LIMIT:
+        counts = {
+            destination: int(
+                _RECENT_TO_ONE.scalar(
+                    connection, account_id=account_id, destination=destination, since=since
+                )
+            )
+            for destination in wanted
+        }
+    else:
+        rows = _RECENT_TO_ALL.rows(connection, account_id=account_id, since=since)
+        counts = {destination: int(count) for destination, count in rows if destination in wanted}
+    return {destination: count for destination, count in counts.items() if count}
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,26 +198,32 @@ def release_all_leases(connection: Connection) -> int:
     return int(result.rowcount)
 
 
+_RECORD_ACCEPTED = Prepared(
+    update(messages)
+    .where(messages.c.id == bindparam("part_id"), messages.c.state == MessageState.SUBMITTING.value)
+    .values(
+        state=MessageState.SENT.value,
+        smsc_id=bindparam("smsc_id"),
+        connector=bindparam("connector"),
+        submitted_at=bindparam("now", type_=messages.c.submitted_at.type),
+        reported_at=bindparam("now", type_=messages.c.reported_at.type),
+        lease_until=None,
+    )
+)
+
+
 def record_accepted(
     connection: Connection, connector: str, accepted: Sequence[tuple[int, str]], now: datetime
 ) -> None:
     """Parts the SMSC took: state Sent with its id; then apply receipts that came first."""
     if not accepted:
         return
-    connection.execute(
-        update(messages)
-        .where(
-            messages.c.id == bindparam("part_id"), messages.c.state == MessageState.SUBMITTING.value
-        )
-        .values(
-            state=MessageState.SENT.value,
-            smsc_id=bindparam("smsc"),
-            connector=connector,
-            submitted_at=now,
-            reported_at=now,
-            lease_until=None,
-        ),
-        [{"part_id": part_id, "smsc": smsc_id} for part_id, smsc_id in accepted],
+    _RECORD_ACCEPTED.execute_many(
+        connection,
+        [
+            {"part_id": part_id, "smsc_id": smsc_id, "connector": connector, "now": now}
+            for part_id, smsc_id in accepted
+        ],
     )
     smsc_ids = [smsc_id for _, smsc_id in accepted]
     early = connection.execute(
@@ -252,13 +285,28 @@ def finish_unsent(
     return len(rows)
 
 
+_APPLY_RECEIPT = Prepared(
+    update(messages)
+    .where(
+        messages.c.connector == bindparam("connector"),
+        messages.c.smsc_id == bindparam("smsc_id"),
+        messages.c.state == MessageState.SENT.value,
+    )
+    .values(
+        state=bindparam("state"),
+        reported_at=bindparam("done_at", type_=messages.c.reported_at.type),
+        error=bindparam("error"),
+    )
+)
+
+
 def apply_receipts(
     connection: Connection,
     connector: str,
     receipts: Sequence[tuple[str, MessageState, datetime, str | None]],
 ) -> None:
-    """Final states from delivery reports; receipts for parts not yet recorded wait in
-    ``early_receipts``."""
+    """Final states from delivery reports; a receipt for a part not yet recorded as sent
+    waits in ``early_receipts``."""
     if not receipts:
         return
     known = set(
@@ -269,25 +317,7 @@ def apply_receipts(
             )
         ).scalars()
     )
-    matched = [
-        {"smsc": smsc_id, "new_state": state.value, "done": done_at, "err": error}
-        for smsc_id, state, done_at, error in receipts
-        if smsc_id in known
-    ]
-    if matched:
-        connection.execute(
-            update(messages)
-            .where(
-                messages.c.connector == connector,
-                messages.c.smsc_id == bindparam("smsc"),
-                messages.c.state == MessageState.SENT.value,
-            )
-            .values(
-                state=bindparam("new_state"), reported_at=bindparam("done"), error=bindparam("err")
-            ),
-            matched,
-        )
-    early = [
+    rows = [
         {
             "connector": connector,
             "smsc_id": smsc_id,
@@ -296,8 +326,11 @@ def apply_receipts(
             "error": error,
         }
         for smsc_id, state, done_at, error in receipts
-        if smsc_id not in known
     ]
+    matched = [row for row in rows if row["smsc_id"] in known]
+    if matched:
+        _APPLY_RECEIPT.execute_many(connection, matched)
+    early = [row for row in rows if row["smsc_id"] not in known]
     if early:
         connection.execute(insert(early_receipts), early)
 
@@ -332,19 +365,23 @@ class PartState:
     price: Decimal
 
 
+_READ_PART_STATE = Prepared(
+    select(
+        messages.c.state,
+        messages.c.created_at,
+        messages.c.submitted_at,
+        messages.c.reported_at,
+        messages.c.price,
+    ).where(messages.c.id == bindparam("part_id"), messages.c.account_id == bindparam("account_id"))
+)
+
+
 def read_part_state(connection: Connection, account_id: int, part_id: int) -> PartState | None:
-    row = connection.execute(
-        select(
-            messages.c.state,
-            messages.c.created_at,
-            messages.c.submitted_at,
-            messages.c.reported_at,
-            messages.c.price,
-        ).where(messages.c.id == part_id, messages.c.account_id == account_id)
-    ).one_or_none()
-    if row is None:
+    rows = _READ_PART_STATE.rows(connection, part_id=part_id, account_id=account_id)
+    if not rows:
         return None
-    return PartState(MessageState(row[0]), row[1], row[2], row[3], Decimal(row[4]))
+    state, created_at, submitted_at, reported_at, price = rows[0]
+    return PartState(MessageState(state), created_at, submitted_at, reported_at, Decimal(price))
 
 
 def count_by_state(

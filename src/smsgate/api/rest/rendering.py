@@ -1,4 +1,8 @@
-"""JSON as the original service writes it: ``\\/Date(ms)\\/`` dates and exact decimal numbers."""
+"""JSON as the original service writes it, and the ASGI messages that carry it.
+
+Dates are ``"\\/Date(ms)\\/"`` and money is an exact decimal number. Responses are written
+straight to ASGI: every answer is a small JSON body, so a response object buys nothing.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,11 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from starlette.responses import Response
+from starlette.types import Send
 
 from smsgate.domain.errors import ApiError
 
-JSON_MEDIA_TYPE = "application/json; charset=utf-8"
+JSON_HEADERS = [(b"content-type", b"application/json; charset=utf-8")]
 
 HTTP_STATUS_BY_CODE = {
     1: 400,
@@ -46,15 +50,13 @@ def render(value: Any) -> bytes:
     return orjson.dumps(value, default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
 
 
-class JsonResponse(Response):
-    media_type = JSON_MEDIA_TYPE
-
-    def render(self, content: Any) -> bytes:
-        return render(content)
-
-
-def error_response(error: ApiError) -> JsonResponse:
-    return JsonResponse(
-        {"Code": error.code, "Desc": error.desc},
-        status_code=HTTP_STATUS_BY_CODE.get(error.code, 500),
+def render_error(error: ApiError) -> tuple[int, bytes]:
+    return HTTP_STATUS_BY_CODE.get(error.code, 500), render(
+        {"Code": error.code, "Desc": error.desc}
     )
+
+
+async def send_json(send: Send, status: int, body: bytes) -> None:
+    headers = [*JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -11,14 +11,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.datastructures import UploadFile
+from starlette.datastructures import Headers, UploadFile
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from smsgate.api.rest import account, send, state
 from smsgate.api.rest.call import ApiCall
 from smsgate.api.rest.params import Params, parse_form
-from smsgate.api.rest.rendering import JsonResponse, error_response
+from smsgate.api.rest.rendering import render, render_error, send_json
 from smsgate.domain.errors import ApiError, InternalError, InvalidOperation
 from smsgate.platform import Platform
 
@@ -50,42 +50,58 @@ def route_key(path: str) -> str:
     return "/".join(segments)
 
 
-async def read_params(request: Request) -> Params:
-    query = parse_form(request.scope["query_string"].decode("utf-8", "replace"))
-    content_type = request.headers.get("content-type", "")
+async def read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionAbortedError("client went away")
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def read_params(scope: Scope, receive: Receive) -> Params:
+    query = parse_form(scope["query_string"].decode("utf-8", "replace"))
+    content_type = Headers(scope=scope).get("content-type", "")
     if content_type.startswith("multipart/form-data"):
-        async with request.form() as form:
+        async with Request(scope, receive).form() as form:
             body = [
                 (name, value)
                 for name, value in form.multi_items()
                 if not isinstance(value, UploadFile)
             ]
         return Params(query, body)
-    raw = await request.body()
+    raw = await read_body(receive)
     return Params(query, parse_form(raw.decode("utf-8", "replace")) if raw else ())
 
 
 class RestApp:
-    """Serves the Stream Telecom-compatible API under its mount point."""
+    """Serves the Stream Telecom-compatible API; every answer is JSON."""
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        response = await self.answer(request)
-        await response(scope, receive, send)
+        try:
+            status, body = await self.answer(scope, receive)
+        except ConnectionAbortedError:
+            return
+        await send_json(send, status, body)
 
-    async def answer(self, request: Request) -> JsonResponse:
-        endpoint = ROUTES.get(route_key(request.scope["path"]))
+    async def answer(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+        path = scope["path"]
+        endpoint = ROUTES.get(route_key(path))
         try:
             if endpoint is None:
-                raise InvalidOperation(f"Unknown method {request.url.path}")
-            params = await read_params(request)
-            return JsonResponse(await endpoint(ApiCall(params, self.platform)))
+                raise InvalidOperation(f"Unknown method {path}")
+            params = await read_params(scope, receive)
+            return 200, render(await endpoint(ApiCall(params, self.platform)))
         except ApiError as error:
-            return error_response(error)
+            return render_error(error)
+        except ConnectionAbortedError:
+            raise
         except Exception:
             request_id = uuid.uuid4().hex[:16]
-            log.exception("request %s to %s failed", request_id, request.url.path)
-            return error_response(InternalError(f"Internal server error, request id {request_id}"))
+            log.exception("request %s to %s failed", request_id, path)
+            return render_error(InternalError(f"Internal server error, request id {request_id}"))
