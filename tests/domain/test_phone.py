@@ -1,6 +1,3 @@
-import random
-import time
-
 import phonenumbers
 import pytest
 from hypothesis import example, given, settings
@@ -90,7 +87,13 @@ NATIONAL_PREFIXES = sorted(
         and metadata.national_prefix
     }
 )
-DIGITS = "0123456789"
+
+
+def digits(size: int) -> st.SearchStrategy[str]:
+    # One integer per tail rather than a draw per digit keeps hypothesis' overhead low.
+    if size == 0:
+        return st.just("")
+    return st.integers(0, 10**size - 1).map(lambda value: f"{value:0{size}d}")
 
 
 @st.composite
@@ -98,8 +101,7 @@ def random_numbers(draw: st.DrawFn) -> str:
     """A known calling code and random digits, 8 to 15 in all."""
     code = draw(st.sampled_from(CALLING_CODES))
     total = draw(st.integers(8, 15))
-    size = max(0, total - len(code))
-    return code + draw(st.text(DIGITS, min_size=size, max_size=size))
+    return code + draw(digits(max(0, total - len(code))))
 
 
 @st.composite
@@ -108,7 +110,7 @@ def mutated_examples(draw: st.DrawFn) -> str:
     number = draw(st.sampled_from(EXAMPLES))
     keep = draw(st.integers(1, len(number)))
     size = draw(st.integers(max(0, len(number) - keep - 2), len(number) - keep + 2))
-    return number[:keep] + draw(st.text(DIGITS, min_size=size, max_size=size))
+    return number[:keep] + draw(digits(size))
 
 
 @st.composite
@@ -225,14 +227,15 @@ def test_numbers_with_a_national_prefix_agree_with_phonenumbers(digits: str) -> 
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.text(DIGITS, max_size=22))
+@given(st.integers(0, 22).flatmap(digits))
 def test_any_digits_agree_with_phonenumbers(digits: str) -> None:
     assert ours(digits) == reference(digits)
 
 
 def test_national_prefix_after_calling_code_is_dropped_like_phonenumbers() -> None:
     # Russia's trunk prefix 8 written after +7: phonenumbers strips it.
-    assert normalize_phone("789161234567") == "79161234567" == reference("789161234567")[0]  # type: ignore[index]
+    assert normalize_phone("789161234567") == "79161234567"
+    assert reference("789161234567") == ("79161234567", "RU")
 
 
 @pytest.mark.parametrize(
@@ -248,18 +251,3 @@ def test_national_prefix_after_calling_code_is_dropped_like_phonenumbers() -> No
 )
 def test_split_phone_list(raw: str, items: list[str]) -> None:
     assert split_phone_list(raw) == items
-
-
-def test_bulk_of_100k_russian_mobiles_is_fast() -> None:
-    rng = random.Random(7)
-    numbers = [f"79{n:09d}" for n in rng.sample(range(10**9), 100_000) if n // 10**8 != 3]
-    normalize_phone(numbers[0])  # compile the +7 metadata outside the measurement
-    best = float("inf")
-    for _ in range(3):
-        started = time.perf_counter()
-        for number in numbers:
-            normalize_phone(number)
-        best = min(best, time.perf_counter() - started)
-        if best < 0.5 * len(numbers) / 100_000:
-            break
-    assert best < 0.5 * len(numbers) / 100_000

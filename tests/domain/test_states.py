@@ -1,0 +1,38 @@
+import pytest
+
+from smsgate.domain.states import UNKNOWN_STATE_CODE, UNKNOWN_STATE_DESCRIPTION, MessageState
+
+
+@pytest.mark.parametrize(
+    ("state", "code", "description", "final"),
+    [
+        (MessageState.QUEUED, -1, "Queued", False),
+        (MessageState.SCHEDULED, -1, "Scheduled", False),
+        (MessageState.SUBMITTING, -1, "Queued", False),
+        (MessageState.SENT, -1, "Sent", False),
+        (MessageState.DELIVERED, 0, "Delivered", True),
+        (MessageState.NOT_DELIVERED, 42, "NotDelivered", True),
+        (MessageState.EXPIRED, 46, "Expired", True),
+    ],
+)
+def test_api_view_of_states(state: MessageState, code: int, description: str, final: bool) -> None:
+    assert state.api_code == code
+    assert state.api_description == description
+    assert state.is_final is final
+
+
+def test_every_state_has_an_api_view() -> None:
+    assert len(MessageState) == 7
+    for state in MessageState:
+        assert isinstance(state.api_code, int)
+        assert state.api_description
+
+
+def test_states_are_stored_by_value() -> None:
+    assert MessageState("not_delivered") is MessageState.NOT_DELIVERED
+    assert str(MessageState.SUBMITTING) == "submitting"
+
+
+def test_unknown_state() -> None:
+    assert UNKNOWN_STATE_CODE == 255
+    assert UNKNOWN_STATE_DESCRIPTION == "Unknown"
