@@ -10,11 +10,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
+from tests.server import ServerProcess
 
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database
 from smsgate.store.migrate import upgrade
-from tests.server import ServerProcess
 
 BENCH_PASSWORD = "bench-password"
 

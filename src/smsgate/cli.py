@@ -12,9 +12,18 @@ from typing import Annotated, NoReturn, TypeVar
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from smsgate.config import Settings, load_settings
+from smsgate.delivery.connectors.simulator import simulator_inbox, spool_incoming
+from smsgate.domain.errors import InvalidArgument
+from smsgate.domain.inbound_routing import RoutingRuleError, normalize_number
+from smsgate.domain.numbering import NumberingError
+from smsgate.domain.phone import normalize_phone
+from smsgate.domain.segments import segment_text
+from smsgate.services import numbering
 from smsgate.services.accounts import AccountAdmin, AdminError, parse_amount
+from smsgate.services.incoming import InboundAdmin
 from smsgate.store.database import Database
 from smsgate.store.migrate import upgrade
 
@@ -25,10 +34,16 @@ admin = typer.Typer(no_args_is_help=True, help="Administer accounts, sender name
 account_cli = typer.Typer(no_args_is_help=True, help="Accounts.")
 sender_cli = typer.Typer(no_args_is_help=True, help="Registered sender names.")
 tariff_cli = typer.Typer(no_args_is_help=True, help="Prices by destination prefix.")
+numbering_cli = typer.Typer(no_args_is_help=True, help="The numbering plan: time zones by number.")
 app.add_typer(admin, name="admin")
 admin.add_typer(account_cli, name="account")
 admin.add_typer(sender_cli, name="sender")
 admin.add_typer(tariff_cli, name="tariff")
+admin.add_typer(numbering_cli, name="numbering")
+inbound_cli = typer.Typer(no_args_is_help=True, help="Incoming numbers and unrouted messages.")
+admin.add_typer(inbound_cli, name="inbound")
+simulate_cli = typer.Typer(no_args_is_help=True, help="Drive the simulated SMSC of a server.")
+app.add_typer(simulate_cli, name="simulate")
 
 console = Console()
 errors = Console(stderr=True)
@@ -43,7 +58,8 @@ class State:
 
 
 def fail(message: str) -> NoReturn:
-    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    # soft_wrap: one line whatever the terminal width, so scripts can read it.
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -54,10 +70,18 @@ def settings(**overrides: object) -> Settings:
         fail(str(error))
 
 
-def account_admin() -> AccountAdmin:
+def open_database() -> Database:
     database = Database(settings().database_url)
     upgrade(database.write_engine)
-    return AccountAdmin(database)
+    return database
+
+
+def account_admin() -> AccountAdmin:
+    return AccountAdmin(open_database())
+
+
+def print_json(data: object) -> None:
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 def amount(raw: str) -> Decimal:
@@ -154,8 +178,7 @@ def account_credit(login: str, value: Annotated[str, typer.Argument(metavar="AMO
 @account_cli.command("show")
 def account_show(login: str) -> None:
     """Print the account as JSON."""
-    shown = run(lambda a: a.show(login))
-    sys.stdout.write(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode() + "\n")
+    print_json(run(lambda a: a.show(login)))
 
 
 @account_cli.command("block")
@@ -199,6 +222,16 @@ def account_flood(
     run(lambda a: a.set_flood_limit(login, limit, window), f"flood limit set for {login}")
 
 
+@account_cli.command("timezone")
+def account_timezone(
+    login: str,
+    zone: Annotated[str, typer.Argument(help="An IANA zone (Asia/Omsk), or none: the platform's.")],
+) -> None:
+    """Set the SendByTime zone for recipients whose number decides none."""
+    chosen = None if zone.lower() == "none" else zone
+    run(lambda a: a.set_timezone(login, chosen), f"{login}: zone {chosen or 'of the platform'}")
+
+
 @sender_cli.command("add")
 def sender_add(login: str, name: str) -> None:
     """Register a sender name."""
@@ -220,8 +253,130 @@ def tariff_set(login: str, prefix: str, price: str) -> None:
 @tariff_cli.command("show")
 def tariff_show(login: str) -> None:
     """Print the account's prices by prefix as JSON."""
-    prices = run(lambda a: a.tariff(login))
-    sys.stdout.write(orjson.dumps(prices, option=orjson.OPT_INDENT_2).decode() + "\n")
+    print_json(run(lambda a: a.tariff(login)))
+
+
+@numbering_cli.command("import")
+def numbering_import(
+    files: Annotated[list[Path], typer.Argument(help="Official files: DEF-9xx, ABC-3xx, ...")],
+) -> None:
+    """Validate official numbering plan files and put them in force for every server."""
+    try:
+        imported = numbering.import_files(open_database(), files)
+    except (OSError, NumberingError) as error:
+        fail(str(error))
+    lines = [f"imported #{imported.import_id}: {len(imported.registry):,} ranges"]
+    lines += [
+        f"  {source.name}: {source.report.ranges:,} rows, sha256 {source.sha256}"
+        for source in imported.files
+    ]
+    unmapped = imported.registry.report.unmapped_subjects
+    if unmapped:
+        lines.append(
+            f"warning: {len(unmapped)} subjects have no time zone, their numbers fall back: "
+            + "; ".join(unmapped)
+        )
+    for line in lines:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+@numbering_cli.command("status")
+def numbering_status() -> None:
+    """Print the numbering in force as JSON: source, files, SHA-256, rows and report."""
+    print_json(numbering.describe(numbering_in_force()))
+
+
+@numbering_cli.command("lookup")
+def numbering_lookup(
+    number: str,
+    login: Annotated[str | None, typer.Option(help="Fall back to this account's zone.")] = None,
+) -> None:
+    """Print the range, operator, subject and zone of NUMBER, and which step chose the zone."""
+    try:
+        international = normalize_phone(number)
+    except InvalidArgument as error:
+        fail(error.desc)
+    account_zone = run(lambda a: a.show(login)["timezone"]) if login else None
+    found = numbering.lookup(
+        numbering_in_force(), international, account_zone, settings().default_timezone
+    )
+    print_json(found if login is None else {**found, "account_zone": account_zone})
+
+
+@account_cli.command("webhook")
+def account_webhook(
+    login: str,
+    url: Annotated[str | None, typer.Argument(help="The http or https URL to POST to.")] = None,
+    secret: Annotated[str | None, typer.Option(help="Sign each POST with this key.")] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Stop pushing.")] = False,
+) -> None:
+    """POST each incoming message of the account to URL as it arrives (instant push)."""
+    if clear == (url is not None):
+        fail("give either URL or --clear")
+    run_inbound(
+        lambda a: a.set_webhook(login, url, secret),
+        f"{login}: incoming messages pushed to {url}" if url else f"{login}: no push",
+    )
+
+
+@inbound_cli.command("add")
+def inbound_add(
+    login: str,
+    number: str,
+    prefix: Annotated[str | None, typer.Option(help="Only texts starting with this word.")] = None,
+) -> None:
+    """Route incoming messages to NUMBER (whose first word is PREFIX, in any case) to LOGIN."""
+    run_inbound(lambda a: a.add_number(login, number, prefix), f"{number} routed to {login}")
+
+
+@inbound_cli.command("remove")
+def inbound_remove(
+    login: str,
+    number: str,
+    prefix: Annotated[str | None, typer.Option(help="The route's prefix.")] = None,
+) -> None:
+    """Stop routing NUMBER (with PREFIX) to LOGIN."""
+    run_inbound(lambda a: a.remove_number(login, number, prefix), f"{number} removed")
+
+
+@inbound_cli.command("list")
+def inbound_list(login: Annotated[str | None, typer.Argument()] = None) -> None:
+    """Print the incoming numbers of LOGIN (or of every account) as JSON."""
+    print_json(run_inbound(lambda a: a.list_numbers(login)))
+
+
+@inbound_cli.command("unrouted")
+def inbound_unrouted(
+    limit: Annotated[int, typer.Option(min=1, help="How many of the newest.")] = 100,
+) -> None:
+    """Print incoming messages that no account owns as JSON, oldest first."""
+    print_json(run_inbound(lambda a: a.unrouted(limit)))
+
+
+@simulate_cli.command("incoming")
+def simulate_incoming(
+    source: Annotated[str, typer.Option("--from", help="The sender's number.")],
+    destination: Annotated[str, typer.Option("--to", help="The incoming number.")],
+    text: Annotated[str, typer.Option("--text", help="The message.")],
+) -> None:
+    """Have the simulated SMSC of the running server deliver an incoming message."""
+    try:
+        normalize_number(source)
+        normalize_number(destination)
+        segment_text(text)
+    except RoutingRuleError as error:
+        fail(str(error))
+    except InvalidArgument as error:
+        fail(error.desc)
+    spooled = spool_incoming(simulator_inbox(settings().data_dir), source, destination, text)
+    console.print(f"handed to the simulated SMSC: {spooled}", highlight=False, soft_wrap=True)
+
+
+def numbering_in_force() -> numbering.Numbering:
+    try:
+        return numbering.load_numbering(open_database())
+    except NumberingError as error:
+        fail(f"the imported numbering does not load: {error}")
 
 
 def run(action: Callable[[AccountAdmin], T], done: str | None = None) -> T:
@@ -232,6 +387,10 @@ def run(action: Callable[[AccountAdmin], T], done: str | None = None) -> T:
     if done:
         console.print(done, highlight=False)
     return result
+
+
+def run_inbound(action: Callable[[InboundAdmin], T], done: str | None = None) -> T:
+    return run(lambda accounts: action(InboundAdmin(accounts.database)), done)
 
 
 def main() -> None:

@@ -7,13 +7,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from smsgate.domain.timezones import check_zone
 
 CONFIG_FILE_VARIABLE = "SMSGATE_CONFIG"
 
@@ -38,6 +40,26 @@ class Settings(BaseSettings):
     dispatch: bool = True
     dispatch_batch: int = 500
     cache_refresh_seconds: float = 0.5
+    push_concurrency: int = Field(
+        default=64, ge=1, description="Instant pushes and status callbacks in flight at once."
+    )
+    push_concurrency_per_account: int = Field(
+        default=4, ge=1, description="Of those, at most this many to one account's receivers."
+    )
+    push_retry_base_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="First retry delay of a failed push; it doubles per failure up to an hour.",
+    )
+    default_timezone: str = Field(
+        default="Europe/Moscow",
+        description="SendByTime's zone for recipients that neither number nor account place.",
+    )
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        return check_zone(zone)
 
     @classmethod
     def settings_customise_sources(

@@ -7,13 +7,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from smsgate.config import Settings
-from smsgate.delivery.connectors.simulator import ReportJournal, SimulatedSmsc
+from smsgate.delivery.connector import ConnectorEvents
+from smsgate.delivery.connectors.simulator import ReportJournal, SimulatedSmsc, simulator_inbox
 from smsgate.delivery.dispatcher import Dispatcher, DispatchSettings
 from smsgate.delivery.routing import Route, Router
-from smsgate.inbound.receipts import ReceiptRecorder
+from smsgate.inbound.events import InboundEvents
+from smsgate.inbound.pusher import Pusher, PushSettings
 from smsgate.services.auth import Authenticator
-from smsgate.services.order_writer import OrderWriter
-from smsgate.services.sending import FloodLimit, OrderBuilder
+from smsgate.services.numbering import NumberingService
+from smsgate.services.order_writer import OrderDesk
+from smsgate.services.sending import FloodLimit, OrderBuilder, SendOrder
 from smsgate.store.database import Database
 from smsgate.store.migrate import upgrade
 
@@ -22,6 +25,7 @@ def build_router(settings: Settings) -> Router:
     simulator = SimulatedSmsc(
         ReportJournal(settings.data_dir / "simulator" / "reports.journal"),
         delay=settings.simulator_delay,
+        inbox=simulator_inbox(settings.data_dir),
     )
     return Router({simulator.name: simulator}, [Route("", (simulator.name,))])
 
@@ -32,8 +36,12 @@ class Platform:
     database: Database
     authenticator: Authenticator
     orders: OrderBuilder
-    order_writer: OrderWriter
     router: Router
+    numbering: NumberingService
+    dispatching: Dispatcher | None = None
+
+    def __post_init__(self) -> None:
+        self.order_desk = OrderDesk(self.database, on_accepted=self._orders_accepted)
 
     @classmethod
     def open(cls, settings: Settings) -> Platform:
@@ -52,17 +60,28 @@ class Platform:
             orders=OrderBuilder(
                 FloodLimit(settings.flood_limit, timedelta(seconds=settings.flood_window_seconds))
             ),
-            order_writer=OrderWriter(database),
             router=build_router(settings),
+            numbering=NumberingService(database),
         )
 
-    def dispatcher(self) -> Dispatcher:
+    def dispatcher(self, events: ConnectorEvents) -> Dispatcher:
         return Dispatcher(
             self.database,
             self.router,
-            ReceiptRecorder(self.database),
+            events,
             DispatchSettings(
                 batch_size=self.settings.dispatch_batch,
+                release_leases_at_start=self.database.dialect == "sqlite",
+            ),
+        )
+
+    def pusher(self) -> Pusher:
+        return Pusher(
+            self.database,
+            PushSettings(
+                concurrency=self.settings.push_concurrency,
+                per_account=self.settings.push_concurrency_per_account,
+                retry_base=self.settings.push_retry_base_seconds,
                 release_leases_at_start=self.database.dialect == "sqlite",
             ),
         )
@@ -73,11 +92,20 @@ class Platform:
             tasks.create_task(
                 self.authenticator.watch_revisions(self.settings.cache_refresh_seconds)
             )
-            tasks.create_task(self.order_writer.run())
+            tasks.create_task(self.numbering.watch(self.settings.cache_refresh_seconds))
             if self.settings.dispatch:
-                dispatcher = self.dispatcher()
-                self.order_writer.on_commit = dispatcher.wake
-                tasks.create_task(dispatcher.run())
+                pusher = self.pusher()
+                self.dispatching = self.dispatcher(InboundEvents(self.database, pusher.wake))
+                tasks.create_task(self.dispatching.run())
+                tasks.create_task(pusher.run())
+
+    async def accept(self, order: SendOrder) -> list[int]:
+        """Bill and queue ``order``; the ids of its parts, in order."""
+        return await self.order_desk.accept(order)
+
+    def _orders_accepted(self) -> None:
+        if self.dispatching is not None:
+            self.dispatching.wake()
 
     def close(self) -> None:
         self.database.close()

@@ -49,6 +49,7 @@ class DispatchSettings:
     lease: timedelta = timedelta(seconds=60)
     retry_delay: timedelta = timedelta(seconds=5)
     idle_poll: float = 0.25
+    claim_pause: float = 0.02
     sweep_interval: float = 1.0
     max_batches_in_flight: int = 4
     # Only one dispatcher may use a database when leases are released at start (SQLite).
@@ -118,17 +119,20 @@ class Dispatcher:
             try:
                 claimed = await self.database.write(self._claim)
             except Exception:
-                self._slots.release()
                 log.exception("claiming due parts failed")
-                await asyncio.sleep(self.settings.idle_poll)
-                continue
-            if not claimed:
+                claimed = []
+            if claimed:
+                task = asyncio.create_task(self._dispatch(claimed))
+                self._batches.add(task)
+                task.add_done_callback(self._batch_done)
+            else:
                 self._slots.release()
+            if not claimed:
                 await self._idle()
-                continue
-            task = asyncio.create_task(self._dispatch(claimed))
-            self._batches.add(task)
-            task.add_done_callback(self._batch_done)
+            elif len(claimed) < self.settings.batch_size:
+                # A partial batch means the queue is drained: let parts gather for a moment
+                # rather than spend a transaction on every few of them.
+                await asyncio.sleep(self.settings.claim_pause)
 
     def _claim(self, connection: Connection) -> list[ClaimedPart]:
         now = datetime.now(UTC)

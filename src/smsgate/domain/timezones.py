@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from phonenumbers.timezone import UNKNOWN_TIMEZONE, time_zones_for_number
@@ -83,6 +83,15 @@ _COUNTRY_ZONES = {
 def zone_info(zone: str) -> ZoneInfo:
     """The cached ZoneInfo of an IANA zone; raises ZoneInfoNotFoundError for unknown names."""
     return ZoneInfo(zone)
+
+
+def check_zone(zone: str) -> str:
+    """``zone`` when it names an IANA zone; raises ValueError saying which name is unknown."""
+    try:
+        zone_info(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone: {zone}") from None
+    return zone
 
 
 @lru_cache(maxsize=4096)

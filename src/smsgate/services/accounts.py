@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 
 from smsgate.domain.errors import ApiError
 from smsgate.domain.sender import validate_sender_name
+from smsgate.domain.timezones import check_zone
 from smsgate.services.passwords import hash_password
 from smsgate.store import accounts as store
 from smsgate.store.database import Database
@@ -133,6 +134,7 @@ class AccountAdmin:
                 "parent": parent,
                 "flood_limit": account.flood_limit,
                 "flood_window_seconds": account.flood_window_seconds,
+                "timezone": account.timezone,
             }
 
         return self.database.read_sync(work)
@@ -163,6 +165,15 @@ class AccountAdmin:
                 c, _require(c, login).id, flood_limit=limit, flood_window_seconds=window_seconds
             )
         )
+
+    def set_timezone(self, login: str, zone: str | None) -> None:
+        """Set the account's SendByTime zone (an IANA name), or with None use the platform's."""
+        if zone is not None:
+            try:
+                check_zone(zone)
+            except ValueError as error:
+                raise AdminError(str(error)) from None
+        self._change(lambda c: store.update_account(c, _require(c, login).id, timezone=zone))
 
     def add_sender(self, login: str, name: str) -> None:
         name = self._valid_sender(name)

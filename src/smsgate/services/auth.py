@@ -43,6 +43,8 @@ class AccountProfile:
     parent_id: int | None
     flood_limit: int | None
     flood_window_seconds: int | None
+    # SendByTime's zone for numbers that decide none themselves; None: the platform's.
+    timezone: str | None
 
 
 class Authenticator:
@@ -159,6 +161,7 @@ class Authenticator:
             parent_id=account.parent_id,
             flood_limit=account.flood_limit,
             flood_window_seconds=account.flood_window_seconds,
+            timezone=account.timezone,
         )
 
     @staticmethod

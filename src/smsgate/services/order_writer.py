@@ -1,18 +1,19 @@
-"""Accepting send orders with group commit.
+"""Writing accepted send orders: flood check, balance debit and part rows.
 
-Concurrent requests queue their orders; one task writes everything queued in a single
-transaction. Inside it each order is still all or nothing: its flood check and its conditional
-balance debit come before any of its rows, and an order that fails them writes nothing. One
-commit (and one trip to the writer thread) then serves many requests.
+Orders that arrive together are written together. Under the write lock, the recent messages
+and the balances of the accounts involved are read once; each order is then decided in
+arrival order against running counts and a running balance (all or nothing per order); the
+accepted ones are written with one debit per account, one id allocation and one insert.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections import Counter, deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -20,133 +21,159 @@ from smsgate.domain.errors import ApiError, FloodDetected, NotEnoughCredits
 from smsgate.domain.flood import flooded_destination
 from smsgate.domain.states import MessageState
 from smsgate.services.sending import SendOrder
-from smsgate.store.accounts import change_balance
+from smsgate.store.accounts import change_balance, lock_balance
 from smsgate.store.database import Database
-from smsgate.store.messages import PartWriter, allocate_ids, recent_message_counts
+from smsgate.store.messages import allocate_ids, insert_parts, recent_message_times
 
-log = logging.getLogger(__name__)
-
-MAX_PARTS_PER_COMMIT = 50_000
+Outcome = list[int] | ApiError
 
 
-@dataclass(slots=True)
-class _Pending:
-    order: SendOrder
-    answer: asyncio.Future[list[int]] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+def write_orders(connection: Connection, orders: Sequence[SendOrder]) -> list[Outcome]:
+    """Decide and write ``orders``; each outcome is the order's part ids or its error."""
+    recent = _recent_messages(connection, orders)
+    accounts = {order.account_id for order in orders}
+    balances = {account_id: lock_balance(connection, account_id) for account_id in accounts}
+    outcomes: list[Outcome | None] = []
+    accepted: list[SendOrder] = []
+    for order in orders:
+        error = _flood_error(order, recent) or _credit_error(order, balances)
+        outcomes.append(error)
+        if error is None:
+            accepted.append(order)
+            balances[order.account_id] -= order.cost
+            for message in order.messages:
+                recent[order.account_id][message.destination].append(order.created_at)
+    debits: dict[int, Decimal] = defaultdict(Decimal)
+    for order in accepted:
+        debits[order.account_id] += order.cost
+    for account_id, amount in debits.items():
+        if change_balance(connection, account_id, -amount) is None:
+            raise RuntimeError(f"balance of account {account_id} changed under the write lock")
+    ids = iter(_insert(connection, accepted))
+    return [outcome if outcome is not None else next(ids) for outcome in outcomes]
 
 
-def write_order(connection: Connection, writer: PartWriter, order: SendOrder) -> list[int]:
-    """Check, debit and insert one order; raises ``ApiError`` having written nothing."""
-    if order.flood.limit:
-        requested = Counter(message.destination for message in order.messages)
-        recent = recent_message_counts(
-            connection, order.account_id, requested, order.created_at - order.flood.window
+def _recent_messages(
+    connection: Connection, orders: Sequence[SendOrder]
+) -> dict[int, dict[str, list[datetime]]]:
+    destinations: dict[int, set[str]] = defaultdict(set)
+    since: dict[int, datetime] = {}
+    for order in orders:
+        if order.flood.limit:
+            destinations[order.account_id].update(m.destination for m in order.messages)
+            start = order.created_at - order.flood.window
+            since[order.account_id] = min(start, since.get(order.account_id, start))
+    recent: dict[int, dict[str, list[datetime]]] = defaultdict(lambda: defaultdict(list))
+    for account_id, numbers in destinations.items():
+        recent[account_id].update(
+            recent_message_times(connection, account_id, numbers, since[account_id])
         )
-        flooded = flooded_destination(recent, requested, order.flood.limit)
-        if flooded is not None:
-            raise FloodDetected(f"Too many messages to {flooded}, try again later")
+    return recent
+
+
+def _flood_error(
+    order: SendOrder, recent: dict[int, dict[str, list[datetime]]]
+) -> FloodDetected | None:
+    if not order.flood.limit:
+        return None
+    requested = Counter(message.destination for message in order.messages)
+    start = order.created_at - order.flood.window
+    sent = recent[order.account_id]
+    counts = {
+        number: sum(1 for moment in sent.get(number, ()) if moment >= start) for number in requested
+    }
+    flooded = flooded_destination(counts, requested, order.flood.limit)
+    return FloodDetected(f"Too many messages to {flooded}, try again later") if flooded else None
+
+
+def _credit_error(order: SendOrder, balances: dict[int, Decimal]) -> NotEnoughCredits | None:
     cost = order.cost
-    if change_balance(connection, order.account_id, -cost) is None:
-        raise NotEnoughCredits(f"Not enough credits: the request costs {cost}")
-    first_id = allocate_ids(connection, order.part_count)
-    rows = []
-    ids = []
-    part_id = first_id
-    for message in order.messages:
-        parts = message.segmentation.parts
-        state = MessageState.SCHEDULED if message.due_at > order.created_at else MessageState.QUEUED
-        encoding = message.segmentation.encoding.value
-        for number, text in enumerate(parts, start=1):
-            rows.append(
-                (
-                    part_id,
-                    order.account_id,
-                    part_id - number + 1,
-                    number,
-                    len(parts),
-                    order.sender_name,
-                    message.destination,
-                    text,
-                    encoding,
-                    message.price_per_part,
-                    state.value,
-                    order.created_at,
-                    message.due_at,
-                    message.expires_at,
-                    order.created_at,
-                    0,
-                    order.callback_url,
+    if cost > balances[order.account_id]:
+        return NotEnoughCredits(f"Not enough credits: the request costs {cost}")
+    return None
+
+
+def _insert(connection: Connection, orders: Sequence[SendOrder]) -> list[list[int]]:
+    """Insert the parts of ``orders`` with consecutive ids; each order's ids, in order."""
+    part_id = allocate_ids(connection, sum(order.part_count for order in orders))
+    rows: list[tuple[Any, ...]] = []
+    answers = []
+    for order in orders:
+        ids = []
+        for message in order.messages:
+            parts = message.segmentation.parts
+            scheduled = message.due_at > order.created_at
+            state = (MessageState.SCHEDULED if scheduled else MessageState.QUEUED).value
+            encoding = message.segmentation.encoding.value
+            for number, text in enumerate(parts, start=1):
+                rows.append(
+                    (
+                        part_id,
+                        order.account_id,
+                        part_id - number + 1,
+                        number,
+                        len(parts),
+                        order.sender_name,
+                        message.destination,
+                        text,
+                        encoding,
+                        message.price_per_part,
+                        state,
+                        order.created_at,
+                        message.due_at,
+                        message.expires_at,
+                        order.created_at,
+                        0,
+                        order.callback_url,
+                        message.timezone_step,
+                    )
                 )
-            )
-            ids.append(part_id)
-            part_id += 1
-    writer.insert(connection, rows)
-    return ids
+                ids.append(part_id)
+                part_id += 1
+        answers.append(ids)
+    insert_parts(connection, rows)
+    return answers
 
 
-class OrderWriter:
-    """Queues orders and commits them in batches on the database's writer thread."""
+class OrderDesk:
+    """Gathers the orders of one event-loop turn into a single write."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, on_accepted: Callable[[], None] | None = None) -> None:
         self.database = database
-        self._queue: deque[_Pending] = deque()
-        self._wakeup = asyncio.Event()
-        self._writer: PartWriter | None = None
-        self.on_commit: Callable[[], None] | None = None
+        self.on_accepted = on_accepted
+        self._waiting: list[tuple[SendOrder, asyncio.Future[list[int]]]] = []
+        self._writes: set[asyncio.Task[None]] = set()
 
     async def accept(self, order: SendOrder) -> list[int]:
         """The ids of the order's parts once committed; raises the order's ``ApiError``."""
-        pending = _Pending(order)
-        self._queue.append(pending)
-        self._wakeup.set()
-        return await pending.answer
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[list[int]] = loop.create_future()
+        if not self._waiting:
+            loop.call_soon(self._flush)
+        self._waiting.append((order, answer))
+        return await answer
 
-    async def run(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._queue:
-                await self._commit(self._take_batch())
+    def _flush(self) -> None:
+        batch, self._waiting = self._waiting, []
+        task = asyncio.create_task(self._write(batch))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
 
-    def _take_batch(self) -> list[_Pending]:
-        batch = [self._queue.popleft()]
-        parts = batch[0].order.part_count
-        while self._queue and parts + self._queue[0].order.part_count <= MAX_PARTS_PER_COMMIT:
-            pending = self._queue.popleft()
-            parts += pending.order.part_count
-            batch.append(pending)
-        return batch
-
-    async def _commit(self, batch: list[_Pending]) -> None:
+    async def _write(self, batch: list[tuple[SendOrder, asyncio.Future[list[int]]]]) -> None:
+        orders = [order for order, _ in batch]
         try:
-            outcomes = await self.database.write(lambda c: self._write_batch(c, batch))
-        except Exception as error:  # the transaction rolled back: no order of it was accepted
-            log.exception("writing %d send orders failed", len(batch))
-            for pending in batch:
-                if not pending.answer.done():
-                    pending.answer.set_exception(error)
+            outcomes = await self.database.write(lambda c: write_orders(c, orders))
+        except Exception as error:  # rolled back: no order of the batch was accepted
+            for _, answer in batch:
+                if not answer.done():
+                    answer.set_exception(error)
             return
-        if self.on_commit is not None:
-            self.on_commit()
-        for pending, outcome in zip(batch, outcomes, strict=True):
-            if pending.answer.done():
+        if self.on_accepted is not None:
+            self.on_accepted()
+        for (_, answer), outcome in zip(batch, outcomes, strict=True):
+            if answer.done():
                 continue  # the client went away; its parts stay accepted and will be sent
             if isinstance(outcome, ApiError):
-                pending.answer.set_exception(outcome)
+                answer.set_exception(outcome)
             else:
-                pending.answer.set_result(outcome)
-
-    def _write_batch(
-        self, connection: Connection, batch: list[_Pending]
-    ) -> list[list[int] | ApiError]:
-        if self._writer is None:
-            self._writer = PartWriter(connection)
-        outcomes: list[list[int] | ApiError] = []
-        for pending in batch:
-            try:
-                outcomes.append(write_order(connection, self._writer, pending.order))
-            except ApiError as error:
-                outcomes.append(error)
-        return outcomes
+                answer.set_result(outcome)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -24,6 +24,30 @@ class OutgoingMessage:
     price_per_part: Decimal
     due_at: datetime
     expires_at: datetime
+    timezone_step: str | None  # SendByTime: the zone chain step that chose the local time's zone
+
+
+# A destination's due time (UTC) and the zone step that decided it (None: no zone involved).
+DueFor = Callable[[str], tuple[datetime, str | None]]
+
+
+def _everyone_at(due_at: datetime) -> DueFor:
+    same = (due_at, None)
+
+    def due_for(_destination: str) -> tuple[datetime, str | None]:
+        return same
+
+    return due_for
+
+
+def _due_and_expiry(
+    wanted: datetime, now: datetime, validity: timedelta
+) -> tuple[datetime, datetime]:
+    due_at = max(wanted, now)
+    try:
+        return due_at, due_at + validity
+    except OverflowError:
+        raise InvalidArgument("Invalid sendDate: its validity ends after year 9999") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,20 +101,27 @@ class OrderBuilder:
         sender_name: str,
         recipients: Iterable[tuple[str, str]],
         *,
-        send_at: datetime | None,
+        send_at: datetime | DueFor | None,
         validity_minutes: int,
         callback_url: str | None,
         now: datetime | None = None,
     ) -> SendOrder:
-        """``recipients`` are (raw phone, text) pairs; ``send_at`` is UTC (past means now)."""
+        """``recipients`` are (raw phone, text) pairs. ``send_at`` is every recipient's UTC due
+        time, or gives each destination its own (SendByTime); None or a past time means now."""
         check_sender_allowed(sender_name, account.sender_names, account.dynamic_sender)
         now = now or datetime.now(UTC)
-        due_at = max(send_at, now) if send_at is not None else now
-        expires_at = due_at + timedelta(minutes=validity_minutes)
+        due_for = send_at if callable(send_at) else _everyone_at(send_at or now)
+        validity = timedelta(minutes=validity_minutes)
+        # (due, expiry) by wanted time: a bulk has a few distinct ones (one per zone at most).
+        times: dict[datetime, tuple[datetime, datetime]] = {}
         segmentations: dict[str, Segmentation] = {}
         messages = []
         for raw_phone, text in recipients:
             destination = normalize_phone(raw_phone)
+            wanted, step = due_for(destination)
+            due = times.get(wanted)
+            if due is None:
+                due = times[wanted] = _due_and_expiry(wanted, now, validity)
             segmentation = segmentations.get(text)
             if segmentation is None:
                 segmentation = segmentations[text] = segment_text(text)
@@ -99,8 +130,9 @@ class OrderBuilder:
                     destination=destination,
                     segmentation=segmentation,
                     price_per_part=account.tariff.price_for(destination),
-                    due_at=due_at,
-                    expires_at=expires_at,
+                    due_at=due[0],
+                    expires_at=due[1],
+                    timezone_step=step,
                 )
             )
         if not messages:

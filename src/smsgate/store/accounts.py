@@ -27,6 +27,7 @@ class AccountRow:
     parent_id: int | None
     flood_limit: int | None
     flood_window_seconds: int | None
+    timezone: str | None
 
 
 _ACCOUNT_COLUMNS = [getattr(accounts.c, name) for name in AccountRow.__dataclass_fields__]
@@ -73,6 +74,21 @@ def change_balance(connection: Connection, account_id: int, amount: Decimal) -> 
     """
     balance = _CHANGE_BALANCE.scalar(connection, account_id=account_id, amount=amount)
     return Decimal(balance) if balance is not None else None
+
+
+_LOCK_BALANCE = Prepared(
+    select(accounts.c.balance)
+    .where(accounts.c.id == bindparam("account_id"))
+    .with_for_update()  # PostgreSQL: other processes wait; SQLite's write lock covers it
+)
+
+
+def lock_balance(connection: Connection, account_id: int) -> Decimal:
+    """The balance, held unchanged by anyone else until this transaction ends."""
+    balance = _LOCK_BALANCE.scalar(connection, account_id=account_id)
+    if balance is None:
+        raise LookupError(f"no account {account_id}")
+    return Decimal(balance)
 
 
 def read_balance(connection: Connection, account_id: int) -> Decimal:

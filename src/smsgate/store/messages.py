@@ -14,6 +14,11 @@ from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, u
 from smsgate.domain.states import MessageState
 from smsgate.store.accounts import change_balance
 from smsgate.store.prepared import Prepared
+from smsgate.store.push import (
+    enqueue_receipt_callbacks,
+    enqueue_status_callbacks,
+    parts_in_states,
+)
 from smsgate.store.schema import counters, early_receipts, messages
 
 MESSAGE_ID_COUNTER = "messages"
@@ -37,6 +42,7 @@ PART_COLUMNS = (
     "reported_at",
     "attempts",
     "callback_url",
+    "timezone_step",
 )
 
 
@@ -61,86 +67,85 @@ def allocate_ids(connection: Connection, count: int) -> int:
 _INSERT_PART = Prepared(insert(messages).values({name: bindparam(name) for name in PART_COLUMNS}))
 
 
-class PartWriter:
-    """Inserts many part rows fast.
+def insert_parts(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert part rows given in ``PART_COLUMNS`` order.
 
-    Values arrive in ``PART_COLUMNS`` order as Python objects and are converted by the column
-    types' bind processors, memoised per value: a request repeats the same prices and times.
+    Values are converted by the column types' bind processors, memoised per value: a request
+    repeats the same prices and times across all its rows.
     """
-
-    def __init__(self, connection: Connection) -> None:
-        compiled = _INSERT_PART.compiled(connection.dialect)
-        self._sql = compiled.sql
-        self._positional = compiled.positional
-        self._names = compiled.names
-        self._order = [PART_COLUMNS.index(name) for name in compiled.names]
-        self._processors = [compiled.binds[name] for name in compiled.names]
-
-    def insert(self, connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-        if not rows:
-            return
-        memo: list[dict[Any, Any]] = [{} for _ in self._order]
-        converters = list(zip(self._order, self._processors, memo, strict=True))
-        params: list[Any] = []
-        for row in rows:
-            values = []
-            for index, processor, cache in converters:
-                value = row[index]
-                if processor is not None and value is not None:
-                    bound = cache.get(value)
-                    if bound is None:
-                        bound = cache[value] = processor(value)
-                    value = bound
-                values.append(value)
-            params.append(
-                tuple(values) if self._positional else dict(zip(self._names, values, strict=True))
-            )
-        cursor = connection.connection.cursor()
-        try:
-            cursor.executemany(self._sql, params)
-        finally:
-            cursor.close()
+    if not rows:
+        return
+    compiled = _INSERT_PART.compiled(connection.dialect)
+    converters: list[tuple[int, Any, dict[Any, Any]]] = [
+        (PART_COLUMNS.index(name), compiled.binds[name], {}) for name in compiled.names
+    ]
+    params: list[Any] = []
+    for row in rows:
+        values = []
+        for index, processor, memo in converters:
+            value = row[index]
+            if processor is not None and value is not None:
+                bound = memo.get(value)
+                if bound is None:
+                    bound = memo[value] = processor(value)
+                value = bound
+            values.append(value)
+        params.append(
+            tuple(values) if compiled.positional else dict(zip(compiled.names, values, strict=True))
+        )
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(compiled.sql, params)
+    finally:
+        cursor.close()
 
 
-_RECENT_TO_ONE = Prepared(
-    select(func.count()).where(
-        messages.c.account_id == bindparam("account_id"),
-        messages.c.destination == bindparam("destination"),
-        messages.c.created_at >= bindparam("since", type_=messages.c.created_at.type),
-        messages.c.part_number == 1,
-    )
-)
-_RECENT_TO_ALL = Prepared(
-    select(messages.c.destination, func.count())
-    .where(
+_RECENT_COLUMNS = (messages.c.destination, messages.c.created_at)
+
+
+def _recent_where(*conditions: Any) -> Any:
+    return and_(
         messages.c.account_id == bindparam("account_id"),
         messages.c.created_at >= bindparam("since", type_=messages.c.created_at.type),
         messages.c.part_number == 1,
+        *conditions,
     )
-    .group_by(messages.c.destination)
-)
-# Up to this many numbers, one index probe each beats a scan of the account's recent window.
-_PROBE_LIMIT = 64
 
 
-def recent_message_counts(
+_RECENT_WINDOW = Prepared(select(*_RECENT_COLUMNS).where(_recent_where()))
+# One prepared look-up per IN-list size; a shorter list is padded with its last number.
+_RECENT_TO = {
+    size: Prepared(
+        select(*_RECENT_COLUMNS).where(
+            _recent_where(messages.c.destination.in_([bindparam(f"d{i}") for i in range(size)]))
+        )
+    )
+    for size in (1, 8, 64, 512)
+}
+_PROBE_LIMIT = max(_RECENT_TO)
+
+
+def recent_message_times(
     connection: Connection, account_id: int, destinations: Iterable[str], since: datetime
-) -> dict[str, int]:
-    """How many messages (first parts) the account sent to each destination since ``since``."""
-    wanted = set(destinations)
+) -> dict[str, list[datetime]]:
+    """When the account sent messages (first parts) to each destination since ``since``."""
+    wanted = sorted(set(destinations))
+    times: dict[str, list[datetime]] = defaultdict(list)
+    if not wanted:
+        return times
     if len(wanted) <= _PROBE_LIMIT:
-        counts = {
-            destination: int(
-                _RECENT_TO_ONE.scalar(
-                    connection, account_id=account_id, destination=destination, since=since
-                )
-            )
-            for destination in wanted
-        }
+        # Index probes per number beat a scan of the account's recent window.
+        size = min(size for size in _RECENT_TO if size >= len(wanted))
+        padded = wanted + [wanted[-1]] * (size - len(wanted))
+        numbers = {f"d{i}": number for i, number in enumerate(padded)}
+        rows = _RECENT_TO[size].rows(connection, account_id=account_id, since=since, **numbers)
     else:
-        rows = _RECENT_TO_ALL.rows(connection, account_id=account_id, since=since)
-        counts = {destination: int(count) for destination, count in rows if destination in wanted}
-    return {destination: count for destination, count in counts.items() if count}
+        rows = _RECENT_WINDOW.rows(connection, account_id=account_id, since=since)
+    wanted_set = set(wanted)
+    for destination, created_at in rows:
+        if destination in wanted_set:
+            times[destination].append(created_at)
+    return times
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +223,12 @@ def record_accepted(
     """Parts the SMSC took: state Sent with its id; then apply receipts that came first."""
     if not accepted:
         return
+    enqueue_status_callbacks(
+        connection,
+        parts_in_states([part_id for part_id, _ in accepted], [MessageState.SUBMITTING.value]),
+        MessageState.SENT,
+        now,
+    )
     _RECORD_ACCEPTED.execute_many(
         connection,
         [
@@ -268,6 +279,12 @@ def finish_unsent(
     """End parts that never reached the operator, refunding each part's price."""
     if not part_ids:
         return 0
+    enqueue_status_callbacks(
+        connection,
+        parts_in_states(part_ids, (*_WAITING, MessageState.SUBMITTING.value)),
+        state,
+        now,
+    )
     rows = connection.execute(
         update(messages)
         .where(
@@ -285,13 +302,11 @@ def finish_unsent(
     return len(rows)
 
 
+# By primary key: with a state term beside the smsc id, SQLite's planner would pick the state
+# index and scan every part in state Sent for each receipt.
 _APPLY_RECEIPT = Prepared(
     update(messages)
-    .where(
-        messages.c.connector == bindparam("connector"),
-        messages.c.smsc_id == bindparam("smsc_id"),
-        messages.c.state == MessageState.SENT.value,
-    )
+    .where(messages.c.id == bindparam("part_id"), messages.c.state == MessageState.SENT.value)
     .values(
         state=bindparam("state"),
         reported_at=bindparam("done_at", type_=messages.c.reported_at.type),
@@ -309,15 +324,35 @@ def apply_receipts(
     waits in ``early_receipts``."""
     if not receipts:
         return
-    known = set(
-        connection.execute(
-            select(messages.c.smsc_id).where(
-                messages.c.connector == connector,
-                messages.c.smsc_id.in_([smsc_id for smsc_id, *_ in receipts]),
-            )
-        ).scalars()
-    )
-    rows = [
+    parts_by_smsc_id: dict[str, list[int]] = defaultdict(list)
+    with_callback = set()
+    for smsc_id, part_id, has_callback in connection.execute(
+        select(messages.c.smsc_id, messages.c.id, messages.c.callback_url.is_not(None)).where(
+            messages.c.connector == connector,
+            messages.c.smsc_id.in_([smsc_id for smsc_id, *_ in receipts]),
+        )
+    ):
+        parts_by_smsc_id[smsc_id].append(part_id)
+        if has_callback:
+            with_callback.add(part_id)
+    if with_callback:
+        enqueue_receipt_callbacks(
+            connection,
+            [
+                (part_id, state, done_at)
+                for smsc_id, state, done_at, _ in receipts
+                for part_id in parts_by_smsc_id.get(smsc_id, ())
+                if part_id in with_callback
+            ],
+        )
+    matched = [
+        {"part_id": part_id, "state": state.value, "done_at": done_at, "error": error}
+        for smsc_id, state, done_at, error in receipts
+        for part_id in parts_by_smsc_id.get(smsc_id, ())
+    ]
+    if matched:
+        _APPLY_RECEIPT.execute_many(connection, matched)
+    early = [
         {
             "connector": connector,
             "smsc_id": smsc_id,
@@ -326,11 +361,8 @@ def apply_receipts(
             "error": error,
         }
         for smsc_id, state, done_at, error in receipts
+        if smsc_id not in parts_by_smsc_id
     ]
-    matched = [row for row in rows if row["smsc_id"] in known]
-    if matched:
-        _APPLY_RECEIPT.execute_many(connection, matched)
-    early = [row for row in rows if row["smsc_id"] not in known]
     if early:
         connection.execute(insert(early_receipts), early)
 
@@ -348,10 +380,10 @@ def expired_waiting(connection: Connection, now: datetime, limit: int) -> list[i
 
 def expire_sent(connection: Connection, now: datetime) -> int:
     """Parts handed to the operator whose validity ran out with no report: Expired, no refund."""
+    overdue = and_(messages.c.state == MessageState.SENT.value, messages.c.expires_at <= now)
+    enqueue_status_callbacks(connection, overdue, MessageState.EXPIRED, now)
     result = connection.execute(
-        update(messages)
-        .where(messages.c.state == MessageState.SENT.value, messages.c.expires_at <= now)
-        .values(state=MessageState.EXPIRED.value, reported_at=now)
+        update(messages).where(overdue).values(state=MessageState.EXPIRED.value, reported_at=now)
     )
     return int(result.rowcount)
 

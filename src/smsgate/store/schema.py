@@ -9,6 +9,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -45,6 +46,12 @@ accounts = Table(
     Column("parent_id", Id, ForeignKey("accounts.id")),
     Column("flood_limit", Integer),
     Column("flood_window_seconds", Integer),
+    # IANA zone for SendByTime recipients whose number decides no zone; NULL: the platform's.
+    Column("timezone", String(64)),
+    # Where the account's incoming messages are pushed (instant push), and the key that signs
+    # every push and status callback of the account; NULL: no push, no signature.
+    Column("webhook_url", Text),
+    Column("webhook_secret", String(200)),
     Column("created_at", UtcDateTime(), nullable=False),
 )
 
@@ -109,7 +116,10 @@ messages = Table(
     Column("attempts", SmallInteger, nullable=False, default=0),
     Column("error", String(200)),
     Column("callback_url", Text),
+    # SendByTime: the zone chain step that chose the recipient's zone (``ZoneStep``).
+    Column("timezone_step", String(16)),
     Index("ix_messages_state_due_at", "state", "due_at"),
+    Index("ix_messages_state_expires_at", "state", "expires_at"),
     Index("ix_messages_account_id_created_at", "account_id", "created_at"),
     Index(
         "ix_messages_account_id_destination_created_at", "account_id", "destination", "created_at"
@@ -128,4 +138,80 @@ early_receipts = Table(
     Column("state", String(16), nullable=False),
     Column("done_at", UtcDateTime(), nullable=False),
     Column("error", String(200)),
+)
+
+# Numbering plan files imported by ``smsgate admin numbering import``: the newest import is the
+# registry in force (see ``smsgate.services.numbering`` for why the files live here).
+numbering_imports = Table(
+    "numbering_imports",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("imported_at", UtcDateTime(), nullable=False),
+    Column("row_count", Integer, nullable=False),
+)
+
+numbering_files = Table(
+    "numbering_files",
+    metadata,
+    Column("import_id", Id, ForeignKey("numbering_imports.id"), primary_key=True),
+    Column("position", SmallInteger, primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("row_count", Integer, nullable=False),
+    # The file byte for byte, gzip-compressed.
+    Column("content_gzip", LargeBinary, nullable=False),
+)
+
+# An incoming number owned by an account, whole (``prefix`` "") or for texts starting with one
+# keyword. ``prefix_key`` is the keyword casefolded, so no two accounts share a keyword that
+# differs only in case; ``prefix`` keeps the spelling the operator gave.
+inbound_numbers = Table(
+    "inbound_numbers",
+    metadata,
+    Column("number", String(21), primary_key=True),
+    Column("prefix_key", String(64), primary_key=True),
+    Column("prefix", String(32), nullable=False),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Index("ix_inbound_numbers_account_id", "account_id"),
+)
+
+# Mobile-originated messages, joined when they came in parts. ``account_id`` is NULL when no
+# account owns the destination: kept for the operator (``smsgate admin inbound unrouted``).
+incoming_messages = Table(
+    "incoming_messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id")),
+    Column("prefix", String(32), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("destination", String(32), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("connector", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_incoming_messages_account_id_created_at", "account_id", "created_at"),
+)
+
+# HTTP POSTs owed to clients: instant pushes of incoming messages (``kind`` "incoming",
+# ``subject_id`` the message) and status callbacks of parts (``kind`` "status", ``subject_id``
+# the part, with the state it changed to). ``due_at`` is the next attempt; while a pusher holds
+# the job (``leased``) it is the end of the lease, so the job of a pusher that died is tried
+# again then. A job leaves the table on a 2xx; ``due_at`` NULL means it was given up.
+push_jobs = Table(
+    "push_jobs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("subject_id", Id, nullable=False),
+    Column("state", String(16)),
+    Column("reported_at", UtcDateTime()),
+    Column("price", Money()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("due_at", UtcDateTime()),
+    Column("leased", Boolean, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("error", String(200)),
+    Index("ix_push_jobs_due_at", "due_at"),
+    Index("ix_push_jobs_kind_subject_id", "kind", "subject_id"),
 )

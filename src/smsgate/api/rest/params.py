@@ -66,6 +66,8 @@ class Params:
             if not key.startswith(prefix):
                 continue
             path = _BRACKETS.findall(key[len(name) :])
+            if not path:
+                continue  # ``phone_data[`` names nothing, like any unknown parameter
             node = root
             for step in path[:-1]:
                 child = node.setdefault(step, {})
@@ -81,6 +83,7 @@ def _as_lists(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     converted = {key: _as_lists(value) for key, value in node.items()}
-    if converted and all(key.isdigit() or key == "" for key in converted):
+    # ASCII digits only: "²" and "٣" are digits to str.isdigit() but not to int().
+    if converted and all((key.isascii() and key.isdigit()) or key == "" for key in converted):
         return [converted[key] for key in sorted(converted, key=lambda k: int(k or 0))]
     return converted

@@ -12,17 +12,21 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.datastructures import Headers, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from smsgate.api.rest import account, send, state
+from smsgate.api.rest import account, incoming, send, state
 from smsgate.api.rest.call import ApiCall
 from smsgate.api.rest.params import Params, parse_form
 from smsgate.api.rest.rendering import render, render_error, send_json
-from smsgate.domain.errors import ApiError, InternalError, InvalidOperation
+from smsgate.domain.errors import ApiError, InternalError, InvalidArgument, InvalidOperation
 from smsgate.platform import Platform
 
 log = logging.getLogger(__name__)
+
+MAX_FORM_PART = 64 * 1024 * 1024
 
 Endpoint = Callable[[ApiCall], Awaitable[Any]]
 
@@ -34,11 +38,13 @@ ROUTES: dict[str, Endpoint] = {
     "balance/price_list.php": account.price_list,
     "statistic/originator.php": account.originator,
     "send/sendsms": send.send_sms,
+    "send/sendbytime": send.send_by_time,
     "send/sendbulk": send.send_bulk,
     "send/sendbulkpacket": send.send_bulk_packet,
     "state": state.state,
     "state/state.php": state.state,
     "statistic": state.statistic,
+    "incoming": incoming.incoming,
 }
 
 
@@ -65,12 +71,16 @@ async def read_params(scope: Scope, receive: Receive) -> Params:
     query = parse_form(scope["query_string"].decode("utf-8", "replace"))
     content_type = Headers(scope=scope).get("content-type", "")
     if content_type.startswith("multipart/form-data"):
-        async with Request(scope, receive).form() as form:
-            body = [
-                (name, value)
-                for name, value in form.multi_items()
-                if not isinstance(value, UploadFile)
-            ]
+        try:
+            # A field may hold a bulk list of 100,000 numbers: well over Starlette's 1 MB.
+            async with Request(scope, receive).form(max_part_size=MAX_FORM_PART) as form:
+                body = [
+                    (name, value)
+                    for name, value in form.multi_items()
+                    if not isinstance(value, UploadFile)
+                ]
+        except (MultiPartException, HTTPException):
+            raise InvalidArgument("Invalid multipart/form-data body") from None
         return Params(query, body)
     raw = await read_body(receive)
     return Params(query, parse_form(raw.decode("utf-8", "replace")) if raw else ())

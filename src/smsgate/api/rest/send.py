@@ -1,8 +1,8 @@
-"""``Send/SendSms``, ``Send/SendBulk`` and ``Send/SendBulkPacket``."""
+"""``Send/SendSms``, ``Send/SendByTime``, ``Send/SendBulk`` and ``Send/SendBulkPacket``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +14,11 @@ from smsgate.domain.dates import parse_api_datetime, parse_validity
 from smsgate.domain.errors import InvalidArgument, MissingArgument
 from smsgate.domain.phone import split_phone_list
 from smsgate.services.auth import AccountProfile
+from smsgate.services.numbering import local_times
+from smsgate.services.sending import DueFor
+
+# When a request's messages are due: reads ``sendDate`` as the endpoint means it.
+Schedule = Callable[[ApiCall, AccountProfile], Awaitable[datetime | DueFor | None]]
 
 
 def phone_list(params: Params, name: str) -> list[str]:
@@ -24,24 +29,37 @@ def phone_list(params: Params, name: str) -> list[str]:
     return phones
 
 
-def send_date(params: Params) -> datetime | None:
-    raw = params.get("sendDate")
+async def utc_send_date(call: ApiCall, _account: AccountProfile) -> datetime | None:
+    """Optional ``sendDate`` in UTC, the same for every recipient."""
+    raw = call.params.get("sendDate")
     return parse_api_datetime(raw).replace(tzinfo=UTC) if raw is not None else None
 
 
+async def local_send_date(call: ApiCall, account: AccountProfile) -> DueFor:
+    """Required ``sendDate`` as each recipient's wall-clock time, in the zone of its number."""
+    local = parse_api_datetime(call.params.require("sendDate"))
+    numbering = await call.platform.numbering.current()
+    return local_times(
+        numbering.registry, local, account.timezone, call.platform.settings.default_timezone
+    )
+
+
 async def _send(
-    call: ApiCall, account: AccountProfile, recipients: list[tuple[str, str]]
+    call: ApiCall,
+    account: AccountProfile,
+    recipients: list[tuple[str, str]],
+    schedule: Schedule = utc_send_date,
 ) -> list[str]:
     params = call.params
     order = call.platform.orders.build(
         account,
         params.require("sourceAddress"),
         recipients,
-        send_at=send_date(params),
+        send_at=await schedule(call, account),
         validity_minutes=parse_validity(params.get("validity")),
         callback_url=params.get("callback_url"),
     )
-    return [str(part_id) for part_id in await call.platform.order_writer.accept(order)]
+    return [str(part_id) for part_id in await call.platform.accept(order)]
 
 
 def _one_text(call: ApiCall, phones_parameter: str) -> list[tuple[str, str]]:
@@ -53,6 +71,11 @@ def _one_text(call: ApiCall, phones_parameter: str) -> list[tuple[str, str]]:
 async def send_sms(call: ApiCall) -> list[str]:
     account = await call.account()
     return await _send(call, account, _one_text(call, "destinationAddress"))
+
+
+async def send_by_time(call: ApiCall) -> list[str]:
+    account = await call.account()
+    return await _send(call, account, _one_text(call, "destinationAddress"), local_send_date)
 
 
 async def send_bulk(call: ApiCall) -> list[str]:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 05:35:45.163672
+Create Date: 2026-11-27 05:49:31.372272
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ def upgrade() -> None:
         sa.Column("parent_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("flood_limit", sa.Integer(), nullable=True),
         sa.Column("flood_window_seconds", sa.Integer(), nullable=True),
+        sa.Column("timezone", sa.String(length=64), nullable=True),
+        sa.Column("webhook_url", sa.Text(), nullable=True),
+        sa.Column("webhook_secret", sa.String(length=200), nullable=True),
         sa.Column("created_at", smsgate.store.types.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["parent_id"], ["accounts.id"], name=op.f("fk_accounts_parent_id_accounts")
@@ -60,6 +63,61 @@ def upgrade() -> None:
         sa.Column("error", sa.String(length=200), nullable=True),
         sa.PrimaryKeyConstraint("connector", "smsc_id", name=op.f("pk_early_receipts")),
     )
+    op.create_table(
+        "numbering_imports",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("imported_at", smsgate.store.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("row_count", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_numbering_imports")),
+    )
+    op.create_table(
+        "inbound_numbers",
+        sa.Column("number", sa.String(length=21), nullable=False),
+        sa.Column("prefix_key", sa.String(length=64), nullable=False),
+        sa.Column("prefix", sa.String(length=32), nullable=False),
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_inbound_numbers_account_id_accounts")
+        ),
+        sa.PrimaryKeyConstraint("number", "prefix_key", name=op.f("pk_inbound_numbers")),
+    )
+    with op.batch_alter_table("inbound_numbers", schema=None) as batch_op:
+        batch_op.create_index("ix_inbound_numbers_account_id", ["account_id"], unique=False)
+
+    op.create_table(
+        "incoming_messages",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("prefix", sa.String(length=32), nullable=False),
+        sa.Column("source", sa.String(length=32), nullable=False),
+        sa.Column("destination", sa.String(length=32), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("connector", sa.String(length=64), nullable=False),
+        sa.Column("created_at", smsgate.store.types.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_incoming_messages_account_id_accounts")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_incoming_messages")),
+    )
+    with op.batch_alter_table("incoming_messages", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_incoming_messages_account_id_created_at", ["account_id", "created_at"], unique=False
+        )
+
     op.create_table(
         "messages",
         sa.Column(
@@ -91,6 +149,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.SmallInteger(), nullable=False),
         sa.Column("error", sa.String(length=200), nullable=True),
         sa.Column("callback_url", sa.Text(), nullable=True),
+        sa.Column("timezone_step", sa.String(length=16), nullable=True),
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"], name=op.f("fk_messages_account_id_accounts")
         ),
@@ -109,6 +168,57 @@ def upgrade() -> None:
             "ix_messages_connector_smsc_id", ["connector", "smsc_id"], unique=False
         )
         batch_op.create_index("ix_messages_state_due_at", ["state", "due_at"], unique=False)
+        batch_op.create_index("ix_messages_state_expires_at", ["state", "expires_at"], unique=False)
+
+    op.create_table(
+        "numbering_files",
+        sa.Column(
+            "import_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("position", sa.SmallInteger(), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("row_count", sa.Integer(), nullable=False),
+        sa.Column("content_gzip", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["import_id"],
+            ["numbering_imports.id"],
+            name=op.f("fk_numbering_files_import_id_numbering_imports"),
+        ),
+        sa.PrimaryKeyConstraint("import_id", "position", name=op.f("pk_numbering_files")),
+    )
+    op.create_table(
+        "push_jobs",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("url", sa.Text(), nullable=False),
+        sa.Column(
+            "subject_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("state", sa.String(length=16), nullable=True),
+        sa.Column("reported_at", smsgate.store.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("price", smsgate.store.types.Money(precision=18, scale=4), nullable=True),
+        sa.Column("created_at", smsgate.store.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("due_at", smsgate.store.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("leased", sa.Boolean(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("error", sa.String(length=200), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_push_jobs_account_id_accounts")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_push_jobs")),
+    )
+    with op.batch_alter_table("push_jobs", schema=None) as batch_op:
+        batch_op.create_index("ix_push_jobs_due_at", ["due_at"], unique=False)
+        batch_op.create_index("ix_push_jobs_kind_subject_id", ["kind", "subject_id"], unique=False)
 
     op.create_table(
         "sender_names",
@@ -154,13 +264,29 @@ def downgrade() -> None:
     op.drop_table("tariff_prefixes")
     op.drop_table("sessions")
     op.drop_table("sender_names")
+    with op.batch_alter_table("push_jobs", schema=None) as batch_op:
+        batch_op.drop_index("ix_push_jobs_kind_subject_id")
+        batch_op.drop_index("ix_push_jobs_due_at")
+
+    op.drop_table("push_jobs")
+    op.drop_table("numbering_files")
     with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_index("ix_messages_state_expires_at")
         batch_op.drop_index("ix_messages_state_due_at")
         batch_op.drop_index("ix_messages_connector_smsc_id")
         batch_op.drop_index("ix_messages_account_id_destination_created_at")
         batch_op.drop_index("ix_messages_account_id_created_at")
 
     op.drop_table("messages")
+    with op.batch_alter_table("incoming_messages", schema=None) as batch_op:
+        batch_op.drop_index("ix_incoming_messages_account_id_created_at")
+
+    op.drop_table("incoming_messages")
+    with op.batch_alter_table("inbound_numbers", schema=None) as batch_op:
+        batch_op.drop_index("ix_inbound_numbers_account_id")
+
+    op.drop_table("inbound_numbers")
+    op.drop_table("numbering_imports")
     op.drop_table("early_receipts")
     op.drop_table("counters")
     op.drop_table("accounts")

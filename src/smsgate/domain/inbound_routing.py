@@ -1,0 +1,72 @@
+"""Which account an incoming (mobile-originated) message belongs to.
+
+An account owns an incoming number (a short code such as ``2420`` or a long number), either
+whole or for one keyword (prefix): on a shared short code the first word of the text picks the
+account, compared case-insensitively. A text whose first word matches no keyword of its number
+goes to the account owning the number without a keyword; with no such owner it is unrouted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+MAX_NUMBER_LENGTH = 21  # SMPP's destination_addr holds at most 21 characters
+MAX_PREFIX_LENGTH = 32
+
+# A word is a run of letters, digits or underscores, so "Pizza, two" starts with "Pizza".
+_FIRST_WORD = re.compile(r"\s*(\w+)")
+_WORD = re.compile(r"\w+")
+_NUMBER_NOISE = re.compile(r"[\s()\-+]")
+
+
+class RoutingRuleError(ValueError):
+    """An incoming number or a keyword that cannot be owned."""
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRoute:
+    """``account_id`` owns ``number`` for texts starting with ``prefix`` ("" = any text)."""
+
+    account_id: int
+    number: str
+    prefix: str
+
+
+def normalize_number(raw: str) -> str:
+    """``+7 (911) 568-74-51`` -> ``79115687451``; a short code stays as it is."""
+    number = _NUMBER_NOISE.sub("", raw)
+    if not number.isascii() or not number.isdigit() or len(number) > MAX_NUMBER_LENGTH:
+        raise RoutingRuleError(f"not an incoming number: {raw!r}")
+    return number
+
+
+def validate_prefix(raw: str) -> str:
+    """A keyword is one word (letters, digits, underscores) of at most 32 characters."""
+    prefix = raw.strip()
+    if not _WORD.fullmatch(prefix) or len(prefix) > MAX_PREFIX_LENGTH:
+        raise RoutingRuleError(f"a prefix is one word of at most {MAX_PREFIX_LENGTH} characters")
+    return prefix
+
+
+def prefix_key(prefix: str) -> str:
+    """What keywords are compared by: two keywords that differ only in case are one."""
+    return prefix.casefold()
+
+
+def first_word(text: str) -> str:
+    match = _FIRST_WORD.match(text)
+    return match.group(1) if match else ""
+
+
+def route_incoming(routes: Iterable[InboundRoute], text: str) -> InboundRoute | None:
+    """The route of a text among the routes of its destination number, or None (unrouted)."""
+    word = prefix_key(first_word(text))
+    fallback = None
+    for route in routes:
+        if not route.prefix:
+            fallback = route
+        elif word and prefix_key(route.prefix) == word:
+            return route
+    return fallback

@@ -1,0 +1,194 @@
+"""Incoming messages: routing and storing them, reading them by period, and administering
+incoming numbers and push targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from smsgate.domain.errors import InvalidArgument
+from smsgate.domain.inbound_routing import (
+    RoutingRuleError,
+    normalize_number,
+    prefix_key,
+    route_incoming,
+    validate_prefix,
+)
+from smsgate.services.accounts import AdminError
+from smsgate.services.sending import validate_callback_url
+from smsgate.store import accounts as account_store
+from smsgate.store import incoming as store
+from smsgate.store.database import Database
+from smsgate.store.incoming import IncomingRow
+from smsgate.store.push import enqueue_incoming_push
+
+UNROUTED_LIST_LIMIT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedIncoming:
+    id: int
+    account_id: int | None
+    push_queued: bool
+
+
+def record_incoming(
+    connection: Connection,
+    *,
+    connector: str,
+    source: str,
+    destination: str,
+    text: str,
+    received_at: datetime,
+) -> RecordedIncoming:
+    """Route and store one message and queue its push, all in the caller's transaction."""
+    try:
+        number = normalize_number(destination)
+    except RoutingRuleError:
+        number = destination.strip()  # no account can own it; kept as it came
+    routes = dict(store.routes_of_number(connection, number))
+    route = route_incoming(routes, text)
+    message_id = store.insert_incoming(
+        connection,
+        account_id=route.account_id if route else None,
+        prefix=route.prefix if route else "",
+        source=source.strip(),
+        destination=number,
+        text=text,
+        connector=connector,
+        created_at=received_at,
+    )
+    webhook_url = routes[route] if route else None
+    if route and webhook_url:
+        enqueue_incoming_push(
+            connection, route.account_id, webhook_url, message_id, datetime.now(UTC)
+        )
+    return RecordedIncoming(message_id, route.account_id if route else None, bool(webhook_url))
+
+
+def incoming_fields(message: IncomingRow) -> dict[str, Any]:
+    """A message as the Incoming endpoint and the instant push show it."""
+    return {
+        "Prefix": message.prefix,
+        "Data": message.text,
+        "SourceAddress": message.source,
+        "DestinationAddress": message.destination,
+        "ID": message.id,
+        "CreatedDateUtc": message.created_at,
+    }
+
+
+async def read_period(
+    database: Database, account_id: int, start: datetime, end: datetime
+) -> list[IncomingRow]:
+    if end < start:
+        raise InvalidArgument("maxDateUTC is before minDateUTC")
+    return await database.read(lambda c: store.read_period(c, account_id, start, end))
+
+
+def validate_push_url(raw: str) -> str:
+    """Push targets are absolute http or https URLs."""
+    try:
+        url = validate_callback_url(raw)
+    except InvalidArgument:
+        url = None
+    if url is None:
+        raise AdminError(f"not an http or https URL: {raw}")
+    return url
+
+
+def _account_id(connection: Connection, login: str) -> int:
+    account = account_store.find_account(connection, login=login)
+    if account is None:
+        raise AdminError(f"no such account: {login}")
+    return account.id
+
+
+def _describe(number: str, keyword: str) -> str:
+    return f"{number} with prefix {keyword!r}" if keyword else number
+
+
+class InboundAdmin:
+    """The operator's side of incoming messages: numbers, push targets, unrouted messages."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def add_number(self, login: str, number: str, prefix: str | None = None) -> None:
+        """Give ``login`` the incoming ``number`` (for texts starting with ``prefix``)."""
+        number, keyword = self._route(number, prefix)
+
+        def work(connection: Connection) -> None:
+            account_id = _account_id(connection, login)
+            owner = store.route_owner(connection, number, prefix_key(keyword))
+            if owner is not None:
+                taken_by = account_store.account_login(connection, owner)
+                raise AdminError(f"{_describe(number, keyword)} already belongs to {taken_by}")
+            store.add_route(connection, account_id, number, keyword, prefix_key(keyword))
+            account_store.bump_config_revision(connection)
+
+        try:
+            self.database.write_sync(work)
+        except IntegrityError:  # added at the same moment by another admin
+            raise AdminError(f"{_describe(number, keyword)} is already taken") from None
+
+    def remove_number(self, login: str, number: str, prefix: str | None = None) -> None:
+        number, keyword = self._route(number, prefix)
+
+        def work(connection: Connection) -> None:
+            if not store.remove_route(
+                connection, _account_id(connection, login), number, prefix_key(keyword)
+            ):
+                raise AdminError(f"{login} does not own {_describe(number, keyword)}")
+            account_store.bump_config_revision(connection)
+
+        self.database.write_sync(work)
+
+    def list_numbers(self, login: str | None = None) -> list[dict[str, str]]:
+        def work(connection: Connection) -> list[dict[str, str]]:
+            account_id = _account_id(connection, login) if login is not None else None
+            return [
+                {"login": owned.login, "number": owned.number, "prefix": owned.prefix}
+                for owned in store.list_routes(connection, account_id)
+            ]
+
+        return self.database.read_sync(work)
+
+    def unrouted(self, limit: int = UNROUTED_LIST_LIMIT) -> list[dict[str, Any]]:
+        """The newest messages no account owns, oldest first."""
+        rows = self.database.read_sync(lambda c: store.read_unrouted(c, limit))
+        return [
+            {
+                "id": row.id,
+                "source": row.source,
+                "destination": row.destination,
+                "text": row.text,
+                "created_at": row.created_at.isoformat(),
+            }
+            for row in rows
+        ]
+
+    def set_webhook(self, login: str, url: str | None, secret: str | None = None) -> None:
+        """Push the account's incoming messages to ``url`` (None: stop pushing), signed with
+        ``secret`` when given."""
+        values = {
+            "webhook_url": validate_push_url(url) if url is not None else None,
+            "webhook_secret": secret or None,
+        }
+
+        def work(connection: Connection) -> None:
+            account_store.update_account(connection, _account_id(connection, login), **values)
+            account_store.bump_config_revision(connection)
+
+        self.database.write_sync(work)
+
+    @staticmethod
+    def _route(number: str, prefix: str | None) -> tuple[str, str]:
+        try:
+            return normalize_number(number), validate_prefix(prefix) if prefix else ""
+        except RoutingRuleError as error:
+            raise AdminError(str(error)) from None

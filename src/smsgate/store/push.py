@@ -1,0 +1,292 @@
+"""The push queue: instant pushes of incoming messages and status callbacks of parts.
+
+Jobs are written in the transaction of the change they report, so a committed incoming message
+or state change always has its job, and are claimed with a lease, the way the dispatcher claims
+parts: a pusher that dies gives its jobs back when the lease runs out.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Connection,
+    Integer,
+    and_,
+    bindparam,
+    exists,
+    insert,
+    literal,
+    select,
+    update,
+)
+
+from smsgate.domain.states import MessageState
+from smsgate.store.incoming import IncomingRow
+from smsgate.store.prepared import Prepared
+from smsgate.store.schema import accounts, incoming_messages, messages, push_jobs
+from smsgate.store.types import UtcDateTime
+
+
+class PushKind(enum.StrEnum):
+    INCOMING = "incoming"
+    STATUS = "status"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """A part's state as it changed; each change is a job of its own."""
+
+    part_id: int
+    state: MessageState
+    reported_at: datetime
+    price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PushJob:
+    """A claimed job: where to POST, the key to sign with, and what the body reports."""
+
+    id: int
+    account_id: int
+    url: str
+    secret: str | None
+    attempts: int
+    created_at: datetime
+    subject: IncomingRow | StatusChange
+
+
+_INSERT_INCOMING_JOB = Prepared(
+    insert(push_jobs).values(
+        kind=PushKind.INCOMING.value,
+        account_id=bindparam("account_id"),
+        url=bindparam("url"),
+        subject_id=bindparam("message_id"),
+        created_at=bindparam("now", type_=push_jobs.c.created_at.type),
+        due_at=bindparam("now", type_=push_jobs.c.due_at.type),
+        leased=False,
+        attempts=0,
+    )
+)
+
+
+def enqueue_incoming_push(
+    connection: Connection, account_id: int, url: str, message_id: int, now: datetime
+) -> None:
+    _INSERT_INCOMING_JOB.execute(
+        connection, account_id=account_id, url=url, message_id=message_id, now=now
+    )
+
+
+_STATUS_JOB_COLUMNS = (
+    "kind",
+    "account_id",
+    "url",
+    "subject_id",
+    "state",
+    "reported_at",
+    "price",
+    "created_at",
+    "due_at",
+    "leased",
+    "attempts",
+)
+
+
+def enqueue_status_callbacks(
+    connection: Connection,
+    changing: ColumnElement[bool],
+    state: MessageState,
+    reported_at: datetime,
+) -> None:
+    """Queue a callback for each part that ``changing`` selects and that has a callback URL.
+
+    Call it in the transaction of the UPDATE that moves those parts to ``state``, just before
+    it and with the same condition (including the state moved from). On PostgreSQL the parts
+    are locked here, so a concurrent change of the same parts waits and then finds them moved.
+    """
+    now = datetime.now(UTC)
+    parts = select(
+        literal(PushKind.STATUS.value),
+        messages.c.account_id,
+        messages.c.callback_url,
+        messages.c.id,
+        literal(state.value),
+        literal(reported_at, UtcDateTime()),
+        messages.c.price,
+        literal(now, UtcDateTime()),
+        literal(now, UtcDateTime()),
+        literal(False, Boolean()),
+        literal(0, Integer()),
+    ).where(changing, messages.c.callback_url.is_not(None))
+    if connection.dialect.name == "postgresql":
+        parts = parts.with_for_update(of=messages)
+    connection.execute(insert(push_jobs).from_select(_STATUS_JOB_COLUMNS, parts))
+
+
+def parts_in_states(part_ids: Sequence[int], states: Iterable[str]) -> ColumnElement[bool]:
+    """The parts of ``part_ids`` that are in one of ``states``, found by primary key.
+
+    The state is compared as ``state || ''``: lacking statistics, SQLite's planner would rather
+    use the state index, and scan every part in the state, than look up a batch by id.
+    """
+    return and_(
+        messages.c.id.in_(part_ids),
+        messages.c.state.concat("").in_(list(states)),
+    )
+
+
+def enqueue_receipt_callbacks(
+    connection: Connection, receipts: Sequence[tuple[int, MessageState, datetime]]
+) -> None:
+    """Callbacks for (part id, final state, done at) receipts about to apply to sent parts.
+
+    Pass only the parts known to have a callback URL: the caller has just looked them up.
+    """
+    by_change: dict[tuple[MessageState, datetime], list[int]] = defaultdict(list)
+    seen = set()
+    for part_id, state, done_at in receipts:
+        if part_id not in seen:  # a repeated report changes nothing: the first one applies
+            seen.add(part_id)
+            by_change[state, done_at].append(part_id)
+    for (state, done_at), part_ids in by_change.items():
+        enqueue_status_callbacks(
+            connection, parts_in_states(part_ids, [MessageState.SENT.value]), state, done_at
+        )
+
+
+_CLAIMED_COLUMNS = (
+    push_jobs.c.id,
+    push_jobs.c.account_id,
+    push_jobs.c.url,
+    accounts.c.webhook_secret,
+    push_jobs.c.attempts,
+    push_jobs.c.created_at,
+    push_jobs.c.kind,
+    push_jobs.c.subject_id,
+    push_jobs.c.state,
+    push_jobs.c.reported_at,
+    push_jobs.c.price,
+    incoming_messages.c.account_id,
+    incoming_messages.c.prefix,
+    incoming_messages.c.source,
+    incoming_messages.c.destination,
+    incoming_messages.c.text,
+    incoming_messages.c.created_at,
+)
+
+
+def claim_jobs(
+    connection: Connection,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    per_account: int,
+    busy: Mapping[int, int],
+) -> list[PushJob]:
+    """Lease up to ``limit`` due jobs, at most ``per_account`` in flight per account counting
+    the ``busy`` ones (account id -> jobs in flight).
+
+    A job waits while an earlier job about the same subject is pending, so a receiver sees
+    a part's state changes in order.
+    """
+    earlier = push_jobs.alias("earlier")
+    waits = exists().where(
+        earlier.c.kind == push_jobs.c.kind,
+        earlier.c.subject_id == push_jobs.c.subject_id,
+        earlier.c.id < push_jobs.c.id,
+        earlier.c.due_at.is_not(None),
+    )
+    query = select(push_jobs.c.id, push_jobs.c.account_id).where(push_jobs.c.due_at <= now, ~waits)
+    saturated = [account for account, count in busy.items() if count >= per_account]
+    if saturated:
+        # Else the due jobs of one slow receiver could fill every claim and starve the rest.
+        query = query.where(push_jobs.c.account_id.not_in(saturated))
+    query = query.order_by(push_jobs.c.due_at).limit(limit)
+    if connection.dialect.name == "postgresql":
+        query = query.with_for_update(of=push_jobs, skip_locked=True)
+    taken = dict(busy)
+    chosen = []
+    for job_id, account_id in connection.execute(query):
+        if taken.get(account_id, 0) < per_account:
+            taken[account_id] = taken.get(account_id, 0) + 1
+            chosen.append(job_id)
+    if not chosen:
+        return []
+    connection.execute(
+        update(push_jobs)
+        .where(push_jobs.c.id.in_(chosen))
+        .values(due_at=lease_until, leased=True, attempts=push_jobs.c.attempts + 1)
+    )
+    rows = connection.execute(
+        select(*_CLAIMED_COLUMNS)
+        .select_from(
+            push_jobs.join(accounts, accounts.c.id == push_jobs.c.account_id).outerjoin(
+                incoming_messages,
+                and_(
+                    push_jobs.c.kind == PushKind.INCOMING.value,
+                    incoming_messages.c.id == push_jobs.c.subject_id,
+                ),
+            )
+        )
+        .where(push_jobs.c.id.in_(chosen))
+        .order_by(push_jobs.c.id)
+    )
+    return [_claimed(row) for row in rows]
+
+
+def _claimed(row: Sequence[Any]) -> PushJob:
+    (job_id, account_id, url, secret, attempts, created_at, kind, subject_id) = row[:8]
+    state, reported_at, price, owner, prefix, source, destination, text, received_at = row[8:]
+    subject: IncomingRow | StatusChange
+    if kind == PushKind.INCOMING:
+        subject = IncomingRow(subject_id, owner, prefix, source, destination, text, received_at)
+    else:
+        subject = StatusChange(subject_id, MessageState(state), reported_at, price)
+    return PushJob(job_id, account_id, url, secret, attempts, created_at, subject)
+
+
+_RESCHEDULE = Prepared(
+    update(push_jobs)
+    .where(push_jobs.c.id == bindparam("job_id"))
+    .values(
+        due_at=bindparam("due_at", type_=push_jobs.c.due_at.type),
+        leased=False,
+        error=bindparam("error"),
+    )
+)
+
+
+def finish_jobs(
+    connection: Connection,
+    delivered: Sequence[int],
+    failed: Sequence[tuple[int, datetime | None, str]],
+) -> None:
+    """Drop the delivered jobs; ``failed`` are (job id, next attempt or None to give up,
+    what went wrong)."""
+    if delivered:
+        connection.execute(push_jobs.delete().where(push_jobs.c.id.in_(delivered)))
+    if failed:
+        _RESCHEDULE.execute_many(
+            connection,
+            [
+                {"job_id": job_id, "due_at": due_at, "error": error[:200]}
+                for job_id, due_at, error in failed
+            ],
+        )
+
+
+def release_push_leases(connection: Connection, now: datetime) -> int:
+    """Make every leased job due now (only safe when no other pusher runs)."""
+    result = connection.execute(
+        update(push_jobs).where(push_jobs.c.leased.is_(True)).values(due_at=now, leased=False)
+    )
+    return int(result.rowcount)

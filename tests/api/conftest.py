@@ -1,0 +1,145 @@
+"""Fixtures of the API tests: servers of their own settings besides the shared one."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from argon2 import PasswordHasher
+
+from smsgate.services import accounts
+from smsgate.services.accounts import AccountAdmin
+from smsgate.store.database import Database
+from smsgate.store.migrate import upgrade
+from tests.api.helpers import Deployment, send_ok
+from tests.conftest import Account
+from tests.server import ServerProcess
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: takes a minute or more (still part of make test)")
+
+
+# Accounts made here get argon2 hashes of the lowest cost. A server verifies a hash with the
+# parameters stored in it, so each test's first login costs ~0.1 ms instead of ~0.2 s (every
+# admin change drops the servers' credential caches); the code paths are the same.
+_CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@pytest.fixture(scope="package", autouse=True)
+def cheap_password_hashes() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(accounts, "hash_password", _CHEAP_HASHER.hash)
+        yield
+
+
+def deploy(workdir: Path, **settings: str) -> Deployment:
+    process = ServerProcess(f"sqlite:///{workdir / 'smsgate.db'}", workdir, **settings)
+    database = Database(process.database_url)
+    upgrade(database.write_engine)
+    process.start()
+    client = httpx.Client(base_url=process.url, timeout=30)
+    return Deployment(process, database, AccountAdmin(database), client)
+
+
+def undeploy(deployment: Deployment) -> None:
+    deployment.client.close()
+    deployment.process.stop()
+    deployment.database.close()
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Callable[..., Deployment]]:
+    """Start a server of this test's own with the given settings (stopped at teardown)."""
+    started: list[Deployment] = []
+
+    def start(**settings: str) -> Deployment:
+        workdir = tmp_path / f"server-{len(started)}"
+        workdir.mkdir()
+        deployment = deploy(workdir, **settings)
+        started.append(deployment)
+        return deployment
+
+    yield start
+    for deployment in started:
+        undeploy(deployment)
+
+
+@pytest.fixture(scope="session")
+def fast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """A server whose simulator reports after 0.2 s."""
+    deployment = deploy(tmp_path_factory.mktemp("fast"), simulator_delay="0.2")
+    yield deployment
+    undeploy(deployment)
+
+
+@pytest.fixture(scope="session")
+def flood_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """A server allowing 3 messages to one number a minute."""
+    deployment = deploy(
+        tmp_path_factory.mktemp("flood"), flood_limit="3", flood_window_seconds="60"
+    )
+    yield deployment
+    undeploy(deployment)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests run last: their scenarios start early (``slow_scenarios``) and ripen meanwhile."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is not None)
+
+
+@dataclass
+class ExpiryScenarios:
+    """Parts sent with validity=1 at the start of the session, for the slow tests to check.
+
+    ``expiring``: a server whose simulator never reports ``...9999``; ``silent_id`` was sent to
+    such a number, ``delivered_id`` to a normal one. ``unsent``: a server without a dispatcher
+    holding ``queued_id`` (balance 10, price 1) until its validity runs out.
+    """
+
+    sent_at: float
+    expiring: Deployment
+    expiring_account: Account
+    silent_id: str
+    delivered_id: str
+    unsent: Deployment
+    unsent_account: Account
+    queued_id: str
+
+
+@pytest.fixture(scope="package", autouse=True)
+def slow_scenarios(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ExpiryScenarios | None]:
+    """Starts the minute-long scenarios of the slow tests before anything else, if any runs."""
+    if not any(item.get_closest_marker("slow") for item in request.session.items):
+        yield None
+        return
+    expiring = deploy(tmp_path_factory.mktemp("expiring"), simulator_delay="0.2")
+    unsent = deploy(tmp_path_factory.mktemp("unsent"), dispatch="false")
+    try:
+        expiring_account = expiring.make_account()
+        silent_id, delivered_id = (
+            send_ok(expiring_account, phone, "Expiring", validity="1")[0]
+            for phone in ("79001239999", "79001234567")
+        )
+        unsent_account = unsent.make_account(balance="10", price=Decimal("1"))
+        (queued_id,) = send_ok(unsent_account, "79001234567", "Unsent", validity="1")
+        yield ExpiryScenarios(
+            time.monotonic(),
+            expiring,
+            expiring_account,
+            silent_id,
+            delivered_id,
+            unsent,
+            unsent_account,
+            queued_id,
+        )
+    finally:
+        undeploy(expiring)
+        undeploy(unsent)

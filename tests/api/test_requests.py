@@ -1,0 +1,406 @@
+"""Request rules of API.md: paths and aliases, methods, encodings, names, empty values, answers."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from smsgate.services.accounts import AccountAdmin
+from tests.api.helpers import (
+    JSON_TYPE,
+    PHONE,
+    SENDER,
+    assert_error,
+    assert_ids,
+    assert_json,
+    assert_ok,
+    creds,
+    message_rows,
+    state,
+    wait_for,
+    whole_period,
+)
+from tests.conftest import Account
+
+SESSION_ID = re.compile(r'"[0-9a-f]{32}"')
+OTHER_PHONE = "79161234567"
+PACKET = json.dumps({"sms": [{"phone": PHONE, "text": "Hello"}]})
+
+
+def endpoint_params(kind: str, account: Account) -> dict[str, str]:
+    """Parameters that make the endpoint answer 200 (login+pass auth except for Session)."""
+    if kind == "session":
+        return {"login": account.login, "password": account.password}
+    params = creds(account)
+    match kind:
+        case "state":
+            params["messageId"] = "999999999999"
+        case "statistic":
+            params.update(whole_period())
+        case "send":
+            params.update(sourceAddress=SENDER, destinationAddress=PHONE, data="Hello")
+        case "bulk":
+            params.update(
+                sourceAddress=SENDER, destinationAddresses=f"{PHONE},{OTHER_PHONE}", data="Hello"
+            )
+        case "packet":
+            params.update(sourceAddress=SENDER, phone_data=PACKET)
+    return params
+
+
+def check_answer(kind: str, response: httpx.Response) -> None:
+    """The 200 answer each endpoint gives ``endpoint_params`` of a fresh account."""
+    body = assert_ok(response)
+    match kind:
+        case "session":
+            assert SESSION_ID.fullmatch(response.text), response.text
+        case "balance":
+            assert response.text == "1000"
+        case "price_list":
+            assert body == {"sms": {"default": {"R": "0.5"}}}
+        case "originator":
+            assert body == [SENDER]
+        case "state":
+            assert body["State"] == 255 and body["StateDescription"] == "Unknown", body
+        case "statistic":
+            assert body == {
+                "Sent": 0,
+                "Delivered": 0,
+                "NotDelivered": 0,
+                "InProgress": 0,
+                "InProcess": 0,
+                "Expired": 0,
+                "DeliveryRatio": 0,
+            }
+        case "send" | "packet":
+            assert_ids(body, 1)
+        case "bulk":
+            assert_ids(body, 2)
+        case _:
+            raise AssertionError(kind)
+
+
+ALIASES = [
+    ("Session/", "session"),
+    ("Session/session.php", "session"),
+    ("Balance/", "balance"),
+    ("Balance/balance.php", "balance"),
+    ("Balance/price_list.php", "price_list"),
+    ("Statistic/originator.php", "originator"),
+    ("State/", "state"),
+    ("State/state.php", "state"),
+    ("Statistic/", "statistic"),
+    ("Send/SendSms/", "send"),
+    ("Send/SendBulk/", "bulk"),
+    ("Send/SendBulkPacket/", "packet"),
+]
+
+
+def spellings(alias: str) -> list[str]:
+    """The alias as written, without and with a trailing slash, and with doubled slashes."""
+    bare = alias.rstrip("/")
+    candidates = [
+        f"/rest/{alias}",
+        f"/rest/{bare}",
+        f"/rest/{bare}/",
+        f"/rest/{bare}//",
+        f"/rest//{bare.replace('/', '//')}//",
+    ]
+    return list(dict.fromkeys(candidates))
+
+
+PATHS = [(path, kind) for alias, kind in ALIASES for path in spellings(alias)]
+
+
+@pytest.fixture
+def account(make_account: Callable[..., Account]) -> Account:
+    return make_account(price=Decimal("0.5"))
+
+
+@pytest.mark.parametrize(("path", "kind"), PATHS)
+def test_every_alias_and_slash_spelling_answers_get(account: Account, path: str, kind: str) -> None:
+    response = account.client.get(path, params=endpoint_params(kind, account))
+    check_answer(kind, response)
+
+
+def urlencoded(client: httpx.Client, path: str, params: dict[str, str]) -> httpx.Response:
+    return client.post(path, data=params)
+
+
+def multipart(client: httpx.Client, path: str, params: dict[str, str]) -> httpx.Response:
+    # A file part forces multipart/form-data; the API reads the fields and ignores files.
+    response = client.post(path, data=params, files={"attachment": ("a.txt", b"login=nobody")})
+    assert response.request.headers["content-type"].startswith("multipart/form-data")
+    return response
+
+
+def raw_text(params: dict[str, str]) -> bytes:
+    """Unencoded UTF-8 ``k=v&k=v`` as some clients send it."""
+    return "&".join(f"{name}={value}" for name, value in params.items()).encode()
+
+
+def raw_body(client: httpx.Client, path: str, params: dict[str, str]) -> httpx.Response:
+    response = client.post(path, content=raw_text(params))
+    assert "content-type" not in response.request.headers
+    return response
+
+
+def raw_plain(client: httpx.Client, path: str, params: dict[str, str]) -> httpx.Response:
+    return client.post(
+        path, content=raw_text(params), headers={"Content-Type": "text/plain; charset=utf-8"}
+    )
+
+
+ENCODINGS = {
+    "urlencoded": urlencoded,
+    "multipart": multipart,
+    "raw": raw_body,
+    "text/plain": raw_plain,
+}
+
+
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+@pytest.mark.parametrize(("alias", "kind"), ALIASES)
+def test_every_endpoint_answers_post_in_every_encoding(
+    account: Account, alias: str, kind: str, encoding: str
+) -> None:
+    response = ENCODINGS[encoding](account.client, f"/rest/{alias}", endpoint_params(kind, account))
+    check_answer(kind, response)
+
+
+@pytest.mark.parametrize("path", ["/rest/session/", "/rest/SESSION/SESSION.PHP", "/rest/sEsSiOn"])
+def test_path_case_does_not_matter(account: Account, path: str) -> None:
+    check_answer("session", account.client.get(path, params=endpoint_params("session", account)))
+
+
+@pytest.mark.parametrize("path", ["/rest/", "/rest/Nothing/", "/rest/Session/nothing.php"])
+def test_unknown_path_is_a_json_error(client: httpx.Client, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 400
+    assert_error(response, 6)
+
+
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+def test_utf8_text_arrives_intact(admin: AccountAdmin, account: Account, encoding: str) -> None:
+    text = "Привет, мир! Ёжик 😀 + €"
+    params = endpoint_params("send", account) | {"data": text}
+    ids = assert_ok(ENCODINGS[encoding](account.client, "/rest/Send/SendSms/", params))
+    assert_ids(ids, 1)
+    stored = message_rows(admin.database, ids)[int(ids[0])]
+    # A raw body is read like a form: "+" is a space there.
+    expected = text.replace("+", " ") if encoding in ("raw", "text/plain") else text
+    assert stored.text == expected
+
+
+def test_raw_unencoded_cyrillic_counts_as_characters(account: Account) -> None:
+    params = endpoint_params("send", account)
+    for length, parts in ((70, 1), (71, 2)):
+        params["data"] = "Ж" * length
+        assert_ids(assert_ok(raw_body(account.client, "/rest/Send/SendSms/", params)), parts)
+
+
+@pytest.mark.parametrize(
+    ("names", "path", "kind"),
+    [
+        ({"login": "LOGIN", "password": "PASSWORD"}, "/rest/Session/", "session"),
+        ({"login": "Login", "password": "Password"}, "/rest/Session/", "session"),
+        ({"login": "LOGIN", "pass": "PASS"}, "/rest/Balance/", "balance"),
+        ({"login": "lOgIn", "pass": "Pass"}, "/rest/Balance/", "balance"),
+        (
+            {
+                "login": "Login",
+                "pass": "Pass",
+                "sourceAddress": "SOURCEADDRESS",
+                "destinationAddress": "DestinationAddress",
+                "data": "DATA",
+            },
+            "/rest/Send/SendSms/",
+            "send",
+        ),
+        (
+            {"login": "LOGIN", "pass": "PASS", "startDateTime": "STARTDATETIME"},
+            "/rest/Statistic/",
+            "statistic",
+        ),
+    ],
+)
+def test_parameter_names_are_case_insensitive(
+    account: Account, names: dict[str, str], path: str, kind: str
+) -> None:
+    params = {
+        names.get(name, name): value for name, value in endpoint_params(kind, account).items()
+    }
+    check_answer(kind, account.client.get(path, params=params))
+    check_answer(kind, account.client.post(path, data=params))
+
+
+@pytest.mark.parametrize("name", ["sessionId", "SessionID", "sessionid", "SESSIONID", "SessionId"])
+def test_session_id_name_casing(account: Account, name: str) -> None:
+    session_id = account.session_id()
+    check_answer("balance", account.client.get("/rest/Balance/", params={name: session_id}))
+    check_answer("balance", account.client.post("/rest/Balance/", data={name: session_id}))
+    response = account.client.get(
+        "/rest/State/", params={name: session_id, "MessageID": "999999999999"}
+    )
+    check_answer("state", response)
+
+
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+def test_body_wins_over_query(account: Account, encoding: str) -> None:
+    post = ENCODINGS[encoding]
+    right = {"login": account.login, "password": account.password}
+    wrong = {"login": account.login, "password": "wrong-password"}
+    path = "/rest/Session/?" + httpx.QueryParams(wrong).__str__()
+    check_answer("session", post(account.client, path, right))
+    path = "/rest/Session/?" + str(httpx.QueryParams(right))
+    assert_error(post(account.client, path, wrong), 4)
+    session_id = account.session_id()
+    path = "/rest/Balance/?sessionId=" + "0" * 32
+    check_answer("balance", post(account.client, path, {"sessionId": session_id}))
+    path = f"/rest/Balance/?sessionId={session_id}"
+    assert_error(post(account.client, path, {"sessionId": "f" * 32}), 3)
+
+
+def test_query_and_body_are_merged(account: Account) -> None:
+    query = {"login": account.login, "sourceAddress": SENDER}
+    body = {"pass": account.api_password, "destinationAddress": PHONE, "data": "Hello"}
+    response = account.client.post("/rest/Send/SendSms/", params=query, data=body)
+    assert_ids(assert_ok(response), 1)
+
+
+def test_empty_validity_means_the_default(admin: AccountAdmin, account: Account) -> None:
+    params = endpoint_params("send", account) | {"validity": ""}
+    ids = assert_ok(account.client.get("/rest/Send/SendSms/", params=params))
+    row = message_rows(admin.database, ids)[int(ids[0])]
+    assert row.expires_at - row.due_at == timedelta(minutes=1440)
+    params["validity"] = "7"
+    ids = assert_ok(account.client.get("/rest/Send/SendSms/", params=params))
+    row = message_rows(admin.database, ids)[int(ids[0])]
+    assert row.expires_at - row.due_at == timedelta(minutes=7)
+
+
+def test_empty_send_date_means_now(admin: AccountAdmin, account: Account) -> None:
+    params = endpoint_params("send", account) | {"sendDate": "", "callback_url": ""}
+    ids = assert_ok(account.client.post("/rest/Send/SendSms/", data=params))
+    row = message_rows(admin.database, ids)[int(ids[0])]
+    assert row.due_at == row.created_at
+    assert row.callback_url is None
+    assert state(account, ids[0])["StateDescription"] != "Scheduled"
+
+
+def test_empty_session_id_counts_as_absent(account: Account) -> None:
+    response = account.client.get("/rest/Balance/", params={"sessionId": "", **creds(account)})
+    check_answer("balance", response)
+    response = account.client.get("/rest/Balance/", params={"sessionId": ""})
+    assert_error(response, 1, "sessionId can not be null or empty")
+
+
+@pytest.mark.parametrize("name", ["data", "sourceAddress", "destinationAddress"])
+def test_empty_required_value_is_missing(account: Account, name: str) -> None:
+    params = endpoint_params("send", account) | {name: ""}
+    response = account.client.post("/rest/Send/SendSms/", data=params)
+    assert_error(response, 1, f"{name} can not be null or empty")
+
+
+UNKNOWN = {
+    "name_deliver": "x",
+    "sourceAddress": SENDER,
+    "messageId": "123",
+    "pass": "whatever",
+    "foo": "bar",
+    "phone_data[sms][0][phone]": "1",
+    "": "empty-name",
+}
+
+
+@pytest.mark.parametrize(("alias", "kind"), ALIASES)
+def test_unknown_parameters_are_ignored(account: Account, alias: str, kind: str) -> None:
+    params = {name: value for name, value in UNKNOWN.items() if name.lower() != "messageid"}
+    params = params | endpoint_params(kind, account)
+    if kind == "session":
+        params["pass"] = "not-the-password"
+    check_answer(kind, account.client.get(f"/rest/{alias}", params=params))
+
+
+def test_session_answer_is_a_fresh_lowercase_hex_string(account: Account) -> None:
+    params = {"login": account.login, "password": account.password}
+    first = account.client.get("/rest/Session/", params=params)
+    second = account.client.post("/rest/Session/session.php", data=params)
+    for response in (first, second):
+        assert response.status_code == 200
+        assert response.headers["content-type"] == JSON_TYPE
+        assert SESSION_ID.fullmatch(response.text), response.text
+        assert response.content == response.text.encode("ascii")
+    assert first.json() != second.json()
+    for session_id in (first.json(), second.json()):
+        check_answer(
+            "balance", account.client.get("/rest/Balance/", params={"sessionId": session_id})
+        )
+
+
+@pytest.mark.parametrize("amount", ["1000", "20015.3", "0.0001", "0", "123456789.25"])
+def test_balance_is_a_bare_number_exactly_as_credited(
+    make_account: Callable[..., Account], amount: str
+) -> None:
+    account = make_account(balance=amount)
+    for path in ("/rest/Balance/", "/rest/Balance/balance.php"):
+        response = account.client.get(path, params={"sessionId": account.session_id()})
+        body = assert_ok(response)
+        assert isinstance(body, int | float)
+        assert Decimal(response.text) == Decimal(amount)
+        assert response.text == format(Decimal(amount).normalize(), "f")
+
+
+def test_balance_follows_admin_credit(admin: AccountAdmin, account: Account) -> None:
+    admin.credit(account.login, Decimal("0.35"))
+    response = account.client.get("/rest/Balance/", params=creds(account))
+    assert assert_ok(response) == 1000.35
+    assert response.text == "1000.35"
+
+
+def price_list(account: Account) -> Any:
+    return assert_ok(account.client.get("/rest/Balance/price_list.php", params=creds(account)))
+
+
+def test_price_list_reflects_the_tariff(admin: AccountAdmin, account: Account) -> None:
+    assert price_list(account) == {"sms": {"default": {"R": "0.5"}}}
+    admin.set_tariff(account.login, "7916", Decimal("0.35"))
+    admin.set_tariff(account.login, "7", Decimal("0.4"))
+    expected = {"sms": {"7": {"R": "0.4"}, "7916": {"R": "0.35"}, "default": {"R": "0.5"}}}
+    wait_for(lambda: price_list(account) == expected, timeout=2)
+    response = account.client.get("/rest/Balance/price_list.php", params=creds(account))
+    assert response.text == json.dumps(expected, separators=(",", ":"))
+    admin.set_tariff(account.login, "7916", Decimal("0.3"))
+    expected["sms"]["7916"]["R"] = "0.3"
+    wait_for(lambda: price_list(account) == expected, timeout=2)
+
+
+def originators(account: Account) -> Any:
+    return assert_ok(account.client.get("/rest/Statistic/originator.php", params=creds(account)))
+
+
+def test_originator_lists_the_sender_names(
+    admin: AccountAdmin, make_account: Callable[..., Account]
+) -> None:
+    account = make_account(sender_names=())
+    assert originators(account) == []
+    admin.add_sender(account.login, "SMS Info")
+    admin.add_sender(account.login, "79001234567")
+    admin.add_sender(account.login, "Shop-2.go")
+    expected = sorted(["SMS Info", "79001234567", "Shop-2.go"])
+    wait_for(lambda: sorted(originators(account)) == expected, timeout=2)
+    admin.remove_sender(account.login, "79001234567")
+    wait_for(lambda: sorted(originators(account)) == ["SMS Info", "Shop-2.go"], timeout=2)
+
+
+def test_errors_are_json_without_newline(client: httpx.Client) -> None:
+    response = client.get("/rest/Balance/")
+    assert_error(response, 1, "sessionId can not be null or empty")
+    assert assert_json(response) == {"Code": 1, "Desc": "sessionId can not be null or empty"}
