@@ -4,8 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+# node-smpp, the independent SMSC of the SMPP interop tests and benchmark
+NODE_DIR := tests/smpp_interop/node
+NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 
-.PHONY: install run test lint typecheck clean
+.PHONY: install run test lint typecheck clean smpp-interop-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +24,12 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+$(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	npm install --prefix $(NODE_DIR) --save-exact --no-audit --no-fund smpp@0.5.1
+	touch $@
+
+smpp-interop-deps: $(NODE_STAMP)
+
 run: install
 	$(BIN)/smsgate serve --demo
 
@@ -31,7 +40,7 @@ lint: $(TEST_STAMP)
 typecheck: $(TEST_STAMP)
 	$(BIN)/mypy
 
-test: $(TEST_STAMP) lint typecheck
+test: $(TEST_STAMP) $(NODE_STAMP) lint typecheck
 	$(BIN)/pytest
 
 clean:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -11,11 +12,14 @@ from typing import Annotated, NoReturn, TypeVar
 
 import orjson
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from smsgate.config import Settings, load_settings
 from smsgate.delivery.connectors.simulator import simulator_inbox, spool_incoming
+from smsgate.delivery.connectors.status import read_status, status_path
 from smsgate.domain.errors import InvalidArgument
 from smsgate.domain.inbound_routing import RoutingRuleError, normalize_number
 from smsgate.domain.numbering import NumberingError
@@ -66,6 +70,10 @@ def fail(message: str) -> NoReturn:
 def settings(**overrides: object) -> Settings:
     try:
         return load_settings(State.config, **overrides)
+    except ValidationError as error:
+        # pydantic explains each bad setting over several lines; a CLI error is one line
+        problems = (f"setting {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        fail("; ".join(problems))
     except (OSError, ValueError) as error:
         fail(str(error))
 
@@ -351,6 +359,64 @@ def inbound_unrouted(
 ) -> None:
     """Print incoming messages that no account owns as JSON, oldest first."""
     print_json(run_inbound(lambda a: a.unrouted(limit)))
+
+
+# A server rewrites its status every second; older than this, it is no longer running.
+STATUS_STALE_SECONDS = 5.0
+
+
+@admin.command("connectors")
+def admin_connectors(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
+    """Show each SMSC bind: state, window use, TPS and counters.
+
+    A running server with the dispatcher writes its connectors' status every second to
+    DATA_DIR/connectors.json; this command reads that file (so it needs the same data folder).
+    """
+    path = status_path(settings().data_dir)
+    status = read_status(path)
+    if status is None:
+        fail(f"no status in {path}: no server with the dispatcher has run on this data folder")
+    if as_json:
+        print_json(status)
+        return
+    age = time.time() - status["updated_at"]
+    running = status["running"] and age < STATUS_STALE_SECONDS
+    console.print(
+        f"server pid {status['pid']}: {'running' if running else 'not running'}, "
+        f"status of {age:.0f} s ago",
+        highlight=False,
+    )
+    table = Table(
+        "connector", "bind", "state", "window", "TPS", "submitted", "accepted", "rejected",
+        "throttled", "timed out", "in", "drops", "last error",
+    )  # fmt: skip
+    for connector in status["connectors"]:
+        title = f"{connector['name']} ({'up' if connector['up'] else 'down'})"
+        sessions = connector.get("sessions")
+        if sessions is None:  # the simulated SMSC: no binds
+            table.add_row(escape(title))
+            continue
+        title += f"\nreceipts {connector['receipts']}, incoming {connector['incoming']}"
+        for session in sessions:
+            limit = session["tps_limit"]
+            table.add_row(
+                escape(title),
+                session["bind"],
+                session["state"],
+                f"{session['window_used']}/{session['window']}",
+                f"{session['tps']}/{limit:g}" if limit else str(session["tps"]),
+                *(
+                    str(session[name])
+                    for name in ("submitted", "accepted", "rejected", "throttled", "timed_out")
+                ),
+                str(session["inbound"]),
+                str(session["disconnects"]),
+                escape(session["last_error"]),
+            )
+            title = ""
+    console.print(table)
 
 
 @simulate_cli.command("incoming")

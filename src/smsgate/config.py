@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -15,6 +15,11 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from smsgate.delivery.connectors.settings import (
+    MAX_NAME_LENGTH,
+    RouteSettings,
+    SmppConnectorSettings,
+)
 from smsgate.domain.timezones import check_zone
 
 CONFIG_FILE_VARIABLE = "SMSGATE_CONFIG"
@@ -33,7 +38,17 @@ class Settings(BaseSettings):
         default=None, description="Lifetime of a session id; none means API keys never expire."
     )
     default_price: Decimal = Decimal("1.00")
-    smsc: Literal["simulator"] = "simulator"
+    smsc: Literal["simulator", "smpp"] = Field(
+        default="simulator",
+        description="simulator: the embedded simulated SMSC; smpp: the connectors below.",
+    )
+    connectors: dict[str, SmppConnectorSettings] = Field(
+        default_factory=dict, description="SMPP connectors by name (with smsc = smpp)."
+    )
+    routes: list[RouteSettings] = Field(
+        default_factory=list,
+        description="Routes by destination prefix; none: all to the connectors in order.",
+    )
     simulator_delay: float = 1.0
     flood_limit: int = 10
     flood_window_seconds: int = 60
@@ -44,7 +59,7 @@ class Settings(BaseSettings):
         default=64, ge=1, description="Instant pushes and status callbacks in flight at once."
     )
     push_concurrency_per_account: int = Field(
-        default=4, ge=1, description="Of those, at most this many to one account's receivers."
+        default=16, ge=1, description="Of those, at most this many to one account's receivers."
     )
     push_retry_base_seconds: float = Field(
         default=1.0,
@@ -60,6 +75,20 @@ class Settings(BaseSettings):
     @classmethod
     def _known_zone(cls, zone: str) -> str:
         return check_zone(zone)
+
+    @model_validator(mode="after")
+    def _connectors_for_smpp(self) -> Settings:
+        if self.smsc == "smpp" and not self.connectors:
+            raise ValueError("smsc = smpp needs at least one [connectors.NAME] table")
+        for name in self.connectors:
+            if not 0 < len(name) <= MAX_NAME_LENGTH:
+                raise ValueError(
+                    f"connector names have 1 to {MAX_NAME_LENGTH} characters: {name!r}"
+                )
+        unknown = {n for route in self.routes for n in route.connectors} - set(self.connectors)
+        if unknown:
+            raise ValueError(f"routes name unknown connectors: {', '.join(sorted(unknown))}")
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -9,6 +9,8 @@ from datetime import timedelta
 from smsgate.config import Settings
 from smsgate.delivery.connector import ConnectorEvents
 from smsgate.delivery.connectors.simulator import ReportJournal, SimulatedSmsc, simulator_inbox
+from smsgate.delivery.connectors.smpp import smpp_router
+from smsgate.delivery.connectors.status import publish_status, status_path
 from smsgate.delivery.dispatcher import Dispatcher, DispatchSettings
 from smsgate.delivery.routing import Route, Router
 from smsgate.inbound.events import InboundEvents
@@ -22,6 +24,8 @@ from smsgate.store.migrate import upgrade
 
 
 def build_router(settings: Settings) -> Router:
+    if settings.smsc == "smpp":
+        return smpp_router(settings.connectors, settings.routes)
     simulator = SimulatedSmsc(
         ReportJournal(settings.data_dir / "simulator" / "reports.journal"),
         delay=settings.simulator_delay,
@@ -95,9 +99,12 @@ class Platform:
             tasks.create_task(self.numbering.watch(self.settings.cache_refresh_seconds))
             if self.settings.dispatch:
                 pusher = self.pusher()
-                self.dispatching = self.dispatcher(InboundEvents(self.database, pusher.wake))
+                self.dispatching = self.dispatcher(InboundEvents(self.database, pusher))
                 tasks.create_task(self.dispatching.run())
                 tasks.create_task(pusher.run())
+                tasks.create_task(
+                    publish_status(self.router.connectors, status_path(self.settings.data_dir))
+                )
 
     async def accept(self, order: SendOrder) -> list[int]:
         """Bill and queue ``order``; the ids of its parts, in order."""

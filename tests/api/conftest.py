@@ -114,15 +114,20 @@ class ExpiryScenarios:
 
 @pytest.fixture(scope="package", autouse=True)
 def slow_scenarios(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ExpiryScenarios | None]:
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    cheap_password_hashes: None,
+) -> Iterator[ExpiryScenarios | BaseException | None]:
     """Starts the minute-long scenarios of the slow tests before anything else, if any runs."""
     if not any(item.get_closest_marker("slow") for item in request.session.items):
         yield None
         return
-    expiring = deploy(tmp_path_factory.mktemp("expiring"), simulator_delay="0.2")
-    unsent = deploy(tmp_path_factory.mktemp("unsent"), dispatch="false")
+    started: list[Deployment] = []
     try:
+        expiring = deploy(tmp_path_factory.mktemp("expiring"), simulator_delay="0.2")
+        started.append(expiring)
+        unsent = deploy(tmp_path_factory.mktemp("unsent"), dispatch="false")
+        started.append(unsent)
         expiring_account = expiring.make_account()
         silent_id, delivered_id = (
             send_ok(expiring_account, phone, "Expiring", validity="1")[0]
@@ -130,7 +135,7 @@ def slow_scenarios(
         )
         unsent_account = unsent.make_account(balance="10", price=Decimal("1"))
         (queued_id,) = send_ok(unsent_account, "79001234567", "Unsent", validity="1")
-        yield ExpiryScenarios(
+        scenarios: ExpiryScenarios | BaseException = ExpiryScenarios(
             time.monotonic(),
             expiring,
             expiring_account,
@@ -140,6 +145,10 @@ def slow_scenarios(
             unsent_account,
             queued_id,
         )
+    except Exception as error:  # reported by the slow tests, not by whichever test came first
+        scenarios = error
+    try:
+        yield scenarios
     finally:
-        undeploy(expiring)
-        undeploy(unsent)
+        for deployment in started:
+            undeploy(deployment)

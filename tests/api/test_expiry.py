@@ -19,7 +19,9 @@ VALIDITY = 60.0
 
 
 @pytest.fixture
-def scenarios(slow_scenarios: ExpiryScenarios | None) -> ExpiryScenarios:
+def scenarios(slow_scenarios: ExpiryScenarios | BaseException | None) -> ExpiryScenarios:
+    if isinstance(slow_scenarios, BaseException):
+        raise slow_scenarios
     assert slow_scenarios is not None
     return slow_scenarios
 

@@ -180,7 +180,9 @@ def test_path_case_does_not_matter(account: Account, path: str) -> None:
     check_answer("session", account.client.get(path, params=endpoint_params("session", account)))
 
 
-@pytest.mark.parametrize("path", ["/rest/", "/rest/Nothing/", "/rest/Session/nothing.php"])
+@pytest.mark.parametrize(
+    "path", ["/rest", "/rest/", "/rest/Nothing/", "/rest/Session/nothing.php", "/rest/Send/"]
+)
 def test_unknown_path_is_a_json_error(client: httpx.Client, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 400
@@ -257,7 +259,7 @@ def test_body_wins_over_query(account: Account, encoding: str) -> None:
     post = ENCODINGS[encoding]
     right = {"login": account.login, "password": account.password}
     wrong = {"login": account.login, "password": "wrong-password"}
-    path = "/rest/Session/?" + httpx.QueryParams(wrong).__str__()
+    path = "/rest/Session/?" + str(httpx.QueryParams(wrong))
     check_answer("session", post(account.client, path, right))
     path = "/rest/Session/?" + str(httpx.QueryParams(right))
     assert_error(post(account.client, path, wrong), 4)

@@ -14,6 +14,9 @@ from smsgate.services.accounts import AccountAdmin
 from smsgate.services.numbering_data import load_packaged_registry
 from smsgate.store.database import Database
 from smsgate.store.migrate import upgrade
+
+# Cheap argon2 hashes for the accounts made here, as in the API tests (same code paths).
+from tests.api.conftest import cheap_password_hashes  # noqa: F401
 from tests.api.helpers import Deployment
 from tests.server import ServerProcess
 

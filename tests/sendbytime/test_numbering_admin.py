@@ -9,10 +9,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from typer.testing import CliRunner
+
+from smsgate.cli import app
 from smsgate.domain.numbering import NumberingRegistry
 from smsgate.services.accounts import AccountAdmin
 from smsgate.services.numbering_data import NUMBERING_FILE, packaged_file
@@ -26,8 +31,30 @@ AUSTRALIAN = "61412345678"  # no zone from the number: the account's or the plat
 NumberingFile = Callable[..., Path]
 
 
-def smsgate(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+@dataclass(frozen=True)
+class Outcome:
+    exit_code: int
+    stdout: str
+    stderr: str
+    crashed: bool  # ended by an unexpected exception
+
+
+Runner = Callable[..., Outcome]
+
+
+def in_process(database_url: str, *args: str, **settings: str) -> Outcome:
+    """``smsgate admin ARGS`` in this process: a fraction of the 2 s a new one takes to start."""
+    env = {f"SMSGATE_{name.upper()}": value for name, value in settings.items()}
+    result = CliRunner().invoke(
+        app, ["admin", *args], env={**env, "SMSGATE_DATABASE_URL": database_url}
+    )
+    crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
+    return Outcome(result.exit_code, result.stdout, result.stderr, crashed)
+
+
+def as_command(database_url: str, *args: str) -> Outcome:
+    """``python -m smsgate admin ARGS`` as an operator runs it."""
+    result = subprocess.run(
         [sys.executable, "-m", "smsgate", "admin", *args],
         env={**os.environ, "SMSGATE_DATABASE_URL": database_url},
         capture_output=True,
@@ -35,20 +62,21 @@ def smsgate(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+    crashed = "Traceback" in result.stderr + result.stdout
+    return Outcome(result.returncode, result.stdout, result.stderr, crashed)
 
 
-def succeeds(database_url: str, *args: str) -> str:
-    result = smsgate(database_url, *args)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+def succeeds(database_url: str, *args: str, run: Runner = in_process) -> str:
+    outcome = run(database_url, *args)
+    assert (outcome.exit_code, outcome.crashed) == (0, False), outcome
+    return outcome.stdout
 
 
-def fails(database_url: str, *args: str) -> str:
-    """The one error line of a command that must fail, with no traceback."""
-    result = smsgate(database_url, *args)
-    assert result.returncode != 0, result.stdout
-    assert "Traceback" not in result.stderr + result.stdout, result.stderr
-    [line] = result.stderr.splitlines()
+def fails(database_url: str, *args: str, run: Runner = in_process) -> str:
+    """The one error line of a command that must fail, and fail cleanly."""
+    outcome = run(database_url, *args)
+    assert outcome.exit_code != 0 and not outcome.crashed, outcome
+    [line] = outcome.stderr.splitlines()
     assert line.startswith("error: "), line
     return line
 
@@ -130,10 +158,10 @@ def test_overlapping_files_are_rejected_and_the_import_in_force_kept(
             (924, 1_299_990, 1_399_999, "Приморский край"),
         ],
     )
-    line = fails(database_url, "numbering", "import", str(overlapping))
+    line = fails(database_url, "numbering", "import", str(overlapping), run=as_command)
     assert line.startswith("error: overlap.csv: 1 overlapping ranges: 79241200000..79241299999")
     other = numbering_file("other.csv", [(924, 1_300_000, 1_300_000, "Город Москва")])
-    line = fails(database_url, "numbering", "import", str(good), str(other))
+    line = fails(database_url, "numbering", "import", str(good), str(other), run=as_command)
     assert line.startswith("error: the files overlap: 1 overlapping ranges")
     assert status(database_url) == kept
     assert lookup(database_url, VLADIVOSTOK)["zone"] == "Asia/Vladivostok"
@@ -155,14 +183,23 @@ def test_unreadable_files_are_rejected(
 def test_subjects_without_a_zone_are_listed_and_their_numbers_fall_back(
     database_url: str, numbering_file: NumberingFile
 ) -> None:
-    path = numbering_file("mars.csv", [(924, 1_200_000, 1_399_999, "Марсианская область")])
-    output = succeeds(database_url, "numbering", "import", str(path)).splitlines()
+    mars = numbering_file("mars.csv", [(924, 1_200_000, 1_399_999, "Марсианская область")])
+    moon = numbering_file(
+        "moon.csv",
+        [(423, 2_000_000, 2_999_999, "Лунный край"), (423, 3_000_000, 3_999_999, "Город Москва")],
+    )
+    output = succeeds(database_url, "numbering", "import", str(mars), str(moon)).splitlines()
     assert output[-1] == (
-        "warning: 1 subjects have no time zone, their numbers fall back: Марсианская область"
+        "warning: 2 subjects have no time zone, their numbers fall back: "
+        "Лунный край; Марсианская область"
     )
     shown = status(database_url)
     assert shown["clean"] is False
-    assert shown["files"][0]["unmapped_subjects"] == ["Марсианская область"]
+    assert [file["unmapped_subjects"] for file in shown["files"]] == [
+        ["Марсианская область"],
+        ["Лунный край"],
+    ]
+    assert [file["unmapped_ranges"] for file in shown["files"]] == [1, 1]
     found = lookup(database_url, VLADIVOSTOK)
     assert (found["subject"], found["zone"], found["step"]) == (
         "Марсианская область",
@@ -194,6 +231,16 @@ def test_lookup_prints_range_operator_subject_zone_and_step(
         "step": "platform",
     }
     assert fails(database_url, "numbering", "lookup", "12") == "error: Invalid phone number: 12"
+
+
+def test_the_platform_zone_setting_is_the_last_step(database_url: str) -> None:
+    in_omsk = partial(in_process, default_timezone="Asia/Omsk")
+    found = json.loads(succeeds(database_url, "numbering", "lookup", AUSTRALIAN, run=in_omsk))
+    assert (found["zone"], found["step"]) == ("Asia/Omsk", "platform")
+    on_mars = partial(in_process, default_timezone="Mars/Olympus")
+    assert fails(database_url, "numbering", "lookup", AUSTRALIAN, run=on_mars) == (
+        "error: setting default_timezone: Value error, unknown time zone: Mars/Olympus"
+    )
 
 
 def test_account_timezone_is_set_checked_shown_and_cleared(database_url: str) -> None:
@@ -245,7 +292,7 @@ def test_a_running_server_sends_by_a_new_import_within_a_second(
 
     assert due_at() == datetime(2030, 1, 10, 0, 0, tzinfo=UTC)  # packaged: Vladivostok
     path = numbering_file("DEF-9xx.csv", [(924, 1_200_000, 1_399_999, "Калининградская область")])
-    succeeds(database_url, "numbering", "import", str(path))
+    succeeds(database_url, "numbering", "import", str(path), run=as_command)
     imported = time.monotonic()
     kaliningrad = datetime(2030, 1, 10, 8, 0, tzinfo=UTC)
     while due_at() != kaliningrad:

@@ -17,7 +17,7 @@ from smsgate.delivery.smpp.udh import UdhError, find_concat, split_udh
 
 from .strategies import pdus
 
-FUZZ = settings(max_examples=300, deadline=None)
+FUZZ = settings(max_examples=200, deadline=None)
 
 
 def decodes_or_pdu_error(data: bytes) -> None:
@@ -90,7 +90,7 @@ RECEIPT_WORDS = ["id:", "ID:", "stat:", "DELIVRD", "UNDELIV", "submit date:", "d
 RECEIPT_WORDS += ["2403151231", "999999999999", "err:", "text:", " ", "\x00", "ff", "x:"]
 
 
-@FUZZ
+@settings(max_examples=150, deadline=None)
 @given(
     text=st.lists(st.sampled_from(RECEIPT_WORDS) | st.text(max_size=5)).map("".join),
     data_coding=st.integers(0, 0xFF),

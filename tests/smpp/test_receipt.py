@@ -247,6 +247,10 @@ def test_id_formats_per_side() -> None:
 def test_final_receipt_without_id() -> None:
     with pytest.raises(ReceiptError):
         report("stat:DELIVRD")
+    with pytest.raises(ReceiptError):
+        report("id:\x00 stat:DELIVRD", receipted_message_id=" \x00")
+    blank_tlv = report("id:12 stat:DELIVRD", receipted_message_id=" ")
+    assert blank_tlv is not None and blank_tlv.smsc_id == "12"
     result = report("stat:DELIVRD", receipted_message_id="7")
     assert result is not None and result.smsc_id == "7"
 

@@ -21,6 +21,7 @@ __all__ = [
     "ConnectorEvents",
     "DeliveryReport",
     "Encoding",
+    "IncomingPart",
     "IncomingSms",
     "OutboundPart",
     "ReportStatus",
@@ -86,10 +87,35 @@ class IncomingSms:
     received_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class IncomingPart:
+    """One part of a mobile-originated message that came in several.
+
+    ``body`` holds the part's text octets (UDH removed, GSM septets one per octet) in
+    ``data_coding``: the bodies of all parts are joined before decoding, so a character split
+    between two parts survives. Parts of one message share (connector, source, destination,
+    reference, total).
+    """
+
+    connector: str
+    source: str
+    destination: str
+    reference: int
+    total: int
+    seqnum: int
+    data_coding: int
+    body: bytes
+    received_at: datetime
+
+
 class ConnectorEvents(Protocol):
     async def delivery_reports(self, reports: Sequence[DeliveryReport]) -> None: ...
 
     async def incoming(self, message: IncomingSms) -> None: ...
+
+    async def incoming_part(self, part: IncomingPart) -> None:
+        """Keep ``part`` durably; the message is recorded in the commit that completes it."""
+        ...
 
 
 class Connector(Protocol):

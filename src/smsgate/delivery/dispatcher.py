@@ -38,6 +38,7 @@ from smsgate.store.messages import (
     record_accepted,
     record_retry,
     release_all_leases,
+    release_lapsed_leases,
 )
 
 log = logging.getLogger(__name__)
@@ -214,6 +215,7 @@ class Dispatcher:
 
     def _sweep(self, connection: Connection) -> None:
         now = datetime.now(UTC)
+        release_lapsed_leases(connection, now)
         overdue = expired_waiting(connection, now, 10_000)
         finish_unsent(connection, overdue, MessageState.EXPIRED, now, "validity ran out unsent")
         expire_sent(connection, now)

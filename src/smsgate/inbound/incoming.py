@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from datetime import UTC, datetime
 
-from smsgate.delivery.connector import IncomingSms
-from smsgate.services.incoming import record_incoming
+from sqlalchemy import Connection
+
+from smsgate.delivery.connector import IncomingPart, IncomingSms
+from smsgate.delivery.smpp.fragments import whole_messages
+from smsgate.inbound.pusher import Pusher
+from smsgate.services.incoming import RecordedIncoming, record_incoming
 from smsgate.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -16,25 +20,53 @@ class IncomingRecorder:
     """Commits incoming messages; returns only once they are durable.
 
     Concurrent messages share a commit (``Database.write`` groups them), each in its own
-    savepoint, so one that fails does not take the others with it.
+    savepoint, so one that fails does not take the others with it. A message's push is leased
+    to this process's pusher and offered to it right after the commit.
     """
 
-    def __init__(self, database: Database, on_push_queued: Callable[[], None]) -> None:
+    def __init__(self, database: Database, pusher: Pusher) -> None:
         self.database = database
-        self.on_push_queued = on_push_queued
+        self.pusher = pusher
 
     async def incoming(self, message: IncomingSms) -> None:
+        lease_until = datetime.now(UTC) + self.pusher.settings.lease
         recorded = await self.database.write(
-            lambda connection: record_incoming(
-                connection,
-                connector=message.connector,
-                source=message.source,
-                destination=message.destination,
-                text=message.text,
-                received_at=message.received_at,
-            )
+            lambda connection: self._record(connection, message, lease_until)
         )
-        if recorded.account_id is None:
-            log.info("incoming message %d to %s is unrouted", recorded.id, message.destination)
-        if recorded.push_queued:
-            self.on_push_queued()
+        self._recorded(message, recorded)
+
+    async def incoming_part(self, part: IncomingPart) -> None:
+        """A part of a longer message: stored now, the message recorded in the commit that
+        stores its last part (``smsgate.delivery.smpp.fragments``)."""
+        lease_until = datetime.now(UTC) + self.pusher.settings.lease
+
+        def work(connection: Connection) -> list[tuple[IncomingSms, RecordedIncoming]]:
+            return [
+                (message, self._record(connection, message, lease_until))
+                for message in whole_messages(connection, part)
+            ]
+
+        for message, recorded in await self.database.write(work):
+            self._recorded(message, recorded)
+
+    @staticmethod
+    def _record(
+        connection: Connection, message: IncomingSms, lease_until: datetime
+    ) -> RecordedIncoming:
+        return record_incoming(
+            connection,
+            connector=message.connector,
+            source=message.source,
+            destination=message.destination,
+            text=message.text,
+            received_at=message.received_at,
+            lease_until=lease_until,
+        )
+
+    def _recorded(self, message: IncomingSms, recorded: RecordedIncoming) -> None:
+        if recorded.message.account_id is None:
+            log.info(
+                "incoming message %d to %s is unrouted", recorded.message.id, message.destination
+            )
+        if recorded.push is not None:
+            self.pusher.offer(recorded.push)

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import hmac
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ import orjson
 from sqlalchemy import Connection
 
 from smsgate.domain.dates import to_api_date
+from smsgate.inbound.transport import PushTransport
 from smsgate.services.incoming import incoming_fields
 from smsgate.store.database import Database
 from smsgate.store.incoming import IncomingRow
@@ -42,7 +44,7 @@ _MAX_DOUBLINGS = 62
 @dataclass(frozen=True, slots=True)
 class PushSettings:
     concurrency: int = 64
-    per_account: int = 4
+    per_account: int = 16
     retry_base: float = 1.0
     retry_cap: float = 3600.0
     give_up_after: timedelta = timedelta(hours=24)
@@ -53,6 +55,7 @@ class PushSettings:
     # Longer than an attempt can take, so a job is never pushed twice at once.
     lease: timedelta = timedelta(seconds=60)
     idle_poll: float = 0.25
+    round_pause: float = 0.005
     # Only one pusher may use a database when leases are released at start (SQLite).
     release_leases_at_start: bool = False
 
@@ -103,6 +106,7 @@ def push_body(job: PushJob) -> bytes:
 def push_headers(job: PushJob, body: bytes) -> dict[str, str]:
     headers = {
         "Content-Type": "application/json",
+        "User-Agent": "smsgate",
         EVENT_HEADER: "incoming" if isinstance(job.subject, IncomingRow) else "status",
     }
     if job.secret:
@@ -111,22 +115,38 @@ def push_headers(job: PushJob, body: bytes) -> dict[str, str]:
 
 
 class Pusher:
-    """Claims due jobs, POSTs them concurrently, and records the outcomes.
+    """POSTs jobs concurrently: those offered as they are queued, and those it claims.
 
-    Outcomes are recorded in the same transaction as the next claim, so the queue costs one
-    commit per round however many jobs a round finishes.
+    A job queued by this process (an incoming message) is offered at once, already leased to
+    this pusher: it starts without waiting for a claim, or, with its account's slots full, is
+    handed back to the queue. Outcomes, handed-back jobs and the next claim share a round's
+    transaction, so the queue costs one commit per round however many jobs a round finishes.
     """
 
     def __init__(self, database: Database, settings: PushSettings | None = None) -> None:
         self.database = database
         self.settings = settings or PushSettings()
+        self._transport = PushTransport()
+        timeouts = httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout)
+        self._extensions = {"timeout": timeouts.as_dict()}
         self._wakeup = asyncio.Event()
         self._in_flight: dict[asyncio.Task[None], PushJob] = {}
+        self._busy: Counter[int] = Counter()  # jobs in flight by account
         self._outcomes: list[tuple[PushJob, str | None]] = []
+        self._handed_back: list[int] = []
 
     def wake(self) -> None:
         """A job was queued: claim now instead of at the next poll."""
         self._wakeup.set()
+
+    def offer(self, job: PushJob) -> None:
+        """Push a job leased to this pusher now if its account has a free slot, else hand it
+        back to the queue."""
+        if self._has_room(job.account_id):
+            self._start(job)
+        else:
+            self._handed_back.append(job.id)
+            self._wakeup.set()
 
     async def run(self) -> None:
         settings = self.settings
@@ -135,48 +155,53 @@ class Pusher:
             released = await self.database.write(lambda c: release_push_leases(c, now))
             if released:
                 log.info("picked up %d pushes left in flight", released)
-        client = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
-            limits=httpx.Limits(
-                max_connections=settings.concurrency,
-                max_keepalive_connections=settings.concurrency,
-            ),
-            headers={"User-Agent": "smsgate"},
-        )
         try:
             while True:
                 self._wakeup.clear()
                 try:
-                    jobs = await self.database.write(self._exchange(self._take_outcomes()))
+                    jobs = await self.database.write(self._round())
                 except Exception:
                     log.exception("recording and claiming pushes failed")
                     jobs = []
                 for job in jobs:
-                    task = asyncio.create_task(self._attempt(client, job))
-                    self._in_flight[task] = job
-                    task.add_done_callback(self._in_flight.pop)
+                    self._start(job)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), settings.idle_poll)
+                if self._in_flight:
+                    # Busy: let more pushes finish, so that one round records and replaces many.
+                    await asyncio.sleep(settings.round_pause)
         finally:
-            await self._stop(client)
+            await self._stop()
 
-    def _take_outcomes(self) -> list[tuple[PushJob, str | None]]:
-        outcomes, self._outcomes = self._outcomes, []
-        return outcomes
+    def _has_room(self, account_id: int) -> bool:
+        return (
+            len(self._in_flight) < self.settings.concurrency
+            and self._busy[account_id] < self.settings.per_account
+        )
 
-    def _exchange(
-        self, outcomes: list[tuple[PushJob, str | None]]
-    ) -> Callable[[Connection], list[PushJob]]:
-        """The round's transaction: record the finished jobs, claim as many as slots are free."""
+    def _start(self, job: PushJob) -> None:
+        task = asyncio.create_task(self._attempt(job))
+        self._in_flight[task] = job
+        self._busy[job.account_id] += 1
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        job = self._in_flight.pop(task)
+        self._busy[job.account_id] -= 1
+        if not self._busy[job.account_id]:
+            del self._busy[job.account_id]
+
+    def _round(self) -> Callable[[Connection], list[PushJob]]:
+        """The round's transaction: record what finished, claim as many as slots are free."""
         settings = self.settings
+        outcomes, self._outcomes = self._outcomes, []
+        handed_back, self._handed_back = self._handed_back, []
         free = settings.concurrency - len(self._in_flight)
-        busy: dict[int, int] = {}
-        for job in self._in_flight.values():
-            busy[job.account_id] = busy.get(job.account_id, 0) + 1
+        busy = dict(self._busy)
 
         def work(connection: Connection) -> list[PushJob]:
             now = datetime.now(UTC)
-            self._record(connection, outcomes, now)
+            self._record(connection, outcomes, handed_back, now)
             if free <= 0:
                 return []
             return claim_jobs(
@@ -186,7 +211,11 @@ class Pusher:
         return work
 
     def _record(
-        self, connection: Connection, outcomes: list[tuple[PushJob, str | None]], now: datetime
+        self,
+        connection: Connection,
+        outcomes: list[tuple[PushJob, str | None]],
+        handed_back: list[int],
+        now: datetime,
     ) -> None:
         delivered = [job.id for job, error in outcomes if error is None]
         failed = []
@@ -199,20 +228,23 @@ class Pusher:
                     "gave up push %d to %s after %d attempts", job.id, job.url, job.attempts
                 )
             failed.append((job.id, retry_at, error))
-        finish_jobs(connection, delivered, failed)
+        finish_jobs(connection, delivered, failed, handed_back, now)
 
-    async def _attempt(self, client: httpx.AsyncClient, job: PushJob) -> None:
+    async def _attempt(self, job: PushJob) -> None:
         body = push_body(job)
         error: str | None
         try:
-            async with (
-                asyncio.timeout(self.settings.attempt_timeout),
-                client.stream(
-                    "POST", job.url, content=body, headers=push_headers(job, body)
-                ) as response,
-            ):
-                async for _ in response.aiter_raw():  # read to the end to reuse the connection
-                    pass
+            async with asyncio.timeout(self.settings.attempt_timeout):
+                # Straight to the transport: httpx.AsyncClient's own layers (cookies, redirects,
+                # auth, merging) would double the CPU of a push, and pushes need none of them.
+                request = httpx.Request(
+                    "POST",
+                    job.url,
+                    content=body,
+                    headers=push_headers(job, body),
+                    extensions=self._extensions,
+                )
+                response = await self._transport.handle_async_request(request)
             error = None if response.is_success else f"HTTP {response.status_code}"
         except Exception as failure:  # every way a receiver can fail is a reason to retry
             error = f"{type(failure).__name__}: {failure}"
@@ -221,14 +253,16 @@ class Pusher:
         self._outcomes.append((job, error))
         self._wakeup.set()
 
-    async def _stop(self, client: httpx.AsyncClient) -> None:
+    async def _stop(self) -> None:
         tasks = list(self._in_flight)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await client.aclose()
-        outcomes = self._take_outcomes()
-        if outcomes:
+        await self._transport.aclose()
+        outcomes, handed_back = self._outcomes, self._handed_back
+        if outcomes or handed_back:
             # Best effort: what is not recorded is pushed again after the restart.
             with contextlib.suppress(Exception):
-                await self.database.write(lambda c: self._record(c, outcomes, datetime.now(UTC)))
+                await self.database.write(
+                    lambda c: self._record(c, outcomes, handed_back, datetime.now(UTC))
+                )

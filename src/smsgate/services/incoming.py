@@ -24,16 +24,15 @@ from smsgate.store import accounts as account_store
 from smsgate.store import incoming as store
 from smsgate.store.database import Database
 from smsgate.store.incoming import IncomingRow
-from smsgate.store.push import enqueue_incoming_push
+from smsgate.store.push import PushJob, enqueue_incoming_push
 
 UNROUTED_LIST_LIMIT = 100
 
 
 @dataclass(frozen=True, slots=True)
 class RecordedIncoming:
-    id: int
-    account_id: int | None
-    push_queued: bool
+    message: IncomingRow
+    push: PushJob | None  # leased until the given time, for the caller's pusher
 
 
 def record_incoming(
@@ -44,6 +43,7 @@ def record_incoming(
     destination: str,
     text: str,
     received_at: datetime,
+    lease_until: datetime,
 ) -> RecordedIncoming:
     """Route and store one message and queue its push, all in the caller's transaction."""
     try:
@@ -52,22 +52,29 @@ def record_incoming(
         number = destination.strip()  # no account can own it; kept as it came
     routes = dict(store.routes_of_number(connection, number))
     route = route_incoming(routes, text)
+    account_id = route.account_id if route else None
+    prefix = route.prefix if route else ""
+    source = source.strip()
     message_id = store.insert_incoming(
         connection,
-        account_id=route.account_id if route else None,
-        prefix=route.prefix if route else "",
-        source=source.strip(),
+        account_id=account_id,
+        prefix=prefix,
+        source=source,
         destination=number,
         text=text,
         connector=connector,
         created_at=received_at,
     )
-    webhook_url = routes[route] if route else None
-    if route and webhook_url:
-        enqueue_incoming_push(
-            connection, route.account_id, webhook_url, message_id, datetime.now(UTC)
-        )
-    return RecordedIncoming(message_id, route.account_id if route else None, bool(webhook_url))
+    message = IncomingRow(message_id, account_id, prefix, source, number, text, received_at)
+    target = routes[route] if route else None
+    if route is None or target is None:
+        return RecordedIncoming(message, None)
+    now = datetime.now(UTC)
+    job_id = enqueue_incoming_push(
+        connection, route.account_id, target.url, message_id, now, lease_until
+    )
+    job = PushJob(job_id, route.account_id, target.url, target.secret, 1, now, message)
+    return RecordedIncoming(message, job)
 
 
 def incoming_fields(message: IncomingRow) -> dict[str, Any]:

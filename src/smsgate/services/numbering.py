@@ -51,7 +51,7 @@ from smsgate.store.database import Database
 
 log = logging.getLogger(__name__)
 
-# Level 6 compresses a 3 MB file to within a few percent of level 9 in a fifth of the time.
+# Level 6 compresses DEF-9xx.csv (3 MB) to 3% over level 9 in a third of the time.
 _GZIP_LEVEL = 6
 
 
@@ -96,13 +96,12 @@ def _merged(reports: Sequence[NumberingReport]) -> NumberingReport:
 def build_numbering(
     files: Sequence[tuple[str, bytes]],
 ) -> tuple[NumberingRegistry, tuple[NumberingRegistry, ...]]:
-    """Parse and validate (name, content) files: one registry of them all, and each file's own.
+    """Parse and validate one or more (name, content) files: one registry of them all, and
+    each file's own.
 
     Raises NumberingError naming the file: unreadable, empty, or with ranges overlapping its
     own or another file's. Subjects without a zone are reported, not rejected.
     """
-    if not files:
-        raise NumberingError("no numbering files given")
     subjects = load_packaged_subject_zones()
     registries = []
     for name, content in files:
@@ -124,15 +123,13 @@ def build_numbering(
     return combined, tuple(registries)
 
 
-def _numbering(
-    files: Sequence[tuple[str, bytes]], import_id: int | None, imported_at: datetime | None
-) -> Numbering:
+def _numbering(files: Sequence[tuple[str, bytes]]) -> Numbering:
     combined, registries = build_numbering(files)
     sources = tuple(
         SourceFile(name, hashlib.sha256(content).hexdigest(), registry.report)
         for (name, content), registry in zip(files, registries, strict=True)
     )
-    return Numbering(combined, sources, import_id, imported_at)
+    return Numbering(combined, sources)
 
 
 @cache
@@ -157,18 +154,17 @@ def load_numbering(database: Database) -> Numbering:
     if stored is None:
         return packaged_numbering()
     files = [(file.name, gzip.decompress(file.content_gzip)) for file in stored.files]
-    return _numbering(files, stored.id, stored.imported_at)
+    return replace(_numbering(files), import_id=stored.id, imported_at=stored.imported_at)
 
 
 def import_files(database: Database, paths: Sequence[Path]) -> Numbering:
-    """Validate official numbering files and put them in force for every process.
+    """Validate one or more official numbering files and put them in force for every process.
 
     Raises NumberingError (nothing changes) when they do not validate, OSError when one cannot
     be read.
     """
     files = [(path.name, path.read_bytes()) for path in paths]
-    imported_at = datetime.now(UTC)
-    numbering = _numbering(files, None, imported_at)
+    numbering = _numbering(files)
     stored = [
         store.StoredFile(
             name=source.name,
@@ -178,8 +174,9 @@ def import_files(database: Database, paths: Sequence[Path]) -> Numbering:
         )
         for source, (_, content) in zip(numbering.files, files, strict=True)
     ]
+    imported_at = datetime.now(UTC)
     import_id = database.write_sync(lambda c: store.insert_import(c, imported_at, stored))
-    return replace(numbering, import_id=import_id)
+    return replace(numbering, import_id=import_id, imported_at=imported_at)
 
 
 def describe(numbering: Numbering) -> dict[str, Any]:

@@ -33,16 +33,21 @@ def write_orders(connection: Connection, orders: Sequence[SendOrder]) -> list[Ou
     recent = _recent_messages(connection, orders)
     accounts = {order.account_id for order in orders}
     balances = {account_id: lock_balance(connection, account_id) for account_id in accounts}
+    # Orders still to decide per account: the last one's messages need not be counted.
+    following = Counter(order.account_id for order in orders)
     outcomes: list[Outcome | None] = []
     accepted: list[SendOrder] = []
     for order in orders:
+        following[order.account_id] -= 1
         error = _flood_error(order, recent) or _credit_error(order, balances)
         outcomes.append(error)
         if error is None:
             accepted.append(order)
             balances[order.account_id] -= order.cost
-            for message in order.messages:
-                recent[order.account_id][message.destination].append(order.created_at)
+            if following[order.account_id]:
+                sent = recent[order.account_id]
+                for message in order.messages:
+                    sent[message.destination].append(order.created_at)
     debits: dict[int, Decimal] = defaultdict(Decimal)
     for order in accepted:
         debits[order.account_id] += order.cost
@@ -80,7 +85,8 @@ def _flood_error(
     start = order.created_at - order.flood.window
     sent = recent[order.account_id]
     counts = {
-        number: sum(1 for moment in sent.get(number, ()) if moment >= start) for number in requested
+        number: sum(1 for moment in sent[number] if moment >= start)
+        for number in sent.keys() & requested.keys()
     }
     flooded = flooded_destination(counts, requested, order.flood.limit)
     return FloodDetected(f"Too many messages to {flooded}, try again later") if flooded else None

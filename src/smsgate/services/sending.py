@@ -66,16 +66,30 @@ class SendOrder:
     created_at: datetime
     callback_url: str | None
     flood: FloodLimit
+    part_count: int
+    cost: Decimal
 
-    @property
-    def part_count(self) -> int:
-        return sum(len(message.segmentation.parts) for message in self.messages)
-
-    @property
-    def cost(self) -> Decimal:
-        return sum(
-            (message.price_per_part * len(message.segmentation.parts) for message in self.messages),
+    @classmethod
+    def priced(
+        cls,
+        account_id: int,
+        sender_name: str,
+        messages: tuple[OutgoingMessage, ...],
+        created_at: datetime,
+        callback_url: str | None,
+        flood: FloodLimit,
+    ) -> SendOrder:
+        """An order with its part count and cost summed from its messages."""
+        parts = [len(message.segmentation.parts) for message in messages]
+        cost = sum(
+            (
+                message.price_per_part * count
+                for message, count in zip(messages, parts, strict=True)
+            ),
             Decimal(0),
+        )
+        return cls(
+            account_id, sender_name, messages, created_at, callback_url, flood, sum(parts), cost
         )
 
 
@@ -145,7 +159,7 @@ class OrderBuilder:
                 if account.flood_window_seconds
                 else flood.window,
             )
-        return SendOrder(
+        return SendOrder.priced(
             account_id=account.id,
             sender_name=sender_name,
             messages=tuple(messages),

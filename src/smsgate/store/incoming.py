@@ -32,23 +32,35 @@ class OwnedNumber:
 
 _INCOMING_COLUMNS = [incoming_messages.c[name] for name in IncomingRow.__dataclass_fields__]
 
+
+@dataclass(frozen=True, slots=True)
+class PushTarget:
+    """Where an account's incoming messages are pushed, and the key that signs them."""
+
+    url: str
+    secret: str | None
+
+
 _ROUTES_OF_NUMBER = Prepared(
     select(
         inbound_numbers.c.account_id,
         inbound_numbers.c.number,
         inbound_numbers.c.prefix,
         accounts.c.webhook_url,
+        accounts.c.webhook_secret,
     )
     .join(accounts, accounts.c.id == inbound_numbers.c.account_id)
     .where(inbound_numbers.c.number == bindparam("number"))
 )
 
 
-def routes_of_number(connection: Connection, number: str) -> list[tuple[InboundRoute, str | None]]:
-    """Every route of ``number`` with the push URL of the route's account."""
+def routes_of_number(
+    connection: Connection, number: str
+) -> list[tuple[InboundRoute, PushTarget | None]]:
+    """Every route of ``number`` with the push target of the route's account, if any."""
     return [
-        (InboundRoute(account_id, owned, prefix), webhook_url)
-        for account_id, owned, prefix, webhook_url in _ROUTES_OF_NUMBER.rows(
+        (InboundRoute(account_id, owned, prefix), PushTarget(url, secret) if url else None)
+        for account_id, owned, prefix, url, secret in _ROUTES_OF_NUMBER.rows(
             connection, number=number
         )
     ]

@@ -70,29 +70,27 @@ _INSERT_PART = Prepared(insert(messages).values({name: bindparam(name) for name 
 def insert_parts(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert part rows given in ``PART_COLUMNS`` order.
 
-    Values are converted by the column types' bind processors, memoised per value: a request
-    repeats the same prices and times across all its rows.
+    Values are converted column by column with the column types' bind processors, memoised per
+    value: a request repeats the same prices and times across all its rows.
     """
     if not rows:
         return
     compiled = _INSERT_PART.compiled(connection.dialect)
-    converters: list[tuple[int, Any, dict[Any, Any]]] = [
-        (PART_COLUMNS.index(name), compiled.binds[name], {}) for name in compiled.names
-    ]
-    params: list[Any] = []
-    for row in rows:
-        values = []
-        for index, processor, memo in converters:
-            value = row[index]
-            if processor is not None and value is not None:
-                bound = memo.get(value)
-                if bound is None:
-                    bound = memo[value] = processor(value)
-                value = bound
-            values.append(value)
-        params.append(
-            tuple(values) if compiled.positional else dict(zip(compiled.names, values, strict=True))
-        )
+    columns = list(zip(*rows, strict=True))
+    converted = []
+    for name in compiled.names:
+        values = columns[PART_COLUMNS.index(name)]
+        processor = compiled.binds[name]
+        if processor is not None:
+            memo: dict[Any, Any] = {None: None}
+            values = tuple(
+                memo[value] if value in memo else memo.setdefault(value, processor(value))
+                for value in values
+            )
+        converted.append(values)
+    params: list[Any] = list(zip(*converted, strict=True))
+    if not compiled.positional:
+        params = [dict(zip(compiled.names, values, strict=True)) for values in params]
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(compiled.sql, params)
@@ -166,31 +164,55 @@ class ClaimedPart:
 _CLAIM_COLUMNS = [messages.c[name] for name in ClaimedPart.__dataclass_fields__]
 
 
-def claim_due(
-    connection: Connection, now: datetime, lease_until: datetime, limit: int
-) -> list[ClaimedPart]:
-    """Lease up to ``limit`` parts that are due, or whose previous lease lapsed."""
-    due = or_(
-        and_(messages.c.state.in_(_WAITING), messages.c.due_at <= now),
-        and_(messages.c.state == MessageState.SUBMITTING.value, messages.c.lease_until < now),
+def _claim_statement(state: str) -> Prepared:
+    # One waiting state per statement: each is then a single range of the (state, due_at)
+    # index, read in order, instead of a sort of every due part.
+    now = bindparam("now", type_=messages.c.due_at.type)
+    due = (
+        select(messages.c.id)
+        # A part whose validity ran out unsent is the sweeper's to expire and refund.
+        .where(messages.c.state == state, messages.c.due_at <= now, messages.c.expires_at > now)
+        .order_by(messages.c.due_at)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)  # PostgreSQL: dispatchers never wait on each other
     )
-    query = select(messages.c.id).where(due).order_by(messages.c.due_at).limit(limit)
-    if connection.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ids = list(connection.execute(query).scalars())
-    if not ids:
-        return []
-    claimed = connection.execute(
+    return Prepared(
         update(messages)
-        .where(messages.c.id.in_(ids))
+        .where(messages.c.id.in_(due.scalar_subquery()))
         .values(
             state=MessageState.SUBMITTING.value,
-            lease_until=lease_until,
+            lease_until=bindparam("lease_until", type_=messages.c.lease_until.type),
             attempts=messages.c.attempts + 1,
         )
         .returning(*_CLAIM_COLUMNS)
     )
-    return sorted((ClaimedPart(*row) for row in claimed), key=lambda part: part.id)
+
+
+_CLAIM = {state: _claim_statement(state) for state in _WAITING}
+
+
+def claim_due(
+    connection: Connection, now: datetime, lease_until: datetime, limit: int
+) -> list[ClaimedPart]:
+    """Lease up to ``limit`` parts that are due."""
+    claimed: list[ClaimedPart] = []
+    for state in _WAITING:
+        room = limit - len(claimed)
+        if room <= 0:
+            break
+        rows = _CLAIM[state].rows(connection, now=now, lease_until=lease_until, limit=room)
+        claimed.extend(ClaimedPart(*row) for row in rows)
+    return sorted(claimed, key=lambda part: part.id)
+
+
+def release_lapsed_leases(connection: Connection, now: datetime) -> int:
+    """Parts whose dispatcher died holding them become claimable again."""
+    result = connection.execute(
+        update(messages)
+        .where(messages.c.state == MessageState.SUBMITTING.value, messages.c.lease_until < now)
+        .values(state=MessageState.QUEUED.value, lease_until=None)
+    )
+    return int(result.rowcount)
 
 
 def release_all_leases(connection: Connection) -> int:

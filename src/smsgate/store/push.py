@@ -65,24 +65,45 @@ class PushJob:
 
 
 _INSERT_INCOMING_JOB = Prepared(
-    insert(push_jobs).values(
+    insert(push_jobs)
+    .values(
         kind=PushKind.INCOMING.value,
         account_id=bindparam("account_id"),
         url=bindparam("url"),
         subject_id=bindparam("message_id"),
         created_at=bindparam("now", type_=push_jobs.c.created_at.type),
-        due_at=bindparam("now", type_=push_jobs.c.due_at.type),
-        leased=False,
-        attempts=0,
+        due_at=bindparam("due_at", type_=push_jobs.c.due_at.type),
+        leased=bindparam("leased", type_=push_jobs.c.leased.type),
+        attempts=bindparam("attempts", type_=push_jobs.c.attempts.type),
     )
+    .returning(push_jobs.c.id)
 )
 
 
 def enqueue_incoming_push(
-    connection: Connection, account_id: int, url: str, message_id: int, now: datetime
-) -> None:
-    _INSERT_INCOMING_JOB.execute(
-        connection, account_id=account_id, url=url, message_id=message_id, now=now
+    connection: Connection,
+    account_id: int,
+    url: str,
+    message_id: int,
+    now: datetime,
+    lease_until: datetime | None = None,
+) -> int:
+    """Queue the push of an incoming message; returns the job's id.
+
+    With ``lease_until`` the job is leased (its first attempt claimed) to the pusher of the
+    caller's process, which then must push it or hand it back (``finish_jobs``).
+    """
+    return int(
+        _INSERT_INCOMING_JOB.scalar(
+            connection,
+            account_id=account_id,
+            url=url,
+            message_id=message_id,
+            now=now,
+            due_at=lease_until or now,
+            leased=lease_until is not None,
+            attempts=1 if lease_until else 0,
+        )
     )
 
 
@@ -184,6 +205,32 @@ _CLAIMED_COLUMNS = (
 )
 
 
+_EARLIER = push_jobs.alias("earlier")
+# A job waits while an earlier job about the same subject is pending, so that a receiver sees
+# a part's state changes in order.
+_DUE = (
+    select(*_CLAIMED_COLUMNS)
+    .select_from(
+        push_jobs.join(accounts, accounts.c.id == push_jobs.c.account_id).outerjoin(
+            incoming_messages,
+            and_(
+                push_jobs.c.kind == PushKind.INCOMING.value,
+                incoming_messages.c.id == push_jobs.c.subject_id,
+            ),
+        )
+    )
+    .where(
+        ~exists().where(
+            _EARLIER.c.kind == push_jobs.c.kind,
+            _EARLIER.c.subject_id == push_jobs.c.subject_id,
+            _EARLIER.c.id < push_jobs.c.id,
+            _EARLIER.c.due_at.is_not(None),
+        )
+    )
+    .order_by(push_jobs.c.due_at)
+)
+
+
 def claim_jobs(
     connection: Connection,
     now: datetime,
@@ -193,54 +240,29 @@ def claim_jobs(
     busy: Mapping[int, int],
 ) -> list[PushJob]:
     """Lease up to ``limit`` due jobs, at most ``per_account`` in flight per account counting
-    the ``busy`` ones (account id -> jobs in flight).
-
-    A job waits while an earlier job about the same subject is pending, so a receiver sees
-    a part's state changes in order.
-    """
-    earlier = push_jobs.alias("earlier")
-    waits = exists().where(
-        earlier.c.kind == push_jobs.c.kind,
-        earlier.c.subject_id == push_jobs.c.subject_id,
-        earlier.c.id < push_jobs.c.id,
-        earlier.c.due_at.is_not(None),
-    )
-    query = select(push_jobs.c.id, push_jobs.c.account_id).where(push_jobs.c.due_at <= now, ~waits)
+    the ``busy`` ones (account id -> jobs in flight)."""
+    query = _DUE.where(push_jobs.c.due_at <= now)
     saturated = [account for account, count in busy.items() if count >= per_account]
     if saturated:
         # Else the due jobs of one slow receiver could fill every claim and starve the rest.
         query = query.where(push_jobs.c.account_id.not_in(saturated))
-    query = query.order_by(push_jobs.c.due_at).limit(limit)
+    query = query.limit(limit)
     if connection.dialect.name == "postgresql":
         query = query.with_for_update(of=push_jobs, skip_locked=True)
     taken = dict(busy)
-    chosen = []
-    for job_id, account_id in connection.execute(query):
+    claimed = []
+    for row in connection.execute(query):
+        account_id = row[1]
         if taken.get(account_id, 0) < per_account:
             taken[account_id] = taken.get(account_id, 0) + 1
-            chosen.append(job_id)
-    if not chosen:
-        return []
-    connection.execute(
-        update(push_jobs)
-        .where(push_jobs.c.id.in_(chosen))
-        .values(due_at=lease_until, leased=True, attempts=push_jobs.c.attempts + 1)
-    )
-    rows = connection.execute(
-        select(*_CLAIMED_COLUMNS)
-        .select_from(
-            push_jobs.join(accounts, accounts.c.id == push_jobs.c.account_id).outerjoin(
-                incoming_messages,
-                and_(
-                    push_jobs.c.kind == PushKind.INCOMING.value,
-                    incoming_messages.c.id == push_jobs.c.subject_id,
-                ),
-            )
+            claimed.append(_claimed(row))
+    if claimed:
+        connection.execute(
+            update(push_jobs)
+            .where(push_jobs.c.id.in_([job.id for job in claimed]))
+            .values(due_at=lease_until, leased=True, attempts=push_jobs.c.attempts + 1)
         )
-        .where(push_jobs.c.id.in_(chosen))
-        .order_by(push_jobs.c.id)
-    )
-    return [_claimed(row) for row in rows]
+    return claimed
 
 
 def _claimed(row: Sequence[Any]) -> PushJob:
@@ -251,7 +273,8 @@ def _claimed(row: Sequence[Any]) -> PushJob:
         subject = IncomingRow(subject_id, owner, prefix, source, destination, text, received_at)
     else:
         subject = StatusChange(subject_id, MessageState(state), reported_at, price)
-    return PushJob(job_id, account_id, url, secret, attempts, created_at, subject)
+    # The claim counts as an attempt.
+    return PushJob(job_id, account_id, url, secret, attempts + 1, created_at, subject)
 
 
 _RESCHEDULE = Prepared(
@@ -269,9 +292,11 @@ def finish_jobs(
     connection: Connection,
     delivered: Sequence[int],
     failed: Sequence[tuple[int, datetime | None, str]],
+    handed_back: Sequence[int],
+    now: datetime,
 ) -> None:
-    """Drop the delivered jobs; ``failed`` are (job id, next attempt or None to give up,
-    what went wrong)."""
+    """Drop the delivered jobs; ``failed`` are (job id, next attempt or None to give up, what
+    went wrong); ``handed_back`` are leased jobs left unattempted, due again now."""
     if delivered:
         connection.execute(push_jobs.delete().where(push_jobs.c.id.in_(delivered)))
     if failed:
@@ -281,6 +306,12 @@ def finish_jobs(
                 {"job_id": job_id, "due_at": due_at, "error": error[:200]}
                 for job_id, due_at, error in failed
             ],
+        )
+    if handed_back:
+        connection.execute(
+            update(push_jobs)
+            .where(push_jobs.c.id.in_(handed_back))
+            .values(due_at=now, leased=False, attempts=push_jobs.c.attempts - 1)
         )
 
 

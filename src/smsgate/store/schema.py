@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Column,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 from smsgate.store.types import Money, UtcDateTime
@@ -89,6 +91,8 @@ counters = Table(
     Column("value", BigInteger, nullable=False),
 )
 
+smsc_id_set = text("smsc_id IS NOT NULL")
+
 messages = Table(
     "messages",
     metadata,
@@ -124,7 +128,14 @@ messages = Table(
     Index(
         "ix_messages_account_id_destination_created_at", "account_id", "destination", "created_at"
     ),
-    Index("ix_messages_connector_smsc_id", "connector", "smsc_id"),
+    # Only parts an SMSC has taken have an smsc id: accepting a part costs no entry here.
+    Index(
+        "ix_messages_connector_smsc_id",
+        "connector",
+        "smsc_id",
+        sqlite_where=smsc_id_set,
+        postgresql_where=smsc_id_set,
+    ),
 )
 
 # A delivery report whose part is not yet recorded as submitted (the receipt raced ahead of the
@@ -191,6 +202,24 @@ incoming_messages = Table(
     Index("ix_incoming_messages_account_id_created_at", "account_id", "created_at"),
 )
 
+# Parts of multi-part incoming messages not yet whole. A part is stored before its deliver_sm
+# is acknowledged, and the joined message replaces its parts in the transaction that stores
+# the last one, so a crash at any point loses none. ``body`` is the part's text octets.
+incoming_fragments = Table(
+    "incoming_fragments",
+    metadata,
+    Column("connector", String(64), primary_key=True),
+    Column("source", String(32), primary_key=True),
+    Column("destination", String(32), primary_key=True),
+    Column("reference", Integer, primary_key=True),
+    Column("total", SmallInteger, primary_key=True),
+    Column("seqnum", SmallInteger, primary_key=True),
+    Column("data_coding", SmallInteger, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Index("ix_incoming_fragments_connector_received_at", "connector", "received_at"),
+)
+
 # HTTP POSTs owed to clients: instant pushes of incoming messages (``kind`` "incoming",
 # ``subject_id`` the message) and status callbacks of parts (``kind`` "status", ``subject_id``
 # the part, with the state it changed to). ``due_at`` is the next attempt; while a pusher holds
@@ -214,4 +243,39 @@ push_jobs = Table(
     Column("error", String(200)),
     Index("ix_push_jobs_due_at", "due_at"),
     Index("ix_push_jobs_kind_subject_id", "kind", "subject_id"),
+)
+
+# Detailed statistics ordered through ``Statistic/all_stat.php``, one row per report. ``status``
+# is building until the file is written (ready) or the build gives up (failed); the retention
+# sweeper deletes old files (deleted). ``params`` is the order as ``ReportOrder`` reads it back;
+# ``file_path`` is relative to the reports folder. A builder holds a report by ``lease_until``
+# (renewed while it builds), so the report of a builder that died is built again once the lease
+# lapses; ``attempts`` bounds how often.
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("file_path", String(255)),
+    Column("row_count", BigInteger),
+    Column("attempts", SmallInteger, nullable=False),
+    Column("lease_until", UtcDateTime()),
+    Column("error", String(200)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime()),
+    Index("ix_reports_account_id_status", "account_id", "status"),
+    Index("ix_reports_status_finished_at", "status", "finished_at"),
+)
+
+# An account's contact base: a name and free fields (the import file's further columns, a JSON
+# object) per normalised phone, joined to detailed statistics with ``c_base=1``.
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("account_id", Id, ForeignKey("accounts.id"), primary_key=True),
+    Column("phone", String(16), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("fields", JSON, nullable=False),
 )

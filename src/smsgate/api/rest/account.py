@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from smsgate.api.rest.call import ApiCall
+from smsgate.api.rest.rendering import decimal_text
 from smsgate.services import reading
 
 
@@ -22,8 +23,10 @@ async def balance(call: ApiCall) -> Any:
 async def price_list(call: ApiCall) -> Any:
     account = await call.account()
     tariff = account.tariff
-    directions = {prefix: {"R": str(price)} for prefix, price in sorted(tariff.prefixes.items())}
-    directions["default"] = {"R": str(tariff.default_price)}
+    directions = {
+        prefix: {"R": decimal_text(price)} for prefix, price in sorted(tariff.prefixes.items())
+    }
+    directions["default"] = {"R": decimal_text(tariff.default_price)}
     return {"sms": directions}
 
 

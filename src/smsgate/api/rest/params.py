@@ -74,7 +74,11 @@ class Params:
                 if not isinstance(child, dict):
                     raise InvalidArgument(f"Invalid parameter {key}")
                 node = child
-            node[path[-1]] = values[-1]
+            if path[-1] == "":
+                # ``phone[]=a&phone[]=b``: PHP appends every value, not just the last
+                node.update((str(index), value) for index, value in enumerate(values))
+            else:
+                node[path[-1]] = values[-1]
         return _as_lists(root) if root else None
 
 

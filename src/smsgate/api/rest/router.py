@@ -49,11 +49,11 @@ ROUTES: dict[str, Endpoint] = {
 
 
 def route_key(path: str) -> str:
-    """``/rest//Session/session.php/`` -> ``session/session.php``."""
+    """``/rest//Session/session.php/`` -> ``session/session.php``; "" outside ``/rest``."""
     segments = [segment for segment in path.lower().split("/") if segment]
-    if segments and segments[0] == "rest":
-        segments = segments[1:]
-    return "/".join(segments)
+    if not segments or segments[0] != "rest":
+        return ""
+    return "/".join(segments[1:])
 
 
 async def read_body(receive: Receive) -> bytes:

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -53,33 +54,64 @@ def simulated_status(destination: str) -> ReportStatus | None:
     return ReportStatus.DELIVERED
 
 
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """What the journal of an earlier run holds."""
+
+    owed: list[tuple[str, ReportStatus]]  # (smsc id, report) not yet delivered
+    accepted: dict[int, str]  # part id -> smsc id, for every part that run took
+
+
+SILENT = "silent"  # a part that never gets a report
+
+
 class ReportJournal:
-    """Append-only record of owed reports: ``+ id status`` when owed, ``- id`` once reported."""
+    """Append-only record: ``+ part_id smsc_id report`` when a part is taken, ``- smsc_id`` once
+    its report is delivered."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[str] | None = None
 
-    def recover(self) -> list[tuple[str, ReportStatus]]:
-        """Reports still owed from an earlier run; rewrites the journal to just those."""
-        owed: dict[str, ReportStatus] = {}
+    def recover(self) -> Recovered:
+        """What an earlier run left; rewrites the journal to the reports still owed."""
+        taken: dict[str, tuple[int, str]] = {}
+        reported: set[str] = set()
         if self.path.exists():
             with self.path.open(encoding="ascii") as journal:
                 for line in journal:
                     fields = line.split()
-                    if len(fields) == 3 and fields[0] == "+":
-                        owed[fields[1]] = ReportStatus(fields[2])
+                    if len(fields) == 4 and fields[0] == "+":
+                        taken[fields[2]] = (int(fields[1]), fields[3])
                     elif len(fields) == 2 and fields[0] == "-":
-                        owed.pop(fields[1], None)
+                        reported.add(fields[1])
+        owed = {
+            smsc_id: (part_id, report)
+            for smsc_id, (part_id, report) in taken.items()
+            if smsc_id not in reported and report != SILENT
+        }
         compacted = self.path.with_suffix(".tmp")
-        compacted.write_text("".join(f"+ {i} {s.value}\n" for i, s in owed.items()), "ascii")
+        compacted.write_text(
+            "".join(
+                f"+ {part_id} {smsc_id} {report}\n" for smsc_id, (part_id, report) in owed.items()
+            ),
+            "ascii",
+        )
         compacted.replace(self.path)
         self._file = self.path.open("a", encoding="ascii")
-        return list(owed.items())
+        return Recovered(
+            owed=[(smsc_id, ReportStatus(report)) for smsc_id, (_, report) in owed.items()],
+            accepted={part_id: smsc_id for smsc_id, (part_id, _) in taken.items()},
+        )
 
-    def owed(self, entries: Sequence[tuple[str, ReportStatus]]) -> None:
-        self._write("".join(f"+ {smsc_id} {status.value}\n" for smsc_id, status in entries))
+    def taken(self, entries: Sequence[tuple[int, str, ReportStatus | None]]) -> None:
+        self._write(
+            "".join(
+                f"+ {part_id} {smsc_id} {status.value if status else SILENT}\n"
+                for part_id, smsc_id, status in entries
+            )
+        )
 
     def reported(self, smsc_ids: Sequence[str]) -> None:
         self._write("".join(f"- {smsc_id}\n" for smsc_id in smsc_ids))
@@ -118,6 +150,7 @@ class SimulatedSmsc:
         self._ids = itertools.count(1)
         self._run_prefix = f"{int(time.time() * 1000):x}"
         self._reporter: asyncio.Task[None] | None = None
+        self._taken_before: dict[int, str] = {}
         self.submitted = 0
 
     @property
@@ -127,8 +160,9 @@ class SimulatedSmsc:
     async def start(self, events: ConnectorEvents) -> None:
         self._events = events
         now = time.monotonic()
-        for smsc_id, status in self.journal.recover():
-            self._owed.append((now, smsc_id, status))
+        recovered = self.journal.recover()
+        self._taken_before = recovered.accepted
+        self._owed.extend((now, smsc_id, status) for smsc_id, status in recovered.owed)
         self._has_reports.set()
         self._reporter = asyncio.create_task(self._report_loop())
         if self._inbox is not None:
@@ -144,17 +178,17 @@ class SimulatedSmsc:
     async def submit(self, parts: Sequence[OutboundPart]) -> list[SubmitResult]:
         due = time.monotonic() + self.delay
         results = []
-        owed = []
+        taken: list[tuple[int, str, ReportStatus | None]] = []
         for part in parts:
-            smsc_id = f"{self._run_prefix}{next(self._ids):08x}"
-            status = simulated_status(part.destination)
-            if status is not None:
-                owed.append((smsc_id, status))
+            smsc_id = self._taken_before.get(part.message_id)
+            if smsc_id is None:
+                smsc_id = f"{self._run_prefix}{next(self._ids):08x}"
+                taken.append((part.message_id, smsc_id, simulated_status(part.destination)))
             results.append(SubmitResult(part.message_id, SubmitOutcome.ACCEPTED, smsc_id))
-        self.journal.owed(owed)
-        self._owed.extend((due, smsc_id, status) for smsc_id, status in owed)
+        self.journal.taken(taken)
+        self._owed.extend((due, smsc_id, status) for _, smsc_id, status in taken if status)
         self._has_reports.set()
-        self.submitted += len(parts)
+        self.submitted += len(taken)
         return results
 
     async def _report_loop(self) -> None:
@@ -187,7 +221,10 @@ class SimulatedSmsc:
 
 
 INBOX_POLL_SECONDS = 0.2
-INBOX_BATCH = 2000
+# Files are read this many at a time, and up to INBOX_IN_FLIGHT are being delivered at once:
+# the next batch is read while the last one commits.
+INBOX_BATCH = 250
+INBOX_IN_FLIGHT = 1000
 # Parts of one message all arrive at once here; a bound is only needed by the interface.
 REASSEMBLY_TIMEOUT = 60.0
 
@@ -219,18 +256,27 @@ def _parse_spooled(raw: bytes) -> tuple[str, str, str]:
     return source, destination, text
 
 
-def _read_inbox(inbox: Path, limit: int) -> list[tuple[Path, bytes]]:
+def _read_inbox(inbox: Path, limit: int, skip: frozenset[str]) -> list[tuple[str, bytes]]:
+    """Up to ``limit`` of the oldest message files, but those in ``skip``: (name, content)."""
     if not inbox.is_dir():
         return []
-    names = sorted(entry.name for entry in os.scandir(inbox) if entry.name.endswith(".json"))
-    return [(inbox / name, (inbox / name).read_bytes()) for name in names[:limit]]
+    names = sorted(
+        entry.name
+        for entry in os.scandir(inbox)
+        if entry.name.endswith(".json") and entry.name not in skip
+    )
+    read = []
+    for name in names[:limit]:
+        with open(os.path.join(inbox, name), "rb") as file:
+            read.append((name, file.read()))
+    return read
 
 
-def _settle_inbox(delivered: Sequence[Path], rejected: Sequence[Path]) -> None:
-    for path in delivered:
-        path.unlink(missing_ok=True)
-    for path in rejected:
-        path.replace(path.with_suffix(".rejected"))
+def _settle_inbox(inbox: Path, delivered: Sequence[str], rejected: Sequence[str]) -> None:
+    for name in delivered:
+        os.unlink(os.path.join(inbox, name))
+    for name in rejected:
+        os.replace(os.path.join(inbox, name), os.path.join(inbox, name + ".rejected"))
 
 
 class IncomingInbox:
@@ -251,33 +297,58 @@ class IncomingInbox:
         self._references = itertools.count()
 
     async def run(self, events: ConnectorEvents) -> None:
-        while True:
-            spooled = await asyncio.to_thread(_read_inbox, self.folder, INBOX_BATCH)
-            received: list[tuple[Path, IncomingSms]] = []
-            rejected: list[Path] = []
-            now = datetime.now(UTC)
-            for path, raw in spooled:
-                try:
-                    received.append((path, self._receive(raw, now)))
-                except (ValueError, ApiError) as error:
-                    log.warning("rejected incoming message file %s: %s", path.name, error)
-                    rejected.append(path)
-            outcomes = await asyncio.gather(
-                *(events.incoming(message) for _, message in received), return_exceptions=True
-            )
-            failed = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
-            if failed:
-                log.error(
-                    "%d incoming messages not taken; will retry", len(failed), exc_info=failed[0]
+        in_flight: set[str] = set()
+        room = asyncio.Event()
+        async with asyncio.TaskGroup() as deliveries:
+            while True:
+                room.clear()
+                spooled = await asyncio.to_thread(
+                    _read_inbox,
+                    self.folder,
+                    min(INBOX_BATCH, INBOX_IN_FLIGHT - len(in_flight)),
+                    frozenset(in_flight),
                 )
-            delivered = [
-                path
-                for (path, _), outcome in zip(received, outcomes, strict=True)
-                if outcome is None
-            ]
-            await asyncio.to_thread(_settle_inbox, delivered, rejected)
-            if len(spooled) < INBOX_BATCH or failed:
-                await asyncio.sleep(INBOX_POLL_SECONDS)
+                in_flight.update(name for name, _ in spooled)
+                if spooled:
+                    deliveries.create_task(self._deliver(events, spooled, in_flight, room))
+                if len(in_flight) >= INBOX_IN_FLIGHT:
+                    await room.wait()
+                elif len(spooled) < INBOX_BATCH:
+                    await asyncio.sleep(INBOX_POLL_SECONDS)
+
+    async def _deliver(
+        self,
+        events: ConnectorEvents,
+        spooled: Sequence[tuple[str, bytes]],
+        in_flight: set[str],
+        room: asyncio.Event,
+    ) -> None:
+        """Hand over the messages of one batch; delete the files of those taken."""
+        received: list[tuple[str, IncomingSms]] = []
+        rejected: list[str] = []
+        now = datetime.now(UTC)
+        for name, raw in spooled:
+            try:
+                received.append((name, self._receive(raw, now)))
+            except (ValueError, ApiError) as error:
+                log.warning("rejected incoming message file %s: %s", name, error)
+                rejected.append(name)
+        outcomes = await asyncio.gather(
+            *(events.incoming(message) for _, message in received), return_exceptions=True
+        )
+        delivered = [
+            name for (name, _), outcome in zip(received, outcomes, strict=True) if outcome is None
+        ]
+        try:
+            await asyncio.to_thread(_settle_inbox, self.folder, delivered, rejected)
+        except OSError:
+            log.exception("settling incoming message files failed")
+        failed = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if failed:
+            log.error("%d incoming messages not taken; will retry", len(failed), exc_info=failed[0])
+            await asyncio.sleep(INBOX_POLL_SECONDS)
+        in_flight.difference_update(name for name, _ in spooled)
+        room.set()
 
     def _receive(self, raw: bytes, now: datetime) -> IncomingSms:
         source, destination, text = _parse_spooled(raw)

@@ -197,11 +197,10 @@ def delivery_report(
     status = None if state is None else _FINAL_STATUS[state]
     if state is None or status is None:
         return None
-    if receipted_message_id:
-        smsc_id = normalize_message_id(receipted_message_id, digits_are_hex=submit_ids_hex)
-    elif receipt.message_id:
-        smsc_id = normalize_message_id(receipt.message_id, digits_are_hex=receipt_ids_hex)
-    else:
+    smsc_id = normalize_message_id(
+        receipted_message_id or "", digits_are_hex=submit_ids_hex
+    ) or normalize_message_id(receipt.message_id or "", digits_are_hex=receipt_ids_hex)
+    if not smsc_id:
         raise ReceiptError(f"final receipt ({state.name}) names no message")
     error = None
     if status is not ReportStatus.DELIVERED:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 05:49:31.372272
+Create Date: 2026-11-27 06:21:00.886887
 """
 
 from __future__ import annotations
@@ -64,6 +64,34 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("connector", "smsc_id", name=op.f("pk_early_receipts")),
     )
     op.create_table(
+        "incoming_fragments",
+        sa.Column("connector", sa.String(length=64), nullable=False),
+        sa.Column("source", sa.String(length=32), nullable=False),
+        sa.Column("destination", sa.String(length=32), nullable=False),
+        sa.Column("reference", sa.Integer(), nullable=False),
+        sa.Column("total", sa.SmallInteger(), nullable=False),
+        sa.Column("seqnum", sa.SmallInteger(), nullable=False),
+        sa.Column("data_coding", sa.SmallInteger(), nullable=False),
+        sa.Column("body", sa.LargeBinary(), nullable=False),
+        sa.Column("received_at", smsgate.store.types.UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "connector",
+            "source",
+            "destination",
+            "reference",
+            "total",
+            "seqnum",
+            name=op.f("pk_incoming_fragments"),
+        ),
+    )
+    with op.batch_alter_table("incoming_fragments", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_incoming_fragments_connector_received_at",
+            ["connector", "received_at"],
+            unique=False,
+        )
+
+    op.create_table(
         "numbering_imports",
         sa.Column(
             "id",
@@ -74,6 +102,19 @@ def upgrade() -> None:
         sa.Column("imported_at", smsgate.store.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column("row_count", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_numbering_imports")),
+    )
+    op.create_table(
+        "contacts",
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("phone", sa.String(length=16), nullable=False),
+        sa.Column("name", sa.Text(), nullable=False),
+        sa.Column("fields", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_contacts_account_id_accounts")
+        ),
+        sa.PrimaryKeyConstraint("account_id", "phone", name=op.f("pk_contacts")),
     )
     op.create_table(
         "inbound_numbers",
@@ -165,7 +206,11 @@ def upgrade() -> None:
             unique=False,
         )
         batch_op.create_index(
-            "ix_messages_connector_smsc_id", ["connector", "smsc_id"], unique=False
+            "ix_messages_connector_smsc_id",
+            ["connector", "smsc_id"],
+            unique=False,
+            sqlite_where=sa.text("smsc_id IS NOT NULL"),
+            postgresql_where=sa.text("smsc_id IS NOT NULL"),
         )
         batch_op.create_index("ix_messages_state_due_at", ["state", "due_at"], unique=False)
         batch_op.create_index("ix_messages_state_expires_at", ["state", "expires_at"], unique=False)
@@ -221,6 +266,39 @@ def upgrade() -> None:
         batch_op.create_index("ix_push_jobs_kind_subject_id", ["kind", "subject_id"], unique=False)
 
     op.create_table(
+        "reports",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("params", sa.JSON(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("file_path", sa.String(length=255), nullable=True),
+        sa.Column("row_count", sa.BigInteger(), nullable=True),
+        sa.Column("attempts", sa.SmallInteger(), nullable=False),
+        sa.Column("lease_until", smsgate.store.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("error", sa.String(length=200), nullable=True),
+        sa.Column("created_at", smsgate.store.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", smsgate.store.types.UtcDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_reports_account_id_accounts")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_reports")),
+    )
+    with op.batch_alter_table("reports", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_reports_account_id_status", ["account_id", "status"], unique=False
+        )
+        batch_op.create_index(
+            "ix_reports_status_finished_at", ["status", "finished_at"], unique=False
+        )
+
+    op.create_table(
         "sender_names",
         sa.Column(
             "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
@@ -264,6 +342,11 @@ def downgrade() -> None:
     op.drop_table("tariff_prefixes")
     op.drop_table("sessions")
     op.drop_table("sender_names")
+    with op.batch_alter_table("reports", schema=None) as batch_op:
+        batch_op.drop_index("ix_reports_status_finished_at")
+        batch_op.drop_index("ix_reports_account_id_status")
+
+    op.drop_table("reports")
     with op.batch_alter_table("push_jobs", schema=None) as batch_op:
         batch_op.drop_index("ix_push_jobs_kind_subject_id")
         batch_op.drop_index("ix_push_jobs_due_at")
@@ -273,7 +356,11 @@ def downgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_index("ix_messages_state_expires_at")
         batch_op.drop_index("ix_messages_state_due_at")
-        batch_op.drop_index("ix_messages_connector_smsc_id")
+        batch_op.drop_index(
+            "ix_messages_connector_smsc_id",
+            sqlite_where=sa.text("smsc_id IS NOT NULL"),
+            postgresql_where=sa.text("smsc_id IS NOT NULL"),
+        )
         batch_op.drop_index("ix_messages_account_id_destination_created_at")
         batch_op.drop_index("ix_messages_account_id_created_at")
 
@@ -286,7 +373,12 @@ def downgrade() -> None:
         batch_op.drop_index("ix_inbound_numbers_account_id")
 
     op.drop_table("inbound_numbers")
+    op.drop_table("contacts")
     op.drop_table("numbering_imports")
+    with op.batch_alter_table("incoming_fragments", schema=None) as batch_op:
+        batch_op.drop_index("ix_incoming_fragments_connector_received_at")
+
+    op.drop_table("incoming_fragments")
     op.drop_table("early_receipts")
     op.drop_table("counters")
     op.drop_table("accounts")

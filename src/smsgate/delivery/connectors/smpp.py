@@ -1,0 +1,359 @@
+"""The SMPP 3.4 connector: parts out as ``submit_sm`` over one or more binds to an operator
+SMSC, delivery receipts and incoming messages back in.
+
+Each part is one ``submit_sm``: UDH concatenation (8-bit reference) or SAR TLVs, GSM 03.38
+(data_coding 0, packed or not) or UCS-2 (8), validity as an absolute time, and a request for
+the final receipt. The SMSC's answer becomes the part's result: ESME_ROK is ACCEPTED with the
+normalized message id; throttling, a full queue or a link that drops are RETRY (the session
+has already backed off and resubmitted for a while); any other status is REJECTED.
+
+``deliver_sm`` (and ``data_sm``) are acknowledged only after the events committed them.
+Receipts that arrive together are committed together, and a receipt that overtakes its
+submit_sm_resp is reported like any other (the store keeps it until the part is recorded).
+Incoming messages in one part are recorded as they are; the parts of a longer one are kept by
+``ConnectorEvents.incoming_part`` and recorded joined. An incoming message whose data_coding
+is not text (binary, 8-bit data) is refused with ESME_RX_P_APPN: the API carries text only,
+and a permanent error tells the SMSC not to offer it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+from smsgate.delivery.connector import (
+    ConnectorEvents,
+    DeliveryReport,
+    IncomingPart,
+    IncomingSms,
+    OutboundPart,
+    SubmitOutcome,
+    SubmitResult,
+)
+from smsgate.delivery.connectors.settings import (
+    Concatenation,
+    RouteSettings,
+    SmppConnectorSettings,
+    TonNpi,
+)
+from smsgate.delivery.routing import Route, Router
+from smsgate.delivery.smpp.pdu import (
+    ESM_CLASS_TYPE_MASK,
+    ESM_CLASS_UDHI,
+    NO_TLVS,
+    REGISTERED_DELIVERY_FINAL,
+    CommandStatus,
+    DeliverSm,
+    SubmitSm,
+    Tlvs,
+)
+from smsgate.delivery.smpp.receipt import ReceiptError, delivery_report, normalize_message_id
+from smsgate.delivery.smpp.session import Inbound, Session, SubmitReply, status_name
+from smsgate.delivery.smpp.text import TextError, decode_body, encode_text, message_body
+from smsgate.delivery.smpp.udh import Concat, UdhError, concat_udh, find_concat, split_udh
+
+log = logging.getLogger(__name__)
+
+# Receipts committed in one call at most; more wait for the next.
+RECEIPT_BATCH: Final = 1000
+
+
+def absolute_time(moment: datetime) -> str:
+    """SMPP absolute time ``YYMMDDhhmmsstnnp`` (§7.1.1) in UTC."""
+    utc = moment.astimezone(UTC)
+    return f"{utc:%y%m%d%H%M%S}{utc.microsecond // 100_000}00+"
+
+
+def source_ton_npi(sender_name: str, settings: SmppConnectorSettings) -> TonNpi:
+    """A sender name of digits is a number; any other is alphanumeric."""
+    if sender_name.isascii() and sender_name.isdigit():
+        return settings.numeric_source_ton_npi
+    return settings.alphanumeric_source_ton_npi
+
+
+def submit_sm_for(part: OutboundPart, settings: SmppConnectorSettings) -> SubmitSm:
+    """The ``submit_sm`` of one part; raises ``TextError`` for text its encoding cannot carry."""
+    udh = b""
+    esm_class = 0
+    tlvs = NO_TLVS
+    if part.part_count > 1:
+        if settings.concatenation is Concatenation.UDH:
+            concat = Concat(part.concat_reference & 0xFF, part.part_count, part.part_number)
+            udh = concat_udh(concat)
+            esm_class = ESM_CLASS_UDHI
+        else:
+            tlvs = Tlvs(
+                sar_msg_ref_num=part.concat_reference & 0xFFFF,
+                sar_total_segments=part.part_count,
+                sar_segment_seqnum=part.part_number,
+            )
+    data_coding, short_message = encode_text(
+        part.text, part.encoding, udh=udh, gsm_packed=settings.gsm_packed
+    )
+    source_ton, source_npi = source_ton_npi(part.sender_name, settings)
+    dest_ton, dest_npi = settings.destination_ton_npi
+    return SubmitSm(
+        source_addr_ton=source_ton,
+        source_addr_npi=source_npi,
+        source_addr=part.sender_name,
+        dest_addr_ton=dest_ton,
+        dest_addr_npi=dest_npi,
+        destination_addr=part.destination,
+        esm_class=esm_class,
+        validity_period=absolute_time(part.expires_at),
+        registered_delivery=REGISTERED_DELIVERY_FINAL,
+        data_coding=data_coding,
+        short_message=short_message,
+        tlvs=tlvs,
+    )
+
+
+def submit_result(part_id: int, reply: SubmitReply, submit_ids_hex: bool) -> SubmitResult:
+    """The dispatcher's view of the SMSC's answer to one part."""
+    if reply.status is None:
+        return SubmitResult(part_id, SubmitOutcome.RETRY, error=reply.reason)
+    if reply.status == CommandStatus.ESME_ROK:
+        smsc_id = normalize_message_id(reply.message_id, digits_are_hex=submit_ids_hex)
+        return SubmitResult(part_id, SubmitOutcome.ACCEPTED, smsc_id)
+    error = status_name(reply.status)
+    if reply.reason:
+        error = f"{error}: {reply.reason}"
+    return SubmitResult(part_id, SubmitOutcome.REJECTED, error=error[:200])
+
+
+def _content(pdu: Inbound) -> bytes:
+    """The message octets: short_message, or the message_payload TLV when that is empty."""
+    short_message = pdu.short_message if isinstance(pdu, DeliverSm) else b""
+    return short_message or pdu.tlvs.message_payload or b""
+
+
+def read_incoming(
+    pdu: Inbound, connector: str, gsm_packed: bool, received_at: datetime
+) -> IncomingSms | IncomingPart:
+    """A mobile-originated message, or one part of it (UDH or SAR TLVs say which).
+
+    Raises ``TextError`` when its data_coding is not text and ``UdhError`` for a bad header.
+    """
+    content = _content(pdu)
+    udh = b""
+    concat = None
+    if pdu.esm_class & ESM_CLASS_UDHI:
+        udh, _ = split_udh(content)
+        concat = find_concat(udh)
+    tlvs = pdu.tlvs
+    reference, total, seqnum = (
+        tlvs.sar_msg_ref_num,
+        tlvs.sar_total_segments,
+        tlvs.sar_segment_seqnum,
+    )
+    if concat is None and reference is not None and total is not None and seqnum is not None:
+        concat = Concat(reference, total, seqnum)
+    body = message_body(content, pdu.data_coding, udh_length=len(udh), gsm_packed=gsm_packed)
+    text = decode_body(body, pdu.data_coding)  # also refuses a non-text coding for a part
+    source, destination = pdu.source_addr, pdu.destination_addr
+    if concat is None or concat.total == 1:
+        return IncomingSms(connector, source, destination, text, received_at)
+    return IncomingPart(
+        connector,
+        source,
+        destination,
+        concat.reference,
+        concat.total,
+        concat.seqnum,
+        pdu.data_coding,
+        body,
+        received_at,
+    )
+
+
+def _answered(status: int) -> asyncio.Future[int]:
+    future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    future.set_result(status)
+    return future
+
+
+@dataclass
+class InboundCounters:
+    receipts: int = 0
+    receipts_not_final: int = 0
+    receipts_unreadable: int = 0
+    incoming: int = 0
+    incoming_refused: int = 0
+
+
+class _ReceiptBatcher:
+    """Commits the receipts that arrive in one turn of the loop in one call to the events."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.events: ConnectorEvents | None = None
+        self._batch: list[tuple[DeliveryReport, asyncio.Future[int]]] = []
+        self._scheduled = False
+        self._commits: set[asyncio.Task[None]] = set()
+
+    def add(self, report: DeliveryReport) -> asyncio.Future[int]:
+        """The future gets the status to acknowledge the receipt with, after the commit."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
+        self._batch.append((report, future))
+        if len(self._batch) >= RECEIPT_BATCH:
+            self._flush()
+        elif not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return future
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        batch, self._batch = self._batch, []
+        if batch:
+            task = asyncio.get_running_loop().create_task(self._commit(batch))
+            self._commits.add(task)
+            task.add_done_callback(self._commits.discard)
+
+    async def _commit(self, batch: list[tuple[DeliveryReport, asyncio.Future[int]]]) -> None:
+        assert self.events is not None, "started"
+        status: int = CommandStatus.ESME_ROK
+        try:
+            await self.events.delivery_reports([report for report, _ in batch])
+        except Exception:
+            # Not acknowledged as taken: the SMSC offers them again later.
+            log.exception("%s: committing %d receipts failed", self.name, len(batch))
+            status = CommandStatus.ESME_RX_T_APPN
+        for _, future in batch:
+            if not future.done():
+                future.set_result(status)
+
+    async def stop(self) -> None:
+        for task in list(self._commits):
+            task.cancel()
+        await asyncio.gather(*self._commits, return_exceptions=True)
+
+
+class SmppConnector:
+    """A ``Connector`` over the binds that ``settings`` describes."""
+
+    def __init__(self, name: str, settings: SmppConnectorSettings) -> None:
+        self.name = name
+        self.settings = settings
+        self.sessions = [
+            Session(config, self._inbound, name=f"{name}#{number} {config.bind_type}")
+            for number, config in enumerate(settings.session_configs(), start=1)
+        ]
+        self._submitters = [s for s in self.sessions if s.config.bind_type.submits]
+        self._turn = 0
+        self._events: ConnectorEvents | None = None
+        self._receipts = _ReceiptBatcher(name)
+        self.counters = InboundCounters()
+
+    @property
+    def is_up(self) -> bool:
+        return any(session.is_bound for session in self._submitters)
+
+    async def start(self, events: ConnectorEvents) -> None:
+        self._events = events
+        self._receipts.events = events
+        for session in self.sessions:
+            session.start()
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(session.stop() for session in self.sessions))
+        await self._receipts.stop()
+
+    async def submit(self, parts: Sequence[OutboundPart]) -> list[SubmitResult]:
+        bound = [session for session in self._submitters if session.is_bound]
+        if not bound:
+            return [
+                SubmitResult(p.message_id, SubmitOutcome.RETRY, error="no bind up") for p in parts
+            ]
+        results: dict[int, SubmitResult] = {}
+        waiting: list[tuple[int, asyncio.Future[SubmitReply]]] = []
+        for part in parts:
+            try:
+                pdu = submit_sm_for(part, self.settings)
+            except (TextError, UdhError) as error:
+                results[part.message_id] = SubmitResult(
+                    part.message_id, SubmitOutcome.REJECTED, error=f"cannot encode: {error}"
+                )
+                continue
+            # Round robin: the binds share the load and each keeps its own window and TPS.
+            self._turn = (self._turn + 1) % len(bound)
+            waiting.append((part.message_id, bound[self._turn].submit(pdu)))
+        replies = await asyncio.gather(*(future for _, future in waiting))
+        for (part_id, _), reply in zip(waiting, replies, strict=True):
+            results[part_id] = submit_result(part_id, reply, self.settings.submit_ids_hex)
+        return [results[part.message_id] for part in parts]
+
+    # --- incoming --------------------------------------------------------------------------
+
+    def _inbound(self, pdu: Inbound) -> Awaitable[int]:
+        if pdu.esm_class & ESM_CLASS_TYPE_MASK:
+            return self._receipt(pdu)
+        return self._incoming(pdu)
+
+    def _receipt(self, pdu: Inbound) -> Awaitable[int]:
+        counters = self.counters
+        counters.receipts += 1
+        content = _content(pdu)
+        try:
+            report = delivery_report(
+                self.name,
+                content,
+                pdu.data_coding,
+                received_at=datetime.now(UTC),
+                receipted_message_id=pdu.tlvs.receipted_message_id,
+                message_state=pdu.tlvs.message_state,
+                submit_ids_hex=self.settings.submit_ids_hex,
+                receipt_ids_hex=self.settings.receipt_ids_hex,
+            )
+        except ReceiptError as error:
+            # Nothing can ever match it: taken, so the SMSC does not offer it forever.
+            counters.receipts_unreadable += 1
+            log.warning("%s: receipt acknowledged unused, %s: %r", self.name, error, content)
+            return _answered(CommandStatus.ESME_ROK)
+        if report is None:
+            counters.receipts_not_final += 1
+            log.info("%s: receipt without a final state acknowledged: %r", self.name, content)
+            return _answered(CommandStatus.ESME_ROK)
+        return self._receipts.add(report)
+
+    async def _incoming(self, pdu: Inbound) -> int:
+        assert self._events is not None, "started"
+        try:
+            message = read_incoming(pdu, self.name, self.settings.gsm_packed, datetime.now(UTC))
+        except (TextError, UdhError) as error:
+            self.counters.incoming_refused += 1
+            log.warning(
+                "%s: incoming message from %s refused: %s", self.name, pdu.source_addr, error
+            )
+            return CommandStatus.ESME_RX_P_APPN
+        if isinstance(message, IncomingSms):
+            await self._events.incoming(message)
+        else:
+            await self._events.incoming_part(message)
+        self.counters.incoming += 1
+        return CommandStatus.ESME_ROK
+
+    def status(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "up": self.is_up,
+            "host": f"{self.settings.host}:{self.settings.port}",
+            "tls": self.settings.tls,
+            **vars(self.counters),
+            "sessions": [session.status() for session in self.sessions],
+        }
+
+
+def smpp_router(
+    connectors: Mapping[str, SmppConnectorSettings], routes: Sequence[RouteSettings]
+) -> Router:
+    """The connectors of the settings file and its routes (without routes: every destination
+    goes to the connectors in the order they are written)."""
+    built = {name: SmppConnector(name, settings) for name, settings in connectors.items()}
+    table = [Route(route.prefix, route.connectors) for route in routes]
+    return Router(built, table or [Route("", tuple(built))])

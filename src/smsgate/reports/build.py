@@ -1,0 +1,141 @@
+"""Writing the file of one report.
+
+The builder runs this module as a process of its own (``python -m smsgate.reports.build``,
+the job as JSON on stdin, ``{"rows": n}`` on stdout): a large report is seconds to minutes of
+pure-Python work that would otherwise hold the GIL against the server's event loop, and the
+memory it touches goes back to the system when the process ends.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from smsgate.domain.timezones import zone_info
+from smsgate.reports.writers import Column, Kind, ReportWriter, open_writer
+from smsgate.services.reports import ReportOrder
+from smsgate.store import contacts as contact_store
+from smsgate.store import reports as store
+from smsgate.store.database import Database
+from smsgate.store.reports import ListedPart, MessageSelection
+
+REPORT_FILE = "report"
+
+
+def report_columns(zone: str, field_names: Sequence[str] | None) -> list[Column]:
+    """The report's columns; ``field_names`` adds the contact's name and those fields."""
+    columns = [
+        Column("Message ID", Kind.NUMBER, 12),
+        Column(f"Created ({zone})", Kind.TIME, 20),
+        Column(f"Sent ({zone})", Kind.TIME, 20),
+        Column("Sender", Kind.TEXT, 14),
+        Column("Destination", Kind.TEXT, 16),
+        Column("Text", Kind.TEXT, 40),
+        Column("Parts", Kind.NUMBER, 6),
+        Column("State", Kind.NUMBER, 6),
+        Column("State description", Kind.TEXT, 14),
+        Column(f"Reported ({zone})", Kind.TIME, 20),
+        Column("Price", Kind.MONEY, 8),
+        Column("Login", Kind.TEXT, 16),
+    ]
+    if field_names is not None:
+        columns.append(Column("Contact name", Kind.TEXT, 20))
+        columns.extend(Column(name, Kind.TEXT, 14) for name in field_names)
+    return columns
+
+
+def _cells(
+    page: list[ListedPart],
+    writer: ReportWriter,
+    logins: dict[int, str],
+    field_names: Sequence[str] | None,
+) -> list[tuple[Any, ...]]:
+    time, amount = writer.time, writer.amount
+    if field_names is None:
+        return [
+            (
+                part[0],
+                time(part[1]),
+                time(part[2]),
+                *part[3:7],
+                part[7].api_code,
+                part[7].api_description,
+                time(part[8]),
+                amount(part[9]),
+                logins[part[10]],
+            )
+            for part in page
+        ]
+    return [
+        (
+            part[0],
+            time(part[1]),
+            time(part[2]),
+            *part[3:7],
+            part[7].api_code,
+            part[7].api_description,
+            time(part[8]),
+            amount(part[9]),
+            logins[part[10]],
+            part[11],
+            *((part[12] or {}).get(name) for name in field_names),
+        )
+        for part in page
+    ]
+
+
+def build_report(database: Database, account_id: int, order: ReportOrder, workdir: Path) -> int:
+    """Write the report ``account_id`` ordered to ``workdir/report.<format>``; its row count.
+
+    Everything is read in one transaction, so the file is one consistent picture.
+    """
+
+    def build(connection: Any) -> int:
+        scope = [account_id]
+        if order.sub_accounts:
+            scope.extend(store.descendants(connection, account_id))
+        logins = store.logins(connection, scope)
+        field_names = contact_store.field_names(connection, account_id) if order.contacts else None
+        selection = MessageSelection(
+            account_ids=tuple(scope),
+            start=order.start,
+            end=order.end,
+            states=order.states,
+            destination=order.phone,
+            contacts_of=account_id if order.contacts else None,
+        )
+        path = report_path(workdir, order)
+        writer = open_writer(order.format, path, report_columns(order.zone, field_names), workdir)
+        rows = 0
+        try:
+            for page in store.stream_parts(connection, selection, zone_info(order.zone)):
+                writer.write(_cells(page, writer, logins, field_names))
+                rows += len(page)
+        finally:
+            writer.close()
+        return rows
+
+    return database.read_sync(build)
+
+
+def report_path(workdir: Path, order: ReportOrder) -> Path:
+    return workdir / f"{REPORT_FILE}.{order.format.value}"
+
+
+def main() -> None:
+    job = json.load(sys.stdin)
+    database = Database(job["database_url"], read_threads=1)
+    try:
+        rows = build_report(
+            database, job["account_id"], ReportOrder.from_json(job["order"]), Path(job["workdir"])
+        )
+    finally:
+        database.close()
+    json.dump({"rows": rows}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

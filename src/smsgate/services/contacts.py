@@ -1,0 +1,171 @@
+"""Contact bases: importing them from CSV files and listing them (``smsgate admin contacts``).
+
+A file has a header row; its first column is the phone, its second the name, and any further
+columns are kept as fields under their header names. The separator (``;`` or ``,``) is read
+from the header; the file may be UTF-8, with or without a BOM, or cp1251. Phones are
+normalised as sends normalise them, so a contact matches the destination of its messages.
+Rows are written in chunks of their own transactions, so a big import never holds the write
+lock for long; importing a file again only updates it (a phone keeps one contact).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import BinaryIO
+
+from smsgate.domain.errors import InvalidArgument
+from smsgate.domain.phone import normalize_phone
+from smsgate.services.accounts import AdminError
+from smsgate.store import accounts as account_store
+from smsgate.store import contacts as store
+from smsgate.store.contacts import Contact
+from smsgate.store.database import Database
+
+CHUNK_ROWS = 5_000
+REPORTED_REJECTIONS = 100
+_READ_SIZE = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    line: int
+    reason: str
+
+
+@dataclass(slots=True)
+class ImportOutcome:
+    imported: int = 0
+    rejected: int = 0
+    # The first ``REPORTED_REJECTIONS`` of them.
+    rejections: list[Rejection] = field(default_factory=list)
+
+    def reject(self, line: int, reason: str) -> None:
+        self.rejected += 1
+        if len(self.rejections) < REPORTED_REJECTIONS:
+            self.rejections.append(Rejection(line, reason))
+
+
+def detect_encoding(path: Path) -> str:
+    """``utf-8-sig`` when the whole file decodes as UTF-8 (a BOM is dropped), else cp1251."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with path.open("rb") as file:
+        try:
+            while chunk := file.read(_READ_SIZE):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "cp1251"
+    return "utf-8-sig"
+
+
+class _CountingReader(io.RawIOBase):
+    """Counts the bytes read through it, for progress."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self.consumed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        count = self._raw.readinto(buffer)  # type: ignore[attr-defined]
+        self.consumed += count
+        return int(count)
+
+
+def _header_names(cells: list[str]) -> list[str]:
+    return [name.strip() or f"column {index}" for index, name in enumerate(cells, start=1)]
+
+
+class ContactAdmin:
+    """Contact bases, changed by the platform's operator."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def _account_id(self, login: str) -> int:
+        account = self.database.read_sync(lambda c: account_store.find_account(c, login=login))
+        if account is None:
+            raise AdminError(f"no such account: {login}")
+        return account.id
+
+    def import_file(
+        self, login: str, path: Path, on_progress: Callable[[int], None] | None = None
+    ) -> ImportOutcome:
+        """Import ``path`` into the account's base; ``on_progress`` hears the bytes read."""
+        account_id = self._account_id(login)
+        encoding = detect_encoding(path)
+        outcome = ImportOutcome()
+        with path.open("rb") as raw:
+            counting = _CountingReader(raw)
+            try:
+                text = io.TextIOWrapper(io.BufferedReader(counting), encoding=encoding, newline="")
+                first = text.readline()
+                if not first.strip():
+                    raise AdminError(f"{path}: no header row")
+                separator = ";" if first.count(";") >= first.count(",") else ","
+                rows = csv.reader(itertools.chain([first], text), delimiter=separator)
+                header = _header_names(next(rows))
+                if len(header) < 2:
+                    raise AdminError(f"{path}: the header needs a phone and a name column")
+                for chunk in self._chunks(rows, header, outcome):
+                    self.database.write_sync(
+                        partial(store.upsert_contacts, account_id=account_id, rows=chunk)
+                    )
+                    outcome.imported += len(chunk)
+                    if on_progress is not None:
+                        on_progress(counting.consumed)
+            except (UnicodeDecodeError, csv.Error) as error:
+                raise AdminError(f"{path}: {error}") from None
+        return outcome
+
+    def _chunks(
+        self, rows: Iterator[list[str]], header: list[str], outcome: ImportOutcome
+    ) -> Iterator[list[Contact]]:
+        """Valid rows in chunks of ``CHUNK_ROWS`` distinct phones (the file's last row of a
+        phone wins); invalid ones go to ``outcome``."""
+        chunk: dict[str, Contact] = {}
+        for cells in rows:
+            line = rows.line_num  # type: ignore[attr-defined]
+            if not any(cell.strip() for cell in cells):
+                continue
+            if len(cells) > len(header):
+                outcome.reject(line, f"{len(cells)} columns, the header has {len(header)}")
+                continue
+            try:
+                phone = normalize_phone(cells[0])
+            except InvalidArgument:
+                outcome.reject(line, f"invalid phone number: {cells[0].strip()}")
+                continue
+            name = cells[1].strip() if len(cells) > 1 else ""
+            fields = {key: value.strip() for key, value in zip(header[2:], cells[2:], strict=False)}
+            chunk[phone] = Contact(phone, name, fields)
+            if len(chunk) >= CHUNK_ROWS:
+                yield list(chunk.values())
+                chunk = {}
+        if chunk:
+            yield list(chunk.values())
+
+    def pages(self, login: str, page_size: int = 1000) -> Iterator[list[Contact]]:
+        """The account's contacts by phone, a page at a time."""
+        account_id = self._account_id(login)
+        after: str | None = None
+        while True:
+            page = self.database.read_sync(
+                partial(
+                    store.contacts_page, account_id=account_id, after_phone=after, limit=page_size
+                )
+            )
+            if page:
+                yield page
+            if len(page) < page_size:
+                return
+            after = page[-1].phone

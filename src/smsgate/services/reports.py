@@ -1,0 +1,194 @@
+"""Detailed statistics (``Statistic/all_stat.php``): ordering a report and fetching its file.
+
+A report lists the message parts an account created in a period, optionally with its
+sub-accounts' and joined to its contact base; the platform's report builder writes the file
+in the background (``smsgate.reports``).
+
+Errors carry the guide's texts exactly:
+
+- Code 1: "startDateTime can not be null or empty" (or endDateTime), when neither spelling of
+  the bound was sent;
+- Code 2, a bad argument: "Not correct format startTime" / "Not correct format endTime",
+  "Phone must be numeric", "Not correct length phone", "Id report not found" (no such report,
+  or another account's), "Bad Request" (the end before the start; a ``state``, ``c_base``,
+  ``sub_stat`` or ``type_load`` value not allowed);
+- Code 6, not now: "More than 2 reports at once are not allowed, make request later",
+  "Report is not ready yet", "File not exist" (deleted by retention, or the build failed);
+- Code 4: "SessionID expired", the authenticator's answer as on every endpoint.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from smsgate.domain.errors import InvalidArgument, InvalidOperation
+from smsgate.domain.phone import normalize_phone
+from smsgate.domain.states import MessageState
+from smsgate.store import reports as store
+from smsgate.store.accounts import lock_balance
+from smsgate.store.database import Database
+from smsgate.store.reports import ReportStatus
+
+MAX_BUILDING = 2
+TOO_MANY = "More than 2 reports at once are not allowed, make request later"
+BAD_REQUEST = "Bad Request"
+BAD_START = "Not correct format startTime"
+BAD_END = "Not correct format endTime"
+PHONE_NOT_NUMERIC = "Phone must be numeric"
+PHONE_LENGTH = "Not correct length phone"
+NOT_FOUND = "Id report not found"
+NOT_READY = "Report is not ready yet"
+NO_FILE = "File not exist"
+
+# E.164: at most 15 digits; the shortest numbers in service (a few island nations) have 7.
+PHONE_DIGITS = range(7, 16)
+_PHONE_FORMATTING = str.maketrans("", "", " \t-()")
+
+_IN_PROGRESS = tuple(state for state in MessageState if not state.is_final)
+STATE_FILTERS: dict[str, tuple[MessageState, ...]] = {
+    "deliver": (MessageState.DELIVERED,),
+    "not_deliver": (MessageState.NOT_DELIVERED,),
+    "expired": (MessageState.EXPIRED,),
+    "sent": _IN_PROGRESS,
+}
+
+
+class ReportFormat(enum.StrEnum):
+    CSV = "csv"
+    XLSX = "xlsx"
+
+    @property
+    def media_type(self) -> str:
+        return _MEDIA_TYPES[self]
+
+
+_MEDIA_TYPES = {
+    ReportFormat.CSV: "text/csv; charset=utf-8",
+    ReportFormat.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ReportOrder:
+    """What a report lists and how; kept with the report so a rebuild lists the same.
+
+    The period is in UTC, like ``Statistic``'s, so both count the same parts; the file shows
+    times in ``zone`` (the account's, else the platform's).
+    """
+
+    start: datetime
+    end: datetime
+    format: ReportFormat
+    zone: str
+    state: str | None = None
+    phone: str | None = None
+    contacts: bool = False
+    sub_accounts: bool = False
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise InvalidArgument(BAD_REQUEST)
+        if self.state is not None and self.state not in STATE_FILTERS:
+            raise InvalidArgument(BAD_REQUEST)
+
+    @property
+    def states(self) -> tuple[MessageState, ...] | None:
+        return STATE_FILTERS[self.state] if self.state is not None else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "format": self.format.value,
+            "zone": self.zone,
+            "state": self.state,
+            "phone": self.phone,
+            "contacts": self.contacts,
+            "sub_accounts": self.sub_accounts,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ReportOrder:
+        return cls(
+            start=datetime.fromisoformat(data["start"]),
+            end=datetime.fromisoformat(data["end"]),
+            format=ReportFormat(data["format"]),
+            zone=data["zone"],
+            state=data["state"],
+            phone=data["phone"],
+            contacts=data["contacts"],
+            sub_accounts=data["sub_accounts"],
+        )
+
+
+def report_phone(raw: str) -> str:
+    """The ``phone`` filter as stored destinations read: formatting stripped, and normalised
+    when it is a valid number (any other number of a possible length simply matches none)."""
+    digits = raw.strip().removeprefix("+").translate(_PHONE_FORMATTING)
+    if not (digits.isascii() and digits.isdigit()):
+        raise InvalidArgument(PHONE_NOT_NUMERIC)
+    if len(digits) not in PHONE_DIGITS:
+        raise InvalidArgument(PHONE_LENGTH)
+    try:
+        return normalize_phone(digits)
+    except InvalidArgument:
+        return digits
+
+
+async def order_report(database: Database, account_id: int, order: ReportOrder) -> int:
+    """Record the order for the builder; its id."""
+
+    def record(connection: Any) -> int:
+        # Holds the account row on PostgreSQL, so two orders cannot both see one building.
+        lock_balance(connection, account_id)
+        if store.count_building(connection, account_id) >= MAX_BUILDING:
+            raise InvalidOperation(TOO_MANY)
+        return store.insert_report(connection, account_id, order.to_json(), datetime.now(UTC))
+
+    return await database.write(record)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFile:
+    id: int
+    path: Path
+    format: ReportFormat
+
+    @property
+    def download_name(self) -> str:
+        return f"report-{self.id}.{self.format.value}"
+
+
+async def report_file(
+    database: Database, account_id: int, report_id: int, reports_dir: Path
+) -> ReportFile:
+    """The file of a report the account (or one of its sub-accounts) ordered."""
+
+    def find(connection: Any) -> store.ReportRow | None:
+        report = store.find_report(connection, report_id)
+        if report is None or report.account_id == account_id:
+            return report
+        return report if account_id in store.ancestors(connection, report.account_id) else None
+
+    report = await database.lookup(find)
+    if report is None:
+        raise InvalidArgument(NOT_FOUND)
+    if report.status is ReportStatus.BUILDING:
+        raise InvalidOperation(NOT_READY)
+    if report.status is not ReportStatus.READY or report.file_path is None:
+        raise InvalidOperation(NO_FILE)
+    path = reports_dir / report.file_path
+    if not path.is_file():  # swept a moment ago, or the folder was cleaned by hand
+        raise InvalidOperation(NO_FILE)
+    return ReportFile(report.id, path, ReportFormat(report.params["format"]))
+
+
+def parse_report_id(raw: str) -> int:
+    cleaned = raw.strip().strip("\"'").strip()
+    if not (cleaned.isascii() and cleaned.isdigit()) or len(cleaned) > 18:
+        raise InvalidArgument(NOT_FOUND)
+    return int(cleaned)

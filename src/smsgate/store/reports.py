@@ -1,0 +1,414 @@
+"""Queries of detailed statistics: the ``reports`` table (ordering, claiming, finishing,
+sweeping), the accounts a report covers, and the message parts it lists, streamed by pages."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, String, and_, func, insert, or_, select, type_coerce, update
+from sqlalchemy.types import NullType
+
+from smsgate.domain.states import MessageState
+from smsgate.store.schema import accounts, contacts, messages, reports
+
+# Memo sizes of the conversions of a report stream: repeated values hit, memory stays bounded.
+_MEMO_LIMIT = 10_000
+
+
+class ReportStatus(enum.StrEnum):
+    BUILDING = "building"
+    READY = "ready"
+    FAILED = "failed"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    id: int
+    account_id: int
+    params: dict[str, Any]
+    status: ReportStatus
+    file_path: str | None
+    row_count: int | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+_REPORT_COLUMNS = [reports.c[name] for name in ReportRow.__dataclass_fields__]
+
+
+def insert_report(
+    connection: Connection, account_id: int, params: dict[str, Any], now: datetime
+) -> int:
+    result = connection.execute(
+        insert(reports)
+        .values(
+            account_id=account_id,
+            params=params,
+            status=ReportStatus.BUILDING.value,
+            attempts=0,
+            created_at=now,
+        )
+        .returning(reports.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def count_building(connection: Connection, account_id: int) -> int:
+    query = select(func.count()).where(
+        reports.c.account_id == account_id, reports.c.status == ReportStatus.BUILDING.value
+    )
+    return int(connection.execute(query).scalar_one())
+
+
+def find_report(connection: Connection, report_id: int) -> ReportRow | None:
+    row = connection.execute(
+        select(*_REPORT_COLUMNS).where(reports.c.id == report_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    values = row._asdict()
+    return ReportRow(**{**values, "status": ReportStatus(values["status"])})
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedReport:
+    id: int
+    account_id: int
+    params: dict[str, Any]
+    # The claim's number: only the holder of the latest claim may renew, finish or fail it.
+    attempt: int
+
+
+def _unheld(now: datetime) -> Any:
+    return and_(
+        reports.c.status == ReportStatus.BUILDING.value,
+        or_(reports.c.lease_until.is_(None), reports.c.lease_until < now),
+    )
+
+
+def give_up_reports(connection: Connection, now: datetime, max_attempts: int) -> int:
+    """Fail unheld reports already claimed ``max_attempts`` times (each build died)."""
+    result = connection.execute(
+        update(reports)
+        .where(_unheld(now), reports.c.attempts >= max_attempts)
+        .values(
+            status=ReportStatus.FAILED.value,
+            error=f"not built in {max_attempts} attempts",
+            finished_at=now,
+            lease_until=None,
+        )
+    )
+    return int(result.rowcount)
+
+
+def claim_report(
+    connection: Connection, now: datetime, lease_until: datetime, max_attempts: int
+) -> ClaimedReport | None:
+    """Hold the oldest unheld report still to build until ``lease_until``."""
+    oldest = (
+        select(reports.c.id)
+        .where(_unheld(now), reports.c.attempts < max_attempts)
+        .order_by(reports.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)  # PostgreSQL: builders never wait on each other
+    )
+    row = connection.execute(
+        update(reports)
+        .where(reports.c.id.in_(oldest.scalar_subquery()))
+        .values(lease_until=lease_until, attempts=reports.c.attempts + 1)
+        .returning(reports.c.id, reports.c.account_id, reports.c.params, reports.c.attempts)
+    ).one_or_none()
+    return ClaimedReport(*row) if row is not None else None
+
+
+def _held(report_id: int, attempt: int) -> Any:
+    return and_(
+        reports.c.id == report_id,
+        reports.c.attempts == attempt,
+        reports.c.status == ReportStatus.BUILDING.value,
+    )
+
+
+def renew_lease(
+    connection: Connection, report_id: int, attempt: int, lease_until: datetime
+) -> bool:
+    result = connection.execute(
+        update(reports).where(_held(report_id, attempt)).values(lease_until=lease_until)
+    )
+    return bool(result.rowcount)
+
+
+def finish_report(
+    connection: Connection,
+    report_id: int,
+    attempt: int,
+    file_path: str,
+    row_count: int,
+    now: datetime,
+) -> bool:
+    result = connection.execute(
+        update(reports)
+        .where(_held(report_id, attempt))
+        .values(
+            status=ReportStatus.READY.value,
+            file_path=file_path,
+            row_count=row_count,
+            finished_at=now,
+            lease_until=None,
+        )
+    )
+    return bool(result.rowcount)
+
+
+def fail_report(
+    connection: Connection, report_id: int, attempt: int, error: str, now: datetime
+) -> bool:
+    result = connection.execute(
+        update(reports)
+        .where(_held(report_id, attempt))
+        .values(
+            status=ReportStatus.FAILED.value, error=error[:200], finished_at=now, lease_until=None
+        )
+    )
+    return bool(result.rowcount)
+
+
+def release_report(connection: Connection, report_id: int, attempt: int) -> None:
+    """Give a report back unbuilt (the builder is stopping); the attempt does not count."""
+    connection.execute(
+        update(reports)
+        .where(_held(report_id, attempt))
+        .values(lease_until=None, attempts=reports.c.attempts - 1)
+    )
+
+
+def release_all_leases(connection: Connection) -> int:
+    """Make every report still to build claimable now (only safe when no other builder runs)."""
+    result = connection.execute(
+        update(reports)
+        .where(reports.c.status == ReportStatus.BUILDING.value)
+        .values(lease_until=None)
+    )
+    return int(result.rowcount)
+
+
+def files_finished_before(
+    connection: Connection, before: datetime, limit: int
+) -> list[tuple[int, str]]:
+    """(id, file path) of ready reports finished before ``before``."""
+    query = (
+        select(reports.c.id, reports.c.file_path)
+        .where(reports.c.status == ReportStatus.READY.value, reports.c.finished_at < before)
+        .order_by(reports.c.finished_at)
+        .limit(limit)
+    )
+    return [(report_id, path) for report_id, path in connection.execute(query)]
+
+
+def mark_deleted(connection: Connection, report_ids: Sequence[int]) -> None:
+    connection.execute(
+        update(reports)
+        .where(reports.c.id.in_(report_ids), reports.c.status == ReportStatus.READY.value)
+        .values(status=ReportStatus.DELETED.value)
+    )
+
+
+def descendants(connection: Connection, account_id: int) -> list[int]:
+    """Every sub-account of the account, at any depth."""
+    found: list[int] = []
+    seen = {account_id}
+    frontier = [account_id]
+    while frontier:
+        children = connection.execute(
+            select(accounts.c.id).where(accounts.c.parent_id.in_(frontier))
+        ).scalars()
+        frontier = [child for child in children if child not in seen]
+        seen.update(frontier)
+        found.extend(frontier)
+    return found
+
+
+def ancestors(connection: Connection, account_id: int) -> list[int]:
+    """The account's parent, its parent's parent, and so on."""
+    found: list[int] = []
+    parent = connection.execute(
+        select(accounts.c.parent_id).where(accounts.c.id == account_id)
+    ).scalar_one_or_none()
+    while parent is not None and parent != account_id and parent not in found:
+        found.append(parent)
+        parent = connection.execute(
+            select(accounts.c.parent_id).where(accounts.c.id == parent)
+        ).scalar_one_or_none()
+    return found
+
+
+def logins(connection: Connection, account_ids: Sequence[int]) -> dict[int, str]:
+    query = select(accounts.c.id, accounts.c.login).where(accounts.c.id.in_(account_ids))
+    return {account_id: login for account_id, login in connection.execute(query)}
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSelection:
+    """Which parts a report lists: of these accounts, created in [start, end]."""
+
+    account_ids: tuple[int, ...]
+    start: datetime
+    end: datetime
+    states: tuple[MessageState, ...] | None = None
+    destination: str | None = None
+    # Join each part to this account's contact base by destination.
+    contacts_of: int | None = None
+
+
+# A listed part: (id, created, submitted or None, sender name, destination, text, part count,
+# state, reported, price, account id, contact name or None, contact fields or None); times are
+# naive local times of the zone the stream was asked for. Plain tuples: a report has millions.
+ListedPart = tuple[
+    int,
+    datetime,
+    datetime | None,
+    str,
+    str,
+    str,
+    int,
+    MessageState,
+    datetime,
+    Decimal,
+    int,
+    str | None,
+    dict[str, Any] | None,
+]
+
+
+class _LocalTimes:
+    """UTC instants as naive local times of one zone.
+
+    On SQLite the stored text (``UtcDateTime``: fixed-width UTC) is parsed here with the zone
+    offset memoised per minute: the column type's own processing costs three times the query
+    on a large report. Elsewhere the driver's aware datetimes are converted.
+    """
+
+    def __init__(self, zone: ZoneInfo, stored_as_text: bool) -> None:
+        self._zone = zone
+        self._offsets: dict[str, timedelta] = {}
+        self.convert: Callable[[Any], datetime | None] = (
+            self._from_text if stored_as_text else self._from_datetime
+        )
+
+    def _from_text(self, raw: str | None) -> datetime | None:
+        if raw is None:
+            return None
+        minute = raw[:16]
+        offset = self._offsets.get(minute)
+        if offset is None:
+            if len(self._offsets) >= _MEMO_LIMIT:
+                self._offsets.clear()
+            moment = datetime.fromisoformat(raw).replace(tzinfo=UTC)
+            offset = self._offsets[minute] = moment.astimezone(self._zone).utcoffset()
+            assert offset is not None
+        return datetime.fromisoformat(raw) + offset
+
+    def _from_datetime(self, value: datetime | None) -> datetime | None:
+        return None if value is None else value.astimezone(self._zone).replace(tzinfo=None)
+
+
+def _memoised(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    memo: dict[Any, Any] = {}
+
+    def converted(raw: Any) -> Any:
+        found = memo.get(raw)
+        if found is None:
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            found = memo[raw] = convert(raw)
+        return found
+
+    return converted
+
+
+_STATES = {state.value: state for state in MessageState}
+
+
+def stream_parts(
+    connection: Connection, selection: MessageSelection, zone: ZoneInfo, page_size: int = 5000
+) -> Iterator[list[ListedPart]]:
+    """The selected parts oldest first, ``page_size`` at a time: the driver streams them, so
+    memory holds one page whatever the report's size."""
+    dialect = connection.dialect
+    stored_as_text = dialect.name == "sqlite"
+
+    def instant(column: Any) -> Any:
+        return type_coerce(column, String()) if stored_as_text else column
+
+    m = messages.c
+    columns = [
+        m.id,
+        instant(m.created_at),
+        instant(m.submitted_at),
+        m.sender_name,
+        m.destination,
+        m.text,
+        m.part_count,
+        m.state,
+        instant(m.reported_at),
+        # Prices repeat: the type's conversion runs once per distinct value (below).
+        type_coerce(m.price, NullType()),
+        m.account_id,
+    ]
+    scope = (
+        m.account_id == selection.account_ids[0]
+        if len(selection.account_ids) == 1
+        else m.account_id.in_(selection.account_ids)
+    )
+    conditions = [scope, m.created_at >= selection.start, m.created_at <= selection.end]
+    if selection.states is not None:
+        conditions.append(m.state.in_([state.value for state in selection.states]))
+    if selection.destination is not None:
+        conditions.append(m.destination == selection.destination)
+    query = select(*columns)
+    if selection.contacts_of is not None:
+        query = query.add_columns(contacts.c.name, contacts.c.fields).select_from(
+            messages.outerjoin(
+                contacts,
+                and_(
+                    contacts.c.account_id == selection.contacts_of,
+                    contacts.c.phone == m.destination,
+                ),
+            )
+        )
+    query = query.where(*conditions).order_by(m.created_at, m.id)
+
+    local = _LocalTimes(zone, stored_as_text).convert
+    price_type = m.price.type.dialect_impl(dialect)
+    price_processor = price_type.result_processor(dialect, None)
+    assert price_processor is not None
+    price = _memoised(price_processor)
+    states = _STATES
+    with_contacts = selection.contacts_of is not None
+    result = connection.execution_options(yield_per=page_size).execute(query)
+    for page in result.partitions():
+        yield [
+            (
+                row[0],
+                local(row[1]),  # type: ignore[misc]
+                local(row[2]),
+                row[3],
+                row[4],
+                row[5],
+                row[6],
+                states[row[7]],
+                local(row[8]),  # type: ignore[misc]
+                price(row[9]),
+                row[10],
+                row[11] if with_contacts else None,
+                row[12] if with_contacts else None,
+            )
+            for row in page
+        ]

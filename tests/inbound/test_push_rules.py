@@ -1,0 +1,95 @@
+"""The pusher's pure rules: backoff, giving up, signatures and bodies."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import orjson
+
+from smsgate.domain.states import MessageState
+from smsgate.inbound.pusher import (
+    EVENT_HEADER,
+    SIGNATURE_HEADER,
+    PushSettings,
+    next_attempt,
+    push_body,
+    push_headers,
+    retry_delay,
+    signature,
+)
+from smsgate.store.incoming import IncomingRow
+from smsgate.store.push import PushJob, StatusChange
+
+CREATED = datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=UTC)
+MESSAGE = IncomingRow(5126, 7, "Pizza", "79115687451", "2420", "pizza please", CREATED)
+
+
+def job(
+    subject: IncomingRow | StatusChange, attempts: int = 1, secret: str | None = None
+) -> PushJob:
+    return PushJob(1, 7, "https://example.test/hook", secret, attempts, CREATED, subject)
+
+
+def test_backoff_doubles_up_to_the_cap() -> None:
+    assert [retry_delay(n, 1.0, 3600.0) for n in range(1, 8)] == [1, 2, 4, 8, 16, 32, 64]
+    assert retry_delay(13, 1.0, 3600.0) == 3600
+    assert retry_delay(10_000, 1.0, 3600.0) == 3600
+
+
+def test_retries_go_on_for_at_least_a_day() -> None:
+    settings = PushSettings()
+    failing = job(MESSAGE, attempts=30)
+    almost = CREATED + timedelta(hours=24) - timedelta(seconds=1)
+    assert next_attempt(failing, almost, settings) == almost + timedelta(hours=1)
+    assert next_attempt(failing, CREATED + timedelta(hours=24), settings) is None
+    first = next_attempt(job(MESSAGE, attempts=1), CREATED, settings)
+    assert first == CREATED + timedelta(seconds=1)
+    # a day of the default schedule is dozens of attempts, so "at least 24 h" is not one retry
+    delays, attempts = 0.0, 0
+    while delays < 24 * 3600:
+        attempts += 1
+        delays += retry_delay(attempts, settings.retry_base, settings.retry_cap)
+    assert attempts > 30
+
+
+def test_signature_is_the_hmac_of_the_body() -> None:
+    body = b'{"ID":1}'
+    expected = hmac.new(b"key", body, hashlib.sha256).hexdigest()
+    assert signature("key", body) == f"sha256={expected}"
+
+
+def test_incoming_body_has_the_fields_of_the_incoming_endpoint() -> None:
+    body = push_body(job(MESSAGE))
+    assert orjson.loads(body) == {
+        "Prefix": "Pizza",
+        "Data": "pizza please",
+        "SourceAddress": "79115687451",
+        "DestinationAddress": "2420",
+        "ID": 5126,
+        "CreatedDateUtc": f"/Date({int(CREATED.timestamp() * 1000)})/",
+    }
+
+
+def test_status_body_reports_the_state_it_changed_to() -> None:
+    change = StatusChange(371324579, MessageState.NOT_DELIVERED, CREATED, Decimal("0.5000"))
+    assert orjson.loads(push_body(job(change))) == {
+        "ID": "371324579",
+        "State": 42,
+        "StateDescription": "NotDelivered",
+        "ReportedDateUtc": f"/Date({int(CREATED.timestamp() * 1000)})/",
+        "Price": 0.5,
+    }
+
+
+def test_headers_sign_only_with_a_secret() -> None:
+    body = push_body(job(MESSAGE))
+    unsigned = push_headers(job(MESSAGE), body)
+    assert SIGNATURE_HEADER not in unsigned
+    assert unsigned[EVENT_HEADER] == "incoming"
+    signed = push_headers(job(MESSAGE, secret="s3cret"), body)
+    assert signed[SIGNATURE_HEADER] == signature("s3cret", body)
+    change = StatusChange(1, MessageState.SENT, CREATED, Decimal(1))
+    assert push_headers(job(change), body)[EVENT_HEADER] == "status"

@@ -1,0 +1,194 @@
+"""The pusher's HTTP/1.1 transport against real sockets: framing, keep-alive, errors, TLS."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import subprocess
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+import httpx
+import pytest
+
+from smsgate.inbound.transport import PushTransport
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+TIMEOUTS = {"timeout": {"connect": 2.0, "read": 2.0, "write": 2.0, "pool": 2.0}}
+
+Answer = Callable[[int], bytes | None]  # request number -> bytes to answer, None: close
+
+
+class Server:
+    """Answers each request (head and Content-Length body) as ``answer`` says."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.connections = 0
+        self.requests: list[bytes] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    0,
+                )
+                self.requests.append(head + await reader.readexactly(length))
+                reply = self.answer(len(self.requests))
+                if reply is None:
+                    return
+                writer.write(reply)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+async def post(transport: PushTransport, url: str, body: bytes = b'{"ID":1}') -> httpx.Response:
+    request = httpx.Request("POST", url, content=body, extensions=TIMEOUTS)
+    return await transport.handle_async_request(request)
+
+
+def serve(
+    answer: Answer,
+    test: Callable[[Server, str, PushTransport], Awaitable[None]],
+    *,
+    server_tls: ssl.SSLContext | None = None,
+    client_tls: ssl.SSLContext | None = None,
+) -> Server:
+    server = Server(answer)
+
+    async def main() -> None:
+        listening = await asyncio.start_server(server.handle, "127.0.0.1", 0, ssl=server_tls)
+        port = listening.sockets[0].getsockname()[1]
+        scheme = "https" if server_tls else "http"
+        transport = PushTransport(client_tls)
+        try:
+            await test(server, f"{scheme}://localhost:{port}/hook?a=1", transport)
+        finally:
+            await transport.aclose()
+            listening.close()
+
+    asyncio.run(main())
+    return server
+
+
+def always(reply: bytes) -> Answer:
+    return lambda n: reply
+
+
+def statuses(count: int) -> Callable[[Server, str, PushTransport], Awaitable[None]]:
+    async def test(server: Server, url: str, transport: PushTransport) -> None:
+        for _ in range(count):
+            assert (await post(transport, url)).status_code == 200
+
+    return test
+
+
+def test_requests_share_a_kept_alive_connection() -> None:
+    server = serve(always(OK), statuses(3))
+    assert server.connections == 1
+    first = server.requests[0]
+    assert first.startswith(b"POST /hook?a=1 HTTP/1.1\r\n")
+    assert b"\r\nHost: localhost:" in first
+    assert first.endswith(b'\r\n\r\n{"ID":1}')
+
+
+def test_a_chunked_answer_is_read_to_its_end() -> None:
+    chunked = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"4;ext=1\r\nsome\r\n6\r\n thing\r\n0\r\nX-Trailer: 1\r\n\r\n"
+    )
+    assert serve(always(chunked), statuses(3)).connections == 1
+
+
+def test_an_answer_without_length_or_with_close_is_not_kept() -> None:
+    unframed = b"HTTP/1.1 200 OK\r\n\r\nbody until the end"
+    closing = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    old = b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"
+    for answer in (unframed, closing, old):
+        assert serve(always(answer), statuses(2)).connections == 2
+
+
+def test_interim_answers_are_skipped() -> None:
+    answer = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
+
+    async def test(server: Server, url: str, transport: PushTransport) -> None:
+        assert (await post(transport, url)).status_code == 201
+
+    serve(always(answer), test)
+
+
+def test_a_connection_the_receiver_closed_is_replaced() -> None:
+    # The receiver drops the kept-alive connection on the second request without answering.
+    async def test(server: Server, url: str, transport: PushTransport) -> None:
+        for _ in range(3):
+            assert (await post(transport, url)).status_code == 200
+
+    server = serve(lambda n: None if n == 2 else OK, test)
+    assert server.connections == 2
+    assert len(server.requests) == 4  # the dropped one was sent again
+
+
+def test_failures_are_httpx_errors() -> None:
+    async def test(server: Server, url: str, transport: PushTransport) -> None:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await post(transport, url)
+        with pytest.raises(httpx.RemoteProtocolError):
+            await post(transport, url)
+        with pytest.raises(httpx.UnsupportedProtocol):
+            await post(transport, "ftp://localhost/x")
+
+    answers: Sequence[bytes | None] = [b"garbage\r\n\r\n", None]
+    serve(lambda n: answers[n - 1], test)
+
+
+def test_a_refused_connection_is_a_connect_error() -> None:
+    async def test(server: Server, url: str, transport: PushTransport) -> None:
+        with pytest.raises(httpx.ConnectError):
+            await post(transport, "http://127.0.0.1:1/hook")
+
+    serve(always(OK), test)
+
+
+def test_a_silent_receiver_is_a_read_timeout() -> None:
+    async def test(server: Server, url: str, transport: PushTransport) -> None:
+        request = httpx.Request(
+            "POST", url, content=b"{}", extensions={"timeout": {"connect": 2.0, "read": 0.2}}
+        )
+        with pytest.raises(httpx.ReadTimeout):
+            await transport.handle_async_request(request)
+
+    serve(always(b""), test)  # answers nothing, keeps the connection open
+
+
+def test_https(tmp_path: Path) -> None:
+    certificate, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+            "-keyout", str(key), "-out", str(certificate),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(certificate, key)
+    trusting = ssl.create_default_context(cafile=str(certificate))
+    server = serve(always(OK), statuses(2), server_tls=server_tls, client_tls=trusting)
+    assert server.connections == 1
+
+    async def untrusted(server: Server, url: str, transport: PushTransport) -> None:
+        with pytest.raises(httpx.ConnectError):
+            await post(transport, url)
+
+    serve(always(OK), untrusted, server_tls=server_tls)

@@ -1,0 +1,71 @@
+"""Multi-part incoming messages: each part durable on its own, the message recorded whole."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Connection, func, select
+
+from smsgate.delivery.connector import IncomingPart, IncomingSms
+from smsgate.delivery.smpp.fragments import STALE_AFTER, whole_messages
+from smsgate.store.database import Database
+from smsgate.store.migrate import upgrade
+from smsgate.store.schema import incoming_fragments
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+# "Hi 😀!" in UTF-16-BE, cut inside the surrogate pair of the emoji
+WHOLE = "Hi 😀!".encode("utf-16-be")
+CUTS = (WHOLE[:8], WHOLE[8:])
+
+
+def incoming_part(
+    seqnum: int, body: bytes, *, reference: int = 7, at: datetime = NOW
+) -> IncomingPart:
+    return IncomingPart("op", "79115687451", "1234", reference, 2, seqnum, 8, body, at)
+
+
+def database(path: Path) -> Database:
+    found = Database(f"sqlite:///{path / 'fragments.db'}")
+    upgrade(found.write_engine)
+    return found
+
+
+def stored(connection: Connection) -> int:
+    return int(
+        connection.execute(select(func.count()).select_from(incoming_fragments)).scalar_one()
+    )
+
+
+def test_parts_survive_a_restart_and_join_when_the_last_one_comes(tmp_path: Path) -> None:
+    first = database(tmp_path)
+    assert first.write_sync(lambda c: whole_messages(c, incoming_part(2, CUTS[1]))) == []
+    first.close()  # the process ends between the parts
+
+    second = database(tmp_path)
+    # the SMSC sends part 2 again (our ack was lost): it replaces its copy
+    assert second.write_sync(lambda c: whole_messages(c, incoming_part(2, CUTS[1]))) == []
+    joined = second.write_sync(lambda c: whole_messages(c, incoming_part(1, CUTS[0])))
+    assert joined == [IncomingSms("op", "79115687451", "1234", "Hi 😀!", NOW)]
+    assert second.read_sync(stored) == 0
+
+
+def test_parts_of_other_messages_wait_apart(tmp_path: Path) -> None:
+    db = database(tmp_path)
+    assert db.write_sync(lambda c: whole_messages(c, incoming_part(1, CUTS[0], reference=1))) == []
+    assert db.write_sync(lambda c: whole_messages(c, incoming_part(2, CUTS[1], reference=2))) == []
+    assert db.read_sync(stored) == 2
+
+
+def test_a_message_whose_parts_stopped_coming_is_joined_from_those_there_are(
+    tmp_path: Path,
+) -> None:
+    db = database(tmp_path)
+    hello = "Hello".encode("utf-16-be")
+    assert db.write_sync(lambda c: whole_messages(c, incoming_part(1, hello, reference=1))) == []
+    later = NOW + STALE_AFTER + timedelta(seconds=1)
+    found = db.write_sync(
+        lambda c: whole_messages(c, incoming_part(1, CUTS[0], reference=2, at=later))
+    )
+    assert found == [IncomingSms("op", "79115687451", "1234", "Hello", NOW)]
+    assert db.read_sync(stored) == 1  # the new message's part

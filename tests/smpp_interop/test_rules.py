@@ -1,0 +1,294 @@
+"""The SMPP connector's rules that need no peer: PDUs built from parts, answers mapped to
+results, incoming PDUs read, settings checked, and the session's counters and clocks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from smsgate.config import Settings
+from smsgate.delivery.connector import (
+    Encoding,
+    IncomingPart,
+    IncomingSms,
+    OutboundPart,
+    SubmitOutcome,
+    SubmitResult,
+)
+from smsgate.delivery.connectors.settings import BindMode, SmppConnectorSettings
+from smsgate.delivery.connectors.smpp import (
+    absolute_time,
+    read_incoming,
+    submit_result,
+    submit_sm_for,
+)
+from smsgate.delivery.smpp.pdu import (
+    ESM_CLASS_UDHI,
+    NO_TLVS,
+    CommandStatus,
+    DataSm,
+    DeliverSm,
+    Tlvs,
+    decode,
+    encode,
+)
+from smsgate.delivery.smpp.session import (
+    MAX_SEQUENCE,
+    BindType,
+    RateMeter,
+    SequenceNumbers,
+    SubmitReply,
+    TokenBucket,
+    backoff_delay,
+    tps_bucket,
+)
+from smsgate.delivery.smpp.text import TextError, decode_body, encode_text, message_body
+from smsgate.delivery.smpp.udh import Concat, concat_udh, find_concat, split_udh
+
+NOW = datetime(2026, 3, 1, 12, 30, 45, 678_000, tzinfo=UTC)
+SETTINGS = SmppConnectorSettings(host="smsc", system_id="gw", password="pw")
+
+
+def part(text: str = "Hello", **changes: object) -> OutboundPart:
+    fields: dict[str, object] = {
+        "message_id": 77,
+        "sender_name": "SMS Info",
+        "destination": "79161234567",
+        "text": text,
+        "encoding": Encoding.GSM7,
+        "part_number": 1,
+        "part_count": 1,
+        "concat_reference": 0x1234,
+        "expires_at": NOW,
+    } | changes
+    return OutboundPart(**fields)  # type: ignore[arg-type]
+
+
+# --- submit_sm from a part ---------------------------------------------------------------------
+
+
+def test_a_single_part_is_a_plain_submit_sm_asking_for_the_final_receipt() -> None:
+    pdu = submit_sm_for(part(), SETTINGS)
+    assert (pdu.source_addr, pdu.source_addr_ton, pdu.source_addr_npi) == ("SMS Info", 5, 0)
+    assert (pdu.destination_addr, pdu.dest_addr_ton, pdu.dest_addr_npi) == ("79161234567", 1, 1)
+    assert (pdu.esm_class, pdu.registered_delivery, pdu.data_coding) == (0, 1, 0)
+    assert pdu.short_message == b"Hello" and pdu.tlvs is NO_TLVS
+    assert pdu.validity_period == "260301123045600+"
+    # and the codec takes it
+    assert decode(encode(pdu, 1))[1] == pdu
+
+
+def test_numeric_and_alphanumeric_senders_get_their_own_ton_npi() -> None:
+    assert submit_sm_for(part(sender_name="79001112233"), SETTINGS).source_addr_ton == 1
+    custom = SETTINGS.model_copy(
+        update={"numeric_source_ton_npi": (2, 9), "alphanumeric_source_ton_npi": (5, 9)}
+    )
+    numeric = submit_sm_for(part(sender_name="1234"), custom)
+    assert (numeric.source_addr_ton, numeric.source_addr_npi) == (2, 9)
+    alphanumeric = submit_sm_for(part(sender_name="Shop 24"), custom)
+    assert (alphanumeric.source_addr_ton, alphanumeric.source_addr_npi) == (5, 9)
+
+
+def test_absolute_time_is_utc_with_tenths() -> None:
+    moscow = timezone(timedelta(hours=3))
+    assert absolute_time(datetime(2026, 12, 31, 23, 59, 59, 999_999, tzinfo=moscow)) == (
+        "261231205959900+"
+    )
+
+
+def test_a_part_of_a_long_message_carries_a_udh_with_the_8_bit_reference() -> None:
+    text = "x" * 153
+    pdu = submit_sm_for(part(text, part_number=2, part_count=3), SETTINGS)
+    assert pdu.esm_class == ESM_CLASS_UDHI
+    udh, body = split_udh(pdu.short_message)
+    assert find_concat(udh) == Concat(0x34, 3, 2)
+    assert body == text.encode()
+    assert len(pdu.short_message) == 6 + 153
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "packed"),
+    [("x" * 153, Encoding.GSM7, True), ("ж" * 67, Encoding.UCS2, False)],
+)
+def test_a_full_part_fits_140_octets_on_the_air(
+    text: str, encoding: Encoding, packed: bool
+) -> None:
+    settings = SETTINGS.model_copy(update={"gsm_packed": packed})
+    pdu = submit_sm_for(part(text, encoding=encoding, part_count=2), settings)
+    assert len(pdu.short_message) == 140
+
+
+def test_sar_tlvs_replace_the_udh_when_configured() -> None:
+    settings = SETTINGS.model_copy(update={"concatenation": "sar"})
+    pdu = submit_sm_for(part("Hi", part_number=3, part_count=4, concat_reference=70_000), settings)
+    assert pdu.esm_class == 0 and pdu.short_message == b"Hi"
+    assert pdu.tlvs == Tlvs(sar_msg_ref_num=70_000 & 0xFFFF, sar_total_segments=4,
+                            sar_segment_seqnum=3)  # fmt: skip
+
+
+def test_ucs2_and_packed_gsm_text() -> None:
+    ucs2 = submit_sm_for(part("Привет 😀", encoding=Encoding.UCS2), SETTINGS)
+    assert (ucs2.data_coding, ucs2.short_message) == (8, "Привет 😀".encode("utf-16-be"))
+    packed = submit_sm_for(part("hello"), SETTINGS.model_copy(update={"gsm_packed": True}))
+    assert packed.short_message == bytes.fromhex("e8329bfd06")
+
+
+def test_text_outside_its_encoding_cannot_be_encoded() -> None:
+    with pytest.raises(TextError):
+        submit_sm_for(part("Привет", encoding=Encoding.GSM7), SETTINGS)
+
+
+# --- answers to results ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "result"),
+    [
+        (SubmitReply(0, "00FF"), SubmitResult(1, SubmitOutcome.ACCEPTED, "255")),
+        (SubmitReply(0, "000123"), SubmitResult(1, SubmitOutcome.ACCEPTED, "123")),
+        (SubmitReply(None, reason="connection lost"), SubmitResult(1, SubmitOutcome.RETRY,
+                                                                   error="connection lost")),
+        (SubmitReply(CommandStatus.ESME_RINVDSTADR), SubmitResult(1, SubmitOutcome.REJECTED,
+                                                                  error="ESME_RINVDSTADR")),
+        (SubmitReply(0x400), SubmitResult(1, SubmitOutcome.REJECTED, error="0x00000400")),
+        (SubmitReply(CommandStatus.ESME_RINVMSGLEN, reason="too long"),
+         SubmitResult(1, SubmitOutcome.REJECTED, error="ESME_RINVMSGLEN: too long")),
+    ],
+)  # fmt: skip
+def test_submit_results(reply: SubmitReply, result: SubmitResult) -> None:
+    assert submit_result(1, reply, submit_ids_hex=False) == result
+
+
+def test_hex_submit_ids_are_read_as_hex() -> None:
+    assert submit_result(1, SubmitReply(0, "10"), submit_ids_hex=True).smsc_id == "16"
+
+
+# --- incoming PDUs -----------------------------------------------------------------------------
+
+
+def deliver(short_message: bytes, **fields: object) -> DeliverSm:
+    return DeliverSm(
+        source_addr="79115687451", destination_addr="1234", short_message=short_message, **fields
+    )  # type: ignore[arg-type]
+
+
+def test_a_single_incoming_message_is_decoded() -> None:
+    message = read_incoming(deliver("Ёлка".encode("utf-16-be"), data_coding=8), "op", False, NOW)
+    assert message == IncomingSms("op", "79115687451", "1234", "Ёлка", NOW)
+
+
+def test_an_incoming_part_keeps_its_octets_for_joining() -> None:
+    udh = concat_udh(Concat(9, 2, 2))
+    data_coding, short_message = encode_text("héllo", Encoding.GSM7, udh=udh, gsm_packed=True)
+    pdu = deliver(short_message, esm_class=ESM_CLASS_UDHI, data_coding=data_coding)
+    found = read_incoming(pdu, "op", True, NOW)
+    assert isinstance(found, IncomingPart)
+    assert (found.reference, found.total, found.seqnum) == (9, 2, 2)
+    assert decode_body(found.body, found.data_coding) == "héllo"
+    assert found.body == message_body(short_message, 0, udh_length=len(udh), gsm_packed=True)
+
+
+def test_sar_tlvs_mark_an_incoming_part_and_data_sm_carries_a_payload() -> None:
+    pdu = DataSm(
+        source_addr="79115687451",
+        destination_addr="1234",
+        tlvs=Tlvs(
+            message_payload=b"abc", sar_msg_ref_num=500, sar_total_segments=3, sar_segment_seqnum=1
+        ),
+    )
+    found = read_incoming(pdu, "op", False, NOW)
+    assert isinstance(found, IncomingPart)
+    assert (found.reference, found.total, found.seqnum, found.body) == (500, 3, 1, b"abc")
+
+
+def test_a_one_part_concatenation_is_a_whole_message() -> None:
+    pdu = deliver(concat_udh(Concat(1, 1, 1)) + b"hi", esm_class=ESM_CLASS_UDHI)
+    assert read_incoming(pdu, "op", False, NOW) == IncomingSms(
+        "op", "79115687451", "1234", "hi", NOW
+    )
+
+
+def test_an_incoming_binary_message_is_not_text() -> None:
+    with pytest.raises(TextError):
+        read_incoming(deliver(b"\x01\x02", data_coding=4), "op", False, NOW)
+
+
+# --- settings ----------------------------------------------------------------------------------
+
+
+def test_a_transmitter_receiver_pair_binds_each_way() -> None:
+    pair = SETTINGS.model_copy(update={"bind": BindMode.TRANSMITTER_RECEIVER, "binds": 2})
+    assert [c.bind_type for c in pair.session_configs()] == [
+        BindType.TRANSMITTER,
+        BindType.TRANSMITTER,
+        BindType.RECEIVER,
+    ]
+    assert [c.bind_type for c in SETTINGS.session_configs()] == [BindType.TRANSCEIVER]
+
+
+def test_tls_settings_verify_the_smsc() -> None:
+    assert SETTINGS.ssl_context() is None
+    context = SETTINGS.model_copy(update={"tls": True}).ssl_context()
+    assert context is not None and context.check_hostname
+
+
+def test_smpp_needs_connectors_and_routes_name_known_ones(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="needs at least one"):
+        Settings(smsc="smpp")
+    connector = {"host": "smsc", "system_id": "gw", "password": "pw"}
+    with pytest.raises(ValidationError, match="unknown connectors: b"):
+        Settings(
+            smsc="smpp",
+            connectors={"a": connector},
+            routes=[{"prefix": "7", "connectors": ["a", "b"]}],
+        )
+    with pytest.raises(ValidationError, match="at most 8 characters"):
+        SmppConnectorSettings(host="smsc", system_id="gw", password="longer than 8")
+    with pytest.raises(ValidationError, match="TON and NPI are octets"):
+        SmppConnectorSettings(
+            host="smsc", system_id="gw", password="pw", destination_ton_npi=(1, 256)
+        )
+
+
+# --- the session's clocks and counters ---------------------------------------------------------
+
+
+def test_sequence_numbers_wrap_to_1() -> None:
+    numbers = SequenceNumbers(MAX_SEQUENCE - 1)
+    assert [numbers.next() for _ in range(3)] == [MAX_SEQUENCE, 1, 2]
+
+
+def test_backoff_doubles_up_to_its_cap() -> None:
+    assert [backoff_delay(n, 1.0, 10.0) for n in range(6)] == [1, 2, 4, 8, 10, 10]
+    assert backoff_delay(10_000, 1.0, 60.0) == 60.0
+    assert all(0.8 <= backoff_delay(0, 1.0, 10.0, jitter=0.2) <= 1.0 for _ in range(100))
+
+
+def test_token_bucket_keeps_the_rate() -> None:
+    bucket = TokenBucket(rate=10, burst=2, now=0.0)
+    assert [bucket.take(0.0) for _ in range(2)] == [0.0, 0.0]  # the burst
+    assert bucket.take(0.0) == pytest.approx(0.1)
+    assert bucket.take(0.05) == pytest.approx(0.05)
+    assert bucket.take(0.1) == 0.0
+    # over any long stretch: rate times the time, plus the burst
+    bucket = tps_bucket(100, now=0.0)
+    now, sent = 0.0, 0
+    while now < 10.0:
+        wait = bucket.take(now)
+        if wait:
+            now += wait
+        else:
+            sent += 1
+    assert 1000 <= sent <= 1000 + 5
+
+
+def test_rate_meter_counts_the_last_whole_second() -> None:
+    meter = RateMeter()
+    for moment in (10.1, 10.5, 10.9, 11.2):
+        meter.add(moment)
+    assert meter.rate(11.5) == 3
+    assert meter.rate(12.1) == 1
+    assert meter.rate(14.0) == 0

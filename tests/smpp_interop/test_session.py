@@ -1,0 +1,295 @@
+"""The ESME session against node-smpp's SMSC: bind, window, TPS, throttling, keep-alive,
+malformed PDUs, reconnection and TLS."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from smsgate.delivery.smpp.pdu import (
+    CommandId,
+    CommandStatus,
+    DataSm,
+    DeliverSm,
+    EnquireLink,
+    SubmitSm,
+    encode,
+)
+from smsgate.delivery.smpp.session import Session, SessionConfig, SessionState
+from tests.smpp_interop.conftest import Certificates
+from tests.smpp_interop.smsc import PASSWORD, SYSTEM_ID, NodeSmsc
+
+T = TypeVar("T")
+MakeSmsc = Callable[..., NodeSmsc]
+RAW = 0x70000000  # sequence numbers of the PDUs the SMSC writes raw
+
+
+def config(smsc: NodeSmsc, **overrides: Any) -> SessionConfig:
+    base = SessionConfig(
+        "127.0.0.1",
+        smsc.port,
+        SYSTEM_ID,
+        PASSWORD,
+        reconnect_delay=0.05,
+        reconnect_max_delay=0.2,
+        response_timeout=2.0,
+    )
+    return replace(base, **overrides)
+
+
+async def acknowledge(_pdu: DeliverSm | DataSm) -> int:
+    return CommandStatus.ESME_ROK
+
+
+def run(session: Session, work: Callable[[Session], Awaitable[T]], bind: bool = True) -> T:
+    """Run ``work`` on ``session`` once it is bound (if ``bind``), then stop the session."""
+
+    async def main() -> T:
+        session.start()
+        try:
+            if bind:
+                async with asyncio.timeout(10):
+                    await session.bound.wait()
+            return await work(session)
+        finally:
+            await session.stop()
+
+    return asyncio.run(main())
+
+
+def submit_sm(number: int = 0) -> SubmitSm:
+    return SubmitSm(
+        source_addr="SMS Info",
+        source_addr_ton=5,
+        destination_addr=f"7916{number:07d}",
+        dest_addr_ton=1,
+        dest_addr_npi=1,
+        registered_delivery=1,
+        short_message=b"Hello",
+    )
+
+
+async def submit_all(session: Session, count: int) -> list[int | None]:
+    replies = await asyncio.gather(*(session.submit(submit_sm(i)) for i in range(count)))
+    return [reply.status for reply in replies]
+
+
+async def until(check: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Poll ``check`` (state of the session or of the SMSC process, no event to await)."""
+    async with asyncio.timeout(seconds):
+        while not check():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+
+
+def test_binds_submits_and_unbinds_cleanly(smscs: MakeSmsc) -> None:
+    smsc = smscs()
+    statuses = run(Session(config(smsc), acknowledge), lambda s: submit_all(s, 20))
+    assert statuses == [CommandStatus.ESME_ROK] * 20
+    stats = smsc.stats()
+    assert (stats["binds"], stats["accepted"], stats["unbinds"]) == (1, 20, 1)
+
+
+def test_bad_password_is_refused_and_retried_with_backoff(smscs: MakeSmsc) -> None:
+    smsc = smscs()
+    session = Session(config(smsc, password="wrong"), acknowledge)
+
+    async def work(session: Session) -> None:
+        await until(lambda: session.counters.bind_failures >= 3)
+        assert not session.is_bound
+        reply = await session.submit(submit_sm())
+        assert reply.status is None, reply
+
+    run(session, work, bind=False)
+    assert "ESME_RINVPASWD" in session.last_error
+    assert smsc.stats()["bind_refused"] >= 3
+
+
+def test_window_is_never_exceeded(smscs: MakeSmsc) -> None:
+    smsc = smscs(resp_delay=20)
+    statuses = run(Session(config(smsc, window=7), acknowledge), lambda s: submit_all(s, 200))
+    assert statuses == [CommandStatus.ESME_ROK] * 200
+    # Exactly the window: it filled up, and never held one more.
+    assert smsc.stats()["max_in_flight"] == 7
+
+
+def test_tps_limit_holds_submits_back(smscs: MakeSmsc) -> None:
+    smsc = smscs()
+    started = time.monotonic()
+    statuses = run(Session(config(smsc, tps=100), acknowledge), lambda s: submit_all(s, 150))
+    elapsed = time.monotonic() - started
+    assert statuses == [CommandStatus.ESME_ROK] * 150
+    # 150 at 100/s with a burst of 5: at least 1.45 s
+    assert elapsed >= 1.4, elapsed
+
+
+def test_throttled_submits_are_sent_again_until_taken(smscs: MakeSmsc) -> None:
+    smsc = smscs(throttle_percent=30)
+    session = Session(config(smsc, throttle_delay=0.002, throttle_max_delay=0.02), acknowledge)
+    statuses = run(session, lambda s: submit_all(s, 300))
+    assert statuses == [CommandStatus.ESME_ROK] * 300
+    stats = smsc.stats()
+    assert stats["accepted"] == 300
+    assert stats["throttled"] == session.counters.throttled > 0
+
+
+def test_throttled_past_the_deadline_comes_back_unanswered(smscs: MakeSmsc) -> None:
+    smsc = smscs(throttle_percent=100)
+    session = Session(config(smsc, throttle_delay=0.01, submit_deadline=0.3), acknowledge)
+    reply = run(session, lambda s: s.submit(submit_sm()))
+    assert (reply.status, reply.reason) == (None, "throttled too long")
+    assert smsc.stats()["accepted"] == 0
+
+
+def raw_frame(command_id: int, sequence: int, body: bytes) -> str:
+    return (
+        (16 + len(body)).to_bytes(4, "big")
+        + command_id.to_bytes(4, "big")
+        + bytes(4)
+        + sequence.to_bytes(4, "big")
+        + body
+    ).hex()
+
+
+def test_malformed_pdus_are_answered_and_the_session_goes_on(smscs: MakeSmsc) -> None:
+    smsc = smscs()
+    session = Session(config(smsc), acknowledge)
+    injected = [
+        raw_frame(0x00000099, RAW + 1, b""),  # an unknown command
+        raw_frame(CommandId.DELIVER_SM, RAW + 2, b"abc\0\x01"),  # body ends early
+        # sm_length 200 with 2 octets left
+        raw_frame(
+            CommandId.DELIVER_SM,
+            RAW + 3,
+            b"\0" * 3 + b"1\0" + b"\0" * 2 + b"2\0" + bytes(3) + b"\0\0" + bytes(4) + b"\xc8hi",
+        ),
+        raw_frame(CommandId.ENQUIRE_LINK, RAW + 4, b""),  # a good one, answered as usual
+    ]
+
+    async def work(session: Session) -> list[int | None]:
+        for frame in injected:
+            smsc.send("raw", hex=frame)
+        await until(lambda: len(smsc.stats()["raw_answers"]) == len(injected))
+        return await submit_all(session, 5)
+
+    assert run(session, work) == [CommandStatus.ESME_ROK] * 5
+    answers = {a["sequence_number"] - RAW: a for a in smsc.stats()["raw_answers"]}
+    assert answers[1]["command"] == "generic_nack"
+    assert answers[1]["command_status"] == CommandStatus.ESME_RINVCMDID
+    assert answers[2]["command"] == "deliver_sm_resp"
+    assert answers[2]["command_status"] == CommandStatus.ESME_RINVCMDLEN
+    assert answers[3]["command"] == "deliver_sm_resp"
+    assert answers[3]["command_status"] == CommandStatus.ESME_RINVMSGLEN
+    assert (answers[4]["command"], answers[4]["command_status"]) == ("enquire_link_resp", 0)
+    assert session.counters.binds == 1  # still the first connection
+
+
+def test_lost_framing_is_nacked_and_the_session_reconnects(smscs: MakeSmsc) -> None:
+    smsc = smscs()
+    session = Session(config(smsc), acknowledge)
+
+    async def work(session: Session) -> list[int | None]:
+        # command_length 8 cannot even hold a header: nothing after it can be framed
+        smsc.send("raw", hex=(8).to_bytes(4, "big").hex() + "00000015" + "00000000" + "70000005")
+        await until(lambda: session.counters.binds == 2)
+        await until(lambda: session.is_bound)
+        return await submit_all(session, 3)
+
+    assert run(session, work) == [CommandStatus.ESME_ROK] * 3
+    (answer,) = smsc.stats()["raw_answers"]
+    assert (answer["command"], answer["command_status"]) == (
+        "generic_nack",
+        CommandStatus.ESME_RINVCMDLEN,
+    )
+
+
+def test_enquire_link_is_sent_regularly(smscs: MakeSmsc) -> None:
+    smsc = smscs()
+    session = Session(config(smsc, enquire_link_interval=0.2), acknowledge)
+    run(session, lambda s: asyncio.sleep(1.1))
+    assert smsc.stats()["enquire_links"] >= 3
+
+
+def test_an_unbind_from_the_smsc_is_answered_and_the_session_binds_again(
+    smscs: MakeSmsc,
+) -> None:
+    smsc = smscs()
+    session = Session(config(smsc), acknowledge)
+
+    async def work(session: Session) -> list[int | None]:
+        smsc.send("unbind")
+        await until(lambda: session.counters.binds == 2 and session.is_bound)
+        return await submit_all(session, 3)
+
+    assert run(session, work) == [CommandStatus.ESME_ROK] * 3
+    assert session.counters.disconnects == 1
+
+
+def test_submits_in_flight_when_the_link_drops_come_back_unanswered(smscs: MakeSmsc) -> None:
+    smsc = smscs(resp_delay=2000)
+    session = Session(config(smsc), acknowledge)
+
+    async def work(session: Session) -> list[Any]:
+        replies = [session.submit(submit_sm(i)) for i in range(5)]
+        await until(lambda: session.window_used == 5)
+        smsc.kill()
+        answered = await asyncio.gather(*replies)
+        smsc.restart()
+        await until(lambda: session.counters.binds == 2 and session.is_bound)
+        return answered
+
+    answered = run(session, work)
+    assert {(reply.status, reply.reason) for reply in answered} == {(None, "connection lost")}
+    assert session.window_used == 0
+
+
+def test_deliver_sm_is_acknowledged_only_when_its_handler_is_done(smscs: MakeSmsc) -> None:
+    smsc = smscs()
+    release = asyncio.Event()
+    handled: list[bytes] = []
+
+    async def slow(pdu: DeliverSm | DataSm) -> int:
+        await release.wait()
+        assert isinstance(pdu, DeliverSm)
+        handled.append(pdu.short_message)
+        if pdu.short_message == b"fail":
+            raise RuntimeError("the database is down")
+        return CommandStatus.ESME_ROK
+
+    async def work(session: Session) -> None:
+        for text in ("hello", "fail"):
+            smsc.send("mo", id=text, source="79161234567", destination="1234", text=text)
+        await asyncio.sleep(0.5)
+        assert not [e for e in smsc.events if e["event"] == "mo_done"]
+        release.set()
+        await until(lambda: len([e for e in smsc.events if e["event"] == "mo_done"]) == 2)
+
+    run(Session(config(smsc), slow), work)
+    done = {e["id"]: e["statuses"] for e in smsc.events if e["event"] == "mo_done"}
+    assert done == {"hello": [0], "fail": [CommandStatus.ESME_RX_T_APPN]}
+    assert sorted(handled) == [b"fail", b"hello"]
+
+
+def test_tls_bind_verifies_the_smsc_against_a_private_ca(
+    smscs: MakeSmsc, certificates: Certificates
+) -> None:
+    smsc = smscs(tls_cert=certificates.cert_file, tls_key=certificates.key_file)
+    trusted = ssl.create_default_context(cafile=certificates.ca_file)
+    statuses = run(Session(config(smsc, ssl=trusted), acknowledge), lambda s: submit_all(s, 5))
+    assert statuses == [CommandStatus.ESME_ROK] * 5
+
+    untrusted = Session(config(smsc, ssl=ssl.create_default_context()), acknowledge)
+
+    async def refused(session: Session) -> None:
+        await until(lambda: "CERTIFICATE_VERIFY_FAILED" in session.last_error)
+        assert session.state is not SessionState.BOUND
+
+    run(untrusted, refused, bind=False)
+    assert smsc.stats()["binds"] == 1
+
+
+def test_raw_frames_are_what_the_codec_writes() -> None:
+    assert raw_frame(CommandId.ENQUIRE_LINK, 7, b"") == encode(EnquireLink(), 7).hex()
