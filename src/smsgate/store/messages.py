@@ -13,9 +13,8 @@ from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, u
 
 from smsgate.domain.states import MessageState
 from smsgate.store.accounts import change_balance
-from smsgate.store.prepared import Prepared
+from smsgate.store.prepared import Prepared, PreparedIn
 from smsgate.store.push import (
-    enqueue_receipt_callbacks,
     enqueue_status_callbacks,
     parts_in_states,
 )
@@ -68,34 +67,10 @@ _INSERT_PART = Prepared(insert(messages).values({name: bindparam(name) for name 
 
 
 def insert_parts(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert part rows given in ``PART_COLUMNS`` order.
-
-    Values are converted column by column with the column types' bind processors, memoised per
-    value: a request repeats the same prices and times across all its rows.
-    """
-    if not rows:
-        return
-    compiled = _INSERT_PART.compiled(connection.dialect)
-    columns = list(zip(*rows, strict=True))
-    converted = []
-    for name in compiled.names:
-        values = columns[PART_COLUMNS.index(name)]
-        processor = compiled.binds[name]
-        if processor is not None:
-            memo: dict[Any, Any] = {None: None}
-            values = tuple(
-                memo[value] if value in memo else memo.setdefault(value, processor(value))
-                for value in values
-            )
-        converted.append(values)
-    params: list[Any] = list(zip(*converted, strict=True))
-    if not compiled.positional:
-        params = [dict(zip(compiled.names, values, strict=True)) for values in params]
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.executemany(compiled.sql, params)
-    finally:
-        cursor.close()
+    """Insert part rows given as tuples in ``PART_COLUMNS`` order."""
+    if rows:
+        columns = dict(zip(PART_COLUMNS, zip(*rows, strict=True), strict=True))
+        _INSERT_PART.execute_columns(connection, columns, len(rows))
 
 
 _RECENT_COLUMNS = (messages.c.destination, messages.c.created_at)
@@ -111,37 +86,29 @@ def _recent_where(*conditions: Any) -> Any:
 
 
 _RECENT_WINDOW = Prepared(select(*_RECENT_COLUMNS).where(_recent_where()))
-# One prepared look-up per IN-list size; a shorter list is padded with its last number.
-_RECENT_TO = {
-    size: Prepared(
-        select(*_RECENT_COLUMNS).where(
-            _recent_where(messages.c.destination.in_([bindparam(f"d{i}") for i in range(size)]))
-        )
+_RECENT_TO = PreparedIn(
+    lambda numbers: select(*_RECENT_COLUMNS).where(
+        _recent_where(messages.c.destination.in_(numbers))
     )
-    for size in (1, 8, 64, 512)
-}
-_PROBE_LIMIT = max(_RECENT_TO)
+)
+# Up to this many numbers, index probes per number beat a scan of the account's recent window.
+_PROBE_LIMIT = 2048
 
 
 def recent_message_times(
     connection: Connection, account_id: int, destinations: Iterable[str], since: datetime
 ) -> dict[str, list[datetime]]:
     """When the account sent messages (first parts) to each destination since ``since``."""
-    wanted = sorted(set(destinations))
+    wanted = set(destinations)
     times: dict[str, list[datetime]] = defaultdict(list)
     if not wanted:
         return times
     if len(wanted) <= _PROBE_LIMIT:
-        # Index probes per number beat a scan of the account's recent window.
-        size = min(size for size in _RECENT_TO if size >= len(wanted))
-        padded = wanted + [wanted[-1]] * (size - len(wanted))
-        numbers = {f"d{i}": number for i, number in enumerate(padded)}
-        rows = _RECENT_TO[size].rows(connection, account_id=account_id, since=since, **numbers)
+        rows = _RECENT_TO.rows(connection, wanted, account_id=account_id, since=since)
     else:
         rows = _RECENT_WINDOW.rows(connection, account_id=account_id, since=since)
-    wanted_set = set(wanted)
     for destination, created_at in rows:
-        if destination in wanted_set:
+        if destination in wanted:
             times[destination].append(created_at)
     return times
 
@@ -239,6 +206,19 @@ _RECORD_ACCEPTED = Prepared(
 )
 
 
+_EARLY_RECEIPTS = PreparedIn(
+    lambda smsc_ids: select(
+        early_receipts.c.smsc_id,
+        early_receipts.c.state,
+        early_receipts.c.done_at,
+        early_receipts.c.error,
+    ).where(
+        early_receipts.c.connector == bindparam("connector"),
+        early_receipts.c.smsc_id.in_(smsc_ids),
+    )
+)
+
+
 def record_accepted(
     connection: Connection, connector: str, accepted: Sequence[tuple[int, str]], now: datetime
 ) -> None:
@@ -258,15 +238,9 @@ def record_accepted(
             for part_id, smsc_id in accepted
         ],
     )
-    smsc_ids = [smsc_id for _, smsc_id in accepted]
-    early = connection.execute(
-        select(
-            early_receipts.c.smsc_id,
-            early_receipts.c.state,
-            early_receipts.c.done_at,
-            early_receipts.c.error,
-        ).where(early_receipts.c.connector == connector, early_receipts.c.smsc_id.in_(smsc_ids))
-    ).all()
+    early = _EARLY_RECEIPTS.rows(
+        connection, [smsc_id for _, smsc_id in accepted], connector=connector
+    )
     if early:
         connection.execute(
             early_receipts.delete().where(
@@ -337,6 +311,13 @@ _APPLY_RECEIPT = Prepared(
 )
 
 
+_PARTS_BY_SMSC_ID = PreparedIn(
+    lambda smsc_ids: select(messages.c.smsc_id, messages.c.id).where(
+        messages.c.connector == bindparam("connector"), messages.c.smsc_id.in_(smsc_ids)
+    )
+)
+
+
 def apply_receipts(
     connection: Connection,
     connector: str,
@@ -347,26 +328,11 @@ def apply_receipts(
     if not receipts:
         return
     parts_by_smsc_id: dict[str, list[int]] = defaultdict(list)
-    with_callback = set()
-    for smsc_id, part_id, has_callback in connection.execute(
-        select(messages.c.smsc_id, messages.c.id, messages.c.callback_url.is_not(None)).where(
-            messages.c.connector == connector,
-            messages.c.smsc_id.in_([smsc_id for smsc_id, *_ in receipts]),
-        )
-    ):
+    found = _PARTS_BY_SMSC_ID.rows(
+        connection, [smsc_id for smsc_id, *_ in receipts], connector=connector
+    )
+    for smsc_id, part_id in found:
         parts_by_smsc_id[smsc_id].append(part_id)
-        if has_callback:
-            with_callback.add(part_id)
-    if with_callback:
-        enqueue_receipt_callbacks(
-            connection,
-            [
-                (part_id, state, done_at)
-                for smsc_id, state, done_at, _ in receipts
-                for part_id in parts_by_smsc_id.get(smsc_id, ())
-                if part_id in with_callback
-            ],
-        )
     matched = [
         {"part_id": part_id, "state": state.value, "done_at": done_at, "error": error}
         for smsc_id, state, done_at, error in receipts

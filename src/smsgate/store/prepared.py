@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Dialect
+from sqlalchemy import BindParameter, Connection, Dialect, bindparam
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.selectable import Select
 
@@ -39,6 +39,29 @@ class _Compiled:
                 processor(value) if processor is not None and value is not None else value
             )
         return tuple(values) if self.positional else dict(zip(self.names, values, strict=True))
+
+    def bind_columns(self, columns: Mapping[str, Sequence[Any]], count: int) -> list[Any]:
+        """Parameters for ``count`` executions from one sequence of values per name.
+
+        Conversions are memoised per value: a batch repeats the same times and prices.
+        """
+        converted = []
+        for name in self.names:
+            values = columns.get(name)
+            if values is None:
+                values = [self.literals[name]] * count
+            processor = self.binds[name]
+            if processor is not None:
+                memo: dict[Any, Any] = {None: None}
+                values = [
+                    memo[value] if value in memo else memo.setdefault(value, processor(value))
+                    for value in values
+                ]
+            converted.append(values)
+        rows = list(zip(*converted, strict=True))
+        if self.positional:
+            return rows
+        return [dict(zip(self.names, row, strict=True)) for row in rows]
 
     def convert(self, row: Sequence[Any]) -> tuple[Any, ...]:
         return tuple(
@@ -105,11 +128,54 @@ class Prepared:
         finally:
             cursor.close()
 
-    def execute_many(self, connection: Connection, params: Iterable[Mapping[str, Any]]) -> None:
+    def execute_many(self, connection: Connection, params: Sequence[Mapping[str, Any]]) -> None:
+        """Run once per mapping of ``params`` (all with the same names)."""
+        if params:
+            names = params[0].keys()
+            self.execute_columns(
+                connection, {name: [row[name] for row in params] for name in names}, len(params)
+            )
+
+    def execute_columns(
+        self, connection: Connection, columns: Mapping[str, Sequence[Any]], count: int
+    ) -> None:
+        """Run ``count`` times with one sequence of values per parameter name."""
         compiled = self.compiled(connection.dialect)
-        cursor = connection.connection.cursor()
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            bound: list[Any] = [compiled.bind(values) for values in params]
-            cursor.executemany(compiled.sql, bound)
+            cursor.executemany(compiled.sql, compiled.bind_columns(columns, count))
         finally:
             cursor.close()
+
+
+IN_LIST_SIZES = (1, 8, 64, 512)
+
+
+class PreparedIn:
+    """A statement with an ``IN (...)`` list, prepared for a few list sizes.
+
+    Values go in chunks of the largest size; a short chunk is padded with repeats of its last
+    value, which selects nothing more.
+    """
+
+    def __init__(
+        self, build: Callable[[list[BindParameter[Any]]], Select[Any] | UpdateBase]
+    ) -> None:
+        self._by_size = {
+            size: Prepared(build([bindparam(f"in_{i}") for i in range(size)]))
+            for size in IN_LIST_SIZES
+        }
+
+    def rows(
+        self, connection: Connection, values: Iterable[Any], **params: Any
+    ) -> list[tuple[Any, ...]]:
+        distinct = sorted(set(values))
+        found: list[tuple[Any, ...]] = []
+        largest = IN_LIST_SIZES[-1]
+        for start in range(0, len(distinct), largest):
+            chunk = distinct[start : start + largest]
+            size = min(size for size in IN_LIST_SIZES if size >= len(chunk))
+            chunk += [chunk[-1]] * (size - len(chunk))
+            listed = {f"in_{i}": value for i, value in enumerate(chunk)}
+            found.extend(self._by_size[size].rows(connection, **params, **listed))
+        return found
