@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -53,12 +54,29 @@ def bench_account(
     return login, str(session.json())
 
 
-def peak_rss_kib(pid: int) -> int:
-    """The process's peak resident set size so far (VmHWM)."""
+def _status_kib(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1])
-    raise RuntimeError("no VmHWM in /proc status")
+    raise RuntimeError(f"no {field} in /proc/{pid}/status")
+
+
+class PeakMemory:
+    """Peak RSS growth of a process over a stretch of work (Linux: resets the VmHWM mark)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        Path(f"/proc/{pid}/clear_refs").write_text("5")  # peak RSS := current RSS
+        self.start_kib = _status_kib(pid, "VmRSS")
+
+    def growth_mib(self) -> float:
+        return (_status_kib(self.pid, "VmHWM") - self.start_kib) / 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def report(title: str, rows: list[tuple[str, str]]) -> None:

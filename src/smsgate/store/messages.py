@@ -356,13 +356,17 @@ def apply_receipts(
 
 
 def expired_waiting(connection: Connection, now: datetime, limit: int) -> list[int]:
-    """Parts not handed to the operator whose validity ran out."""
-    # A leased part is left to its dispatcher until the lease lapses: a connector may hold it.
-    unsent = or_(
-        messages.c.state.in_(_WAITING),
-        and_(messages.c.state == MessageState.SUBMITTING.value, messages.c.lease_until < now),
+    """Waiting parts whose validity ran out before they were handed to the operator."""
+    # due_at <= expires_at always: the redundant bound lets the (state, due_at) index serve.
+    query = (
+        select(messages.c.id)
+        .where(
+            messages.c.state.in_(_WAITING),
+            messages.c.due_at <= now,
+            messages.c.expires_at <= now,
+        )
+        .limit(limit)
     )
-    query = select(messages.c.id).where(unsent, messages.c.expires_at <= now).limit(limit)
     return list(connection.execute(query).scalars())
 
 

@@ -123,7 +123,6 @@ messages = Table(
     # SendByTime: the zone chain step that chose the recipient's zone (``ZoneStep``).
     Column("timezone_step", String(16)),
     Index("ix_messages_state_due_at", "state", "due_at"),
-    Index("ix_messages_state_expires_at", "state", "expires_at"),
     Index("ix_messages_account_id_created_at", "account_id", "created_at"),
     Index(
         "ix_messages_account_id_destination_created_at", "account_id", "destination", "created_at"

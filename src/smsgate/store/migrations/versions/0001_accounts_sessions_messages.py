@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 06:21:00.886887
+Create Date: 2026-11-27 06:33:48.423220
 """
 
 from __future__ import annotations
@@ -213,7 +213,6 @@ def upgrade() -> None:
             postgresql_where=sa.text("smsc_id IS NOT NULL"),
         )
         batch_op.create_index("ix_messages_state_due_at", ["state", "due_at"], unique=False)
-        batch_op.create_index("ix_messages_state_expires_at", ["state", "expires_at"], unique=False)
 
     op.create_table(
         "numbering_files",
@@ -354,7 +353,6 @@ def downgrade() -> None:
     op.drop_table("push_jobs")
     op.drop_table("numbering_files")
     with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.drop_index("ix_messages_state_expires_at")
         batch_op.drop_index("ix_messages_state_due_at")
         batch_op.drop_index(
             "ix_messages_connector_smsc_id",
