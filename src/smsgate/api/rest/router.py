@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.datastructures import Headers, UploadFile
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
@@ -57,20 +57,29 @@ def route_key(path: str) -> str:
 
 
 async def read_body(receive: Receive) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise ConnectionAbortedError("client went away")
-        chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
+            if not chunks:  # the usual case: the whole body in one message
+                return bytes(message.get("body", b""))
+            chunks.append(message.get("body", b""))
             return b"".join(chunks)
+        chunks.append(message.get("body", b""))
+
+
+def content_type(scope: Scope) -> bytes:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return bytes(value)
+    return b""
 
 
 async def read_params(scope: Scope, receive: Receive) -> Params:
     query = parse_form(scope["query_string"].decode("utf-8", "replace"))
-    content_type = Headers(scope=scope).get("content-type", "")
-    if content_type.startswith("multipart/form-data"):
+    if content_type(scope).lower().startswith(b"multipart/form-data"):
         try:
             # A field may hold a bulk list of 100,000 numbers: well over Starlette's 1 MB.
             async with Request(scope, receive).form(max_part_size=MAX_FORM_PART) as form:
