@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -20,10 +21,9 @@ import orjson
 from sqlalchemy import func, select
 from tests.server import free_port
 
-from bench.harness import bench_account, bench_server, report
+from bench.harness import bench_account, bench_server, cpu_seconds, report
 from smsgate.delivery.connectors.simulator import simulator_inbox, spool_incoming
 from smsgate.services.incoming import InboundAdmin
-from smsgate.store.database import Database
 from smsgate.store.schema import incoming_messages
 
 TARGET_PER_SECOND = 2000
@@ -91,12 +91,11 @@ def main(messages: int) -> None:
             inbound.set_webhook(login, f"http://127.0.0.1:{port}/push", secret="bench-secret")
             inbox = simulator_inbox(server.workdir / "var")
             staging = server.workdir / "staging"
-            database = Database(server.database_url)
 
             def stored() -> int:
                 # The newest id, not a count: the poll must not take CPU from the server.
                 query = select(func.coalesce(func.max(incoming_messages.c.id), 0))
-                return int(database.read_sync(lambda c: c.execute(query).scalar_one()))
+                return int(admin.database.read_sync(lambda c: c.execute(query).scalar_one()))
 
             def deliver(paths: list[Path], expected: int) -> tuple[float, float]:
                 """Move the staged files into the inbox; seconds until stored, until pushed."""
@@ -110,10 +109,13 @@ def main(messages: int) -> None:
 
             inbox.mkdir(parents=True, exist_ok=True)
             deliver(stage(staging, 0, WARM_UP), WARM_UP)
+            load = os.getloadavg()[0]
+            assert server.process is not None
+            cpu_before = cpu_seconds(server.process.pid)
             stored_seconds, pushed_seconds = deliver(
                 stage(staging, WARM_UP, messages), WARM_UP + messages
             )
-            database.close()
+            cpu_per_message = (cpu_seconds(server.process.pid) - cpu_before) / messages
     finally:
         receiver.terminate()
         receiver.join()
@@ -128,6 +130,9 @@ def main(messages: int) -> None:
                 "stored and pushed / target",
                 f"{pushed_rate / TARGET_PER_SECOND:.0%} (target >= {TARGET_PER_SECOND:,}/s)",
             ),
+            ("server CPU per message", f"{cpu_per_message * 1e6:,.0f} µs"),
+            ("messages/s per core at that CPU", f"{1 / cpu_per_message:,.0f}"),
+            ("machine load at start (1 min)", f"{load:.1f} on {os.cpu_count()} CPUs"),
         ],
     )
 

@@ -1,13 +1,16 @@
-"""The ASGI application: the REST API, a bare health route, and the lifespan that runs the
-platform's workers (the dispatcher and the simulated SMSC in the embedded mode)."""
+"""The ASGI application: the REST API, the operations routes (``/healthz``, ``/readyz``,
+``/metrics``), and the lifespan that runs the platform's workers (the dispatcher and the
+simulated SMSC in the embedded mode) and, at shutdown, lets the dispatcher finish its work."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from smsgate.api.health import Readiness
+from smsgate.api.metrics import MetricsApp
 from smsgate.api.rest.rendering import send_json
 from smsgate.api.rest.router import RestApp
 from smsgate.config import Settings
@@ -19,17 +22,28 @@ HEALTHY = b'{"status":"ok"}'
 
 
 class SmsgateApp:
-    """Routes ``/healthz`` and everything else to the REST app; runs workers in the lifespan."""
+    """Routes ``/healthz``, ``/readyz``, ``/metrics`` (unless it has a port of its own) and
+    everything else to the REST app; runs the workers in the lifespan."""
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
         self.rest = RestApp(platform)
+        self.metrics = MetricsApp(platform)
+        self.readiness = Readiness(platform)
+        self.operations: dict[str, ASGIApp] = {"/readyz": self.readiness}
+        if platform.settings.metrics_port is None:
+            self.operations["/metrics"] = self.metrics
+        self.stopped = False
+        self._abort = asyncio.Event()
         self._workers: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            if scope["path"] == "/healthz":
+            path = scope["path"]
+            if path == "/healthz":
                 await send_json(send, 200, HEALTHY)
+            elif path in self.operations:
+                await self.operations[path](scope, receive, send)
             else:
                 await self.rest(scope, receive, send)
         elif scope["type"] == "lifespan":
@@ -43,12 +57,41 @@ class SmsgateApp:
                 self._workers.add_done_callback(_workers_ended)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self._workers is not None:
-                    self._workers.cancel()
-                    await asyncio.gather(self._workers, return_exceptions=True)
-                self.platform.close()
+                await self._stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def abort(self) -> None:
+        """Cut a graceful shutdown short: the workers stop at once."""
+        self._abort.set()
+
+    async def _stop(self) -> None:
+        if self._workers is not None:
+            await self._drain()
+            self._workers.cancel()
+            await asyncio.gather(self._workers, return_exceptions=True)
+        self.readiness.close()
+        self.platform.close()
+        self.stopped = True
+
+    async def _drain(self) -> None:
+        """Let the dispatcher finish its work in flight, unless aborted or out of time."""
+        drain = asyncio.create_task(self.platform.finish_dispatching())
+        aborted = asyncio.create_task(self._abort.wait())
+        done, _ = await asyncio.wait(
+            {drain, aborted},
+            timeout=self.platform.settings.shutdown_timeout_seconds,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        drain.cancel()
+        aborted.cancel()
+        if drain not in done:
+            why = "a second signal" if aborted in done else "the shutdown timeout"
+            log.warning("shutdown cut short by %s: the dispatcher stops at once", why)
+        elif drain.exception() is not None:
+            log.error("finishing the dispatcher failed", exc_info=drain.exception())
+        else:
+            log.info("the dispatcher finished its work in flight")
 
 
 def _workers_ended(task: asyncio.Task[None]) -> None:

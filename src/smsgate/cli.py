@@ -6,6 +6,7 @@ import contextlib
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
@@ -15,6 +16,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress
 from rich.table import Table
 
 from smsgate.config import Settings, load_settings
@@ -27,6 +29,7 @@ from smsgate.domain.phone import normalize_phone
 from smsgate.domain.segments import segment_text
 from smsgate.services import numbering
 from smsgate.services.accounts import AccountAdmin, AdminError, parse_amount
+from smsgate.services.contacts import ContactAdmin
 from smsgate.services.incoming import InboundAdmin
 from smsgate.store.database import Database
 from smsgate.store.migrate import upgrade
@@ -46,6 +49,8 @@ admin.add_typer(tariff_cli, name="tariff")
 admin.add_typer(numbering_cli, name="numbering")
 inbound_cli = typer.Typer(no_args_is_help=True, help="Incoming numbers and unrouted messages.")
 admin.add_typer(inbound_cli, name="inbound")
+contacts_cli = typer.Typer(no_args_is_help=True, help="Contact bases, for detailed statistics.")
+admin.add_typer(contacts_cli, name="contacts")
 simulate_cli = typer.Typer(no_args_is_help=True, help="Drive the simulated SMSC of a server.")
 app.add_typer(simulate_cli, name="simulate")
 
@@ -109,25 +114,34 @@ def main_options(
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Plain HTTP port.")] = None,
     demo: Annotated[bool, typer.Option(help="Create the demo account when absent.")] = False,
+    ssl_certfile: Annotated[
+        Path | None, typer.Option(help="PEM certificate (with chain): serve HTTPS too.")
+    ] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(help="PEM key of the certificate.")] = None,
+    ssl_port: Annotated[int | None, typer.Option(help="HTTPS port.")] = None,
+    plain_http: Annotated[
+        bool | None,
+        typer.Option("--plain-http/--no-plain-http", help="Serve plain HTTP, or HTTPS only."),
+    ] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="Serve /metrics here only.")] = None,
 ) -> None:
     """Serve the REST API (and, embedded, the dispatcher and the simulated SMSC)."""
-    import uvicorn
+    from smsgate.serving import serve as run_server
 
-    from smsgate.app import create_app
-
-    config = settings(host=host, port=port)
+    config = settings(
+        host=host,
+        port=port,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        ssl_port=ssl_port,
+        plain_http=plain_http,
+        metrics_port=metrics_port,
+    )
     if demo:
         ensure_demo_account(AccountAdmin(Database(config.database_url)), config)
-    uvicorn.run(
-        create_app(config),
-        host=config.host,
-        port=config.port,
-        access_log=False,
-        log_level="info",
-        timeout_graceful_shutdown=10,
-    )
+    run_server(config)
 
 
 def ensure_demo_account(accounts: AccountAdmin, config: Settings) -> None:
@@ -334,7 +348,8 @@ def inbound_add(
     prefix: Annotated[str | None, typer.Option(help="Only texts starting with this word.")] = None,
 ) -> None:
     """Route incoming messages to NUMBER (whose first word is PREFIX, in any case) to LOGIN."""
-    run_inbound(lambda a: a.add_number(login, number, prefix), f"{number} routed to {login}")
+    route = run_inbound(lambda a: a.add_number(login, number, prefix))
+    console.print(f"{route} routed to {login}", highlight=False)
 
 
 @inbound_cli.command("remove")
@@ -344,7 +359,8 @@ def inbound_remove(
     prefix: Annotated[str | None, typer.Option(help="The route's prefix.")] = None,
 ) -> None:
     """Stop routing NUMBER (with PREFIX) to LOGIN."""
-    run_inbound(lambda a: a.remove_number(login, number, prefix), f"{number} removed")
+    route = run_inbound(lambda a: a.remove_number(login, number, prefix))
+    console.print(f"{route} no longer routed to {login}", highlight=False)
 
 
 @inbound_cli.command("list")
@@ -445,6 +461,46 @@ def numbering_in_force() -> numbering.Numbering:
         fail(f"the imported numbering does not load: {error}")
 
 
+@contacts_cli.command("import")
+def contacts_import(
+    login: str,
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE.csv", help="A header row: phone, name, then fields.")
+    ],
+) -> None:
+    """Add the contacts of a CSV file to LOGIN's base; a phone already there is updated."""
+    try:
+        size = file.stat().st_size
+    except OSError as error:
+        fail(str(error))
+    # Only for a person watching: a script's output stays its result lines.
+    with Progress(console=errors, transient=True, disable=not errors.is_terminal) as progress:
+        task = progress.add_task(f"importing {file.name}", total=size)
+        outcome = run_contacts(
+            lambda a: a.import_file(login, file, lambda done: progress.update(task, completed=done))
+        )
+    lines = [f"imported {outcome.imported:,} contacts into {login}"]
+    if outcome.rejected:
+        lines.append(f"{outcome.rejected:,} rows rejected:")
+        lines += [f"  line {r.line}: {r.reason}" for r in outcome.rejections]
+        if outcome.rejected > len(outcome.rejections):
+            lines.append(f"  ... and {outcome.rejected - len(outcome.rejections):,} more")
+    for line in lines:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+@contacts_cli.command("list")
+def contacts_list(login: str) -> None:
+    """Print LOGIN's contacts as a JSON array, by phone."""
+    pages = run_contacts(lambda a: a.pages(login))
+    separator = "[\n  "
+    for page in pages:
+        for contact in page:
+            sys.stdout.write(separator + orjson.dumps(asdict(contact)).decode())
+            separator = ",\n  "
+    sys.stdout.write("[]\n" if separator.startswith("[") else "\n]\n")
+
+
 def run(action: Callable[[AccountAdmin], T], done: str | None = None) -> T:
     try:
         result = action(account_admin())
@@ -457,6 +513,10 @@ def run(action: Callable[[AccountAdmin], T], done: str | None = None) -> T:
 
 def run_inbound(action: Callable[[InboundAdmin], T], done: str | None = None) -> T:
     return run(lambda accounts: action(InboundAdmin(accounts.database)), done)
+
+
+def run_contacts(action: Callable[[ContactAdmin], T]) -> T:
+    return run(lambda accounts: action(ContactAdmin(accounts.database)))
 
 
 def main() -> None:

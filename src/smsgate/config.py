@@ -33,7 +33,59 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./var/smsgate.db"
     data_dir: Path = Path("./var")
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: int = Field(default=8080, description="Plain HTTP port (unless plain_http is false).")
+    ssl_certfile: Path | None = Field(
+        default=None, description="PEM certificate (with its chain): HTTPS is served on ssl_port."
+    )
+    ssl_keyfile: Path | None = Field(default=None, description="PEM private key of ssl_certfile.")
+    ssl_port: int = 8443
+    plain_http: bool = Field(
+        default=True, description="Serve plain HTTP too; false: HTTPS only (needs a certificate)."
+    )
+    forwarded_allow_ips: list[str] = Field(
+        default_factory=list,
+        description="Reverse proxies (addresses or networks) whose X-Forwarded-For/-Proto are "
+        "believed; none: the headers are ignored and the peer is the client.",
+    )
+    max_body_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1, description="Larger request bodies answer Code 2."
+    )
+    login_failures_per_login: int = Field(
+        default=5, ge=0, description="Failed logins in a row of one login that lock nothing."
+    )
+    login_failures_per_address: int = Field(
+        default=20, ge=0, description="Failed logins in a row from one address that lock nothing."
+    )
+    login_lockout_seconds: float = Field(
+        default=1.0, gt=0, description="The first lockout; it doubles with each further failure."
+    )
+    login_lockout_max_seconds: float = Field(
+        default=300.0, gt=0, description="The longest lockout: the pace of guessing at most."
+    )
+    rate_limit_per_second: float | None = Field(
+        default=None, gt=0, description="Requests per second of one account; none: no limit."
+    )
+    rate_limit_burst: int | None = Field(
+        default=None, ge=1, description="Requests an account may make at once (default: rate)."
+    )
+    metrics_port: int | None = Field(
+        default=None, description="Serve /metrics on this port only; none: on the API's ports."
+    )
+    log_format: Literal["kv", "json"] = Field(
+        default="kv", description="kv: key=value lines; json: one JSON object per line."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = Field(default=True, description="Log one line per API request.")
+    shutdown_timeout_seconds: int = Field(
+        default=30,
+        ge=1,
+        description="After SIGTERM: for in-flight requests, then for the dispatcher, to finish.",
+    )
+    report_grace_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="After SIGTERM: delivery reports are still taken this long for sent parts.",
+    )
     session_ttl_seconds: int | None = Field(
         default=None, description="Lifetime of a session id; none means API keys never expire."
     )
@@ -70,11 +122,40 @@ class Settings(BaseSettings):
         default="Europe/Moscow",
         description="SendByTime's zone for recipients that neither number nor account place.",
     )
+    report_retention_seconds: float = Field(
+        default=7 * 24 * 3600,
+        gt=0,
+        description="Detailed statistics files are deleted this long after they are built.",
+    )
+    report_builders: int = Field(
+        default=2, ge=1, description="Reports built at once, each in a process of its own."
+    )
+    report_sweep_seconds: float = Field(
+        default=60.0, gt=0, description="How often report files past their retention are sought."
+    )
+    report_start_delay_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="Wait this long before building each report (tests catch reports building).",
+    )
+
+    @property
+    def reports_dir(self) -> Path:
+        """Where report files are written."""
+        return self.data_dir / "reports"
 
     @field_validator("default_timezone")
     @classmethod
     def _known_zone(cls, zone: str) -> str:
         return check_zone(zone)
+
+    @model_validator(mode="after")
+    def _https(self) -> Settings:
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("HTTPS needs both ssl_certfile and ssl_keyfile")
+        if not self.plain_http and self.ssl_certfile is None:
+            raise ValueError("plain_http = false needs ssl_certfile and ssl_keyfile")
+        return self
 
     @model_validator(mode="after")
     def _connectors_for_smpp(self) -> Settings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -15,7 +16,10 @@ from smsgate.delivery.dispatcher import Dispatcher, DispatchSettings
 from smsgate.delivery.routing import Route, Router
 from smsgate.inbound.events import InboundEvents
 from smsgate.inbound.pusher import Pusher, PushSettings
+from smsgate.metrics import PARTS_ACCEPTED, CountedEvents
+from smsgate.reports.builder import BuilderSettings, ReportBuilder
 from smsgate.services.auth import Authenticator
+from smsgate.services.limits import LockoutPolicy, LoginThrottle, RequestRate
 from smsgate.services.numbering import NumberingService
 from smsgate.services.order_writer import OrderDesk
 from smsgate.services.sending import FloodLimit, OrderBuilder, SendOrder
@@ -34,6 +38,23 @@ def build_router(settings: Settings) -> Router:
     return Router({simulator.name: simulator}, [Route("", (simulator.name,))])
 
 
+def login_throttle(settings: Settings) -> LoginThrottle:
+    def policy(free: int) -> LockoutPolicy:
+        base, cap = settings.login_lockout_seconds, settings.login_lockout_max_seconds
+        return LockoutPolicy(free, base, cap)
+
+    return LoginThrottle(
+        policy(settings.login_failures_per_login), policy(settings.login_failures_per_address)
+    )
+
+
+def request_rate(settings: Settings) -> RequestRate | None:
+    per_second = settings.rate_limit_per_second
+    if per_second is None:
+        return None
+    return RequestRate(per_second, settings.rate_limit_burst or math.ceil(per_second))
+
+
 @dataclass
 class Platform:
     settings: Settings
@@ -43,9 +64,11 @@ class Platform:
     router: Router
     numbering: NumberingService
     dispatching: Dispatcher | None = None
+    reporting: ReportBuilder | None = None
 
     def __post_init__(self) -> None:
         self.order_desk = OrderDesk(self.database, on_accepted=self._orders_accepted)
+        self._dispatch_task: asyncio.Task[None] | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> Platform:
@@ -60,6 +83,8 @@ class Platform:
                 database,
                 default_price=settings.default_price,
                 session_ttl=timedelta(seconds=ttl) if ttl else None,
+                throttle=login_throttle(settings),
+                rate=request_rate(settings),
             ),
             orders=OrderBuilder(
                 FloodLimit(settings.flood_limit, timedelta(seconds=settings.flood_window_seconds))
@@ -90,6 +115,19 @@ class Platform:
             ),
         )
 
+    def report_builder(self) -> ReportBuilder:
+        return ReportBuilder(
+            self.database,
+            BuilderSettings(
+                reports_dir=self.settings.reports_dir,
+                retention=timedelta(seconds=self.settings.report_retention_seconds),
+                builders=self.settings.report_builders,
+                start_delay=self.settings.report_start_delay_seconds,
+                sweep_interval=self.settings.report_sweep_seconds,
+                release_leases_at_start=self.database.dialect == "sqlite",
+            ),
+        )
+
     async def run_workers(self) -> None:
         """Everything the process runs besides answering requests; returns only on error."""
         async with asyncio.TaskGroup() as tasks:
@@ -97,10 +135,13 @@ class Platform:
                 self.authenticator.watch_revisions(self.settings.cache_refresh_seconds)
             )
             tasks.create_task(self.numbering.watch(self.settings.cache_refresh_seconds))
+            self.reporting = self.report_builder()
+            tasks.create_task(self.reporting.run())
             if self.settings.dispatch:
                 pusher = self.pusher()
-                self.dispatching = self.dispatcher(InboundEvents(self.database, pusher))
-                tasks.create_task(self.dispatching.run())
+                events = CountedEvents(InboundEvents(self.database, pusher))
+                self.dispatching = self.dispatcher(events)
+                self._dispatch_task = tasks.create_task(self.dispatching.run())
                 tasks.create_task(pusher.run())
                 tasks.create_task(
                     publish_status(self.router.connectors, status_path(self.settings.data_dir))
@@ -108,7 +149,23 @@ class Platform:
 
     async def accept(self, order: SendOrder) -> list[int]:
         """Bill and queue ``order``; the ids of its parts, in order."""
-        return await self.order_desk.accept(order)
+        part_ids = await self.order_desk.accept(order)
+        PARTS_ACCEPTED.inc(len(part_ids))
+        return part_ids
+
+    @property
+    def dispatcher_running(self) -> bool:
+        return self._dispatch_task is not None and not self._dispatch_task.done()
+
+    async def finish_dispatching(self) -> None:
+        """Graceful stop: the dispatcher claims nothing more, finishes its batches in flight and
+        takes delivery reports for up to ``report_grace_seconds``."""
+        if self.dispatching is not None and self.dispatcher_running:
+            await self.dispatching.finish(self.settings.report_grace_seconds)
+
+    def report_ordered(self) -> None:
+        if self.reporting is not None:
+            self.reporting.wake()
 
     def _orders_accepted(self) -> None:
         if self.dispatching is not None:

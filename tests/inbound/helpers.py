@@ -8,6 +8,7 @@ import sys
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -38,10 +39,17 @@ class Inbound:
             self.admin.set_webhook(account.login, webhook, secret)
         return account
 
+    @property
+    def inbox(self) -> Path:
+        return simulator_inbox(self.deployment.process.workdir / "var")
+
     def inject(self, destination: str, text: str, source: str = SENDER_PHONE) -> None:
         """Hand a message to the simulated SMSC, as ``smsgate simulate incoming`` does."""
-        inbox = simulator_inbox(self.deployment.process.workdir / "var")
-        spool_incoming(inbox, source, destination, text)
+        spool_incoming(self.inbox, source, destination, text)
+
+    def spooled(self) -> list[Path]:
+        """Messages the simulated SMSC has not yet delivered."""
+        return list(self.inbox.glob("*.json"))
 
     def push_jobs(self) -> list[Any]:
         """The rows of the push queue."""

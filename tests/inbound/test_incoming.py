@@ -210,6 +210,12 @@ def test_admin_of_incoming_numbers(inbound_server: Inbound) -> None:
     ]
     added = inbound_server.cli("admin", "inbound", "add", second.login, number, "--prefix", "info")
     assert added.returncode == 0, added.stderr
+    assert f"{number} with prefix 'info' routed to {second.login}" in added.stdout
+    digits = unique_number()
+    spelled = f"+{digits[0]} ({digits[1:4]}) {digits[4:7]}-{digits[7:9]}-{digits[9:]}"
+    long_number = inbound_server.cli("admin", "inbound", "add", second.login, spelled)
+    assert long_number.returncode == 0, long_number.stderr
+    assert f"{digits} routed to {second.login}" in long_number.stdout
     removed = inbound_server.cli("admin", "inbound", "remove", second.login, number)
     assert removed.returncode == 1
     assert "does not own" in removed.stderr

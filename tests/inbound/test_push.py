@@ -140,7 +140,12 @@ def test_pending_pushes_are_delivered_after_a_restart(
     server.admin.add_number(account.login, number)
     for index in range(3):
         server.inject(number, f"pending {index}")
-    wait_for(lambda: len(server.push_jobs()) == 3 and all(j.attempts for j in server.push_jobs()))
+
+    def all_failed_once() -> bool:
+        jobs = server.push_jobs()
+        return len(jobs) == 3 and all(job.error for job in jobs) and not server.spooled()
+
+    wait_for(all_failed_once)
 
     server.deployment.process.stop()
     receiver.start()
@@ -159,7 +164,9 @@ def test_a_push_in_flight_when_the_server_dies_is_pushed_after_restart(
     account = server.account(webhook=hanging.url)
     server.admin.add_number(account.login, number)
     server.inject(number, "in flight")
-    wait_for(lambda: [job for job in server.push_jobs() if job.leased])
+    # Taken by the server (else the simulated SMSC would rightly deliver it again) and pushed.
+    wait_for(lambda: hanging.hung == 1 and not server.spooled())
+    assert [job.leased for job in server.push_jobs()] == [True]
 
     server.deployment.process.kill()
     hanging.stop()

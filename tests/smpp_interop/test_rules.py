@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from smsgate.config import Settings
+from smsgate.config import CONFIG_FILE_VARIABLE, Settings
 from smsgate.delivery.connector import (
     Encoding,
     IncomingPart,
@@ -292,3 +292,22 @@ def test_rate_meter_counts_the_last_whole_second() -> None:
     assert meter.rate(11.5) == 3
     assert meter.rate(12.1) == 1
     assert meter.rate(14.0) == 0
+
+
+def test_the_readme_example_is_a_valid_settings_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    blocks = [block.split("```")[0] for block in readme.split("```toml\n")[1:]]
+    (example,) = [block for block in blocks if 'smsc = "smpp"' in block]
+    config = tmp_path / "smsgate.toml"
+    config.write_text(example)
+    monkeypatch.setenv(CONFIG_FILE_VARIABLE, str(config))
+    settings = Settings()
+    assert settings.smsc == "smpp"
+    assert list(settings.connectors) == ["mts", "backup"]
+    assert [(r.prefix, r.connectors) for r in settings.routes] == [
+        ("7916", ("mts", "backup")),
+        ("", ("backup",)),
+    ]
+    assert settings.connectors["backup"].bind is BindMode.TRANSMITTER_RECEIVER

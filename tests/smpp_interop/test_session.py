@@ -4,6 +4,7 @@ malformed PDUs, reconnection and TLS."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -87,7 +88,14 @@ async def until(check: Callable[[], bool], seconds: float = 10.0) -> None:
 
 def test_binds_submits_and_unbinds_cleanly(smscs: MakeSmsc) -> None:
     smsc = smscs()
-    statuses = run(Session(config(smsc), acknowledge), lambda s: submit_all(s, 20))
+
+    async def work(session: Session) -> list[int | None]:
+        assert session._connection is not None
+        sock = session._connection.writer.get_extra_info("socket")
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        return await submit_all(session, 20)
+
+    statuses = run(Session(config(smsc), acknowledge), work)
     assert statuses == [CommandStatus.ESME_ROK] * 20
     stats = smsc.stats()
     assert (stats["binds"], stats["accepted"], stats["unbinds"]) == (1, 20, 1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from smsgate.delivery.connector import (
 )
 from smsgate.delivery.routing import Router
 from smsgate.domain.states import MessageState
+from smsgate.metrics import PARTS_EXPIRED, PARTS_FAILED, PARTS_SUBMITTED
 from smsgate.store.database import Database
 from smsgate.store.messages import (
     ClaimedPart,
@@ -40,8 +42,12 @@ from smsgate.store.messages import (
     release_all_leases,
     release_lapsed_leases,
 )
+from smsgate.store.monitoring import awaiting_reports
 
 log = logging.getLogger(__name__)
+
+# How often a finishing dispatcher looks whether sent parts still await their reports.
+REPORT_POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +94,8 @@ class Dispatcher:
         self._wakeup = asyncio.Event()
         self._slots = asyncio.Semaphore(self.settings.max_batches_in_flight)
         self._batches: set[asyncio.Task[None]] = set()
+        self._claimer: asyncio.Task[None] | None = None
+        self._stopping = False
 
     @property
     def connectors(self) -> Mapping[str, Connector]:
@@ -106,7 +114,7 @@ class Dispatcher:
             await connector.start(self.events)
         try:
             async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self._claim_loop())
+                self._claimer = tasks.create_task(self._claim_loop())
                 tasks.create_task(self._sweep_loop())
         finally:
             for task in list(self._batches):
@@ -114,9 +122,29 @@ class Dispatcher:
             for connector in self.connectors.values():
                 await connector.stop()
 
+    async def finish(self, report_grace: float) -> None:
+        """Stop claiming, let the batches in flight be submitted and recorded, then keep the
+        connectors up for delivery reports while sent parts await them, ``report_grace`` at most.
+        """
+        self._stopping = True
+        self._wakeup.set()
+        if self._claimer is not None:
+            await asyncio.wait([self._claimer])
+        if self._batches:
+            await asyncio.wait(list(self._batches))
+        deadline = time.monotonic() + report_grace
+        while await self.database.lookup(awaiting_reports):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            await asyncio.sleep(min(REPORT_POLL_SECONDS, remaining))
+
     async def _claim_loop(self) -> None:
-        while True:
+        while not self._stopping:
             await self._slots.acquire()
+            if self._stopping:
+                self._slots.release()
+                return
             try:
                 claimed = await self.database.write(self._claim)
             except Exception:
@@ -204,18 +232,23 @@ class Dispatcher:
             record_retry(connection, retry, retry_at, None)
 
         await self.database.write(work)
+        PARTS_SUBMITTED.inc(len(accepted))
+        PARTS_FAILED.inc(sum(map(len, rejected.values())))
 
     async def _sweep_loop(self) -> None:
         while True:
             await asyncio.sleep(self.settings.sweep_interval)
             try:
-                await self.database.write(self._sweep)
+                PARTS_EXPIRED.inc(await self.database.write(self._sweep))
             except Exception:
                 log.exception("expiring parts failed")
 
-    def _sweep(self, connection: Connection) -> None:
+    def _sweep(self, connection: Connection) -> int:
+        """Expire what ran out of validity; the number of parts expired."""
         now = datetime.now(UTC)
         release_lapsed_leases(connection, now)
         overdue = expired_waiting(connection, now, 10_000)
-        finish_unsent(connection, overdue, MessageState.EXPIRED, now, "validity ran out unsent")
-        expire_sent(connection, now)
+        unsent = finish_unsent(
+            connection, overdue, MessageState.EXPIRED, now, "validity ran out unsent"
+        )
+        return unsent + expire_sent(connection, now)

@@ -33,7 +33,7 @@ class IncomingRecorder:
         recorded = await self.database.write(
             lambda connection: self._record(connection, message, lease_until)
         )
-        self._recorded(message, recorded)
+        self._recorded(message, recorded, lease_until)
 
     async def incoming_part(self, part: IncomingPart) -> None:
         """A part of a longer message: stored now, the message recorded in the commit that
@@ -47,7 +47,7 @@ class IncomingRecorder:
             ]
 
         for message, recorded in await self.database.write(work):
-            self._recorded(message, recorded)
+            self._recorded(message, recorded, lease_until)
 
     @staticmethod
     def _record(
@@ -63,10 +63,12 @@ class IncomingRecorder:
             lease_until=lease_until,
         )
 
-    def _recorded(self, message: IncomingSms, recorded: RecordedIncoming) -> None:
+    def _recorded(
+        self, message: IncomingSms, recorded: RecordedIncoming, lease_until: datetime
+    ) -> None:
         if recorded.message.account_id is None:
             log.info(
                 "incoming message %d to %s is unrouted", recorded.message.id, message.destination
             )
         if recorded.push is not None:
-            self.pusher.offer(recorded.push)
+            self.pusher.offer(recorded.push, lease_until)

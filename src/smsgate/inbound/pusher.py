@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import hmac
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -118,9 +118,11 @@ class Pusher:
     """POSTs jobs concurrently: those offered as they are queued, and those it claims.
 
     A job queued by this process (an incoming message) is offered at once, already leased to
-    this pusher: it starts without waiting for a claim, or, with its account's slots full, is
-    handed back to the queue. Outcomes, handed-back jobs and the next claim share a round's
-    transaction, so the queue costs one commit per round however many jobs a round finishes.
+    this pusher: it starts without waiting for a claim or, with its account's slots full,
+    waits here for the account's next free slot. A waiting job whose lease would run out
+    before an attempt could end is handed back to the queue instead, so that no other pusher
+    claims a job this one may still push. Outcomes, handed-back jobs and the next claim share
+    a round's transaction: the queue costs one commit per round however many jobs it finishes.
     """
 
     def __init__(self, database: Database, settings: PushSettings | None = None) -> None:
@@ -132,6 +134,8 @@ class Pusher:
         self._wakeup = asyncio.Event()
         self._in_flight: dict[asyncio.Task[None], PushJob] = {}
         self._busy: Counter[int] = Counter()  # jobs in flight by account
+        # offered jobs waiting for a slot, by account, with the end of their lease
+        self._waiting: dict[int, deque[tuple[PushJob, datetime]]] = {}
         self._outcomes: list[tuple[PushJob, str | None]] = []
         self._handed_back: list[int] = []
 
@@ -139,14 +143,11 @@ class Pusher:
         """A job was queued: claim now instead of at the next poll."""
         self._wakeup.set()
 
-    def offer(self, job: PushJob) -> None:
-        """Push a job leased to this pusher now if its account has a free slot, else hand it
-        back to the queue."""
-        if self._has_room(job.account_id):
-            self._start(job)
-        else:
-            self._handed_back.append(job.id)
-            self._wakeup.set()
+    def offer(self, job: PushJob, lease_until: datetime) -> None:
+        """Push a job leased to this pusher until ``lease_until`` as soon as its account has
+        a free slot."""
+        self._waiting.setdefault(job.account_id, deque()).append((job, lease_until))
+        self._start_waiting(job.account_id)
 
     async def run(self) -> None:
         settings = self.settings
@@ -190,14 +191,39 @@ class Pusher:
         self._busy[job.account_id] -= 1
         if not self._busy[job.account_id]:
             del self._busy[job.account_id]
+        self._start_waiting(job.account_id)
+        for account_id in list(self._waiting):  # the slot may serve another account
+            self._start_waiting(account_id)
+
+    def _start_waiting(self, account_id: int) -> None:
+        waiting = self._waiting.get(account_id)
+        if waiting is None:
+            return
+        self._hand_back_lapsing(waiting)
+        while waiting and self._has_room(account_id):
+            self._start(waiting.popleft()[0])
+        if not waiting:
+            del self._waiting[account_id]
+
+    def _hand_back_lapsing(self, waiting: deque[tuple[PushJob, datetime]]) -> None:
+        """Hand back the waiting jobs whose lease would run out during an attempt."""
+        horizon = datetime.now(UTC) + timedelta(seconds=self.settings.attempt_timeout)
+        while waiting and waiting[0][1] < horizon:  # leases end in the order jobs came
+            self._handed_back.append(waiting.popleft()[0].id)
 
     def _round(self) -> Callable[[Connection], list[PushJob]]:
         """The round's transaction: record what finished, claim as many as slots are free."""
         settings = self.settings
+        for account_id, waiting in list(self._waiting.items()):
+            self._hand_back_lapsing(waiting)
+            if not waiting:
+                del self._waiting[account_id]
         outcomes, self._outcomes = self._outcomes, []
         handed_back, self._handed_back = self._handed_back, []
         free = settings.concurrency - len(self._in_flight)
         busy = dict(self._busy)
+        for account_id in self._waiting:  # its offered jobs come first
+            busy[account_id] = settings.per_account
 
         def work(connection: Connection) -> list[PushJob]:
             now = datetime.now(UTC)
@@ -254,6 +280,8 @@ class Pusher:
         self._wakeup.set()
 
     async def _stop(self) -> None:
+        self._handed_back += [job.id for waiting in self._waiting.values() for job, _ in waiting]
+        self._waiting.clear()  # before cancelling: a finished push starts a waiting one
         tasks = list(self._in_flight)
         for task in tasks:
             task.cancel()

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,13 +21,14 @@ from smsgate.services.reports import ReportFormat
 
 # Rows of an Excel worksheet, the header's included; a longer report goes on to more sheets.
 EXCEL_ROWS = 1_048_576
-_MEMO_LIMIT = 10_000
+# A report's prices are a handful of distinct values: each is converted once.
+_AMOUNTS_MEMO = 1_000
 
 
 class Kind(enum.Enum):
     NUMBER = "number"
     TEXT = "text"
-    TIME = "time"  # a naive local datetime
+    TIME = "time"  # a local time, ``YYYY-MM-DD HH:MM:SS``
     MONEY = "money"  # a Decimal
 
 
@@ -40,8 +42,8 @@ class Column:
 class ReportWriter(Protocol):
     """Cells are converted by the caller with ``time`` and ``amount``: one pass per row."""
 
-    def time(self, moment: datetime | None) -> Any:
-        """A naive local time as this file's cell value."""
+    def time(self, moment: str | None) -> Any:
+        """A ``YYYY-MM-DD HH:MM:SS`` local time as this file's cell value."""
 
     def amount(self, amount: Decimal) -> Any:
         """An amount as this file's cell value."""
@@ -51,21 +53,6 @@ class ReportWriter(Protocol):
 
     def close(self) -> None:
         """Finish the file."""
-
-
-def _memoised(convert: Callable[[Decimal], Any]) -> Callable[[Decimal], Any]:
-    # A report's prices are a handful of distinct values.
-    memo: dict[Decimal, Any] = {}
-
-    def converted(amount: Decimal) -> Any:
-        found = memo.get(amount)
-        if found is None:
-            if len(memo) >= _MEMO_LIMIT:
-                memo.clear()
-            found = memo[amount] = convert(amount)
-        return found
-
-    return converted
 
 
 def _comma_decimal(amount: Decimal) -> str:
@@ -85,11 +72,11 @@ class CsvReportWriter:
         self._buffer = io.StringIO()
         self._writer = csv.writer(self._buffer, delimiter=";")
         self._writer.writerow([column.header for column in columns])
-        self.amount = _memoised(_comma_decimal)
+        self.amount = lru_cache(maxsize=_AMOUNTS_MEMO)(_comma_decimal)
 
     @staticmethod
-    def time(moment: datetime | None) -> str:
-        return "" if moment is None else moment.isoformat(" ", "seconds")
+    def time(moment: str | None) -> str | None:
+        return moment
 
     def write(self, rows: Iterable[Sequence[Any]]) -> None:
         self._writer.writerows(rows)
@@ -127,7 +114,7 @@ class XlsxReportWriter:
         self._bold = self._book.add_format({"bold": True})
         self._time = self._book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
         self._money = self._book.add_format({"num_format": "0.00##"})
-        self.amount = _memoised(float)
+        self.amount = lru_cache(maxsize=_AMOUNTS_MEMO)(float)
         self._sheets = 0
         self._row = 0
         self._cells: list[tuple[int, CellWriter]] = []
@@ -159,8 +146,8 @@ class XlsxReportWriter:
         return lambda row, col, amount: sheet.write_number(row, col, amount, money)
 
     @staticmethod
-    def time(moment: datetime | None) -> datetime | None:
-        return moment
+    def time(moment: str | None) -> datetime | None:
+        return None if moment is None else datetime.fromisoformat(moment)
 
     def write(self, rows: Iterable[Sequence[Any]]) -> None:
         for values in rows:

@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 
 from smsgate.domain.errors import Forbidden, InvalidSession, Unauthorized
 from smsgate.domain.tariff import Tariff
+from smsgate.services.limits import LoginThrottle, RequestRate
 from smsgate.services.passwords import verify_password
 from smsgate.store import accounts as store
 from smsgate.store.database import Database
@@ -48,14 +49,23 @@ class AccountProfile:
 
 
 class Authenticator:
-    """Resolves credentials to an ``AccountProfile``."""
+    """Resolves credentials to an ``AccountProfile``; password checks go through ``throttle``
+    and, when set, every authenticated request spends from the account's ``rate``."""
 
     def __init__(
-        self, database: Database, *, default_price: Decimal, session_ttl: timedelta | None
+        self,
+        database: Database,
+        *,
+        default_price: Decimal,
+        session_ttl: timedelta | None,
+        throttle: LoginThrottle,
+        rate: RequestRate | None = None,
     ) -> None:
         self.database = database
         self.default_price = default_price
         self.session_ttl = session_ttl
+        self.throttle = throttle
+        self.rate = rate
         self._key = secrets.token_bytes(32)
         self._sessions: dict[str, tuple[int, datetime | None]] = {}
         self._credentials: dict[str, tuple[int, bytes]] = {}
@@ -99,6 +109,8 @@ class Authenticator:
         return profile
 
     async def by_api_password(self, login: str, password: str) -> AccountProfile:
+        # Even a cached (known good) password waits out a lockout: else it answers guesses.
+        self.throttle.check(login)
         digest = self._digest(password)
         cached = self._credentials.get(login)
         if cached is not None and hmac.compare_digest(cached[1], digest):
@@ -134,6 +146,16 @@ class Authenticator:
         return hmac.new(self._key, password.encode(), hashlib.sha256).digest()
 
     async def _verified(self, login: str, password: str, *, use_api_password: bool) -> int:
+        self.throttle.check(login)
+        try:
+            account = await self._check_password(login, password, use_api_password)
+        except Unauthorized:
+            self.throttle.failed(login)
+            raise
+        self.throttle.succeeded(login)
+        return account
+
+    async def _check_password(self, login: str, password: str, use_api_password: bool) -> int:
         account = await self.database.lookup(lambda c: store.find_account(c, login=login))
         if account is None:
             raise Unauthorized("Invalid login or password")
@@ -164,7 +186,8 @@ class Authenticator:
             timezone=account.timezone,
         )
 
-    @staticmethod
-    def _ensure_allowed(profile: AccountProfile) -> None:
+    def _ensure_allowed(self, profile: AccountProfile) -> None:
         if profile.blocked:
             raise Forbidden("Account is blocked")
+        if self.rate is not None:
+            self.rate.spend(profile.id)

@@ -102,6 +102,14 @@ class ContactAdmin:
     ) -> ImportOutcome:
         """Import ``path`` into the account's base; ``on_progress`` hears the bytes read."""
         account_id = self._account_id(login)
+        try:
+            return self._import(account_id, path, on_progress)
+        except OSError as error:
+            raise AdminError(str(error)) from None
+
+    def _import(
+        self, account_id: int, path: Path, on_progress: Callable[[int], None] | None
+    ) -> ImportOutcome:
         encoding = detect_encoding(path)
         outcome = ImportOutcome()
         with path.open("rb") as raw:
@@ -155,8 +163,11 @@ class ContactAdmin:
             yield list(chunk.values())
 
     def pages(self, login: str, page_size: int = 1000) -> Iterator[list[Contact]]:
-        """The account's contacts by phone, a page at a time."""
-        account_id = self._account_id(login)
+        """The account's contacts by phone, a page at a time (an unknown login fails here,
+        not at the first page)."""
+        return self._pages(self._account_id(login), page_size)
+
+    def _pages(self, account_id: int, page_size: int) -> Iterator[list[Contact]]:
         after: str | None = None
         while True:
             page = self.database.read_sync(

@@ -125,8 +125,9 @@ class InboundAdmin:
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    def add_number(self, login: str, number: str, prefix: str | None = None) -> None:
-        """Give ``login`` the incoming ``number`` (for texts starting with ``prefix``)."""
+    def add_number(self, login: str, number: str, prefix: str | None = None) -> str:
+        """Give ``login`` the incoming ``number`` (for texts starting with ``prefix``);
+        returns the route as normalised."""
         number, keyword = self._route(number, prefix)
 
         def work(connection: Connection) -> None:
@@ -142,8 +143,10 @@ class InboundAdmin:
             self.database.write_sync(work)
         except IntegrityError:  # added at the same moment by another admin
             raise AdminError(f"{_describe(number, keyword)} is already taken") from None
+        return _describe(number, keyword)
 
-    def remove_number(self, login: str, number: str, prefix: str | None = None) -> None:
+    def remove_number(self, login: str, number: str, prefix: str | None = None) -> str:
+        """Take the route away from ``login``; returns it as normalised."""
         number, keyword = self._route(number, prefix)
 
         def work(connection: Connection) -> None:
@@ -154,6 +157,7 @@ class InboundAdmin:
             account_store.bump_config_revision(connection)
 
         self.database.write_sync(work)
+        return _describe(number, keyword)
 
     def list_numbers(self, login: str | None = None) -> list[dict[str, str]]:
         def work(connection: Connection) -> list[dict[str, str]]:

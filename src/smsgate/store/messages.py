@@ -15,6 +15,7 @@ from smsgate.domain.states import MessageState
 from smsgate.store.accounts import change_balance
 from smsgate.store.prepared import Prepared, PreparedIn
 from smsgate.store.push import (
+    enqueue_receipt_callbacks,
     enqueue_status_callbacks,
     parts_in_states,
 )
@@ -312,9 +313,9 @@ _APPLY_RECEIPT = Prepared(
 
 
 _PARTS_BY_SMSC_ID = PreparedIn(
-    lambda smsc_ids: select(messages.c.smsc_id, messages.c.id).where(
-        messages.c.connector == bindparam("connector"), messages.c.smsc_id.in_(smsc_ids)
-    )
+    lambda smsc_ids: select(
+        messages.c.smsc_id, messages.c.id, messages.c.callback_url.is_not(None)
+    ).where(messages.c.connector == bindparam("connector"), messages.c.smsc_id.in_(smsc_ids))
 )
 
 
@@ -331,8 +332,21 @@ def apply_receipts(
     found = _PARTS_BY_SMSC_ID.rows(
         connection, [smsc_id for smsc_id, *_ in receipts], connector=connector
     )
-    for smsc_id, part_id in found:
+    with_callback = set()
+    for smsc_id, part_id, has_callback in found:
         parts_by_smsc_id[smsc_id].append(part_id)
+        if has_callback:
+            with_callback.add(part_id)
+    if with_callback:
+        enqueue_receipt_callbacks(
+            connection,
+            [
+                (part_id, state, done_at)
+                for smsc_id, state, done_at, _ in receipts
+                for part_id in parts_by_smsc_id.get(smsc_id, ())
+                if part_id in with_callback
+            ],
+        )
     matched = [
         {"part_id": part_id, "state": state.value, "done_at": done_at, "error": error}
         for smsc_id, state, done_at, error in receipts

@@ -6,25 +6,28 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, String, and_, func, insert, or_, select, type_coerce, update
 from sqlalchemy.types import NullType
 
 from smsgate.domain.states import MessageState
+from smsgate.domain.timezones import zone_info
 from smsgate.store.schema import accounts, contacts, messages, reports
 
-# Memo sizes of the conversions of a report stream: repeated values hit, memory stays bounded.
-_MEMO_LIMIT = 10_000
+# Memo size of a report stream's conversions: repeated values hit, memory stays bounded.
+_MEMO_SIZE = 10_000
 
 
 class ReportStatus(enum.StrEnum):
     BUILDING = "building"
     READY = "ready"
     FAILED = "failed"
+    EXPIRED = "expired"  # past the retention; the file still there for downloads under way
     DELETED = "deleted"
 
 
@@ -199,14 +202,25 @@ def release_all_leases(connection: Connection) -> int:
     return int(result.rowcount)
 
 
-def files_finished_before(
-    connection: Connection, before: datetime, limit: int
+def expire_reports(connection: Connection, finished_before: datetime, now: datetime) -> int:
+    """Expire ready reports finished before ``finished_before``."""
+    result = connection.execute(
+        update(reports)
+        .where(
+            reports.c.status == ReportStatus.READY.value, reports.c.finished_at < finished_before
+        )
+        .values(status=ReportStatus.EXPIRED.value, expired_at=now)
+    )
+    return int(result.rowcount)
+
+
+def expired_files(
+    connection: Connection, expired_by: datetime, limit: int
 ) -> list[tuple[int, str]]:
-    """(id, file path) of ready reports finished before ``before``."""
+    """(id, file path) of reports expired at or before ``expired_by``."""
     query = (
         select(reports.c.id, reports.c.file_path)
-        .where(reports.c.status == ReportStatus.READY.value, reports.c.finished_at < before)
-        .order_by(reports.c.finished_at)
+        .where(reports.c.status == ReportStatus.EXPIRED.value, reports.c.expired_at <= expired_by)
         .limit(limit)
     )
     return [(report_id, path) for report_id, path in connection.execute(query)]
@@ -215,7 +229,7 @@ def files_finished_before(
 def mark_deleted(connection: Connection, report_ids: Sequence[int]) -> None:
     connection.execute(
         update(reports)
-        .where(reports.c.id.in_(report_ids), reports.c.status == ReportStatus.READY.value)
+        .where(reports.c.id.in_(report_ids), reports.c.status == ReportStatus.EXPIRED.value)
         .values(status=ReportStatus.DELETED.value)
     )
 
@@ -269,17 +283,18 @@ class MessageSelection:
 
 # A listed part: (id, created, submitted or None, sender name, destination, text, part count,
 # state, reported, price, account id, contact name or None, contact fields or None); times are
-# naive local times of the zone the stream was asked for. Plain tuples: a report has millions.
+# local times of the zone the stream was asked for, to the second, as ``YYYY-MM-DD HH:MM:SS``
+# text. Plain tuples: a report has millions.
 ListedPart = tuple[
     int,
-    datetime,
-    datetime | None,
+    str,
+    str | None,
     str,
     str,
     str,
     int,
     MessageState,
-    datetime,
+    str,
     Decimal,
     int,
     str | None,
@@ -288,59 +303,48 @@ ListedPart = tuple[
 
 
 class _LocalTimes:
-    """UTC instants as naive local times of one zone.
+    """UTC instants as local times of one zone, ``YYYY-MM-DD HH:MM:SS`` text.
 
-    On SQLite the stored text (``UtcDateTime``: fixed-width UTC) is parsed here with the zone
-    offset memoised per minute: the column type's own processing costs three times the query
-    on a large report. Elsewhere the driver's aware datetimes are converted.
+    On SQLite the stored text (``UtcDateTime``: fixed-width UTC) is rewritten directly: the
+    local text of each minute is memoised and the seconds carried over. A report of a million
+    parts would otherwise spend seconds in the column type's processing. Elsewhere the driver's
+    aware datetimes are converted.
     """
 
     def __init__(self, zone: ZoneInfo, stored_as_text: bool) -> None:
         self._zone = zone
-        self._offsets: dict[str, timedelta] = {}
-        self.convert: Callable[[Any], datetime | None] = (
+        # The local text of a UTC minute; "" when the zone's offset then had seconds (local
+        # mean time, before 1972 in a few zones), which a minute's text cannot carry.
+        self._minute = lru_cache(maxsize=_MEMO_SIZE)(self._local_minute)
+        self.convert: Callable[[Any], str] = (
             self._from_text if stored_as_text else self._from_datetime
         )
 
-    def _from_text(self, raw: str | None) -> datetime | None:
-        if raw is None:
-            return None
-        minute = raw[:16]
-        offset = self._offsets.get(minute)
-        if offset is None:
-            if len(self._offsets) >= _MEMO_LIMIT:
-                self._offsets.clear()
-            moment = datetime.fromisoformat(raw).replace(tzinfo=UTC)
-            offset = self._offsets[minute] = moment.astimezone(self._zone).utcoffset()
-            assert offset is not None
-        return datetime.fromisoformat(raw) + offset
+    def _from_text(self, raw: str) -> str:
+        local = self._minute(raw[:16])
+        if local:
+            return local + raw[16:19]
+        return self._from_datetime(datetime.fromisoformat(raw).replace(tzinfo=UTC))
 
-    def _from_datetime(self, value: datetime | None) -> datetime | None:
-        return None if value is None else value.astimezone(self._zone).replace(tzinfo=None)
+    def _local_minute(self, minute: str) -> str:
+        moment = datetime.fromisoformat(minute).replace(tzinfo=UTC).astimezone(self._zone)
+        offset = moment.utcoffset()
+        if offset is None or offset.seconds % 60:
+            return ""
+        return moment.replace(tzinfo=None).isoformat(" ", "minutes")
 
-
-def _memoised(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    memo: dict[Any, Any] = {}
-
-    def converted(raw: Any) -> Any:
-        found = memo.get(raw)
-        if found is None:
-            if len(memo) >= _MEMO_LIMIT:
-                memo.clear()
-            found = memo[raw] = convert(raw)
-        return found
-
-    return converted
+    def _from_datetime(self, value: datetime) -> str:
+        return value.astimezone(self._zone).replace(tzinfo=None).isoformat(" ", "seconds")
 
 
 _STATES = {state.value: state for state in MessageState}
 
 
 def stream_parts(
-    connection: Connection, selection: MessageSelection, zone: ZoneInfo, page_size: int = 5000
+    connection: Connection, selection: MessageSelection, zone: str, page_size: int = 5000
 ) -> Iterator[list[ListedPart]]:
-    """The selected parts oldest first, ``page_size`` at a time: the driver streams them, so
-    memory holds one page whatever the report's size."""
+    """The selected parts oldest first with times in ``zone``, ``page_size`` at a time: the
+    driver streams them, so memory holds one page whatever the report's size."""
     dialect = connection.dialect
     stored_as_text = dialect.name == "sqlite"
 
@@ -385,11 +389,12 @@ def stream_parts(
         )
     query = query.where(*conditions).order_by(m.created_at, m.id)
 
-    local = _LocalTimes(zone, stored_as_text).convert
+    local = _LocalTimes(zone_info(zone), stored_as_text).convert
     price_type = m.price.type.dialect_impl(dialect)
     price_processor = price_type.result_processor(dialect, None)
     assert price_processor is not None
-    price = _memoised(price_processor)
+    # Money's processing never answers None for a value of the NOT NULL column.
+    price = cast(Callable[[Any], Decimal], lru_cache(maxsize=_MEMO_SIZE)(price_processor))
     states = _STATES
     with_contacts = selection.contacts_of is not None
     result = connection.execution_options(yield_per=page_size).execute(query)
@@ -397,14 +402,14 @@ def stream_parts(
         yield [
             (
                 row[0],
-                local(row[1]),  # type: ignore[misc]
-                local(row[2]),
+                local(row[1]),
+                None if row[2] is None else local(row[2]),
                 row[3],
                 row[4],
                 row[5],
                 row[6],
                 states[row[7]],
-                local(row[8]),  # type: ignore[misc]
+                local(row[8]),
                 price(row[9]),
                 row[10],
                 row[11] if with_contacts else None,

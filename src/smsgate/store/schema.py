@@ -245,11 +245,12 @@ push_jobs = Table(
 )
 
 # Detailed statistics ordered through ``Statistic/all_stat.php``, one row per report. ``status``
-# is building until the file is written (ready) or the build gives up (failed); the retention
-# sweeper deletes old files (deleted). ``params`` is the order as ``ReportOrder`` reads it back;
-# ``file_path`` is relative to the reports folder. A builder holds a report by ``lease_until``
-# (renewed while it builds), so the report of a builder that died is built again once the lease
-# lapses; ``attempts`` bounds how often.
+# is building until the file is written (ready) or the build gives up (failed). Past the
+# retention a report is expired (at ``expired_at``; its file is kept a little longer for
+# downloads already under way), then deleted with its file. ``params`` is the order as
+# ``ReportOrder`` reads it back; ``file_path`` is relative to the reports folder. A builder
+# holds a report by ``lease_until`` (renewed while it builds), so the report of a builder that
+# died is built again once the lease lapses; ``attempts`` bounds how often.
 reports = Table(
     "reports",
     metadata,
@@ -264,6 +265,7 @@ reports = Table(
     Column("error", String(200)),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("finished_at", UtcDateTime()),
+    Column("expired_at", UtcDateTime()),
     Index("ix_reports_account_id_status", "account_id", "status"),
     Index("ix_reports_status_finished_at", "status", "finished_at"),
 )

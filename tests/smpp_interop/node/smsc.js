@@ -292,6 +292,8 @@ function onBind(session, pdu, mode) {
 }
 
 function serve(session) {
+  // As an SMSC should: each PDU leaves at once, not held back by Nagle's algorithm.
+  session.socket.setNoDelay(true);
   stats.connections++;
   session.in_flight = 0;
   session.receipts = new Set(); // sent, not yet answered

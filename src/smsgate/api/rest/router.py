@@ -7,26 +7,34 @@ endpoint answers at ``Session``, ``Session/``, ``Session//`` and its ``.php`` al
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
+from time import perf_counter
 from typing import Any
 
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
-from starlette.types import Receive, Scope, Send
+from starlette.responses import FileResponse
+from starlette.types import Message, Receive, Scope, Send
 
-from smsgate.api.rest import account, incoming, send, state
+from smsgate.api.observe import RequestObserver
+from smsgate.api.rest import account, incoming, reports, send, state
 from smsgate.api.rest.call import ApiCall
 from smsgate.api.rest.params import Params, parse_form
 from smsgate.api.rest.rendering import render, render_error, send_json
+from smsgate.api.rest.reports import FileAnswer
 from smsgate.domain.errors import ApiError, InternalError, InvalidArgument, InvalidOperation
 from smsgate.platform import Platform
+from smsgate.services.limits import client_address
 
 log = logging.getLogger(__name__)
 
 MAX_FORM_PART = 64 * 1024 * 1024
+# Labels of requests that name no endpoint, and of those whose client went away.
+UNKNOWN_ENDPOINT = "unknown"
+ABORTED = "aborted"
+CLIENT_CLOSED = 499
 
 Endpoint = Callable[[ApiCall], Awaitable[Any]]
 
@@ -44,6 +52,7 @@ ROUTES: dict[str, Endpoint] = {
     "state": state.state,
     "state/state.php": state.state,
     "statistic": state.statistic,
+    "statistic/all_stat.php": reports.all_stat,
     "incoming": incoming.incoming,
 }
 
@@ -56,18 +65,52 @@ def route_key(path: str) -> str:
     return "/".join(segments[1:])
 
 
-async def read_body(receive: Receive) -> bytes:
+class BodyTooLarge(InvalidArgument):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"Request body over {limit} bytes")
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The whole body, but ``BodyTooLarge`` as soon as more than ``limit`` bytes came."""
     chunks: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise ConnectionAbortedError("client went away")
+        body = message.get("body", b"")
+        size += len(body)
+        if size > limit:
+            raise BodyTooLarge(limit)
         if not message.get("more_body", False):
             if not chunks:  # the usual case: the whole body in one message
-                return bytes(message.get("body", b""))
-            chunks.append(message.get("body", b""))
+                return bytes(body)
+            chunks.append(body)
             return b"".join(chunks)
-        chunks.append(message.get("body", b""))
+        chunks.append(body)
+
+
+def limited(receive: Receive, limit: int) -> Receive:
+    """``receive`` raising ``BodyTooLarge`` once more than ``limit`` body bytes came."""
+    size = 0
+
+    async def counted() -> Message:
+        nonlocal size
+        message = await receive()
+        size += len(message.get("body", b""))
+        if size > limit:
+            raise BodyTooLarge(limit)
+        return message
+
+    return counted
+
+
+def content_length(scope: Scope) -> int:
+    """The declared body length; 0 when none is (a chunked body is counted as it comes)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
 
 
 def content_type(scope: Scope) -> bytes:
@@ -77,12 +120,16 @@ def content_type(scope: Scope) -> bytes:
     return b""
 
 
-async def read_params(scope: Scope, receive: Receive) -> Params:
+async def read_params(scope: Scope, receive: Receive, limit: int) -> Params:
+    """Query and body parameters; a body over ``limit`` bytes is refused before it is read."""
+    if content_length(scope) > limit:
+        raise BodyTooLarge(limit)
     query = parse_form(scope["query_string"].decode("utf-8", "replace"))
     if content_type(scope).lower().startswith(b"multipart/form-data"):
         try:
             # A field may hold a bulk list of 100,000 numbers: well over Starlette's 1 MB.
-            async with Request(scope, receive).form(max_part_size=MAX_FORM_PART) as form:
+            form_reader = Request(scope, limited(receive, limit)).form(max_part_size=MAX_FORM_PART)
+            async with form_reader as form:
                 body = [
                     (name, value)
                     for name, value in form.multi_items()
@@ -91,36 +138,58 @@ async def read_params(scope: Scope, receive: Receive) -> Params:
         except (MultiPartException, HTTPException):
             raise InvalidArgument("Invalid multipart/form-data body") from None
         return Params(query, body)
-    raw = await read_body(receive)
+    raw = await read_body(receive, limit)
     return Params(query, parse_form(raw.decode("utf-8", "replace")) if raw else ())
 
 
 class RestApp:
-    """Serves the Stream Telecom-compatible API; every answer is JSON."""
+    """Serves the Stream Telecom-compatible API; every answer is JSON but report files."""
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
+        self.max_body = platform.settings.max_body_bytes
+        self.observer = RequestObserver()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = perf_counter()
+        request_id = self.observer.request_id()
+        client = scope.get("client")
+        # For the login throttle's count by address (the proxy's client when it is trusted).
+        client_address.set(client[0] if client else None)
+        endpoint = ROUTES.get(route_key(scope["path"]))
+        name = endpoint.__name__ if endpoint is not None else UNKNOWN_ENDPOINT
         try:
-            status, body = await self.answer(scope, receive)
+            code, answer = await self.answer(scope, receive, endpoint, request_id)
         except ConnectionAbortedError:
+            self.observer.done(scope, request_id, name, ABORTED, CLIENT_CLOSED, started)
             return
-        await send_json(send, status, body)
+        if isinstance(answer, FileAnswer):
+            response = FileResponse(
+                answer.path, media_type=answer.media_type, filename=answer.filename
+            )
+            await response(scope, receive, send)
+            status = response.status_code
+        else:
+            status = answer[0]
+            await send_json(send, *answer)
+        self.observer.done(scope, request_id, name, code, status, started)
 
-    async def answer(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+    async def answer(
+        self, scope: Scope, receive: Receive, endpoint: Endpoint | None, request_id: str
+    ) -> tuple[str, tuple[int, bytes] | FileAnswer]:
+        """The API code of the outcome ("0": success) and the answer."""
         path = scope["path"]
-        endpoint = ROUTES.get(route_key(path))
         try:
             if endpoint is None:
                 raise InvalidOperation(f"Unknown method {path}")
-            params = await read_params(scope, receive)
-            return 200, render(await endpoint(ApiCall(params, self.platform)))
+            params = await read_params(scope, receive, self.max_body)
+            result = await endpoint(ApiCall(params, self.platform))
+            return "0", result if isinstance(result, FileAnswer) else (200, render(result))
         except ApiError as error:
-            return render_error(error)
+            return str(error.code), render_error(error)
         except ConnectionAbortedError:
             raise
         except Exception:
-            request_id = uuid.uuid4().hex[:16]
             log.exception("request %s to %s failed", request_id, path)
-            return render_error(InternalError(f"Internal server error, request id {request_id}"))
+            failure = InternalError(f"Internal server error, request id {request_id}")
+            return str(failure.code), render_error(failure)

@@ -221,10 +221,11 @@ class SimulatedSmsc:
 
 
 INBOX_POLL_SECONDS = 0.2
-# Files are read this many at a time, and up to INBOX_IN_FLIGHT are being delivered at once:
-# the next batch is read while the last one commits.
-INBOX_BATCH = 250
-INBOX_IN_FLIGHT = 1000
+# Files are read this many at a time, and up to INBOX_IN_FLIGHT are being delivered at once
+# (the next batch is read while the last one commits), like an SMSC's window of unacknowledged
+# deliver_sm. A small window keeps each group commit short, so pushes run between them.
+INBOX_BATCH = 100
+INBOX_IN_FLIGHT = 200
 # Parts of one message all arrive at once here; a bound is only needed by the interface.
 REASSEMBLY_TIMEOUT = 60.0
 
@@ -256,19 +257,21 @@ def _parse_spooled(raw: bytes) -> tuple[str, str, str]:
     return source, destination, text
 
 
-def _read_inbox(inbox: Path, limit: int, skip: frozenset[str]) -> list[tuple[str, bytes]]:
-    """Up to ``limit`` of the oldest message files, but those in ``skip``: (name, content)."""
+def _scan_inbox(inbox: Path) -> list[str]:
+    """The names of the message files, oldest first."""
     if not inbox.is_dir():
         return []
-    names = sorted(
-        entry.name
-        for entry in os.scandir(inbox)
-        if entry.name.endswith(".json") and entry.name not in skip
-    )
+    return sorted(entry.name for entry in os.scandir(inbox) if entry.name.endswith(".json"))
+
+
+def _read_inbox(inbox: Path, names: Sequence[str]) -> list[tuple[str, bytes]]:
     read = []
-    for name in names[:limit]:
-        with open(os.path.join(inbox, name), "rb") as file:
-            read.append((name, file.read()))
+    for name in names:
+        try:
+            with open(os.path.join(inbox, name), "rb") as file:
+                read.append((name, file.read()))
+        except FileNotFoundError:  # taken away since the folder was listed
+            continue
     return read
 
 
@@ -297,23 +300,26 @@ class IncomingInbox:
         self._references = itertools.count()
 
     async def run(self, events: ConnectorEvents) -> None:
+        # The folder is listed only once what the last listing found is taken: listing a
+        # large backlog for every batch would cost more than delivering it.
+        backlog: deque[str] = deque()
         in_flight: set[str] = set()
         room = asyncio.Event()
         async with asyncio.TaskGroup() as deliveries:
             while True:
                 room.clear()
-                spooled = await asyncio.to_thread(
-                    _read_inbox,
-                    self.folder,
-                    min(INBOX_BATCH, INBOX_IN_FLIGHT - len(in_flight)),
-                    frozenset(in_flight),
-                )
-                in_flight.update(name for name, _ in spooled)
+                if not backlog:
+                    listed = await asyncio.to_thread(_scan_inbox, self.folder)
+                    backlog.extend(name for name in listed if name not in in_flight)
+                count = min(len(backlog), INBOX_BATCH, INBOX_IN_FLIGHT - len(in_flight))
+                names = [backlog.popleft() for _ in range(count)]
+                spooled = await asyncio.to_thread(_read_inbox, self.folder, names)
                 if spooled:
+                    in_flight.update(name for name, _ in spooled)
                     deliveries.create_task(self._deliver(events, spooled, in_flight, room))
                 if len(in_flight) >= INBOX_IN_FLIGHT:
                     await room.wait()
-                elif len(spooled) < INBOX_BATCH:
+                elif not backlog:
                     await asyncio.sleep(INBOX_POLL_SECONDS)
 
     async def _deliver(

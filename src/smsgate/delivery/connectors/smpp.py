@@ -23,6 +23,7 @@ import logging
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Final
 
 from smsgate.delivery.connector import (
@@ -62,6 +63,7 @@ log = logging.getLogger(__name__)
 RECEIPT_BATCH: Final = 1000
 
 
+@lru_cache(maxsize=64)  # the parts of one request share their expiry
 def absolute_time(moment: datetime) -> str:
     """SMPP absolute time ``YYMMDDhhmmsstnnp`` (§7.1.1) in UTC."""
     utc = moment.astimezone(UTC)

@@ -159,7 +159,8 @@ class TokenBucket:
         """Take a token: 0.0 if one was there, else the seconds until there is one."""
         self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
         self._updated = now
-        if self._tokens >= 1.0:
+        # A hair under 1 counts: waking at the computed time must find the token there.
+        if self._tokens >= 1.0 - 1e-9:
             self._tokens -= 1.0
             return 0.0
         return (1.0 - self._tokens) / self._rate
@@ -339,6 +340,9 @@ class Session:
             try:
                 was_bound = await self._connect_and_serve()
             except (OSError, TimeoutError, LinkError) as error:
+                self._note(error)
+            except Exception as error:  # a bug here must not leave the bind down for good
+                log.exception("%s: the session failed; reconnecting", self.name)
                 self._note(error)
             finally:
                 self._connection_ended()

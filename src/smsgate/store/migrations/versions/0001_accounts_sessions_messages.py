@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 06:33:48.423220
+Create Date: 2026-11-27 06:56:42.419598
 """
 
 from __future__ import annotations
@@ -284,6 +284,7 @@ def upgrade() -> None:
         sa.Column("error", sa.String(length=200), nullable=True),
         sa.Column("created_at", smsgate.store.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column("finished_at", smsgate.store.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("expired_at", smsgate.store.types.UtcDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"], name=op.f("fk_reports_account_id_accounts")
         ),

@@ -1,0 +1,144 @@
+"""``/metrics``: the instruments of ``smsgate.metrics`` and figures read at scrape time.
+
+The queue and the webhook backlog cost one query per scrape, never anything per request; the
+connectors' state and window use are read from the connectors in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.types import Receive, Scope, Send
+
+from smsgate.api.rest.rendering import send_json
+from smsgate.delivery.connectors.smpp import SmppConnector
+from smsgate.metrics import INSTRUMENTS
+from smsgate.platform import Platform
+from smsgate.store.monitoring import QueueFigures, queue_figures
+
+log = logging.getLogger(__name__)
+
+NOT_FOUND = b'{"error":"not found"}'
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFigures:
+    connector: str
+    session: str
+    window_used: int
+    window: int
+
+
+class PlatformFigures(Collector):
+    """The figures of one scrape, gathered by ``refresh`` on the event loop before it."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self._read_at = datetime.now(UTC)
+        self._queue: QueueFigures | None = None
+        self._connectors: dict[str, bool] = {}
+        self._sessions: list[SessionFigures] = []
+
+    async def refresh(self) -> None:
+        now = datetime.now(UTC)
+        try:
+            self._queue = await self.platform.database.read(lambda c: queue_figures(c, now))
+        except Exception as error:  # the scrape still shows everything else
+            log.warning("reading queue figures failed: %s", error)
+            self._queue = None
+        self._read_at = now
+        connectors = self.platform.router.connectors
+        self._connectors = {name: connector.is_up for name, connector in connectors.items()}
+        self._sessions = [
+            SessionFigures(name, session.name, session.window_used, session.config.window)
+            for name, connector in connectors.items()
+            if isinstance(connector, SmppConnector)
+            for session in connector.sessions
+        ]
+
+    def collect(self) -> Iterator[Metric]:
+        queue = self._queue
+        yield GaugeMetricFamily(
+            "smsgate_database_up",
+            "Whether the scrape's query of the database succeeded.",
+            value=queue is not None,
+        )
+        if queue is not None:
+            yield GaugeMetricFamily(
+                "smsgate_queue_depth",
+                "Parts not yet taken by an SMSC (queued, scheduled or being submitted).",
+                value=queue.depth,
+            )
+            waited = 0.0
+            if queue.oldest_due is not None:
+                waited = max(0.0, (self._read_at - queue.oldest_due).total_seconds())
+            yield GaugeMetricFamily(
+                "smsgate_queue_oldest_due_age_seconds",
+                "How long the longest-waiting due part has been due (0: none waits).",
+                value=waited,
+            )
+            yield GaugeMetricFamily(
+                "smsgate_webhook_backlog",
+                "Instant pushes and status callbacks not yet taken by their receivers.",
+                value=queue.webhook_backlog,
+            )
+        up = GaugeMetricFamily(
+            "smsgate_connector_up", "Whether a connector can submit (bound).", labels=["connector"]
+        )
+        for name, is_up in self._connectors.items():
+            up.add_metric([name], is_up)
+        yield up
+        used = GaugeMetricFamily(
+            "smsgate_connector_window_used",
+            "Submits awaiting the SMSC's answer, per SMPP session.",
+            labels=["connector", "session"],
+        )
+        size = GaugeMetricFamily(
+            "smsgate_connector_window_size",
+            "Submits a session may have awaiting an answer.",
+            labels=["connector", "session"],
+        )
+        for session in self._sessions:
+            used.add_metric([session.connector, session.session], session.window_used)
+            size.add_metric([session.connector, session.session], session.window)
+        yield used
+        yield size
+
+
+class MetricsApp:
+    """Answers ``/metrics`` in the Prometheus text format (on its own port, nothing else)."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.registry = CollectorRegistry()
+        for collector in (*INSTRUMENTS, PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            self.registry.register(collector)
+        self.figures = PlatformFigures(platform)
+        self.registry.register(self.figures)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        if scope["path"] != "/metrics":
+            await send_json(send, 404, NOT_FOUND)
+            return
+        await self.figures.refresh()
+        body = generate_latest(self.registry)
+        headers = [
+            (b"content-type", CONTENT_TYPE_LATEST.encode()),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

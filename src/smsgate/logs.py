@@ -1,0 +1,195 @@
+"""Structured logs: ``key=value`` or JSON lines, written by a thread of their own.
+
+Records go through a queue to a listener thread that formats and writes them, so the event loop
+never waits on a terminal, a pipe or a disk. The listener takes records in bursts and writes
+each burst at once: logging a record never has to wake a thread, and the GIL changes hands a
+few times a second rather than for every line (per line, that cost more than the request).
+
+Text that comes from outside is scrubbed of secrets before it is written: whatever follows a
+password, ``pass`` or session id parameter name, and anything shaped like a session id (32 hex
+digits), wherever it appears (a message, a path, a traceback).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import sys
+import time
+from datetime import UTC, datetime
+from logging.handlers import QueueHandler, QueueListener
+from typing import IO, Literal
+
+import orjson
+
+LogFormat = Literal["kv", "json"]
+
+ACCESS_LOGGER = "smsgate.access"
+ACCESS_FIELDS = ("request_id", "method", "path", "endpoint", "code", "status", "ms", "client")
+# Built once: a request costs one record with these arguments, formatted on the listener thread.
+ACCESS_FORMAT = " ".join(f"{name}=%s" for name in ACCESS_FIELDS)
+# How long the listener sleeps once it has written everything queued.
+WRITE_INTERVAL = 0.05
+WRITE_BUFFER = 1 << 16
+
+access_log = logging.getLogger(ACCESS_LOGGER)
+
+# Fields whose text comes from outside (a client, an exception): scrubbed and, in key=value
+# lines, quoted when need be. The others are the server's own words and numbers.
+FREE_TEXT = frozenset({"msg", "exc", "path", "client"})
+REDACTED = "***"
+_SECRET_PARAMETER = re.compile(
+    r"(?i)\b(password|pass|api_password|sessionid|session_id|secret)"
+    r"([\"']?\s*[:=]\s*[\"']?)[^&\s\"',;)}\]]+"
+)
+SESSION_ID_LENGTH = 32
+_SESSION_ID = re.compile(r"(?<![0-9A-Za-z])[0-9A-Fa-f]{32}(?![0-9A-Za-z])")
+# A key=value value is written bare only when it is made of these.
+_BARE = re.compile(r"[\w.:/@+\-\[\]]+")
+
+
+def _redacted_parameter(match: re.Match[str]) -> str:
+    return f"{match[1]}{match[2]}{REDACTED}"
+
+
+def redact(text: str) -> str:
+    """``text`` without secret parameter values or session ids."""
+    # The cheap tests first: most text (a path, an address) can hold neither.
+    if "=" in text or ":" in text:
+        text = _SECRET_PARAMETER.sub(_redacted_parameter, text)
+    if len(text) >= SESSION_ID_LENGTH:
+        text = _SESSION_ID.sub(REDACTED, text)
+    return text
+
+
+def record_fields(record: logging.LogRecord, exception: str | None) -> dict[str, object]:
+    """What a line shows: time, level, logger, and the access fields or the message; the free
+    text scrubbed."""
+    fields: dict[str, object] = {
+        "ts": timestamp(record.created),
+        "level": record.levelname.lower(),
+        "logger": record.name,
+    }
+    if record.msg is ACCESS_FORMAT and isinstance(record.args, tuple):
+        fields.update(zip(ACCESS_FIELDS, record.args, strict=True))
+    else:
+        fields["msg"] = record.getMessage()
+    if exception:
+        fields["exc"] = exception
+    for name in FREE_TEXT:
+        if isinstance(text := fields.get(name), str):
+            fields[name] = redact(text)
+    return fields
+
+
+_second: tuple[int, str] = (0, "")
+
+
+def timestamp(created: float) -> str:
+    """``2025-01-31T12:00:00.123Z``; the text of the second is reused for all its lines."""
+    global _second
+    second = int(created)
+    if _second[0] != second:
+        _second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{_second[1]}.{int((created - second) * 1000):03d}Z"
+
+
+def kv_line(fields: dict[str, object]) -> str:
+    return " ".join(
+        [
+            f"{name}={_quoted(value) if name in FREE_TEXT else value}"
+            for name, value in fields.items()
+        ]
+    )
+
+
+def _quoted(value: object) -> str:
+    text = "-" if value is None else str(value)
+    return text if _BARE.fullmatch(text) else orjson.dumps(text).decode()
+
+
+class LineFormatter(logging.Formatter):
+    """One line per record, ``key=value`` pairs or a JSON object."""
+
+    def __init__(self, style: LogFormat) -> None:
+        super().__init__()
+        self.style = style
+
+    def format(self, record: logging.LogRecord) -> str:
+        exception = self.formatException(record.exc_info) if record.exc_info else None
+        fields = record_fields(record, exception)
+        if self.style == "json":
+            return orjson.dumps(fields, default=str).decode()
+        return kv_line(fields)
+
+
+class _Handoff(QueueHandler):
+    """Queues records as they are: formatting them is the listener thread's work."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
+class _BufferedWriter(logging.StreamHandler[IO[str]]):
+    """Writes lines into a buffer; the listener flushes it once per burst."""
+
+    def flush(self) -> None:
+        """Called after every line by ``emit``: the burst is flushed by ``flush_burst``."""
+
+    def flush_burst(self) -> None:
+        super().flush()
+
+
+class LogListener(QueueListener):
+    """Takes records in bursts: when the queue runs dry it flushes what it wrote and sleeps."""
+
+    def __init__(self, records: queue.SimpleQueue[logging.LogRecord], writer: _BufferedWriter):
+        super().__init__(records, writer)
+        self.records = records
+        self.writer = writer
+
+    def dequeue(self, block: bool) -> logging.LogRecord:
+        while True:
+            try:
+                record = self.records.get_nowait()
+            except queue.Empty:
+                self.writer.flush_burst()
+                time.sleep(WRITE_INTERVAL)
+            else:
+                return record
+
+    def stop(self) -> None:
+        super().stop()
+        self.writer.flush_burst()
+
+
+def configure_logging(style: LogFormat, level: str, *, access: bool) -> LogListener:
+    """Send every log record to stderr through a listener thread; stop it at exit to flush."""
+    # The caller's file and line, thread and process names are not written: skip finding them.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    # Block-buffered, unlike sys.stderr: a burst is one write.
+    stream = open(  # noqa: SIM115 - the process's stderr, open until it ends
+        sys.stderr.fileno(),
+        "w",
+        buffering=WRITE_BUFFER,
+        encoding="utf-8",
+        errors="backslashreplace",
+        closefd=False,
+    )
+    writer = _BufferedWriter(stream)
+    writer.setFormatter(LineFormatter(style))
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.addHandler(_Handoff(records))
+    root.setLevel(level.upper())
+    access_log.setLevel(logging.INFO if access else logging.WARNING)
+    logging.captureWarnings(True)
+    listener = LogListener(records, writer)
+    listener.start()
+    return listener

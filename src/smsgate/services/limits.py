@@ -1,0 +1,127 @@
+"""Abuse limits: lockout after failed logins, and a request rate per account.
+
+Both count in the memory of one process: behind several API processes each keeps its own counts,
+so an attacker spread over N processes gets N times the rate (still slowed exponentially).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from smsgate.domain.errors import FloodDetected, Unauthorized
+
+# Where the request being served comes from (as a trusted proxy forwarded it); the API sets it
+# for each request, so the password checks deep below can count failures by address.
+client_address: ContextVar[str | None] = ContextVar("client_address", default=None)
+
+LOCKED_OUT = "Too many failed logins, try again later"
+TOO_MANY_REQUESTS = "Too many requests, try again later"
+# Keys remembered per kind at most (spraying random logins must not grow memory without bound);
+# the one that failed least recently is forgotten first.
+MAX_TRACKED = 100_000
+# 2**62 times any base is beyond every cap; keeps the float in range.
+_MAX_DOUBLINGS = 62
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class LockoutPolicy:
+    """``free`` failures in a row are let be; each further one locks the key for ``base``
+    seconds, doubling per failure up to ``cap``. Failures are forgotten once the key has been
+    quiet for ``cap`` after its lockout ended."""
+
+    free: int
+    base: float
+    cap: float
+
+    def lockout(self, failures: int) -> float:
+        """Seconds the key is locked after its ``failures``-th failure in a row."""
+        over = failures - self.free
+        if over <= 0:
+            return 0.0
+        return min(self.cap, self.base * (1 << min(over - 1, _MAX_DOUBLINGS)))
+
+
+class FailureLog:
+    """Failures in a row per key, and until when each key is locked."""
+
+    def __init__(self, policy: LockoutPolicy) -> None:
+        self.policy = policy
+        # key -> (failures in a row, locked until); in order of the last failure
+        self._entries: dict[str, tuple[int, float]] = {}
+
+    def locked(self, key: str, now: float) -> bool:
+        entry = self._entries.get(key)
+        return entry is not None and now < entry[1]
+
+    def failed(self, key: str, now: float) -> None:
+        failures, locked_until = self._entries.pop(key, (0, now))
+        if now > locked_until + self.policy.cap:
+            failures = 0
+        failures += 1
+        self._entries[key] = (failures, now + self.policy.lockout(failures))
+        if len(self._entries) > MAX_TRACKED:
+            del self._entries[next(iter(self._entries))]
+
+    def forget(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+
+class LoginThrottle:
+    """Locks a login, and a client address, out of password checks after failures.
+
+    While either is locked a login answers Code 4 without its password being checked, so
+    guessing runs at most at the policy's pace. Session ids are not affected: an attacker who
+    locks a login out does not lock its owner out of the API keys already issued.
+    """
+
+    def __init__(
+        self, per_login: LockoutPolicy, per_address: LockoutPolicy, clock: Clock = time.monotonic
+    ) -> None:
+        self._logins = FailureLog(per_login)
+        self._addresses = FailureLog(per_address)
+        self._clock = clock
+
+    def check(self, login: str) -> None:
+        """Raise ``Unauthorized`` while the login or the caller's address is locked."""
+        now = self._clock()
+        address = client_address.get()
+        if self._logins.locked(login, now) or (
+            address is not None and self._addresses.locked(address, now)
+        ):
+            raise Unauthorized(LOCKED_OUT)
+
+    def failed(self, login: str) -> None:
+        now = self._clock()
+        self._logins.failed(login, now)
+        address = client_address.get()
+        if address is not None:
+            self._addresses.failed(address, now)
+
+    def succeeded(self, login: str) -> None:
+        # The address keeps its count: one's own account must not reset guessing at others.
+        self._logins.forget(login)
+
+
+class RequestRate:
+    """A token bucket per account: ``burst`` requests at once, then ``per_second`` on average;
+    a request past it answers Code 10."""
+
+    def __init__(self, per_second: float, burst: int, clock: Clock = time.monotonic) -> None:
+        self.per_second = per_second
+        self.burst = float(burst)
+        self._clock = clock
+        self._buckets: dict[int, tuple[float, float]] = {}  # account -> (tokens, as of)
+
+    def spend(self, account_id: int) -> None:
+        now = self._clock()
+        tokens, as_of = self._buckets.get(account_id, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - as_of) * self.per_second)
+        if tokens < 1.0:
+            self._buckets[account_id] = (tokens, now)
+            raise FloodDetected(TOO_MANY_REQUESTS)
+        self._buckets[account_id] = (tokens - 1.0, now)

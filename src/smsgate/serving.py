@@ -1,0 +1,129 @@
+"""Serving the app with uvicorn: HTTP and HTTPS listeners, a metrics port, a draining shutdown.
+
+The first listener's server runs the app's lifespan (the platform's workers); the others are
+companions in the same event loop that serve the same app (or the metrics app) without one.
+
+The first SIGTERM (or Ctrl-C) stops accepting connections and lets in-flight requests finish;
+then the lifespan lets the dispatcher finish its batches in flight and take delivery reports for
+a grace period. A second signal, or the shutdown timeout, stops everything at once. Nothing
+acknowledged is lost either way: every acknowledgement follows a commit, and the database is the
+queue (parts left in flight are picked up again at the next start).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from smsgate.app import SmsgateApp, create_app
+from smsgate.config import Settings
+from smsgate.logs import configure_logging
+
+# uvicorn's exit status when a listener cannot start.
+STARTUP_FAILURE = 3
+
+
+class SmsgateServer(uvicorn.Server):
+    """uvicorn's server with companion listeners, where any second signal forces the exit."""
+
+    def __init__(
+        self, config: uvicorn.Config, app: SmsgateApp, companions: Sequence[uvicorn.Config]
+    ) -> None:
+        super().__init__(config)
+        self.app = app
+        self.companions = [uvicorn.Server(companion) for companion in companions]
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().startup(sockets)
+        for companion in self.companions:
+            companion.config.load()
+            companion.lifespan = companion.config.lifespan_class(companion.config)
+            await companion.startup()
+
+    async def on_tick(self, counter: int) -> bool:
+        for companion in self.companions:
+            await companion.on_tick(counter)  # keeps their Date headers current
+        return await super().on_tick(counter)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await asyncio.gather(
+            super().shutdown(sockets), *(companion.shutdown() for companion in self.companions)
+        )
+        if not self.app.stopped:
+            # A second signal came before the lifespan's turn, so uvicorn skipped it: the app
+            # still stops its workers and closes the database (at once, as it is aborted).
+            await self.lifespan.shutdown()
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # uvicorn forces only on a second Ctrl-C, and raises the signal again once stopped (so
+        # even a drained shutdown would end by the signal); here any second signal forces, and a
+        # shutdown ends with status 0.
+        if not self.should_exit:
+            self.should_exit = True
+            return
+        self.force_exit = True
+        for companion in self.companions:
+            companion.force_exit = True
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.app.abort)
+
+
+def listeners(app: SmsgateApp, settings: Settings) -> list[uvicorn.Config]:
+    """Plain HTTP, HTTPS and metrics listeners as configured; the first runs the lifespan."""
+    trusted = settings.forwarded_allow_ips
+
+    def listener(
+        served: ASGIApp, port: int, certfile: Path | None = None, keyfile: Path | None = None
+    ) -> uvicorn.Config:
+        return uvicorn.Config(
+            served,
+            host=settings.host,
+            port=port,
+            ssl_certfile=certfile,
+            ssl_keyfile=keyfile,
+            # X-Forwarded-For is believed only from the configured proxies.
+            proxy_headers=bool(trusted),
+            forwarded_allow_ips=trusted or None,
+            log_config=None,
+            log_level=settings.log_level,
+            access_log=False,  # the app logs each request itself
+            timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+            lifespan="off",
+        )
+
+    configs = []
+    if settings.plain_http:
+        configs.append(listener(app, settings.port))
+    if settings.ssl_certfile is not None:
+        configs.append(
+            listener(app, settings.ssl_port, settings.ssl_certfile, settings.ssl_keyfile)
+        )
+    if settings.metrics_port is not None:
+        configs.append(listener(app.metrics, settings.metrics_port))
+    configs[0].lifespan = "on"
+    return configs
+
+
+def serve(settings: Settings) -> None:
+    """Serve until signalled; exit with status 3 when a listener cannot start."""
+    log_writer = configure_logging(
+        settings.log_format, settings.log_level, access=settings.access_log
+    )
+    try:
+        app = create_app(settings)
+        first, *companions = listeners(app, settings)
+        server = SmsgateServer(first, app, companions)
+        server.run()
+    finally:
+        log_writer.stop()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)

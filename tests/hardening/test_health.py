@@ -1,0 +1,111 @@
+"""``/healthz`` answers while the process is up; ``/readyz`` only while the database answers,
+the dispatcher runs and, when it does, a connector is up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from smsgate.api.health import Readiness
+from smsgate.config import Settings
+from smsgate.platform import Platform
+from tests.api.helpers import Deployment, wait_for
+from tests.server import free_port
+
+
+def readiness(deployment: Deployment) -> tuple[int, Any]:
+    response = deployment.client.get("/readyz")
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
+    return response.status_code, response.json()
+
+
+def test_a_running_server_is_healthy_and_ready(shared: Deployment) -> None:
+    health = shared.client.get("/healthz")
+    assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    assert readiness(shared) == (
+        200,
+        {
+            "ready": True,
+            "database": "ok",
+            "dispatcher": "running",
+            "connectors": {"simulator": True},
+        },
+    )
+
+
+def test_a_server_whose_database_file_is_unreadable_is_not_ready(
+    spawn: Callable[..., Deployment],
+) -> None:
+    deployment = spawn()
+    database = deployment.process.workdir / "smsgate.db"
+    aside = database.with_name("aside.db")
+    # Tests run as root, whom file modes do not stop: a folder in the file's place does.
+    database.rename(aside)
+    database.mkdir()
+    try:
+        status, report = readiness(deployment)
+        assert status == 503
+        assert report["ready"] is False
+        assert report["database"].startswith("OperationalError: "), report
+        assert report["dispatcher"] == "running"
+        assert deployment.client.get("/healthz").status_code == 200  # the process is up
+    finally:
+        database.rmdir()
+        aside.rename(database)
+    assert readiness(deployment)[0] == 200
+
+
+def test_a_server_none_of_whose_connectors_is_bound_is_not_ready(
+    spawn: Callable[..., Deployment],
+) -> None:
+    nobody_listens = free_port()
+    connectors = {
+        "op": {"host": "127.0.0.1", "port": nobody_listens, "system_id": "gw", "password": "pw"}
+    }
+    deployment = spawn(smsc="smpp", connectors=orjson.dumps(connectors).decode())
+
+    def dispatching() -> tuple[int, Any] | None:
+        answer = readiness(deployment)
+        return answer if answer[1]["dispatcher"] == "running" else None
+
+    status, report = wait_for(dispatching)
+    assert status == 503
+    assert report == {
+        "ready": False,
+        "database": "ok",
+        "dispatcher": "running",
+        "connectors": {"op": False},
+    }
+
+
+def check_in_process(tmp_path: Path, **settings: Any) -> tuple[bool, dict[str, Any]]:
+    """Readiness of a platform whose workers were never started."""
+    platform = Platform.open(
+        Settings(database_url=f"sqlite:///{tmp_path / 'smsgate.db'}", data_dir=tmp_path, **settings)
+    )
+    checks = Readiness(platform)
+    try:
+        return asyncio.run(checks.check())
+    finally:
+        checks.close()
+        platform.close()
+
+
+def test_a_process_whose_dispatcher_is_not_running_is_not_ready(tmp_path: Path) -> None:
+    assert check_in_process(tmp_path) == (
+        False,
+        {"ready": False, "database": "ok", "dispatcher": "not running"},
+    )
+
+
+def test_a_process_that_dispatches_nothing_needs_no_dispatcher_to_be_ready(
+    tmp_path: Path,
+) -> None:
+    assert check_in_process(tmp_path, dispatch=False) == (
+        True,
+        {"ready": True, "database": "ok", "dispatcher": "off"},
+    )

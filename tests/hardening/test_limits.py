@@ -1,0 +1,276 @@
+"""Abuse limits: login lockout per login and per address, the body size limit, the request
+rate per account."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+
+from smsgate.config import Settings
+from smsgate.domain.errors import FloodDetected, Unauthorized
+from smsgate.services import limits
+from smsgate.services.limits import (
+    LOCKED_OUT,
+    TOO_MANY_REQUESTS,
+    FailureLog,
+    LockoutPolicy,
+    LoginThrottle,
+    RequestRate,
+    client_address,
+)
+from tests.api.helpers import (
+    SENDER,
+    Deployment,
+    assert_error,
+    assert_ok,
+    balance,
+    creds,
+    wait_for,
+)
+from tests.hardening.helpers import (
+    BODY_LIMIT,
+    chunk,
+    connect,
+    log_until_now,
+    read_response,
+    request_head,
+)
+
+WRONG_PASSWORD = "Invalid login or password"
+FORM = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data; boundary=limit"
+TOO_LARGE = f"Request body over {BODY_LIMIT} bytes"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# --- the rules ------------------------------------------------------------------------------
+
+
+def test_lockouts_double_from_the_base_up_to_the_cap_after_the_free_failures() -> None:
+    policy = LockoutPolicy(free=2, base=1.0, cap=8.0)
+    assert [policy.lockout(n) for n in range(1, 9)] == [0, 0, 1, 2, 4, 8, 8, 8]
+    assert policy.lockout(10**6) == 8.0
+
+
+def test_failures_lock_a_key_until_its_lockout_ends_and_are_forgotten_after_a_quiet_cap() -> None:
+    failures = FailureLog(LockoutPolicy(free=1, base=1.0, cap=4.0))
+    failures.failed("key", 0.0)
+    assert not failures.locked("key", 0.0)
+    failures.failed("key", 0.0)
+    assert failures.locked("key", 0.99) and not failures.locked("key", 1.0)
+    failures.failed("key", 1.0)  # the third in a row: 2 s
+    assert failures.locked("key", 2.99) and not failures.locked("key", 3.0)
+    # Quiet for a whole cap after the lockout ended: the next failure is a first one again.
+    failures.failed("key", 7.01)
+    assert not failures.locked("key", 7.01)
+    failures.forget("key")
+    assert not failures.locked("key", 7.01)
+
+
+def test_the_keys_remembered_are_bounded_the_least_recently_failing_forgotten_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(limits, "MAX_TRACKED", 2)
+    failures = FailureLog(LockoutPolicy(free=0, base=10.0, cap=10.0))
+    for key in ("a", "b", "a", "c"):
+        failures.failed(key, 0.0)
+    assert failures.locked("a", 1.0) and failures.locked("c", 1.0)
+    assert not failures.locked("b", 1.0)
+
+
+def test_a_locked_address_locks_every_login_but_a_success_frees_only_its_login() -> None:
+    clock = Clock()
+    throttle = LoginThrottle(
+        LockoutPolicy(free=1, base=5.0, cap=5.0), LockoutPolicy(free=2, base=5.0, cap=5.0), clock
+    )
+    token = client_address.set("203.0.113.7")
+    try:
+        throttle.failed("alice")
+        throttle.succeeded("alice")
+        throttle.failed("alice")
+        throttle.check("alice")  # one failure since the success: free
+        throttle.failed("bob")  # the address's third failure in a row: locked
+        for login in ("alice", "carol"):
+            with pytest.raises(Unauthorized, match=LOCKED_OUT):
+                throttle.check(login)
+        client_address.set("198.51.100.1")
+        throttle.check("carol")
+        clock.now += 5.0
+        client_address.set("203.0.113.7")
+        throttle.check("carol")
+    finally:
+        client_address.reset(token)
+
+
+def test_a_token_bucket_lets_a_burst_through_then_refills_at_the_rate() -> None:
+    clock = Clock()
+    rate = RequestRate(per_second=2.0, burst=2, clock=clock)
+    rate.spend(1)
+    rate.spend(1)
+    with pytest.raises(FloodDetected, match=TOO_MANY_REQUESTS) as refused:
+        rate.spend(1)
+    assert refused.value.code == 10
+    rate.spend(2)  # another account's bucket
+    clock.now += 0.5
+    rate.spend(1)
+    with pytest.raises(FloodDetected):
+        rate.spend(1)
+
+
+def test_the_defaults_are_a_32_mb_body_and_no_request_rate() -> None:
+    settings = Settings()
+    assert settings.max_body_bytes == 32 * 1024 * 1024
+    assert settings.rate_limit_per_second is None
+
+
+# --- on a server ----------------------------------------------------------------------------
+
+
+def test_a_brute_force_loop_is_slowed_to_the_lockout_pace_and_spares_existing_session_ids(
+    spawn: Callable[..., Deployment],
+) -> None:
+    free, base, cap = 3, 0.05, 0.25
+    deployment = spawn(
+        login_failures_per_login=str(free),
+        login_failures_per_address="1000000",
+        login_lockout_seconds=str(base),
+        login_lockout_max_seconds=str(cap),
+    )
+    victim = deployment.make_account()
+    session_id = victim.session_id()
+    client = deployment.client
+    answers: Counter[str] = Counter()
+    started = time.monotonic()
+    for attempt in range(1000):
+        guess = f"guess-{attempt:04d}"
+        if attempt % 2:
+            response = client.get(
+                "/rest/Session/", params={"login": victim.login, "password": guess}
+            )
+        else:
+            response = client.get("/rest/Balance/", params={"login": victim.login, "pass": guess})
+        answers[assert_error(response, 4)] += 1
+        if attempt % 100 == 0:
+            by_session = client.get("/rest/Balance/", params={"sessionId": session_id})
+            assert assert_ok(by_session) == 1000
+    elapsed = time.monotonic() - started
+    checked = answers[WRONG_PASSWORD]
+    assert answers[LOCKED_OUT] + checked == 1000, answers
+    # `free` failures and one more lock nothing; then each check waits out a lockout of 0.05,
+    # 0.1 and 0.2 s, then of 0.25 s (the cap) each: guessing runs at the cap's pace.
+    ramp = math.ceil(math.log2(cap / base)) + 1
+    assert free + 1 < checked <= free + 1 + ramp + math.ceil(elapsed / cap), (checked, elapsed)
+    # While locked, even the right password is not checked ...
+    by_password = client.get("/rest/Balance/", params=creds(victim))
+    assert assert_error(by_password, 4) == LOCKED_OUT
+    # ... and once the lockout ends it opens the account again.
+    wait_for(lambda: client.get("/rest/Balance/", params=creds(victim)).status_code == 200)
+    assert balance(victim) == 1000
+    log = log_until_now(deployment)
+    assert log.count("logger=smsgate.access") > 1000
+    assert "guess-" not in log
+
+
+@pytest.mark.parametrize("trusted", [False, True], ids=["no proxy", "trusted proxy"])
+def test_failures_count_per_client_address_as_a_trusted_proxy_names_it(
+    spawn: Callable[..., Deployment], trusted: bool
+) -> None:
+    settings = {
+        "login_failures_per_login": "100",
+        "login_failures_per_address": "2",
+        "login_lockout_seconds": "60",
+    }
+    if trusted:
+        settings["forwarded_allow_ips"] = '["127.0.0.1"]'
+    deployment = spawn(**settings)
+    user = deployment.make_account()
+    client = deployment.client
+    attacker = {"X-Forwarded-For": "203.0.113.7"}
+    right = {"login": user.login, "password": user.password}
+    for n in range(3):  # wrong passwords of different logins: only the address is common
+        wrong = {"login": f"nobody-{n}", "password": "wrong"}
+        response = client.get("/rest/Session/", params=wrong, headers=attacker)
+        assert assert_error(response, 4) == WRONG_PASSWORD
+    response = client.get("/rest/Session/", params=right, headers=attacker)
+    assert assert_error(response, 4) == LOCKED_OUT
+    elsewhere = client.get("/rest/Session/", params=right, headers={"X-Forwarded-For": "1.2.3.4"})
+    if trusted:
+        assert_ok(elsewhere)
+    else:  # a header anyone can send names no one: every request came from 127.0.0.1
+        assert assert_error(elsewhere, 4) == LOCKED_OUT
+
+
+def test_a_declared_oversize_body_answers_code_2_before_any_of_it_is_sent(
+    shared: Deployment,
+) -> None:
+    with connect(shared.process.port) as sock:
+        sock.sendall(request_head("/rest/Send/SendSms/", FORM, BODY_LIMIT + 1))
+        response = read_response(sock)
+    assert response.status == 400
+    assert response.json() == {"Code": 2, "Desc": TOO_LARGE}
+
+
+@pytest.mark.parametrize("content_type", [FORM, MULTIPART])
+def test_a_streamed_oversize_body_answers_code_2_once_past_the_limit(
+    shared: Deployment, content_type: str
+) -> None:
+    start = b'--limit\r\nContent-Disposition: form-data; name="data"\r\n\r\n'
+    piece = b"a" * 65536
+    with connect(shared.process.port) as sock:
+        sock.sendall(request_head("/rest/Send/SendSms/", content_type))
+        sent = 0
+        if content_type == MULTIPART:
+            sock.sendall(chunk(start))
+            sent = len(start)
+        while sent <= BODY_LIMIT:
+            sock.sendall(chunk(piece))
+            sent += len(piece)
+        # The body never ends, yet the answer comes.
+        response = read_response(sock)
+    assert response.status == 400
+    assert response.json() == {"Code": 2, "Desc": TOO_LARGE}
+
+
+def test_a_body_of_the_limit_exactly_is_read(shared: Deployment) -> None:
+    account = shared.make_account()
+    form = (
+        f"login={account.login}&pass={account.api_password}&sourceAddress={SENDER}"
+        "&destinationAddress=79001234567&data=Hello&padding="
+    ).encode()
+    body = form + b"a" * (BODY_LIMIT - len(form))
+    response = shared.client.post(
+        "/rest/Send/SendSms/", content=body, headers={"Content-Type": FORM}
+    )
+    assert len(assert_ok(response)) == 1
+
+
+def test_a_request_rate_per_account_answers_code_10_past_it(
+    spawn: Callable[..., Deployment],
+) -> None:
+    deployment = spawn(rate_limit_per_second="4", rate_limit_burst="3")
+    account, other = deployment.make_account(), deployment.make_account()
+    client = deployment.client
+    for _ in range(3):
+        assert_ok(client.get("/rest/Balance/", params=creds(account)))
+    refused = client.get("/rest/Balance/", params=creds(account))
+    assert assert_error(refused, 10) == TOO_MANY_REQUESTS
+    assert_ok(client.get("/rest/Balance/", params=creds(other)))
+    time.sleep(0.3)  # a token more at 4 a second
+    assert_ok(client.get("/rest/Balance/", params=creds(account)))
+
+
+def test_there_is_no_request_rate_limit_by_default(shared: Deployment) -> None:
+    account = shared.make_account()
+    for _ in range(50):
+        assert_ok(shared.client.get("/rest/Balance/", params=creds(account)))

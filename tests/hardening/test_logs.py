@@ -1,0 +1,173 @@
+"""Logs: one structured line per request with its request id (also in any Code 9 answer), and
+never a password or a session id."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from smsgate.api.rest import router
+from smsgate.api.rest.call import ApiCall
+from smsgate.api.rest.router import RestApp
+from smsgate.config import Settings
+from smsgate.logs import (
+    ACCESS_FORMAT,
+    ACCESS_LOGGER,
+    REDACTED,
+    LineFormatter,
+    LogFormat,
+    redact,
+)
+from smsgate.platform import Platform
+from tests.api.helpers import Deployment, assert_error, assert_ok, creds
+from tests.hardening.helpers import log_until_now, request_lines
+
+SESSION_ID = "0123456789abcdef0123456789abcdef"
+
+
+def record(msg: str, *args: object, name: str = "smsgate.test") -> logging.LogRecord:
+    return logging.LogRecord(name, logging.INFO, __file__, 1, msg, args, None)
+
+
+def access_record(path: str) -> logging.LogRecord:
+    args = ("00000000deadbeef", "GET", path, "balance", "0", 200, 0.5, "127.0.0.1")
+    return record(ACCESS_FORMAT, *args, name=ACCESS_LOGGER)
+
+
+@pytest.mark.parametrize(
+    ("text", "scrubbed"),
+    [
+        ("login=bob&pass=hunter2&x=1", f"login=bob&pass={REDACTED}&x=1"),
+        ("password=hunter2", f"password={REDACTED}"),
+        (
+            "{'password': 'hunter2', 'login': 'bob'}",
+            f"{{'password': '{REDACTED}', 'login': 'bob'}}",
+        ),
+        ('"sessionId": "abc"', f'"sessionId": "{REDACTED}"'),
+        ("SessionID=ABC&api_password=x", f"SessionID={REDACTED}&api_password={REDACTED}"),
+        (f"session {SESSION_ID.upper()} gone", f"session {REDACTED} gone"),
+        (f"/rest/Balance/{SESSION_ID}/", f"/rest/Balance/{REDACTED}/"),
+        ("passport=1 and 0123456789abcdef", "passport=1 and 0123456789abcdef"),
+    ],
+)
+def test_secrets_are_scrubbed_from_text(text: str, scrubbed: str) -> None:
+    assert redact(text) == scrubbed
+
+
+def test_a_request_line_has_its_fields_as_key_value_pairs_on_one_line() -> None:
+    line = LineFormatter("kv").format(access_record('/rest/a b"\nlevel=forged'))
+    assert re.fullmatch(
+        r"ts=\S+Z level=info logger=smsgate\.access request_id=00000000deadbeef method=GET "
+        r'path="/rest/a b\\"\\nlevel=forged" endpoint=balance code=0 status=200 ms=0\.5 '
+        r"client=127\.0\.0\.1",
+        line,
+    ), line
+
+
+def test_a_request_line_in_json_has_its_fields_as_members() -> None:
+    fields = orjson.loads(LineFormatter("json").format(access_record(f"/rest/{SESSION_ID}")))
+    del fields["ts"]
+    assert fields == {
+        "level": "info",
+        "logger": ACCESS_LOGGER,
+        "request_id": "00000000deadbeef",
+        "method": "GET",
+        "path": f"/rest/{REDACTED}",
+        "endpoint": "balance",
+        "code": "0",
+        "status": 200,
+        "ms": 0.5,
+        "client": "127.0.0.1",
+    }
+
+
+def test_a_message_and_its_traceback_are_scrubbed() -> None:
+    try:
+        raise RuntimeError(f"query failed: sessionId={SESSION_ID}")
+    except RuntimeError:
+        failed = record("calling %s with pass=%s", "/rest/Balance", "hunter2")
+        failed.exc_info = sys.exc_info()
+    styles: tuple[LogFormat, ...] = ("kv", "json")
+    for style in styles:
+        line = LineFormatter(style).format(failed)
+        assert "hunter2" not in line and SESSION_ID not in line, line
+        assert "\n" not in line and "RuntimeError" in line, line
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Iterator[Platform]:
+    opened = Platform.open(
+        Settings(database_url=f"sqlite:///{tmp_path / 'smsgate.db'}", data_dir=tmp_path)
+    )
+    yield opened
+    opened.close()
+
+
+def test_a_code_9_answer_names_the_request_id_of_its_log_lines(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(call: ApiCall) -> None:
+        raise RuntimeError("the unexpected")
+
+    monkeypatch.setitem(router.ROUTES, "balance", broken)
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=RestApp(platform))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.get("/rest/Balance/", params={"sessionId": SESSION_ID})
+
+    with caplog.at_level(logging.INFO):
+        response = asyncio.run(call())
+    desc = assert_error(response, 9)
+    match = re.fullmatch(r"Internal server error, request id ([0-9a-f]{16})", desc)
+    assert match, desc
+    request_id = match.group(1)
+    (failure,) = [r for r in caplog.records if r.name == router.__name__]
+    (access,) = [r for r in caplog.records if r.name == ACCESS_LOGGER]
+    assert failure.getMessage() == f"request {request_id} to /rest/Balance/ failed"
+    assert failure.exc_info is not None
+    assert access.name == ACCESS_LOGGER and access.args
+    assert access.args[0] == request_id and access.args[3:6] == ("broken", "9", 500)
+
+
+def test_no_log_line_holds_a_password_or_a_session_id(shared: Deployment) -> None:
+    account = shared.make_account()
+    session_id = account.session_id()
+    client = shared.client
+    secrets = [account.password, account.api_password, session_id, "wrong-guess"]
+    assert_ok(client.get("/rest/Balance/", params={"sessionId": session_id}))
+    assert_ok(client.post("/rest/Balance/", data=creds(account)))
+    assert_ok(client.post("/rest/Balance/", files={"sessionId": (None, session_id)}))
+    assert_error(client.get("/rest/Balance/", params={**creds(account), "pass": "wrong-guess"}), 4)
+    login = {"login": account.login, "password": "wrong-guess"}
+    assert_error(client.post("/rest/Session/", data=login), 4)
+    # A path is logged, whatever a client puts in it.
+    unknown = client.get(f"/rest/Balance/{session_id}/pass=wrong-guess")
+    assert_error(unknown, 6)
+    log = log_until_now(shared)
+    for secret in secrets:
+        assert secret not in log, secret
+    logged = "\n".join(request_lines(log))
+    assert f'path="/rest/Balance/{REDACTED}/pass={REDACTED}"' in logged
+
+
+def test_logs_can_be_json_lines(spawn: Callable[..., Deployment]) -> None:
+    deployment = spawn(log_format="json")
+    account = deployment.make_account()
+    assert_ok(deployment.client.get("/rest/Balance/", params=creds(account)))
+    log = log_until_now(deployment)
+    lines = [orjson.loads(line) for line in log.splitlines() if line.startswith("{")]
+    assert len(lines) == len(log.splitlines()), log
+    requests = [line for line in lines if line["logger"] == ACCESS_LOGGER]
+    assert [(r["endpoint"], r["code"], r["status"]) for r in requests[:1]] == [
+        ("balance", "0", 200)
+    ]
+    assert {"ts", "level", "request_id", "method", "path", "ms", "client"} <= set(requests[0])

@@ -1,0 +1,178 @@
+"""Graceful shutdown: SIGTERM stops accepting, finishes the requests and the dispatcher's
+batches in flight and takes delivery reports for a grace period; a second SIGTERM, or the
+timeout, stops at once. Either way nothing acknowledged is lost."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from sqlalchemy import func, select
+
+from smsgate.domain.states import MessageState
+from smsgate.store.schema import messages
+from tests.api.helpers import (
+    SENDER,
+    Deployment,
+    assert_ids,
+    assert_ok,
+    creds,
+    send_ok,
+    state,
+    statistic,
+    wait_for,
+)
+from tests.api.test_durability import check_journal, journal_path, journal_settled
+from tests.hardening.helpers import connect, read_response, request_head
+
+PARTS = 20_000
+BULK = 10_000
+
+
+def running(deployment: Deployment) -> subprocess.Popen[bytes]:
+    process = deployment.process.process
+    assert process is not None
+    return process
+
+
+def terminate(deployment: Deployment, timeout: float = 60) -> int:
+    """SIGTERM the server and wait for it to exit; its exit status."""
+    process = running(deployment)
+    process.send_signal(signal.SIGTERM)
+    status = process.wait(timeout)
+    deployment.process.stop()  # forgets the exited process, so that it can start again
+    return status
+
+
+def parts_by_state(deployment: Deployment) -> dict[str, int]:
+    def count(connection: Any) -> dict[str, int]:
+        rows = connection.execute(select(messages.c.state, func.count()).group_by(messages.c.state))
+        return {state: number for state, number in rows}
+
+    return deployment.database.read_sync(count)
+
+
+def journal_takes(deployment: Deployment) -> list[int]:
+    """The parts the simulated SMSC took (since its journal was last compacted, at a start)."""
+    path = journal_path(deployment)
+    lines = path.read_text("ascii").splitlines() if path.exists() else []
+    return [int(line.split()[1]) for line in lines if line.startswith("+ ")]
+
+
+def test_sigterm_during_a_20000_part_run_exits_cleanly_and_a_restart_completes_each_once(
+    spawn: Callable[..., Deployment],
+) -> None:
+    deployment = spawn(simulator_delay="0.2")
+    account = deployment.make_account(balance=str(PARTS), price=Decimal("1"))
+    ids: list[int] = []
+    for first in range(0, PARTS, BULK):
+        # Ending in 12: the simulator delivers them all.
+        numbers = ",".join(f"7900{first + n:05d}12" for n in range(BULK))
+        bulk = {**creds(account), "sourceAddress": SENDER, "destinationAddresses": numbers}
+        response = deployment.client.post("/rest/Send/SendBulk/", data={**bulk, "data": "Run"})
+        ids += assert_ids(assert_ok(response), BULK)
+    wait_for(lambda: len(journal_takes(deployment)) >= 2000, timeout=30, interval=0.005)
+    assert terminate(deployment) == 0
+    log = deployment.process.log_path.read_text()
+    assert "the dispatcher finished its work in flight" in log
+    states = parts_by_state(deployment)
+    # Stopped mid-run, with no batch half done: each part is still queued, or the SMSC has it
+    # (and the journal says so), and every report due in the grace period was recorded.
+    assert MessageState.SUBMITTING not in states and MessageState.SENT not in states, states
+    delivered = states.get(MessageState.DELIVERED, 0)
+    assert 0 < delivered < PARTS and states[MessageState.QUEUED] == PARTS - delivered, states
+    first_run = journal_takes(deployment)
+    assert len(first_run) == delivered
+    deployment.process.start()
+
+    def finished() -> dict[str, int] | None:
+        figures = statistic(account)
+        return figures if figures["InProgress"] == 0 else None
+
+    figures = wait_for(finished, timeout=60, interval=0.2)
+    assert (figures["Sent"], figures["Delivered"]) == (PARTS, PARTS), figures
+    wait_for(lambda: journal_settled(journal_path(deployment)), timeout=5)
+    check_journal(journal_path(deployment))  # taken once, reported once
+    # Every part went to the SMSC exactly once over the two runs.
+    assert sorted(first_run + journal_takes(deployment)) == sorted(ids)
+
+
+def refuses_connections(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_sigterm_stops_accepting_but_answers_the_requests_in_flight(
+    spawn: Callable[..., Deployment],
+) -> None:
+    deployment = spawn(simulator_delay="0.2")
+    account = deployment.make_account()
+    port = deployment.process.port
+    body = urlencode(
+        {**creds(account), "sourceAddress": SENDER, "destinationAddress": "79001234567"}
+        | {"data": "In flight"}
+    ).encode()
+    with connect(port) as sock:
+        sock.sendall(
+            request_head("/rest/Send/SendSms/", "application/x-www-form-urlencoded", len(body))
+        )
+        sock.sendall(body[:10])
+        time.sleep(0.2)  # the request is being read
+        running(deployment).send_signal(signal.SIGTERM)
+        wait_for(lambda: refuses_connections(port))
+        sock.sendall(body[10:])
+        response = read_response(sock)
+    assert response.status == 200
+    (part_id,) = response.json()  # type: ignore[misc]
+    assert running(deployment).wait(30) == 0
+    deployment.process.stop()
+    deployment.process.start()
+    wait_for(lambda: state(account, part_id)["State"] == 0)
+
+
+@pytest.mark.parametrize("cut_short_by", ["a second signal", "the shutdown timeout"])
+def test_a_second_sigterm_or_the_timeout_stops_at_once_losing_nothing(
+    spawn: Callable[..., Deployment], cut_short_by: str
+) -> None:
+    timeout = 1 if cut_short_by == "the shutdown timeout" else 30
+    deployment = spawn(
+        simulator_delay="0.2",
+        report_grace_seconds="60",
+        shutdown_timeout_seconds=str(timeout),
+    )
+    account = deployment.make_account()
+    (silent,) = send_ok(account, "79001239999")  # the simulator never reports it
+    (delivered,) = send_ok(account, "79001234567")
+    wait_for(
+        lambda: (
+            state(account, silent)["StateDescription"] == "Sent"
+            and state(account, delivered)["State"] == 0
+        )
+    )
+    process = running(deployment)
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    if cut_short_by == "a second signal":
+        time.sleep(1)
+        assert process.poll() is None  # waiting for the silent part's report
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+    assert process.wait(10) == 0
+    assert time.monotonic() - started < timeout + 2
+    deployment.process.stop()
+    assert f"shutdown cut short by {cut_short_by}" in deployment.process.log_path.read_text()
+    deployment.process.start()
+    assert state(account, silent)["StateDescription"] == "Sent"
+    assert state(account, delivered)["State"] == 0
+    assert int(silent) not in journal_takes(deployment)  # not sent again
+    deployment.process.kill()  # it would wait out the grace period for the silent part

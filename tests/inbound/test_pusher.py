@@ -1,0 +1,76 @@
+"""The pusher in-process, on a real database and a real receiver: offered jobs and leases."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import Connection, select
+
+from smsgate.inbound.pusher import Pusher, PushSettings
+from smsgate.services.accounts import AccountAdmin
+from smsgate.store.database import Database
+from smsgate.store.incoming import IncomingRow, insert_incoming
+from smsgate.store.migrate import upgrade
+from smsgate.store.push import PushJob, enqueue_incoming_push
+from smsgate.store.schema import push_jobs
+from tests.inbound.helpers import SENDER_PHONE
+from tests.inbound.receiver import Receiver
+
+Receivers = Callable[..., Receiver]
+
+
+def queue_push(database: Database, account_id: int, url: str, lease_until: datetime) -> PushJob:
+    """An incoming message and its push, leased as the incoming recorder leases it."""
+    now = datetime.now(UTC)
+
+    def work(connection: Connection) -> PushJob:
+        message_id = insert_incoming(
+            connection,
+            account_id=account_id,
+            prefix="",
+            source=SENDER_PHONE,
+            destination="2420",
+            text="hello",
+            connector="test",
+            created_at=now,
+        )
+        job_id = enqueue_incoming_push(connection, account_id, url, message_id, now, lease_until)
+        message = IncomingRow(message_id, account_id, "", SENDER_PHONE, "2420", "hello", now)
+        return PushJob(job_id, account_id, url, None, 1, now, message)
+
+    return database.write_sync(work)
+
+
+def test_a_waiting_job_whose_lease_would_lapse_is_handed_back(
+    tmp_path: Path, receivers: Receivers
+) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'smsgate.db'}")
+    upgrade(database.write_engine)
+    account_id = AccountAdmin(database).create("pusher-test", password="x", balance=Decimal(0))
+    hanging = receivers(hang=True).start()
+    settings = PushSettings(per_account=1, attempt_timeout=5.0, idle_poll=0.05)
+    now = datetime.now(UTC)
+    lasting = queue_push(database, account_id, hanging.url, now + timedelta(minutes=1))
+    lapsing = queue_push(database, account_id, hanging.url, now + timedelta(seconds=2))
+
+    async def main() -> None:
+        pusher = Pusher(database, settings)
+        running = asyncio.create_task(pusher.run())
+        pusher.offer(lasting, now + timedelta(minutes=1))  # takes the account's one slot
+        pusher.offer(lapsing, now + timedelta(seconds=2))  # would lapse within an attempt
+        await asyncio.sleep(0.5)
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+    asyncio.run(main())
+    rows = {row.id: row for row in database.read_sync(lambda c: list(c.execute(select(push_jobs))))}
+    assert hanging.hung == 1
+    assert rows[lasting.id].leased  # cancelled mid-attempt: its lease stands for a restart
+    assert not rows[lapsing.id].leased
+    assert rows[lapsing.id].attempts == 0
+    assert rows[lapsing.id].due_at <= datetime.now(UTC)
+    database.close()

@@ -1,0 +1,150 @@
+"""The builder in this process, with build processes that misbehave: one that dies, and one
+whose report another builder takes over."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from smsgate.reports import builder as builder_module
+from smsgate.reports.builder import BuilderSettings, ReportBuilder
+from smsgate.services.accounts import AccountAdmin
+from smsgate.services.reports import ReportFormat, ReportOrder, order_report
+from smsgate.store import reports as store
+from smsgate.store.database import Database
+from smsgate.store.migrate import upgrade
+from smsgate.store.reports import ReportStatus
+from smsgate.store.schema import reports
+
+DAY = datetime(2025, 3, 10, tzinfo=UTC)
+
+
+def die(*_: Any) -> None:
+    """A build process that ends without a word, as one the OOM killer ends."""
+    os._exit(3)
+
+
+def dawdle(*_: Any) -> None:
+    """A build process that takes its time."""
+    time.sleep(30)
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[Database]:
+    opened = Database(f"sqlite:///{tmp_path / 'builder.db'}")
+    upgrade(opened.write_engine)
+    yield opened
+    opened.close()
+
+
+Check = Callable[[int], Awaitable[bool]]
+
+
+def run_one(database: Database, tmp_path: Path, lease: timedelta, done: Check) -> int:
+    """Order a report and let a builder work until ``done`` (checked every 50 ms, ten seconds
+    at most) says so; the report's id."""
+    owner = AccountAdmin(database).create("owner", password="x", balance=Decimal(0))
+    order = ReportOrder(start=DAY, end=DAY, format=ReportFormat.CSV, zone="UTC")
+    settings = BuilderSettings(
+        reports_dir=tmp_path / "reports", retention=timedelta(days=1), lease=lease
+    )
+
+    async def scenario() -> int:
+        report_id = await order_report(database, owner, order)
+        running = asyncio.create_task(ReportBuilder(database, settings).run())
+        try:
+            deadline = time.monotonic() + 10
+            while not await done(report_id):
+                assert time.monotonic() < deadline, "not done in 10 s"
+                await asyncio.sleep(0.05)
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+        return report_id
+
+    return asyncio.run(scenario())
+
+
+def test_a_build_process_that_dies_fails_its_report(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(builder_module, "run_job", die)
+
+    async def failed(report_id: int) -> bool:
+        found = await database.read(lambda c: store.find_report(c, report_id))
+        return found is not None and found.status is ReportStatus.FAILED
+
+    report_id = run_one(database, tmp_path, timedelta(seconds=60), failed)
+    query = reports.select().with_only_columns(reports.c.error).where(reports.c.id == report_id)
+    error = database.read_sync(lambda c: c.execute(query).scalar_one())
+    assert error == "the build process died (exit code 3)"
+    assert list((tmp_path / "reports" / "building").iterdir()) == []
+
+
+def test_a_builder_whose_report_was_taken_over_stops_building_it(
+    database: Database,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(builder_module, "run_job", dawdle)
+
+    async def taken_over_and_stopped(report_id: int) -> bool:
+        # what another builder's claim does once the lease lapsed
+        await database.write(
+            lambda c: c.execute(
+                update(reports)
+                .where(reports.c.id == report_id, reports.c.attempts == 1)
+                .values(attempts=2)
+            )
+        )
+        return "another builder took the report over" in caplog.text
+
+    started = time.monotonic()
+    report_id = run_one(database, tmp_path, timedelta(seconds=0.3), taken_over_and_stopped)
+    assert time.monotonic() - started < 10  # the dawdling process was stopped, not awaited
+    found = database.read_sync(lambda c: store.find_report(c, report_id))
+    assert found is not None and found.status is ReportStatus.BUILDING  # the other's to finish
+
+
+@pytest.mark.parametrize(("grace", "left"), [(timedelta(0), False), (timedelta(minutes=1), True)])
+def test_the_sweeper_expires_reports_and_deletes_their_files_after_a_grace(
+    database: Database, tmp_path: Path, grace: timedelta, left: bool
+) -> None:
+    owner = AccountAdmin(database).create("owner", password="x", balance=Decimal(0))
+    reports_dir = tmp_path / "reports"
+    reports_dir.mkdir()
+    finished = datetime.now(UTC) - timedelta(days=8)
+
+    def built(connection: Any, finished_at: datetime) -> int:
+        report_id = store.insert_report(connection, owner, {}, finished_at)
+        claimed = store.claim_report(connection, finished_at, finished_at, 3)
+        assert claimed is not None and claimed.id == report_id
+        (reports_dir / f"{report_id}.csv").write_text("Message ID")
+        store.finish_report(connection, report_id, 1, f"{report_id}.csv", 0, finished_at)
+        return report_id
+
+    old = database.write_sync(lambda c: built(c, finished))
+    recent = database.write_sync(lambda c: built(c, datetime.now(UTC)))
+    settings = BuilderSettings(reports_dir, timedelta(days=7), download_grace=grace)
+    deleted = asyncio.run(ReportBuilder(database, settings).sweep())
+    assert deleted == (0 if left else 1)
+    assert (reports_dir / f"{old}.csv").exists() == left
+    assert (reports_dir / f"{recent}.csv").exists()
+    expected = ReportStatus.EXPIRED if left else ReportStatus.DELETED
+    assert [status_of(database, i) for i in (old, recent)] == [expected, ReportStatus.READY]
+
+
+def status_of(database: Database, report_id: int) -> ReportStatus:
+    found = database.read_sync(lambda c: store.find_report(c, report_id))
+    assert found is not None
+    return found.status

@@ -1,0 +1,167 @@
+"""Ordering and downloading reports: the guide's errors, the limit of two building at once,
+who may download, retention, and a server dying mid-build."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from smsgate.store.schema import reports
+from tests.api.helpers import Deployment, assert_error, assert_ok, creds
+from tests.conftest import Account
+from tests.reports.conftest import BUILD_DELAY
+from tests.reports.helpers import (
+    ALL_STAT,
+    CSV_TYPE,
+    Seed,
+    csv_rows,
+    fetch,
+    order,
+    period,
+    ready,
+    seed,
+)
+
+TOO_MANY = "More than 2 reports at once are not allowed, make request later"
+
+
+def ordering(account: Account, **params: str) -> httpx.Response:
+    return account.client.post(ALL_STAT, data={**creds(account), **params})
+
+
+@pytest.mark.parametrize(
+    ("params", "code", "desc"),
+    [
+        ({"endTime": "2025-03-10T00:00:00"}, 1, "startDateTime can not be null or empty"),
+        ({"startTime": "2025-03-10T00:00:00"}, 1, "endDateTime can not be null or empty"),
+        ({**period(), "startTime": "10.03.2025"}, 2, "Not correct format startTime"),
+        ({**period(), "endTime": "2025-03-32T00:00:00"}, 2, "Not correct format endTime"),
+        ({**period(), "phone": "7900123456a"}, 2, "Phone must be numeric"),
+        ({**period(), "phone": "123456"}, 2, "Not correct length phone"),
+        ({**period(), "phone": "7900123456712345"}, 2, "Not correct length phone"),
+        ({**period(), "state": "lost"}, 2, "Bad Request"),
+        ({**period(), "type_load": "2"}, 2, "Bad Request"),
+        ({**period(), "c_base": "yes"}, 2, "Bad Request"),
+        ({**period(), "sub_stat": "2"}, 2, "Bad Request"),
+        ({**period(60, 0)}, 2, "Bad Request"),
+    ],
+)
+def test_bad_orders_answer_the_guides_errors(
+    reports_server: Deployment, params: dict[str, str], code: int, desc: str
+) -> None:
+    account = reports_server.make_account()
+    assert_error(ordering(account, **params), code, desc)
+
+
+def test_an_order_answers_the_report_id_as_a_number(reports_server: Deployment) -> None:
+    account = reports_server.make_account()
+    first = assert_ok(ordering(account, **period()))
+    response = ordering(account, **period(), sessionId=account.session_id())
+    assert response.text == str(first + 1)
+
+
+def test_an_expired_session_answers_the_guides_text(late_server: Deployment) -> None:
+    account = late_server.make_account()
+    session_id = account.session_id()
+    time.sleep(1.2)
+    response = account.client.post(ALL_STAT, data={"sessionId": session_id, **period()})
+    assert_error(response, 4, "SessionID expired")
+
+
+def test_a_third_report_while_two_build_is_refused(late_server: Deployment) -> None:
+    account = late_server.make_account()
+    seed(late_server.database, account, [Seed(minutes=1)])
+    first, second = order(account), order(account, type_load="1")
+    assert_error(ordering(account, **period()), 6, TOO_MANY)
+    # another account is not held back by this one's reports
+    order(late_server.make_account())
+    for report_id in (first, second):
+        assert_error(fetch(account, report_id), 6, "Report is not ready yet")
+    ready(account, first)
+    ready(account, second)
+    order(account)
+
+
+def test_a_download_sends_the_file_as_an_attachment(reports_server: Deployment) -> None:
+    account = reports_server.make_account()
+    report_id = order(account)
+    response = ready(account, report_id)
+    assert response.headers["content-type"] == CSV_TYPE
+    assert response.headers["content-disposition"] == (
+        f'attachment; filename="report-{report_id}.csv"'
+    )
+    assert int(response.headers["content-length"]) == len(response.content)
+    assert csv_rows(response)[1:] == []
+
+
+def test_only_the_orderer_and_its_parents_may_download(reports_server: Deployment) -> None:
+    parent = reports_server.make_account()
+    child = reports_server.make_account(parent=parent.login)
+    grandchild = reports_server.make_account(parent=child.login)
+    sibling = reports_server.make_account(parent=parent.login)
+    stranger = reports_server.make_account()
+    report_id = order(grandchild)
+    expected = ready(grandchild, report_id).content
+    for reader in (child, parent):
+        assert fetch(reader, report_id).content == expected
+    parents_report = order(parent)
+    ready(parent, parents_report)
+    for outsider, foreign_id in [
+        (sibling, report_id),
+        (stranger, report_id),
+        (child, parents_report),
+        (grandchild, parents_report),
+    ]:
+        assert_error(fetch(outsider, foreign_id), 2, "Id report not found")
+    for unknown in ("999999999", "abc", "-1"):
+        assert_error(fetch(parent, unknown), 2, "Id report not found")
+
+
+def test_reports_past_retention_answer_file_not_exist(forgetful_server: Deployment) -> None:
+    account = forgetful_server.make_account()
+    report_id = order(account)
+    ready(account, report_id)
+    deadline = time.monotonic() + 10
+    while fetch(account, report_id).status_code == 200:
+        assert time.monotonic() < deadline, "the report outlived its retention"
+        time.sleep(0.1)
+    assert_error(fetch(account, report_id), 6, "File not exist")
+    assert status(forgetful_server, report_id) == "expired"  # its file goes a minute later
+
+
+def test_a_failed_build_answers_file_not_exist(late_server: Deployment) -> None:
+    account = late_server.make_account()
+    report_id = order(account)
+    # A folder where the file must go: the build cannot put its file in place.
+    (late_server.process.workdir / "var" / "reports" / f"{report_id}.csv").mkdir(parents=True)
+    deadline = time.monotonic() + BUILD_DELAY + 15
+    while status(late_server, report_id) == "building":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert status(late_server, report_id) == "failed"
+    assert_error(fetch(account, report_id), 6, "File not exist")
+    order(account)  # a failed report no longer counts as building
+
+
+def status(deployment: Deployment, report_id: int) -> str:
+    query = reports.select().with_only_columns(reports.c.status).where(reports.c.id == report_id)
+    return str(deployment.database.read_sync(lambda c: c.execute(query).scalar_one()))
+
+
+def test_a_report_left_building_by_a_dead_server_is_built_after_restart(
+    spawn: Callable[..., Deployment],
+) -> None:
+    deployment = spawn(report_start_delay_seconds="30")
+    account = deployment.make_account()
+    seed(deployment.database, account, [Seed(minutes=1)])
+    report_id = order(account)
+    time.sleep(0.3)  # claimed, and waiting to start
+    deployment.process.kill()
+    deployment.process.settings["report_start_delay_seconds"] = "0"
+    deployment.process.start()
+    header, (message_id, *_) = csv_rows(ready(account, report_id))
+    assert header[0] == "Message ID" and message_id.isdigit()
+    assert status(deployment, report_id) == "ready"
