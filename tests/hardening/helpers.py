@@ -21,6 +21,7 @@ from tests.api.helpers import Deployment, wait_for
 
 # The shared server's request body limit (the default, 32 MB, is tested as a setting).
 BODY_LIMIT = 1 << 20
+FORM = "application/x-www-form-urlencoded"
 
 
 @dataclass

@@ -31,8 +31,10 @@ from tests.api.helpers import (
     creds,
     wait_for,
 )
+from tests.hardening.conftest import BURST, RATE, Ops
 from tests.hardening.helpers import (
     BODY_LIMIT,
+    FORM,
     chunk,
     connect,
     log_until_now,
@@ -41,7 +43,6 @@ from tests.hardening.helpers import (
 )
 
 WRONG_PASSWORD = "Invalid login or password"
-FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data; boundary=limit"
 TOO_LARGE = f"Request body over {BODY_LIMIT} bytes"
 
@@ -255,18 +256,16 @@ def test_a_body_of_the_limit_exactly_is_read(shared: Deployment) -> None:
     assert len(assert_ok(response)) == 1
 
 
-def test_a_request_rate_per_account_answers_code_10_past_it(
-    spawn: Callable[..., Deployment],
-) -> None:
-    deployment = spawn(rate_limit_per_second="4", rate_limit_burst="3")
+def test_a_request_rate_per_account_answers_code_10_past_it(ops: Ops) -> None:
+    deployment = ops.deployment
     account, other = deployment.make_account(), deployment.make_account()
     client = deployment.client
-    for _ in range(3):
+    for _ in range(BURST):
         assert_ok(client.get("/rest/Balance/", params=creds(account)))
     refused = client.get("/rest/Balance/", params=creds(account))
     assert assert_error(refused, 10) == TOO_MANY_REQUESTS
     assert_ok(client.get("/rest/Balance/", params=creds(other)))
-    time.sleep(0.3)  # a token more at 4 a second
+    time.sleep(1 / RATE)  # one request more
     assert_ok(client.get("/rest/Balance/", params=creds(account)))
 
 

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -28,6 +28,7 @@ from smsgate.logs import (
 )
 from smsgate.platform import Platform
 from tests.api.helpers import Deployment, assert_error, assert_ok, creds
+from tests.hardening.conftest import Ops
 from tests.hardening.helpers import log_until_now, request_lines
 
 SESSION_ID = "0123456789abcdef0123456789abcdef"
@@ -159,8 +160,8 @@ def test_no_log_line_holds_a_password_or_a_session_id(shared: Deployment) -> Non
     assert f'path="/rest/Balance/{REDACTED}/pass={REDACTED}"' in logged
 
 
-def test_logs_can_be_json_lines(spawn: Callable[..., Deployment]) -> None:
-    deployment = spawn(log_format="json")
+def test_logs_can_be_json_lines(ops: Ops) -> None:
+    deployment = ops.deployment
     account = deployment.make_account()
     assert_ok(deployment.client.get("/rest/Balance/", params=creds(account)))
     log = log_until_now(deployment)

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 from smsgate.config import Settings
-from smsgate.services.accounts import AccountAdmin
-from smsgate.store.database import Database
-from smsgate.store.migrate import upgrade
 from tests.api.helpers import assert_ok, new_account, wait_for
+from tests.hardening.conftest import Ops
 from tests.hardening.helpers import CertificateFiles, make_test_ca
 from tests.server import ServerProcess, free_port
 
@@ -50,58 +46,27 @@ class HttpsServer(ServerProcess):
         wait_for(ready, timeout, interval=0.05)
 
 
-@dataclass
-class Https:
-    server: HttpsServer
-    client: httpx.Client  # trusts only the test CA
-    database: Database
-
-
-@pytest.fixture
-def https_server(tmp_path: Path) -> Iterator[Callable[..., Https]]:
-    """Start an HTTPS server with these settings (stopped at teardown)."""
-    started: list[Https] = []
-
-    def start(**settings: str) -> Https:
-        server = HttpsServer(tmp_path, make_test_ca(tmp_path), **settings)
-        https = Https(
-            server,
-            httpx.Client(base_url=server.https_url, verify=server.trust, timeout=30),
-            Database(server.database_url),
-        )
-        upgrade(https.database.write_engine)
-        started.append(https)
-        server.start()
-        return https
-
-    yield start
-    for https in started:
-        https.client.close()
-        https.server.stop()
-        https.database.close()
-
-
-def test_the_api_answers_over_https_with_a_certificate_of_a_test_ca(
-    https_server: Callable[..., Https],
-) -> None:
-    https = https_server()
-    server, client = https.server, https.client
-    account = new_account(AccountAdmin(https.database), client)
+def test_the_api_answers_over_https_with_a_certificate_of_a_test_ca(ops: Ops) -> None:
+    account = new_account(ops.deployment.admin, ops.https)
     session_id = account.session_id()
-    assert assert_ok(client.get("/rest/Balance/", params={"sessionId": session_id})) == 1000
+    assert assert_ok(ops.https.get("/rest/Balance/", params={"sessionId": session_id})) == 1000
     # Plain HTTP is served too by default.
-    balance = httpx.get(f"{server.url}/rest/Balance/", params={"sessionId": session_id})
-    assert assert_ok(balance) == 1000
+    by_http = ops.deployment.client.get("/rest/Balance/", params={"sessionId": session_id})
+    assert assert_ok(by_http) == 1000
     # The certificate is really checked: without the test CA, the handshake fails.
     with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
-        httpx.get(f"{server.https_url}/healthz", timeout=5)
+        httpx.get(f"{ops.https_url}/healthz", timeout=5)
 
 
-def test_plain_http_can_be_turned_off(https_server: Callable[..., Https]) -> None:
-    https = https_server(plain_http="false")
-    assert https.client.get("/healthz").status_code == 200
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{https.server.url}/healthz", timeout=5)
+def test_plain_http_can_be_turned_off(tmp_path: Path) -> None:
+    server = HttpsServer(tmp_path, make_test_ca(tmp_path), plain_http="false").start()
+    try:
+        response = httpx.get(f"{server.https_url}/healthz", verify=server.trust, timeout=5)
+        assert response.status_code == 200
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{server.url}/healthz", timeout=5)
+    finally:
+        server.stop()
 
 
 def test_https_settings_come_in_pairs(tmp_path: Path) -> None:

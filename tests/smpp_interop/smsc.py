@@ -61,7 +61,7 @@ class NodeSmsc:
         )
         self._reader = threading.Thread(target=self._read, args=(self.process,), daemon=True)
         self._reader.start()
-        listening = self.wait_event(lambda e: e["event"] == "listening", timeout=10)
+        listening = self.wait_event(lambda e: e["event"] == "listening")
         self.port = int(listening["port"])
         return self
 
@@ -77,7 +77,7 @@ class NodeSmsc:
         self.process.stdin.write(json.dumps({"op": op, **fields}) + "\n")
         self.process.stdin.flush()
 
-    def wait_event(self, matches: Callable[[Event], bool], timeout: float = 10.0) -> Event:
+    def wait_event(self, matches: Callable[[Event], bool], timeout: float = 30.0) -> Event:
         """The next event (from now on) that ``matches``."""
         deadline = time.monotonic() + timeout
         while True:

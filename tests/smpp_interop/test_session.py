@@ -75,7 +75,7 @@ def submit_sm(number: int = 0) -> SubmitSm:
 
 
 async def submit_all(session: Session, count: int) -> list[int | None]:
-    replies = await asyncio.gather(*(session.submit(submit_sm(i)) for i in range(count)))
+    replies = await asyncio.gather(*session.submit([submit_sm(i) for i in range(count)]))
     return [reply.status for reply in replies]
 
 
@@ -108,7 +108,7 @@ def test_bad_password_is_refused_and_retried_with_backoff(smscs: MakeSmsc) -> No
     async def work(session: Session) -> None:
         await until(lambda: session.counters.bind_failures >= 3)
         assert not session.is_bound
-        reply = await session.submit(submit_sm())
+        (reply,) = await asyncio.gather(*session.submit([submit_sm()]))
         assert reply.status is None, reply
 
     run(session, work, bind=False)
@@ -147,7 +147,7 @@ def test_throttled_submits_are_sent_again_until_taken(smscs: MakeSmsc) -> None:
 def test_throttled_past_the_deadline_comes_back_unanswered(smscs: MakeSmsc) -> None:
     smsc = smscs(throttle_percent=100)
     session = Session(config(smsc, throttle_delay=0.01, submit_deadline=0.3), acknowledge)
-    reply = run(session, lambda s: s.submit(submit_sm()))
+    reply = run(session, lambda s: s.submit([submit_sm()])[0])
     assert (reply.status, reply.reason) == (None, "throttled too long")
     assert smsc.stats()["accepted"] == 0
 
@@ -241,7 +241,7 @@ def test_submits_in_flight_when_the_link_drops_come_back_unanswered(smscs: MakeS
     session = Session(config(smsc), acknowledge)
 
     async def work(session: Session) -> list[Any]:
-        replies = [session.submit(submit_sm(i)) for i in range(5)]
+        replies = session.submit([submit_sm(i) for i in range(5)])
         await until(lambda: session.window_used == 5)
         smsc.kill()
         answered = await asyncio.gather(*replies)

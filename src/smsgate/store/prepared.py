@@ -11,11 +11,12 @@ elsewhere. Statements here must not use expanding ``IN`` parameters.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import BindParameter, Connection, Dialect, bindparam
 from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.types import TypeEngine
 from sqlalchemy.sql.selectable import Select
 
 Processor = Callable[[Any], Any] | None
@@ -28,7 +29,10 @@ class _Compiled:
     positional: bool
     binds: dict[str, Processor]
     literals: dict[str, Any]  # values the statement itself holds, such as the 0 in ``>= 0``
-    results: tuple[Processor, ...]
+    dialect: Dialect
+    result_types: tuple[TypeEngine[Any], ...]
+    # Result processors by the driver's column type codes, which some need (psycopg's NUMERIC).
+    result_processors: dict[tuple[Any, ...], tuple[Processor, ...]] = field(default_factory=dict)
 
     def bind(self, params: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         values = []
@@ -63,11 +67,15 @@ class _Compiled:
             return rows
         return [dict(zip(self.names, row, strict=True)) for row in rows]
 
-    def convert(self, row: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(
-            processor(value) if processor is not None else value
-            for processor, value in zip(self.results, row, strict=True)
-        )
+    def converter(self, description: Sequence[Sequence[Any]]) -> tuple[Processor, ...]:
+        type_codes = tuple(column[1] for column in description)
+        found = self.result_processors.get(type_codes)
+        if found is None:
+            found = self.result_processors[type_codes] = tuple(
+                result_type.result_processor(self.dialect, type_code)
+                for result_type, type_code in zip(self.result_types, type_codes, strict=True)
+            )
+        return found
 
 
 class Prepared:
@@ -98,10 +106,8 @@ class Prepared:
             literals={
                 name: bind.value for name, bind in compiled.binds.items() if not bind.required
             },
-            results=tuple(
-                column.type.dialect_impl(dialect).result_processor(dialect, None)
-                for column in columns
-            ),
+            dialect=dialect,
+            result_types=tuple(column.type.dialect_impl(dialect) for column in columns),
         )
 
     def rows(self, connection: Connection, **params: Any) -> list[tuple[Any, ...]]:
@@ -109,10 +115,19 @@ class Prepared:
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(compiled.sql, compiled.bind(params))
-            fetched = cursor.fetchall() if cursor.description else []
+            if not cursor.description:
+                return []
+            fetched = cursor.fetchall()
+            processors = compiled.converter(cursor.description)
         finally:
             cursor.close()
-        return [compiled.convert(row) for row in fetched]
+        return [
+            tuple(
+                processor(value) if processor is not None else value
+                for processor, value in zip(processors, row, strict=True)
+            )
+            for row in fetched
+        ]
 
     def scalar(self, connection: Connection, **params: Any) -> Any:
         rows = self.rows(connection, **params)

@@ -27,13 +27,14 @@ import orjson
 from smsgate.delivery.connector import (
     ConnectorEvents,
     DeliveryReport,
+    IncomingPart,
     IncomingSms,
     OutboundPart,
     ReportStatus,
     SubmitOutcome,
     SubmitResult,
 )
-from smsgate.delivery.smpp.udh import Concat, Reassembler
+from smsgate.delivery.smpp.text import encode_text
 from smsgate.domain.errors import ApiError
 from smsgate.domain.segments import segment_text
 
@@ -226,8 +227,6 @@ INBOX_POLL_SECONDS = 0.2
 # deliver_sm. A small window keeps each group commit short, so pushes run between them.
 INBOX_BATCH = 100
 INBOX_IN_FLIGHT = 200
-# Parts of one message all arrive at once here; a bound is only needed by the interface.
-REASSEMBLY_TIMEOUT = 60.0
 
 
 def simulator_inbox(data_dir: Path) -> Path:
@@ -286,18 +285,18 @@ class IncomingInbox:
     """Incoming messages the simulated SMSC delivers: JSON files in a spool folder.
 
     A file (see ``spool_incoming``) is picked up within ``INBOX_POLL_SECONDS`` and deleted only
-    once ``events.incoming`` returned, i.e. the message is committed. A text longer than one
-    part travels as concatenated parts, out of order, and is joined again the way every
-    multi-part ``deliver_sm`` is. A file that is not a message is renamed ``*.rejected``.
+    once the events returned, i.e. the message is committed. A text longer than one part comes
+    as concatenated parts, encoded as on the air and out of order, through
+    ``events.incoming_part``: joined by the same code as every multi-part ``deliver_sm``.
+    A file that is not a message is renamed ``*.rejected``.
     """
 
     def __init__(self, folder: Path, connector: str) -> None:
         self.folder = folder
         self.connector = connector
-        self._reassembler: Reassembler[str] = Reassembler(
-            timeout=REASSEMBLY_TIMEOUT, clock=time.monotonic
-        )
-        self._references = itertools.count()
+        # 16-bit concatenation references, from a different point in each run: parts kept
+        # from a run that stopped must not be joined with a new message.
+        self._references = itertools.count(int.from_bytes(os.urandom(2), "big"))
 
     async def run(self, events: ConnectorEvents) -> None:
         # The folder is listed only once what the last listing found is taken: listing a
@@ -330,7 +329,7 @@ class IncomingInbox:
         room: asyncio.Event,
     ) -> None:
         """Hand over the messages of one batch; delete the files of those taken."""
-        received: list[tuple[str, IncomingSms]] = []
+        received: list[tuple[str, IncomingSms | list[IncomingPart]]] = []
         rejected: list[str] = []
         now = datetime.now(UTC)
         for name, raw in spooled:
@@ -340,7 +339,7 @@ class IncomingInbox:
                 log.warning("rejected incoming message file %s: %s", name, error)
                 rejected.append(name)
         outcomes = await asyncio.gather(
-            *(events.incoming(message) for _, message in received), return_exceptions=True
+            *(_hand_over(events, message) for _, message in received), return_exceptions=True
         )
         delivered = [
             name for (name, _), outcome in zip(received, outcomes, strict=True) if outcome is None
@@ -356,18 +355,34 @@ class IncomingInbox:
         in_flight.difference_update(name for name, _ in spooled)
         room.set()
 
-    def _receive(self, raw: bytes, now: datetime) -> IncomingSms:
+    def _receive(self, raw: bytes, now: datetime) -> IncomingSms | list[IncomingPart]:
         source, destination, text = _parse_spooled(raw)
-        text = self._over_the_air(source, destination, text)
-        return IncomingSms(self.connector, source, destination, text, now)
+        segmentation = segment_text(text)
+        total = len(segmentation.parts)
+        if total == 1:
+            return IncomingSms(self.connector, source, destination, text, now)
+        reference = next(self._references) % 0x10000
+        parts = []
+        for seqnum, part in enumerate(segmentation.parts, start=1):
+            data_coding, body = encode_text(part, segmentation.encoding)
+            parts.append(
+                IncomingPart(
+                    connector=self.connector,
+                    source=source,
+                    destination=destination,
+                    reference=reference,
+                    total=total,
+                    seqnum=seqnum,
+                    data_coding=data_coding,
+                    body=body,
+                    received_at=now,
+                )
+            )
+        return parts[::-1]  # the last part first, as an SMSC may deliver them
 
-    def _over_the_air(self, source: str, destination: str, text: str) -> str:
-        """The text as it arrives: split into parts, and joined by the reassembler."""
-        parts = segment_text(text).parts
-        reference = next(self._references) % 256
-        joined: list[str] = []
-        for seqnum in range(len(parts), 0, -1):
-            concat = Concat(reference, len(parts), seqnum)
-            for message in self._reassembler.add(source, destination, concat, parts[seqnum - 1]):
-                joined.extend(part or "" for part in message.parts)
-        return "".join(joined)
+
+async def _hand_over(events: ConnectorEvents, message: IncomingSms | list[IncomingPart]) -> None:
+    if isinstance(message, IncomingSms):
+        await events.incoming(message)
+    else:
+        await asyncio.gather(*(events.incoming_part(part) for part in message))

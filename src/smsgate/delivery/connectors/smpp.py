@@ -273,7 +273,8 @@ class SmppConnector:
                 SubmitResult(p.message_id, SubmitOutcome.RETRY, error="no bind up") for p in parts
             ]
         results: dict[int, SubmitResult] = {}
-        waiting: list[tuple[int, asyncio.Future[SubmitReply]]] = []
+        # Round robin: the binds share the load and each keeps its own window and TPS.
+        shares: list[list[tuple[int, SubmitSm]]] = [[] for _ in bound]
         for part in parts:
             try:
                 pdu = submit_sm_for(part, self.settings)
@@ -282,9 +283,15 @@ class SmppConnector:
                     part.message_id, SubmitOutcome.REJECTED, error=f"cannot encode: {error}"
                 )
                 continue
-            # Round robin: the binds share the load and each keeps its own window and TPS.
             self._turn = (self._turn + 1) % len(bound)
-            waiting.append((part.message_id, bound[self._turn].submit(pdu)))
+            shares[self._turn].append((part.message_id, pdu))
+        waiting = [
+            (part_id, future)
+            for session, share in zip(bound, shares, strict=True)
+            for (part_id, _), future in zip(
+                share, session.submit([pdu for _, pdu in share]), strict=True
+            )
+        ]
         replies = await asyncio.gather(*(future for _, future in waiting))
         for (part_id, _), reply in zip(waiting, replies, strict=True):
             results[part_id] = submit_result(part_id, reply, self.settings.submit_ids_hex)

@@ -25,13 +25,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import itertools
 import logging
 import random
 import socket
 import ssl
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Final
@@ -300,17 +301,20 @@ class Session:
         if self._runner is None:
             self._runner = asyncio.create_task(self.run(), name=f"smpp {self.name}")
 
-    def submit(self, pdu: SubmitSm) -> asyncio.Future[SubmitReply]:
-        """Queue ``pdu``; the future gets the SMSC's answer (or ``status`` None: none came)."""
-        future: asyncio.Future[SubmitReply] = asyncio.get_running_loop().create_future()
+    def submit(self, pdus: Sequence[SubmitSm]) -> list[asyncio.Future[SubmitReply]]:
+        """Queue ``pdus``; each future gets the SMSC's answer (``status`` None: none came)."""
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[SubmitReply]] = [loop.create_future() for _ in pdus]
         if not self.is_bound or not self.config.bind_type.submits:
-            self.counters.unsent += 1
-            future.set_result(SubmitReply(None, reason=f"{self.name} is {self.state}"))
-            return future
+            self.counters.unsent += len(pdus)
+            reply = SubmitReply(None, reason=f"{self.name} is {self.state}")
+            for future in futures:
+                future.set_result(reply)
+            return futures
         deadline = time.monotonic() + self.config.submit_deadline
-        self._queue.append(_Submission(pdu, future, deadline))
+        self._queue.extend(map(_Submission, pdus, futures, itertools.repeat(deadline)))
         self._pump()
-        return future
+        return futures
 
     async def stop(self) -> None:
         """Unbind (after the submits in flight are answered, for a moment) and stop."""
@@ -425,8 +429,12 @@ class Session:
         self.bound.clear()
         self._connection = None
         self._paused_until = 0.0
-        # The answers of what is in flight will never come: whether the SMSC took those parts
-        # is unknown, so they go back to the dispatcher (a repeat beats a loss).
+        self._drop_pending()
+        self._fail_queued("not bound")
+
+    def _drop_pending(self) -> None:
+        """The answers of what is in flight will never come: whether the SMSC took those parts
+        is unknown, so they go back to the dispatcher (a repeat beats a loss)."""
         pending, self._pending = self._pending, {}
         self._window_used = 0
         self._window_empty.set()
@@ -435,7 +443,6 @@ class Session:
                 self._reply(entry.submission, SubmitReply(None, reason="connection lost"))
             elif entry.future is not None and not entry.future.done():
                 entry.future.set_exception(LinkError("connection lost"))
-        self._fail_queued("not bound")
 
     def _fail_queued(self, reason: str) -> None:
         queued, self._queue = self._queue, deque()
@@ -594,11 +601,17 @@ class Session:
             else:
                 self.counters.rejected += 1
             self._reply(submission, SubmitReply(status, message_id))
-        self._pump()
+        # the read loop refills the window once per chunk read
 
     # --- reading ---------------------------------------------------------------------------
 
     async def _read_loop(self, reader: asyncio.StreamReader, connection: _Connection) -> None:
+        try:
+            await self._read_frames(reader, connection)
+        finally:
+            self._drop_pending()  # now, not when the connection is cleaned up: a bind awaits
+
+    async def _read_frames(self, reader: asyncio.StreamReader, connection: _Connection) -> None:
         frames = FrameReader()
         while True:
             data = await reader.read(READ_SIZE)
@@ -612,6 +625,7 @@ class Session:
                 raise LinkError(f"unreadable frame: {error}") from None
             for frame in received:
                 self._on_frame(frame, connection)
+            self._pump()  # the room the resps of this chunk made
             if self._inbound_in_flight >= MAX_INBOUND_IN_FLIGHT:
                 self._inbound_room.clear()
                 await self._inbound_room.wait()
@@ -651,7 +665,6 @@ class Session:
             # The SMSC's verdict is unreadable: submit again later rather than guess.
             self._release_slot()
             self._reply(entry.submission, SubmitReply(None, reason=f"unreadable resp: {error}"))
-            self._pump()
         elif entry.future is not None and not entry.future.done():
             entry.future.set_exception(LinkError(f"unreadable resp: {error}"))
 
