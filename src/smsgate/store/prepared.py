@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import BindParameter, Connection, Dialect, bindparam
 from sqlalchemy.sql.dml import UpdateBase
-from sqlalchemy.types import TypeEngine
 from sqlalchemy.sql.selectable import Select
+from sqlalchemy.types import TypeEngine
 
 Processor = Callable[[Any], Any] | None
 
