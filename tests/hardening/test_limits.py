@@ -90,6 +90,15 @@ def test_the_keys_remembered_are_bounded_the_least_recently_failing_forgotten_fi
     assert not failures.locked("b", 1.0)
 
 
+def test_keys_are_cut_to_a_bounded_length() -> None:
+    failures = FailureLog(LockoutPolicy(free=0, base=10.0, cap=10.0))
+    long_login = "x" * limits.MAX_KEY_LENGTH
+    failures.failed(long_login + "a" * 10_000, 0.0)
+    assert failures.locked(long_login + "b", 1.0)
+    failures.forget(long_login + "c")
+    assert not failures.locked(long_login, 1.0)
+
+
 def test_a_locked_address_locks_every_login_but_a_success_frees_only_its_login() -> None:
     clock = Clock()
     throttle = LoginThrottle(

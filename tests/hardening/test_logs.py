@@ -7,7 +7,7 @@ import asyncio
 import logging
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -18,6 +18,7 @@ from smsgate.api.rest import router
 from smsgate.api.rest.call import ApiCall
 from smsgate.api.rest.router import RestApp
 from smsgate.config import Settings
+from smsgate.delivery.connectors.simulator import simulator_inbox
 from smsgate.logs import (
     ACCESS_FORMAT,
     ACCESS_LOGGER,
@@ -29,7 +30,7 @@ from smsgate.logs import (
 from smsgate.platform import Platform
 from tests.api.helpers import Deployment, assert_error, assert_ok, creds
 from tests.hardening.conftest import Ops
-from tests.hardening.helpers import log_until_now, request_lines
+from tests.hardening.helpers import log_until_now, request_lines, server_log
 
 SESSION_ID = "0123456789abcdef0123456789abcdef"
 
@@ -172,3 +173,18 @@ def test_logs_can_be_json_lines(ops: Ops) -> None:
         ("balance", "0", 200)
     ]
     assert {"ts", "level", "request_id", "method", "path", "ms", "client"} <= set(requests[0])
+
+
+def test_request_lines_and_lower_levels_can_be_turned_off(
+    spawn: Callable[..., Deployment],
+) -> None:
+    deployment = spawn(log_level="warning", access_log="false")
+    account = deployment.make_account()
+    assert_ok(deployment.client.get("/rest/Balance/", params=creds(account)))
+    # A warning after the request: once it is written, so is everything logged before it.
+    inbox = simulator_inbox(deployment.process.workdir / "var")
+    inbox.mkdir(parents=True, exist_ok=True)
+    (inbox / "not-a-message.json").write_text("[]")
+    log = server_log(deployment, "rejected incoming message file not-a-message.json")
+    assert "level=warning" in log
+    assert "level=info" not in log and "logger=smsgate.access" not in log, log

@@ -115,11 +115,19 @@ def test_sigterm_in_a_20000_part_run_answers_the_request_in_flight_exits_and_los
     assert sorted(first_run + journal_takes(deployment)) == sorted(ids)
 
 
-@pytest.mark.parametrize("cut_short_by", ["a second signal", "the shutdown timeout"])
+SECOND_SIGNAL = "a second signal"
+TIMEOUT = "the shutdown timeout"
+
+
+@pytest.mark.parametrize(
+    ("cut_short_by", "while_answering"),
+    [(SECOND_SIGNAL, False), (SECOND_SIGNAL, True), (TIMEOUT, False)],
+    ids=["second signal in the grace period", "second signal in a request", "timeout"],
+)
 def test_a_second_sigterm_or_the_timeout_stops_at_once_losing_nothing(
-    spawn: Callable[..., Deployment], cut_short_by: str
+    spawn: Callable[..., Deployment], cut_short_by: str, while_answering: bool
 ) -> None:
-    timeout = 1 if cut_short_by == "the shutdown timeout" else 30
+    timeout = 1 if cut_short_by == TIMEOUT else 30
     deployment = spawn(
         simulator_delay="0.2",
         report_grace_seconds="60",
@@ -135,14 +143,17 @@ def test_a_second_sigterm_or_the_timeout_stops_at_once_losing_nothing(
         )
     )
     process = running(deployment)
-    started = time.monotonic()
-    process.send_signal(signal.SIGTERM)
-    if cut_short_by == "a second signal":
-        time.sleep(1)
-        assert process.poll() is None  # waiting for the silent part's report
+    with connect(deployment.process.port) as sock:
+        if while_answering:  # a request whose body never comes holds the first stage
+            sock.sendall(request_head("/rest/Send/SendSms/", FORM, 1000) + b"login=")
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
-    assert process.wait(10) == 0
+        if cut_short_by == SECOND_SIGNAL:
+            time.sleep(1)
+            assert process.poll() is None  # waiting for the request, or for the silent report
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0
     assert time.monotonic() - started < timeout + 2
     deployment.process.stop()
     assert f"shutdown cut short by {cut_short_by}" in deployment.process.log_path.read_text()
@@ -152,3 +163,4 @@ def test_a_second_sigterm_or_the_timeout_stops_at_once_losing_nothing(
         int(delivered): MessageState.DELIVERED,
     }
     assert journal_takes(deployment).count(int(silent)) == 1
+    assert sum(parts_by_state(deployment).values()) == 2  # the request unanswered made none

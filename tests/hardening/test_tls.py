@@ -15,23 +15,27 @@ from tests.hardening.helpers import CertificateFiles, make_test_ca
 from tests.server import ServerProcess, free_port
 
 
-class HttpsServer(ServerProcess):
-    """A server with HTTPS, whose readiness is asked over HTTPS (it may serve nothing else)."""
+class HttpsOnlyServer(ServerProcess):
+    """``smsgate serve --ssl-certfile F --ssl-keyfile F --ssl-port P --no-plain-http``."""
 
-    def __init__(self, workdir: Path, certificate: CertificateFiles, **settings: str) -> None:
-        super().__init__(
-            f"sqlite:///{workdir / 'smsgate.db'}",
-            workdir,
-            ssl_certfile=str(certificate.certfile),
-            ssl_keyfile=str(certificate.keyfile),
-            ssl_port=str(free_port()),
-            **settings,
-        )
+    def __init__(self, workdir: Path, certificate: CertificateFiles) -> None:
+        super().__init__(f"sqlite:///{workdir / 'smsgate.db'}", workdir)
+        self.certificate = certificate
+        self.ssl_port = free_port()
         self.trust = ssl.create_default_context(cafile=str(certificate.ca_file))
 
     @property
     def https_url(self) -> str:
-        return f"https://127.0.0.1:{self.settings['ssl_port']}"
+        return f"https://127.0.0.1:{self.ssl_port}"
+
+    def start(self, *args: str) -> ServerProcess:
+        return super().start(
+            *("--ssl-certfile", str(self.certificate.certfile)),
+            *("--ssl-keyfile", str(self.certificate.keyfile)),
+            *("--ssl-port", str(self.ssl_port)),
+            "--no-plain-http",
+            *args,
+        )
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         def ready() -> bool:
@@ -59,7 +63,8 @@ def test_the_api_answers_over_https_with_a_certificate_of_a_test_ca(ops: Ops) ->
 
 
 def test_plain_http_can_be_turned_off(tmp_path: Path) -> None:
-    server = HttpsServer(tmp_path, make_test_ca(tmp_path), plain_http="false").start()
+    server = HttpsOnlyServer(tmp_path, make_test_ca(tmp_path))
+    server.start()
     try:
         response = httpx.get(f"{server.https_url}/healthz", verify=server.trust, timeout=5)
         assert response.status_code == 200

@@ -76,7 +76,9 @@ class Readiness:
         except TimeoutError:
             return "no answer"
         except Exception as error:
-            return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            # The first line names the trouble; SQLAlchemy adds the statement and a link.
+            trouble = str(error).partition("\n")[0]
+            return f"{type(error).__name__}: {trouble}"
         return "ok"
 
     def _query(self) -> None:

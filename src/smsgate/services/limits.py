@@ -20,8 +20,10 @@ client_address: ContextVar[str | None] = ContextVar("client_address", default=No
 LOCKED_OUT = "Too many failed logins, try again later"
 TOO_MANY_REQUESTS = "Too many requests, try again later"
 # Keys remembered per kind at most (spraying random logins must not grow memory without bound);
-# the one that failed least recently is forgotten first.
+# the one that failed least recently is forgotten first. Keys are cut to MAX_KEY_LENGTH: logins
+# have at most 64 characters and addresses fewer, but a client sends what it likes.
 MAX_TRACKED = 100_000
+MAX_KEY_LENGTH = 100
 # 2**62 times any base is beyond every cap; keeps the float in range.
 _MAX_DOUBLINGS = 62
 
@@ -55,10 +57,11 @@ class FailureLog:
         self._entries: dict[str, tuple[int, float]] = {}
 
     def locked(self, key: str, now: float) -> bool:
-        entry = self._entries.get(key)
+        entry = self._entries.get(key[:MAX_KEY_LENGTH])
         return entry is not None and now < entry[1]
 
     def failed(self, key: str, now: float) -> None:
+        key = key[:MAX_KEY_LENGTH]
         failures, locked_until = self._entries.pop(key, (0, now))
         if now > locked_until + self.policy.cap:
             failures = 0
@@ -68,7 +71,7 @@ class FailureLog:
             del self._entries[next(iter(self._entries))]
 
     def forget(self, key: str) -> None:
-        self._entries.pop(key, None)
+        self._entries.pop(key[:MAX_KEY_LENGTH], None)
 
 
 class LoginThrottle:
