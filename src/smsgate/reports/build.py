@@ -53,25 +53,7 @@ def _cells(
     field_names: Sequence[str] | None,
 ) -> list[tuple[Any, ...]]:
     time, amount = writer.time, writer.amount
-    if field_names is None:
-        return [
-            (
-                part[0],
-                time(part[1]),
-                time(part[2]),
-                part[3],
-                part[4],
-                part[5],
-                part[6],
-                part[7].api_code,
-                part[7].api_description,
-                time(part[8]),
-                amount(part[9]),
-                logins[part[10]],
-            )
-            for part in page
-        ]
-    return [
+    rows = [
         (
             part[0],
             time(part[1]),
@@ -85,10 +67,14 @@ def _cells(
             time(part[8]),
             amount(part[9]),
             logins[part[10]],
-            part[11],
-            *((part[12] or {}).get(name) for name in field_names),
         )
         for part in page
+    ]
+    if field_names is None:
+        return rows
+    return [
+        (*row, part[11], *((part[12] or {}).get(name) for name in field_names))
+        for row, part in zip(rows, page, strict=True)
     ]
 
 
