@@ -17,8 +17,9 @@ import pytest
 
 from tests.api.conftest import cheap_password_hashes, deploy, spawn, undeploy
 from tests.api.helpers import Deployment
-from tests.hardening.helpers import BODY_LIMIT, make_test_ca
+from tests.hardening.helpers import BODY_LIMIT
 from tests.server import free_port
+from tests.tls import make_test_ca
 
 __all__ = ["cheap_password_hashes", "ops", "shared", "spawn"]
 

@@ -11,8 +11,8 @@ import pytest
 from smsgate.config import Settings
 from tests.api.helpers import assert_ok, new_account, wait_for
 from tests.hardening.conftest import Ops
-from tests.hardening.helpers import CertificateFiles, make_test_ca
 from tests.server import ServerProcess, free_port
+from tests.tls import CertificateFiles, make_test_ca
 
 
 class HttpsOnlyServer(ServerProcess):

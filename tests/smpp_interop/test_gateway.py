@@ -37,7 +37,6 @@ from tests.api import conftest as api_fixtures
 from tests.api.helpers import Deployment, assert_error, balance, message_rows, send_sms, wait_for
 from tests.inbound.helpers import Inbound, unique_number, wait_incoming
 from tests.server import free_port
-from tests.smpp_interop.conftest import Certificates
 from tests.smpp_interop.gateway import (
     TEST_CONNECTOR,
     RustSmsc,
@@ -48,6 +47,7 @@ from tests.smpp_interop.gateway import (
     wait_delivered,
 )
 from tests.smpp_interop.smsc import NodeSmsc
+from tests.tls import CertificateFiles
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -64,14 +64,14 @@ class Gateway:
 
 @pytest.fixture(scope="module")
 def gateway(
-    tmp_path_factory: pytest.TempPathFactory, certificates: Certificates
+    tmp_path_factory: pytest.TempPathFactory, certificates: CertificateFiles
 ) -> Iterator[Gateway]:
     workdir = tmp_path_factory.mktemp("gateway")
     smscs = {
         "main": NodeSmsc(resp_delay=2),
         "racing": NodeSmsc(receipts_before_resp=True, id_format="hex", receipt_text_only=True),
         "throttled": NodeSmsc(throttle_percent=10),
-        "tls": NodeSmsc(tls_cert=certificates.cert_file, tls_key=certificates.key_file),
+        "tls": NodeSmsc(tls_cert=certificates.certfile, tls_key=certificates.keyfile),
         "crashy": NodeSmsc(resp_delay=5, journal=workdir / "crashy.journal"),
         "sar": NodeSmsc(),
     }

@@ -21,8 +21,8 @@ from smsgate.delivery.smpp.pdu import (
     encode,
 )
 from smsgate.delivery.smpp.session import Session, SessionConfig, SessionState
-from tests.smpp_interop.conftest import Certificates
 from tests.smpp_interop.smsc import PASSWORD, SYSTEM_ID, NodeSmsc
+from tests.tls import CertificateFiles
 
 T = TypeVar("T")
 MakeSmsc = Callable[..., NodeSmsc]
@@ -282,9 +282,9 @@ def test_deliver_sm_is_acknowledged_only_when_its_handler_is_done(smscs: MakeSms
 
 
 def test_tls_bind_verifies_the_smsc_against_a_private_ca(
-    smscs: MakeSmsc, certificates: Certificates
+    smscs: MakeSmsc, certificates: CertificateFiles
 ) -> None:
-    smsc = smscs(tls_cert=certificates.cert_file, tls_key=certificates.key_file)
+    smsc = smscs(tls_cert=certificates.certfile, tls_key=certificates.keyfile)
     trusted = ssl.create_default_context(cafile=certificates.ca_file)
     statuses = run(Session(config(smsc, ssl=trusted), acknowledge), lambda s: submit_all(s, 5))
     assert statuses == [CommandStatus.ESME_ROK] * 5
