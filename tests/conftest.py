@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -53,23 +55,29 @@ def client(server: ServerProcess) -> Iterator[httpx.Client]:
         yield http
 
 
+def new_account(
+    admin: AccountAdmin,
+    client: httpx.Client,
+    balance: str = "1000",
+    sender_names: tuple[str, ...] = ("SMS Info",),
+    **options: Any,
+) -> Account:
+    """A fresh account with a unique login, made by the real admin code."""
+    login = f"user-{uuid.uuid4().hex[:10]}"
+    admin.create(
+        login,
+        password="secret-password",
+        api_password="api-password",
+        balance=Decimal(balance),
+        sender_names=sender_names,
+        **options,
+    )
+    return Account(login, "secret-password", "api-password", client)
+
+
 @pytest.fixture
 def make_account(admin: AccountAdmin, client: httpx.Client) -> Callable[..., Account]:
-    def make(
-        balance: str = "1000", sender_names: tuple[str, ...] = ("SMS Info",), **options: object
-    ) -> Account:
-        login = f"user-{uuid.uuid4().hex[:10]}"
-        admin.create(
-            login,
-            password="secret-password",
-            api_password="api-password",
-            balance=Decimal(balance),
-            sender_names=sender_names,
-            **options,  # type: ignore[arg-type]
-        )
-        return Account(login, "secret-password", "api-password", client)
-
-    return make
+    return functools.partial(new_account, admin, client)
 
 
 @pytest.fixture

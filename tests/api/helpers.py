@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,7 @@ from sqlalchemy import select
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database
 from smsgate.store.schema import messages
-from tests.conftest import Account
+from tests.conftest import Account, new_account
 from tests.server import ServerProcess
 
 T = TypeVar("T")
@@ -149,25 +148,6 @@ def message_rows(database: Database, ids: Sequence[str | int]) -> dict[int, Any]
         return {row.id: row for row in rows}
 
     return database.read_sync(read)
-
-
-def new_account(
-    admin: AccountAdmin,
-    client: httpx.Client,
-    balance: str = "1000",
-    sender_names: tuple[str, ...] = (SENDER,),
-    **options: Any,
-) -> Account:
-    login = f"user-{uuid.uuid4().hex[:10]}"
-    admin.create(
-        login,
-        password="secret-password",
-        api_password="api-password",
-        balance=Decimal(balance),
-        sender_names=sender_names,
-        **options,
-    )
-    return Account(login, "secret-password", "api-password", client)
 
 
 @dataclass
