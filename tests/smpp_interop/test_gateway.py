@@ -72,7 +72,7 @@ def gateway(
         "racing": NodeSmsc(receipts_before_resp=True, id_format="hex", receipt_text_only=True),
         "throttled": NodeSmsc(throttle_percent=10),
         "tls": NodeSmsc(tls_cert=certificates.certfile, tls_key=certificates.keyfile),
-        "crashy": NodeSmsc(resp_delay=5, journal=workdir / "crashy.journal"),
+        "crashy": NodeSmsc(resp_delay=5, receipt_delay=300, journal=workdir / "crashy.journal"),
         "sar": NodeSmsc(),
     }
     rust = RustSmsc()
@@ -140,8 +140,10 @@ def test_receipts_racing_ahead_of_their_resps_still_match(gateway: Gateway) -> N
 
 def test_receipts_racing_ahead_from_smpp34_still_match(gateway: Gateway) -> None:
     account = gateway.account()
-    send_bulk(account, numbers("7908", 30), "Rust receipts")
+    sent = numbers("7908", 30)
+    send_bulk(account, sent, "Rust receipts")
     wait_delivered(account, 30)
+    assert sorted(gateway.rust.submitted) == sent
     assert gateway.rust.receipt_statuses.count(CommandStatus.ESME_ROK) >= 30
     assert set(gateway.rust.receipt_statuses) == {CommandStatus.ESME_ROK}
 
@@ -303,3 +305,19 @@ def test_admin_connectors_without_a_server_says_so(tmp_path: Path) -> None:
     )
     assert process.returncode == 1
     assert "no server with the dispatcher has run on this data folder" in process.stderr
+
+
+def test_receipts_wait_for_their_submit_results_one_second_at_most(gateway: Gateway) -> None:
+    """A receipt is held while its part's submit call is out, so that it finds the part
+    recorded; a batch that stays out long must not keep the SMSC waiting for the resp."""
+    smsc = gateway.smscs["main"]
+    # 100 parts through a window of 10 answered after 0.2 s: the batch is out for 2 s, while
+    # the receipts of its first parts arrive at once.
+    smsc.send("set", resp_delay=200)
+    try:
+        account = gateway.account()
+        send_bulk(account, numbers("7917", 100), "Held receipts")
+        wait_delivered(account, 100)
+    finally:
+        smsc.send("set", resp_delay=2)
+    assert 0 < smsc.stats()["max_receipt_wait_ms"] < 1500

@@ -20,8 +20,8 @@
 // Output, one JSON object a line: {"event":"listening","port":N}, {"event":"bound",...},
 // {"event":"bind_refused",...}, {"event":"message",...} (a whole message: text joined from its
 // parts), {"event":"mo_done",...}, {"event":"stats",...}.
-// Input, one JSON object a line: {"op":"stats"}; {"op":"set", <option>: value} (throttle_percent,
-// resp_delay, receipt_delay, receipts_before_resp); {"op":"mo","id":..,"source":..,
+// Input, one JSON object a line: {"op":"stats"}; {"op":"set","throttle_percent":P} (any option
+// that is read per PDU: throttle_percent, resp_delay, receipt_delay); {"op":"mo","id":..,"source":..,
 // "destination":..,"text":..,"coding":"gsm"|"ucs2"|"binary","part_size":N,"reverse":bool};
 // {"op":"raw","hex":".."} (bytes written as they are to a bound session); {"op":"unbind"}.
 'use strict';
@@ -79,11 +79,11 @@ const stats = {
   receipts_sent: 0,
   receipts_acked: 0,
   receipts_refused: 0,
+  max_receipt_wait_ms: 0, // the longest a receipt waited for its deliver_sm_resp
   messages: 0,
   unbinds: 0,
   enquire_links: 0,
   raw_answers: [],
-  submit_sources: {},
 };
 
 // Owed receipts: {id, source, destination}, delivered to any session that can receive.
@@ -163,7 +163,9 @@ function sendReceipt(session, receipt) {
   }
   stats.receipts_sent++;
   session.receipts.add(receipt);
+  const sentAt = Date.now();
   const sent = session.deliver_sm(fields, (resp) => {
+    stats.max_receipt_wait_ms = Math.max(stats.max_receipt_wait_ms, Date.now() - sentAt);
     session.receipts.delete(receipt);
     if (resp.command_status === 0) {
       stats.receipts_acked++;
@@ -254,7 +256,6 @@ function onSubmit(session, pdu) {
       return;
     }
     stats.accepted++;
-    stats.submit_sources[pdu.source_addr] = (stats.submit_sources[pdu.source_addr] || 0) + 1;
     reassemble(pdu);
     const receipt = { id: newMessageId(), source: pdu.source_addr, destination: pdu.destination_addr };
     journalWrite('+ ' + receipt.id + ' ' + receipt.destination + ' ' + receipt.source);

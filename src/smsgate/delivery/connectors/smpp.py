@@ -23,7 +23,7 @@ import logging
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Final
 
 from smsgate.delivery.connector import (
@@ -61,6 +61,10 @@ log = logging.getLogger(__name__)
 
 # Receipts committed in one call at most; more wait for the next.
 RECEIPT_BATCH: Final = 1000
+RECEIPT_PAUSE: Final = 0.005
+# Receipts are held for the results of their submit call this long at most (see ``_receipt``),
+# so a batch slowed down by throttling never keeps an SMSC waiting for its deliver_sm_resp.
+RECEIPT_HOLD: Final = 1.0
 
 
 @lru_cache(maxsize=64)  # the parts of one request share their expiry
@@ -188,52 +192,47 @@ class InboundCounters:
 
 
 class _ReceiptBatcher:
-    """Commits the receipts that arrive in one turn of the loop in one call to the events."""
+    """Commits receipts in batches, one commit at a time: those that arrive while one commits
+    make the next (a commit costs about the same for one receipt as for hundreds)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.events: ConnectorEvents | None = None
         self._batch: list[tuple[DeliveryReport, asyncio.Future[int]]] = []
-        self._scheduled = False
-        self._commits: set[asyncio.Task[None]] = set()
+        self._waiting = asyncio.Event()
+        self._committer: asyncio.Task[None] | None = None
 
-    def add(self, report: DeliveryReport) -> asyncio.Future[int]:
-        """The future gets the status to acknowledge the receipt with, after the commit."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[int] = loop.create_future()
-        self._batch.append((report, future))
-        if len(self._batch) >= RECEIPT_BATCH:
-            self._flush()
-        elif not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._flush)
-        return future
+    def start(self, events: ConnectorEvents) -> None:
+        self._committer = asyncio.create_task(self._commit_loop(events))
 
-    def _flush(self) -> None:
-        self._scheduled = False
-        batch, self._batch = self._batch, []
-        if batch:
-            task = asyncio.get_running_loop().create_task(self._commit(batch))
-            self._commits.add(task)
-            task.add_done_callback(self._commits.discard)
+    def add(self, report: DeliveryReport, answered: asyncio.Future[int]) -> None:
+        """``answered`` gets the status to acknowledge the receipt with, after the commit."""
+        self._batch.append((report, answered))
+        self._waiting.set()
 
-    async def _commit(self, batch: list[tuple[DeliveryReport, asyncio.Future[int]]]) -> None:
-        assert self.events is not None, "started"
-        status: int = CommandStatus.ESME_ROK
-        try:
-            await self.events.delivery_reports([report for report, _ in batch])
-        except Exception:
-            # Not acknowledged as taken: the SMSC offers them again later.
-            log.exception("%s: committing %d receipts failed", self.name, len(batch))
-            status = CommandStatus.ESME_RX_T_APPN
-        for _, future in batch:
-            if not future.done():
-                future.set_result(status)
+    async def _commit_loop(self, events: ConnectorEvents) -> None:
+        while True:
+            await self._waiting.wait()
+            # A moment for the receipts of the next read or two to join.
+            await asyncio.sleep(RECEIPT_PAUSE)
+            batch = self._batch[:RECEIPT_BATCH]
+            del self._batch[:RECEIPT_BATCH]
+            if not self._batch:
+                self._waiting.clear()
+            status: int = CommandStatus.ESME_ROK
+            try:
+                await events.delivery_reports([report for report, _ in batch])
+            except Exception:
+                # Not acknowledged as taken: the SMSC offers them again later.
+                log.exception("%s: committing %d receipts failed", self.name, len(batch))
+                status = CommandStatus.ESME_RX_T_APPN
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(status)
 
     async def stop(self) -> None:
-        for task in list(self._commits):
-            task.cancel()
-        await asyncio.gather(*self._commits, return_exceptions=True)
+        if self._committer is not None:
+            self._committer.cancel()
+            await asyncio.gather(self._committer, return_exceptions=True)
 
 
 class SmppConnector:
@@ -250,6 +249,9 @@ class SmppConnector:
         self._turn = 0
         self._events: ConnectorEvents | None = None
         self._receipts = _ReceiptBatcher(name)
+        # Parts accepted in a submit call that has not returned yet, by smsc id, with the
+        # receipts that came for them meanwhile (see ``_receipt``).
+        self._unrecorded: dict[str, list[tuple[DeliveryReport, asyncio.Future[int]]]] = {}
         self.counters = InboundCounters()
 
     @property
@@ -258,7 +260,7 @@ class SmppConnector:
 
     async def start(self, events: ConnectorEvents) -> None:
         self._events = events
-        self._receipts.events = events
+        self._receipts.start(events)
         for session in self.sessions:
             session.start()
 
@@ -285,16 +287,38 @@ class SmppConnector:
                 continue
             self._turn = (self._turn + 1) % len(bound)
             shares[self._turn].append((part.message_id, pdu))
-        waiting = [
-            (part_id, future)
-            for session, share in zip(bound, shares, strict=True)
-            for (part_id, _), future in zip(
-                share, session.submit([pdu for _, pdu in share]), strict=True
-            )
-        ]
-        replies = await asyncio.gather(*(future for _, future in waiting))
-        for (part_id, _), reply in zip(waiting, replies, strict=True):
-            results[part_id] = submit_result(part_id, reply, self.settings.submit_ids_hex)
+        accepted: list[str] = []
+        holding = True
+
+        def settle(part_id: int, reply: asyncio.Future[SubmitReply]) -> None:
+            if reply.cancelled():
+                return
+            result = submit_result(part_id, reply.result(), self.settings.submit_ids_hex)
+            results[part_id] = result
+            if holding and result.smsc_id is not None:
+                self._unrecorded.setdefault(result.smsc_id, [])
+                accepted.append(result.smsc_id)
+
+        def release() -> None:
+            nonlocal holding
+            holding = False
+            for smsc_id in accepted:
+                for report, answered in self._unrecorded.pop(smsc_id, ()):
+                    self._receipts.add(report, answered)
+
+        replies = []
+        for session, share in zip(bound, shares, strict=True):
+            futures = session.submit([pdu for _, pdu in share])
+            for (part_id, _), future in zip(share, futures, strict=True):
+                future.add_done_callback(partial(settle, part_id))
+            replies += futures
+        hold = asyncio.get_running_loop().call_later(RECEIPT_HOLD, release)
+        try:
+            await asyncio.gather(*replies)
+        finally:
+            # The dispatcher records the results as this returns, before these commit.
+            hold.cancel()
+            release()
         return [results[part.message_id] for part in parts]
 
     # --- incoming --------------------------------------------------------------------------
@@ -328,7 +352,15 @@ class SmppConnector:
             counters.receipts_not_final += 1
             log.info("%s: receipt without a final state acknowledged: %r", self.name, content)
             return _answered(CommandStatus.ESME_ROK)
-        return self._receipts.add(report)
+        answered: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        waiting = self._unrecorded.get(report.smsc_id)
+        if waiting is None:
+            self._receipts.add(report, answered)
+        else:
+            # Its part's result is about to be recorded: committed after that, the receipt
+            # finds the part at once instead of waiting in the store's early receipts.
+            waiting.append((report, answered))
+        return answered
 
     async def _incoming(self, pdu: Inbound) -> int:
         assert self._events is not None, "started"

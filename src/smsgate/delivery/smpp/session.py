@@ -293,10 +293,6 @@ class Session:
     def window_used(self) -> int:
         return self._window_used
 
-    @property
-    def queued(self) -> int:
-        return len(self._queue)
-
     def start(self) -> None:
         if self._runner is None:
             self._runner = asyncio.create_task(self.run(), name=f"smpp {self.name}")
