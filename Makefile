@@ -40,8 +40,9 @@ lint: $(TEST_STAMP)
 typecheck: $(TEST_STAMP)
 	$(BIN)/mypy
 
+# Two workers: each backend's tests run on one of them (see tests/conftest.py), the rest share.
 test: $(TEST_STAMP) $(NODE_STAMP) lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
+from tests.databases import Databases
 from tests.server import ServerProcess
 
 from smsgate.services.accounts import AccountAdmin
@@ -21,18 +22,24 @@ BENCH_PASSWORD = "bench-password"
 
 
 @contextmanager
-def bench_server(**settings: str) -> Iterator[tuple[ServerProcess, AccountAdmin]]:
-    """A real server on a fresh SQLite file, and the admin of its database."""
+def bench_server(
+    backend: str = "sqlite", serve_args: Sequence[str] = (), **settings: str
+) -> Iterator[tuple[ServerProcess, AccountAdmin]]:
+    """A real server (``smsgate serve *serve_args``) on a fresh database of ``backend`` (a
+    SQLite file, or a database made on the PostgreSQL of SMSGATE_TEST_POSTGRES_URL), and the
+    admin of its database."""
+    databases = Databases.open(backend)
     with tempfile.TemporaryDirectory(prefix="smsgate-bench-") as workdir:
-        server = ServerProcess(f"sqlite:///{Path(workdir) / 'bench.db'}", Path(workdir), **settings)
+        server = ServerProcess(databases.create(Path(workdir)), Path(workdir), **settings)
         database = Database(server.database_url)
         upgrade(database.write_engine)
-        server.start()
         try:
+            server.start(*serve_args)
             yield server, AccountAdmin(database)
         finally:
             server.stop()
             database.close()
+            databases.close()
 
 
 def bench_account(

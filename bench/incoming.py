@@ -1,7 +1,8 @@
 """Incoming messages per second, from the simulated SMSC to stored and pushed to a receiver.
 
-Messages are dropped into the simulator's inbox at once; the server joins, routes and stores
-each, and POSTs it (signed) to a local receiver in another process, which counts distinct IDs.
+Messages are queued in the simulated SMSC's inbox (its table) in one commit; the server joins,
+routes and stores each, and POSTs it (signed) to a local receiver in another process, which
+counts distinct IDs.
 
 Run: ``.venv/bin/python -m bench.incoming [messages]``. Target: at least 2,000 messages/s.
 """
@@ -15,14 +16,13 @@ import sys
 import time
 from collections.abc import Callable
 from multiprocessing.sharedctypes import Synchronized
-from pathlib import Path
 
 import orjson
 from sqlalchemy import func, select
 from tests.server import free_port
 
 from bench.harness import bench_account, bench_server, cpu_seconds, report
-from smsgate.delivery.connectors.simulator import simulator_inbox, spool_incoming
+from smsgate.delivery.connectors.simulator import simulate_incoming
 from smsgate.services.incoming import InboundAdmin
 from smsgate.store.schema import incoming_messages
 
@@ -61,11 +61,10 @@ def run_receiver(port: int, seen: Synchronized[int]) -> None:
     uvloop.run(_serve_receiver(port, seen))
 
 
-def stage(folder: Path, start: int, count: int) -> list[Path]:
-    """Spool ``count`` messages aside, ready to be moved into the inbox at once."""
+def incoming(start: int, count: int) -> list[tuple[str, str, str]]:
+    """``count`` messages (source, destination, text) to the benchmark's number."""
     return [
-        spool_incoming(folder, f"7911{index:07d}", NUMBER, f"message {index}")
-        for index in range(start, start + count)
+        (f"7911{index:07d}", NUMBER, f"message {index}") for index in range(start, start + count)
     ]
 
 
@@ -89,31 +88,27 @@ def main(messages: int) -> None:
             inbound = InboundAdmin(admin.database)
             inbound.add_number(login, NUMBER)
             inbound.set_webhook(login, f"http://127.0.0.1:{port}/push", secret="bench-secret")
-            inbox = simulator_inbox(server.workdir / "var")
-            staging = server.workdir / "staging"
 
             def stored() -> int:
                 # The newest id, not a count: the poll must not take CPU from the server.
                 query = select(func.coalesce(func.max(incoming_messages.c.id), 0))
                 return int(admin.database.read_sync(lambda c: c.execute(query).scalar_one()))
 
-            def deliver(paths: list[Path], expected: int) -> tuple[float, float]:
-                """Move the staged files into the inbox; seconds until stored, until pushed."""
+            def deliver(messages: list[tuple[str, str, str]], expected: int) -> tuple[float, float]:
+                """Queue the messages; seconds until stored, until pushed."""
                 start = time.perf_counter()
-                for path in paths:
-                    path.rename(inbox / path.name)
+                simulate_incoming(admin.database, messages)
                 wait_until(lambda: stored() >= expected)
                 until_stored = time.perf_counter() - start
                 wait_until(lambda: seen.value >= expected)
                 return until_stored, time.perf_counter() - start
 
-            inbox.mkdir(parents=True, exist_ok=True)
-            deliver(stage(staging, 0, WARM_UP), WARM_UP)
+            deliver(incoming(0, WARM_UP), WARM_UP)
             load = os.getloadavg()[0]
             assert server.process is not None
             cpu_before = cpu_seconds(server.process.pid)
             stored_seconds, pushed_seconds = deliver(
-                stage(staging, WARM_UP, messages), WARM_UP + messages
+                incoming(WARM_UP, messages), WARM_UP + messages
             )
             cpu_per_message = (cpu_seconds(server.process.pid) - cpu_before) / messages
     finally:

@@ -14,16 +14,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+from bench.harness import cpu_seconds
+
 
 @dataclass
 class LoadResult:
     requests: int = 0
     seconds: float = 0.0
     statuses: Counter[int] = field(default_factory=Counter)
+    # CPU the server process spent over the run, when it was watched.
+    server_cpu: float = 0.0
 
     @property
     def rate(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_per_request_us(self) -> float:
+        """Server CPU per answered request, in microseconds: steadier than req/s on a busy
+        machine, where other jobs take turns on the cores."""
+        return self.server_cpu / self.requests * 1e6 if self.requests else 0.0
 
 
 def get_request(path: str, params: dict[str, str] | None = None) -> bytes:
@@ -86,15 +96,21 @@ def run_load(
     concurrency: int = 32,
     seconds: float = 5.0,
     host: str = "127.0.0.1",
+    server_pid: int | None = None,
 ) -> LoadResult:
-    """Drive the server for ``seconds`` and count the answers."""
+    """Drive the server for ``seconds`` and count the answers (and, given its process id, the
+    server's CPU time)."""
     try:
         import uvloop
 
         runner: Callable[..., LoadResult] = uvloop.run
     except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
         runner = asyncio.run
-    return runner(_run(host, port, make_request, concurrency, seconds))
+    cpu_before = cpu_seconds(server_pid) if server_pid is not None else 0.0
+    result: LoadResult = runner(_run(host, port, make_request, concurrency, seconds))
+    if server_pid is not None:
+        result.server_cpu = cpu_seconds(server_pid) - cpu_before
+    return result
 
 
 async def request_once(port: int, request: bytes, host: str = "127.0.0.1") -> tuple[int, bytes]:

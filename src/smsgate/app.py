@@ -67,31 +67,12 @@ class SmsgateApp:
 
     async def _stop(self) -> None:
         if self._workers is not None:
-            await self._drain()
+            await self.platform.finish_delivery(self._abort)
             self._workers.cancel()
             await asyncio.gather(self._workers, return_exceptions=True)
         self.readiness.close()
         self.platform.close()
         self.stopped = True
-
-    async def _drain(self) -> None:
-        """Let the dispatcher finish its work in flight, unless aborted or out of time."""
-        drain = asyncio.create_task(self.platform.finish_dispatching())
-        aborted = asyncio.create_task(self._abort.wait())
-        done, _ = await asyncio.wait(
-            {drain, aborted},
-            timeout=self.platform.settings.shutdown_timeout_seconds,
-            return_when=asyncio.FIRST_COMPLETED,
-        )
-        drain.cancel()
-        aborted.cancel()
-        if drain not in done:
-            why = "a second signal" if aborted in done else "the shutdown timeout"
-            log.warning("shutdown cut short by %s: the dispatcher stops at once", why)
-        elif drain.exception() is not None:
-            log.error("finishing the dispatcher failed", exc_info=drain.exception())
-        else:
-            log.info("the dispatcher finished its work in flight")
 
 
 def _workers_ended(task: asyncio.Task[None]) -> None:

@@ -20,8 +20,8 @@ from rich.progress import Progress
 from rich.table import Table
 
 from smsgate.config import Settings, load_settings
-from smsgate.delivery.connectors.simulator import simulator_inbox, spool_incoming
-from smsgate.delivery.connectors.status import read_status, status_path
+from smsgate.delivery.connectors.simulator import simulate_incoming as queue_incoming
+from smsgate.delivery.connectors.status import read_status, status_dir
 from smsgate.domain.errors import InvalidArgument
 from smsgate.domain.inbound_routing import RoutingRuleError, normalize_number
 from smsgate.domain.numbering import NumberingError
@@ -126,10 +126,19 @@ def serve(
         typer.Option("--plain-http/--no-plain-http", help="Serve plain HTTP, or HTTPS only."),
     ] = None,
     metrics_port: Annotated[int | None, typer.Option(help="Serve /metrics here only.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="API processes; above 1 a supervisor runs them and a worker."),
+    ] = None,
+    dispatch: Annotated[
+        bool | None,
+        typer.Option(
+            "--dispatch/--no-dispatch",
+            help="Deliver here too, or serve the API only (workers deliver elsewhere).",
+        ),
+    ] = None,
 ) -> None:
-    """Serve the REST API (and, embedded, the dispatcher and the simulated SMSC)."""
-    from smsgate.serving import serve as run_server
-
+    """Serve the REST API (and, unless --no-dispatch, deliver: dispatcher and connectors)."""
     config = settings(
         host=host,
         port=port,
@@ -138,10 +147,27 @@ def serve(
         ssl_port=ssl_port,
         plain_http=plain_http,
         metrics_port=metrics_port,
+        workers=workers,
+        dispatch=dispatch,
     )
     if demo:
         ensure_demo_account(AccountAdmin(Database(config.database_url)), config)
-    run_server(config)
+    if config.workers > 1:
+        from smsgate.supervisor import supervise
+
+        supervise(config)
+    else:
+        from smsgate.serving import serve as run_server
+
+        run_server(config)
+
+
+@app.command()
+def worker() -> None:
+    """Deliver without serving HTTP: dispatcher, connectors, incoming, pushes, reports."""
+    from smsgate.worker import run_worker
+
+    run_worker(settings())
 
 
 def ensure_demo_account(accounts: AccountAdmin, config: Settings) -> None:
@@ -377,30 +403,29 @@ def inbound_unrouted(
     print_json(run_inbound(lambda a: a.unrouted(limit)))
 
 
-# A server rewrites its status every second; older than this, it is no longer running.
-STATUS_STALE_SECONDS = 5.0
-
-
 @admin.command("connectors")
 def admin_connectors(
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
 ) -> None:
     """Show each SMSC bind: state, window use, TPS and counters.
 
-    A running server with the dispatcher writes its connectors' status every second to
-    DATA_DIR/connectors.json; this command reads that file (so it needs the same data folder).
+    Each process that delivers writes the status of the connectors it runs every second to
+    DATA_DIR/connectors/; this command reads those files (so it needs the same data folder).
     """
-    path = status_path(settings().data_dir)
-    status = read_status(path)
+    data_dir = settings().data_dir
+    status = read_status(data_dir)
     if status is None:
-        fail(f"no status in {path}: no server with the dispatcher has run on this data folder")
+        fail(
+            f"no status in {status_dir(data_dir)}: "
+            "no server with the dispatcher has run on this data folder"
+        )
     if as_json:
         print_json(status)
         return
     age = time.time() - status["updated_at"]
-    running = status["running"] and age < STATUS_STALE_SECONDS
+    pids = ", ".join(map(str, status["pids"]))
     console.print(
-        f"server pid {status['pid']}: {'running' if running else 'not running'}, "
+        f"pid {pids}: {'running' if status['running'] else 'not running'}, "
         f"status of {age:.0f} s ago",
         highlight=False,
     )
@@ -450,8 +475,8 @@ def simulate_incoming(
         fail(str(error))
     except InvalidArgument as error:
         fail(error.desc)
-    spooled = spool_incoming(simulator_inbox(settings().data_dir), source, destination, text)
-    console.print(f"handed to the simulated SMSC: {spooled}", highlight=False, soft_wrap=True)
+    queue_incoming(open_database(), [(source, destination, text)])
+    console.print("handed to the simulated SMSC", highlight=False)
 
 
 def numbering_in_force() -> numbering.Numbering:

@@ -104,8 +104,24 @@ class Settings(BaseSettings):
     simulator_delay: float = 1.0
     flood_limit: int = 10
     flood_window_seconds: int = 60
-    dispatch: bool = True
+    dispatch: bool = Field(
+        default=True,
+        description="Run the delivery here (dispatcher, connectors, pushes, reports); "
+        "false: an API-only node.",
+    )
     dispatch_batch: int = 500
+    dispatch_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A claimed batch is another worker's to send if not recorded by then.",
+    )
+    ownership_lease_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="An SMPP bind (and on SQLite the delivery) moves to a standing-by worker "
+        "this long after its worker died.",
+    )
+    workers: int = Field(default=1, ge=1, description="API processes of `smsgate serve`.")
     cache_refresh_seconds: float = 0.5
     push_concurrency: int = Field(
         default=64, ge=1, description="Instant pushes and status callbacks in flight at once."

@@ -5,6 +5,10 @@ never waits on a terminal, a pipe or a disk. The listener takes records in burst
 each burst at once: logging a record never has to wake a thread, and the GIL changes hands a
 few times a second rather than for every line (per line, that cost more than the request).
 
+A request's line skips ``logging`` altogether: its time and fields go onto the same queue as a
+tuple (``AccessLog``), and the listener formats it from a template built once. A LogRecord and
+the handler chain cost more than the rest of a Balance request.
+
 Text that comes from outside is scrubbed of secrets before it is written: whatever follows a
 password, ``pass`` or session id parameter name, and anything shaped like a session id (32 hex
 digits), wherever it appears (a message, a path, a traceback).
@@ -27,7 +31,7 @@ LogFormat = Literal["kv", "json"]
 
 ACCESS_LOGGER = "smsgate.access"
 ACCESS_FIELDS = ("request_id", "method", "path", "endpoint", "code", "status", "ms", "client")
-# Built once: a request costs one record with these arguments, formatted on the listener thread.
+# The message of a request's record when it does go through ``logging`` (see ``AccessLog``).
 ACCESS_FORMAT = " ".join(f"{name}=%s" for name in ACCESS_FIELDS)
 # How long the listener sleeps once it has written everything queued.
 WRITE_INTERVAL = 0.05
@@ -48,6 +52,14 @@ _SESSION_ID = re.compile(r"(?<![0-9A-Za-z])[0-9A-Fa-f]{32}(?![0-9A-Za-z])")
 # A key=value value is written bare only when it is made of these.
 _BARE = re.compile(r"[\w.:/@+\-\[\]]+")
 
+# A request's line: (the time it was logged, the values of ACCESS_FIELDS).
+AccessEntry = tuple[float, tuple[object, ...]]
+# What the listener's queue carries, in the order it was logged.
+LogEntry = logging.LogRecord | AccessEntry
+# Where the free text sits among the access fields, and a key=value line with their slots.
+_ACCESS_FREE = tuple(index for index, name in enumerate(ACCESS_FIELDS) if name in FREE_TEXT)
+_ACCESS_KV = f"ts=%s level=%s logger={ACCESS_LOGGER} {ACCESS_FORMAT}"
+
 
 def _redacted_parameter(match: re.Match[str]) -> str:
     return f"{match[1]}{match[2]}{REDACTED}"
@@ -63,23 +75,24 @@ def redact(text: str) -> str:
     return text
 
 
+def _scrubbed(value: object) -> object:
+    return redact(value) if isinstance(value, str) else value
+
+
 def record_fields(record: logging.LogRecord, exception: str | None) -> dict[str, object]:
-    """What a line shows: time, level, logger, and the access fields or the message; the free
-    text scrubbed."""
+    """What a line of a record other than a request's shows: time, level, logger and message;
+    the free text scrubbed."""
     fields: dict[str, object] = {
         "ts": timestamp(record.created),
         "level": record.levelname.lower(),
         "logger": record.name,
+        "msg": record.getMessage(),
     }
-    if record.msg is ACCESS_FORMAT and isinstance(record.args, tuple):
-        fields.update(zip(ACCESS_FIELDS, record.args, strict=True))
-    else:
-        fields["msg"] = record.getMessage()
     if exception:
         fields["exc"] = exception
     for name in FREE_TEXT:
-        if isinstance(text := fields.get(name), str):
-            fields[name] = redact(text)
+        if name in fields:
+            fields[name] = _scrubbed(fields[name])
     return fields
 
 
@@ -109,6 +122,10 @@ def _quoted(value: object) -> str:
     return text if _BARE.fullmatch(text) else orjson.dumps(text).decode()
 
 
+def _json_line(fields: dict[str, object]) -> str:
+    return orjson.dumps(fields, default=str).decode()
+
+
 class LineFormatter(logging.Formatter):
     """One line per record, ``key=value`` pairs or a JSON object."""
 
@@ -117,11 +134,51 @@ class LineFormatter(logging.Formatter):
         self.style = style
 
     def format(self, record: logging.LogRecord) -> str:
+        if record.msg is ACCESS_FORMAT and isinstance(record.args, tuple) and not record.exc_info:
+            return self.access_line(record.created, record.args, record.levelname.lower())
         exception = self.formatException(record.exc_info) if record.exc_info else None
         fields = record_fields(record, exception)
+        return _json_line(fields) if self.style == "json" else kv_line(fields)
+
+    def access_line(self, created: float, values: tuple[object, ...], level: str = "info") -> str:
+        """A request's line from its ACCESS_FIELDS values."""
+        scrubbed = list(values)
+        for index in _ACCESS_FREE:
+            scrubbed[index] = _scrubbed(scrubbed[index])
         if self.style == "json":
-            return orjson.dumps(fields, default=str).decode()
-        return kv_line(fields)
+            fields: dict[str, object] = {
+                "ts": timestamp(created),
+                "level": level,
+                "logger": ACCESS_LOGGER,
+            }
+            fields.update(zip(ACCESS_FIELDS, scrubbed, strict=True))
+            return _json_line(fields)
+        for index in _ACCESS_FREE:
+            scrubbed[index] = _quoted(scrubbed[index])
+        return _ACCESS_KV % (timestamp(created), level, *scrubbed)
+
+
+class AccessLog:
+    """Writes one line per API request.
+
+    Once ``configure_logging`` runs, the line's values go straight onto the listener's queue;
+    until then (an app inside another program, tests) they are a record of the
+    ``smsgate.access`` logger, for whatever handlers are there.
+    """
+
+    def __init__(self) -> None:
+        # The listener's queue, set by ``configure_logging`` when request lines are on.
+        self.entries: queue.SimpleQueue[LogEntry] | None = None
+
+    def write(self, values: tuple[object, ...]) -> None:
+        """Log a request: ``values`` are those of ACCESS_FIELDS."""
+        if self.entries is not None:
+            self.entries.put((time.time(), values))
+        elif access_log.isEnabledFor(logging.INFO):
+            access_log.info(ACCESS_FORMAT, *values)
+
+
+access_lines = AccessLog()
 
 
 class _Handoff(QueueHandler):
@@ -134,30 +191,50 @@ class _Handoff(QueueHandler):
 class _BufferedWriter(logging.StreamHandler[IO[str]]):
     """Writes lines into a buffer; the listener flushes it once per burst."""
 
+    def __init__(self, stream: IO[str], formatter: LineFormatter) -> None:
+        super().__init__(stream)
+        self.setFormatter(formatter)
+        self.line_formatter = formatter
+
     def flush(self) -> None:
         """Called after every line by ``emit``: the burst is flushed by ``flush_burst``."""
 
     def flush_burst(self) -> None:
         super().flush()
 
+    def write_access(self, entry: AccessEntry) -> None:
+        """A request's line, as ``emit`` writes a record's (on the listener thread alone)."""
+        try:
+            self.stream.write(self.line_formatter.access_line(*entry) + self.terminator)
+        except Exception:
+            self.handleError(logging.makeLogRecord({"name": ACCESS_LOGGER, "args": entry[1]}))
+
 
 class LogListener(QueueListener):
-    """Takes records in bursts: when the queue runs dry it flushes what it wrote and sleeps."""
+    """Takes records and request lines in bursts: when the queue runs dry it flushes what it
+    wrote and sleeps."""
 
-    def __init__(self, records: queue.SimpleQueue[logging.LogRecord], writer: _BufferedWriter):
-        super().__init__(records, writer)
-        self.records = records
+    def __init__(self, entries: queue.SimpleQueue[LogEntry], writer: _BufferedWriter):
+        super().__init__(entries, writer)
+        self.entries = entries
         self.writer = writer
 
-    def dequeue(self, block: bool) -> logging.LogRecord:
+    # The queue carries request lines too: ``handle`` tells them from records.
+    def dequeue(self, block: bool) -> LogEntry:  # type: ignore[override]
         while True:
             try:
-                record = self.records.get_nowait()
+                entry = self.entries.get_nowait()
             except queue.Empty:
                 self.writer.flush_burst()
                 time.sleep(WRITE_INTERVAL)
             else:
-                return record
+                return entry
+
+    def handle(self, record: LogEntry) -> None:
+        if isinstance(record, logging.LogRecord):
+            super().handle(record)
+        else:
+            self.writer.write_access(record)
 
     def stop(self) -> None:
         super().stop()
@@ -171,7 +248,7 @@ def configure_logging(style: LogFormat, level: str, *, access: bool) -> LogListe
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    entries: queue.SimpleQueue[LogEntry] = queue.SimpleQueue()
     # Block-buffered, unlike sys.stderr: a burst is one write.
     stream = open(  # noqa: SIM115 - the process's stderr, open until it ends
         sys.stderr.fileno(),
@@ -181,15 +258,15 @@ def configure_logging(style: LogFormat, level: str, *, access: bool) -> LogListe
         errors="backslashreplace",
         closefd=False,
     )
-    writer = _BufferedWriter(stream)
-    writer.setFormatter(LineFormatter(style))
+    writer = _BufferedWriter(stream, LineFormatter(style))
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    root.addHandler(_Handoff(records))
+    root.addHandler(_Handoff(entries))
     root.setLevel(level.upper())
     access_log.setLevel(logging.INFO if access else logging.WARNING)
+    access_lines.entries = entries if access else None
     logging.captureWarnings(True)
-    listener = LogListener(records, writer)
+    listener = LogListener(entries, writer)
     listener.start()
     return listener

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from dataclasses import dataclass
 from datetime import timedelta
 
 from smsgate.config import Settings
-from smsgate.delivery.connector import ConnectorEvents
-from smsgate.delivery.connectors.simulator import ReportJournal, SimulatedSmsc, simulator_inbox
-from smsgate.delivery.connectors.smpp import smpp_router
-from smsgate.delivery.connectors.status import publish_status, status_path
+from smsgate.delivery.connector import Connector, ConnectorEvents
+from smsgate.delivery.connectors.simulator import SimulatedSmsc
+from smsgate.delivery.connectors.smpp import SmppConnector, smpp_router
+from smsgate.delivery.connectors.status import publish_status
 from smsgate.delivery.dispatcher import Dispatcher, DispatchSettings
+from smsgate.delivery.ownership import ExclusiveConnector
 from smsgate.delivery.routing import Route, Router
 from smsgate.inbound.events import InboundEvents
 from smsgate.inbound.pusher import Pusher, PushSettings
@@ -24,16 +26,22 @@ from smsgate.services.numbering import NumberingService
 from smsgate.services.order_writer import OrderDesk
 from smsgate.services.sending import FloodLimit, OrderBuilder, SendOrder
 from smsgate.store.database import Database
+from smsgate.store.leases import Lease, LeaseLost, process_identity
 from smsgate.store.migrate import upgrade
 
+log = logging.getLogger(__name__)
 
-def build_router(settings: Settings) -> Router:
+
+def build_router(settings: Settings, database: Database) -> Router:
     if settings.smsc == "smpp":
         return smpp_router(settings.connectors, settings.routes)
     simulator = SimulatedSmsc(
-        ReportJournal(settings.data_dir / "simulator" / "reports.journal"),
+        database,
         delay=settings.simulator_delay,
-        inbox=simulator_inbox(settings.data_dir),
+        # A report (or incoming message) of a worker that died goes to another as its bind does.
+        lease=timedelta(seconds=settings.ownership_lease_seconds),
+        # On SQLite one process delivers at a time (see ``Platform.run_delivery``).
+        reclaim_at_start=database.dialect == "sqlite",
     )
     return Router({simulator.name: simulator}, [Route("", (simulator.name,))])
 
@@ -69,6 +77,7 @@ class Platform:
     def __post_init__(self) -> None:
         self.order_desk = OrderDesk(self.database, on_accepted=self._orders_accepted)
         self._dispatch_task: asyncio.Task[None] | None = None
+        self.identity = process_identity()
 
     @classmethod
     def open(cls, settings: Settings) -> Platform:
@@ -89,17 +98,30 @@ class Platform:
             orders=OrderBuilder(
                 FloodLimit(settings.flood_limit, timedelta(seconds=settings.flood_window_seconds))
             ),
-            router=build_router(settings),
+            router=build_router(settings, database),
             numbering=NumberingService(database),
         )
 
+    def lease(self, name: str) -> Lease:
+        """A lease of this process (see ``store.leases``)."""
+        ttl = timedelta(seconds=self.settings.ownership_lease_seconds)
+        return Lease(self.database, name, self.identity, ttl)
+
     def dispatcher(self, events: ConnectorEvents) -> Dispatcher:
+        # Each SMPP bind is run by one process at a time, whatever the number of workers.
+        connectors: dict[str, Connector] = {
+            name: ExclusiveConnector(connector, self.lease(f"connector:{name}"))
+            if isinstance(connector, SmppConnector)
+            else connector
+            for name, connector in self.router.connectors.items()
+        }
         return Dispatcher(
             self.database,
-            self.router,
+            self.router.through(connectors),
             events,
             DispatchSettings(
                 batch_size=self.settings.dispatch_batch,
+                lease=timedelta(seconds=self.settings.dispatch_lease_seconds),
                 release_leases_at_start=self.database.dialect == "sqlite",
             ),
         )
@@ -128,24 +150,47 @@ class Platform:
             ),
         )
 
-    async def run_workers(self) -> None:
-        """Everything the process runs besides answering requests; returns only on error."""
+    async def run_workers(self, *, api: bool = True) -> None:
+        """Everything the process runs besides answering requests: the API's cache upkeep
+        (with ``api``) and, unless dispatching is off, the delivery. Returns only on error."""
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(
-                self.authenticator.watch_revisions(self.settings.cache_refresh_seconds)
-            )
-            tasks.create_task(self.numbering.watch(self.settings.cache_refresh_seconds))
+            if api:
+                refresh = self.settings.cache_refresh_seconds
+                tasks.create_task(self.authenticator.watch_revisions(refresh))
+                tasks.create_task(self.numbering.watch(refresh))
+            if self.settings.dispatch:
+                tasks.create_task(self.run_delivery())
+
+    async def run_delivery(self) -> None:
+        """Dispatch, receive, push and build reports until cancelled.
+
+        On SQLite the leases of parts, pushes and reports are released at start, so a crash is
+        recovered at once instead of when they lapse; that is only right while one process
+        delivers, so there the delivery itself is leased (a second worker stands by).
+        """
+        if self.database.dialect != "sqlite":
+            await self._deliver()
+            return
+        lease = self.lease("delivery")
+        while True:
+            try:
+                async with lease.hold():
+                    await self._deliver()
+            except LeaseLost:
+                log.error("the delivery lease was lost: delivery stopped; standing by")
+
+    async def _deliver(self) -> None:
+        async with asyncio.TaskGroup() as tasks:
             self.reporting = self.report_builder()
             tasks.create_task(self.reporting.run())
-            if self.settings.dispatch:
-                pusher = self.pusher()
-                events = CountedEvents(InboundEvents(self.database, pusher))
-                self.dispatching = self.dispatcher(events)
-                self._dispatch_task = tasks.create_task(self.dispatching.run())
-                tasks.create_task(pusher.run())
-                tasks.create_task(
-                    publish_status(self.router.connectors, status_path(self.settings.data_dir))
-                )
+            pusher = self.pusher()
+            events = CountedEvents(InboundEvents(self.database, pusher))
+            self.dispatching = self.dispatcher(events)
+            self._dispatch_task = tasks.create_task(self.dispatching.run())
+            tasks.create_task(pusher.run())
+            tasks.create_task(
+                publish_status(self.dispatching.connectors, self.settings.data_dir)
+            )
 
     async def accept(self, order: SendOrder) -> list[int]:
         """Bill and queue ``order``; the ids of its parts, in order."""
@@ -157,11 +202,28 @@ class Platform:
     def dispatcher_running(self) -> bool:
         return self._dispatch_task is not None and not self._dispatch_task.done()
 
-    async def finish_dispatching(self) -> None:
+    async def finish_delivery(self, abort: asyncio.Event) -> None:
         """Graceful stop: the dispatcher claims nothing more, finishes its batches in flight and
-        takes delivery reports for up to ``report_grace_seconds``."""
-        if self.dispatching is not None and self.dispatcher_running:
-            await self.dispatching.finish(self.settings.report_grace_seconds)
+        takes delivery reports for up to ``report_grace_seconds``; cut short when ``abort`` is
+        set or the shutdown timeout passes."""
+        if self.dispatching is None or not self.dispatcher_running:
+            return
+        finish = asyncio.create_task(self.dispatching.finish(self.settings.report_grace_seconds))
+        aborted = asyncio.create_task(abort.wait())
+        done, _ = await asyncio.wait(
+            {finish, aborted},
+            timeout=self.settings.shutdown_timeout_seconds,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        finish.cancel()
+        aborted.cancel()
+        if finish not in done:
+            why = "a second signal" if aborted in done else "the shutdown timeout"
+            log.warning("shutdown cut short by %s: the dispatcher stops at once", why)
+        elif finish.exception() is not None:
+            log.error("finishing the dispatcher failed", exc_info=finish.exception())
+        else:
+            log.info("the dispatcher finished its work in flight")
 
     def report_ordered(self) -> None:
         if self.reporting is not None:

@@ -16,11 +16,9 @@ import asyncio
 import socket
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from types import FrameType
 
 import uvicorn
-from starlette.types import ASGIApp
 
 from smsgate.app import SmsgateApp, create_app
 from smsgate.config import Settings
@@ -34,20 +32,26 @@ class SmsgateServer(uvicorn.Server):
     """uvicorn's server with companion listeners, where any second signal forces the exit."""
 
     def __init__(
-        self, config: uvicorn.Config, app: SmsgateApp, companions: Sequence[uvicorn.Config]
+        self,
+        config: uvicorn.Config,
+        app: SmsgateApp,
+        companions: Sequence[uvicorn.Config],
+        companion_sockets: Sequence[socket.socket] | None = None,
     ) -> None:
         super().__init__(config)
         self.app = app
         self.companions = [uvicorn.Server(companion) for companion in companions]
+        self.companion_sockets = companion_sockets
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         await super().startup(sockets)
-        for companion in self.companions:
+        for index, companion in enumerate(self.companions):
             companion.config.load()
             companion.lifespan = companion.config.lifespan_class(companion.config)
-            await companion.startup()
+            bound = self.companion_sockets
+            await companion.startup([bound[index]] if bound is not None else None)
 
     async def on_tick(self, counter: int) -> bool:
         for companion in self.companions:
@@ -77,19 +81,30 @@ class SmsgateServer(uvicorn.Server):
             self._loop.call_soon_threadsafe(self.app.abort)
 
 
+def listener_ports(settings: Settings) -> list[int]:
+    """The ports served, in this order: plain HTTP, HTTPS, metrics (each when configured)."""
+    ports = []
+    if settings.plain_http:
+        ports.append(settings.port)
+    if settings.ssl_certfile is not None:
+        ports.append(settings.ssl_port)
+    if settings.metrics_port is not None:
+        ports.append(settings.metrics_port)
+    return ports
+
+
 def listeners(app: SmsgateApp, settings: Settings) -> list[uvicorn.Config]:
-    """Plain HTTP, HTTPS and metrics listeners as configured; the first runs the lifespan."""
+    """A listener per port of ``listener_ports``, in its order; the first runs the lifespan."""
     trusted = settings.forwarded_allow_ips
 
-    def listener(
-        served: ASGIApp, port: int, certfile: Path | None = None, keyfile: Path | None = None
-    ) -> uvicorn.Config:
+    def listener(port: int) -> uvicorn.Config:
+        https = settings.ssl_certfile is not None and port == settings.ssl_port
         return uvicorn.Config(
-            served,
+            app.metrics if port == settings.metrics_port else app,
             host=settings.host,
             port=port,
-            ssl_certfile=certfile,
-            ssl_keyfile=keyfile,
+            ssl_certfile=settings.ssl_certfile if https else None,
+            ssl_keyfile=settings.ssl_keyfile if https else None,
             # X-Forwarded-For is believed only from the configured proxies.
             proxy_headers=bool(trusted),
             forwarded_allow_ips=trusted or None,
@@ -100,29 +115,26 @@ def listeners(app: SmsgateApp, settings: Settings) -> list[uvicorn.Config]:
             lifespan="off",
         )
 
-    configs = []
-    if settings.plain_http:
-        configs.append(listener(app, settings.port))
-    if settings.ssl_certfile is not None:
-        configs.append(
-            listener(app, settings.ssl_port, settings.ssl_certfile, settings.ssl_keyfile)
-        )
-    if settings.metrics_port is not None:
-        configs.append(listener(app.metrics, settings.metrics_port))
+    configs = [listener(port) for port in listener_ports(settings)]
     configs[0].lifespan = "on"
     return configs
 
 
-def serve(settings: Settings) -> None:
-    """Serve until signalled; exit with status 3 when a listener cannot start."""
+def serve(settings: Settings, sockets: Sequence[socket.socket] | None = None) -> None:
+    """Serve until signalled; exit with status 3 when a listener cannot start.
+
+    ``sockets``: listening sockets bound already (by a supervisor), one per listener in the
+    order of ``listeners``; without them each listener binds its own.
+    """
     log_writer = configure_logging(
         settings.log_format, settings.log_level, access=settings.access_log
     )
     try:
         app = create_app(settings)
         first, *companions = listeners(app, settings)
-        server = SmsgateServer(first, app, companions)
-        server.run()
+        bound = list(sockets) if sockets is not None else None
+        server = SmsgateServer(first, app, companions, bound[1:] if bound else None)
+        server.run(sockets=bound[:1] if bound else None)
     finally:
         log_writer.stop()
     if not server.started:

@@ -10,14 +10,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
 
-from smsgate.services import accounts
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database
 from smsgate.store.migrate import upgrade
 from tests.api.helpers import Deployment, send_ok
 from tests.conftest import Account
+from tests.databases import Databases
 from tests.server import ServerProcess
 
 
@@ -25,21 +24,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes a minute or more (still part of make test)")
 
 
-# Accounts made here get argon2 hashes of the lowest cost. A server verifies a hash with the
-# parameters stored in it, so each test's first login costs ~0.1 ms instead of ~0.2 s (every
-# admin change drops the servers' credential caches); the code paths are the same.
-_CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-
-
-@pytest.fixture(scope="package", autouse=True)
-def cheap_password_hashes() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(accounts, "hash_password", _CHEAP_HASHER.hash)
-        yield
-
-
-def deploy(workdir: Path, **settings: str) -> Deployment:
-    process = ServerProcess(f"sqlite:///{workdir / 'smsgate.db'}", workdir, **settings)
+def deploy(databases: Databases, workdir: Path, **settings: str) -> Deployment:
+    """A server with these settings on a fresh database of its own (stop it with ``undeploy``)."""
+    process = ServerProcess(databases.create(workdir), workdir, **settings)
     database = Database(process.database_url)
     upgrade(database.write_engine)
     process.start()
@@ -54,35 +41,39 @@ def undeploy(deployment: Deployment) -> None:
 
 
 @pytest.fixture
-def spawn(tmp_path: Path) -> Iterator[Callable[..., Deployment]]:
-    """Start a server of this test's own with the given settings (stopped at teardown)."""
+def spawn(databases: Databases, tmp_path: Path) -> Iterator[Callable[..., Deployment]]:
+    """Start a server of this test's own with the given settings (stopped and its database
+    dropped at teardown)."""
     started: list[Deployment] = []
 
     def start(**settings: str) -> Deployment:
         workdir = tmp_path / f"server-{len(started)}"
         workdir.mkdir()
-        deployment = deploy(workdir, **settings)
+        deployment = deploy(databases, workdir, **settings)
         started.append(deployment)
         return deployment
 
     yield start
     for deployment in started:
         undeploy(deployment)
+        databases.drop(deployment.process.database_url)
 
 
 @pytest.fixture(scope="session")
-def fast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def fast(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """A server whose simulator reports after 0.2 s."""
-    deployment = deploy(tmp_path_factory.mktemp("fast"), simulator_delay="0.2")
+    deployment = deploy(databases, tmp_path_factory.mktemp("fast"), simulator_delay="0.2")
     yield deployment
     undeploy(deployment)
 
 
 @pytest.fixture(scope="session")
-def flood_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def flood_server(
+    databases: Databases, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
     """A server allowing 3 messages to one number a minute."""
     deployment = deploy(
-        tmp_path_factory.mktemp("flood"), flood_limit="3", flood_window_seconds="60"
+        databases, tmp_path_factory.mktemp("flood"), flood_limit="3", flood_window_seconds="60"
     )
     yield deployment
     undeploy(deployment)
@@ -112,21 +103,22 @@ class ExpiryScenarios:
     queued_id: str
 
 
-@pytest.fixture(scope="package", autouse=True)
+@pytest.fixture(scope="session", autouse=True)
 def slow_scenarios(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    cheap_password_hashes: None,
+    request: pytest.FixtureRequest, databases: Databases, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ExpiryScenarios | BaseException | None]:
-    """Starts the minute-long scenarios of the slow tests before anything else, if any runs."""
+    """Starts the minute-long scenarios of the slow tests before anything else, if any runs.
+
+    Session-scoped: they ripen while every other test of the backend runs.
+    """
     if not any(item.get_closest_marker("slow") for item in request.session.items):
         yield None
         return
     started: list[Deployment] = []
     try:
-        expiring = deploy(tmp_path_factory.mktemp("expiring"), simulator_delay="0.2")
+        expiring = deploy(databases, tmp_path_factory.mktemp("expiring"), simulator_delay="0.2")
         started.append(expiring)
-        unsent = deploy(tmp_path_factory.mktemp("unsent"), dispatch="false")
+        unsent = deploy(databases, tmp_path_factory.mktemp("unsent"), dispatch="false")
         started.append(unsent)
         expiring_account = expiring.make_account()
         silent_id, delivered_id = (

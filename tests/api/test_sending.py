@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,6 +17,8 @@ import httpx
 import pytest
 
 from smsgate.services.accounts import AccountAdmin
+from smsgate.store.database import Database
+from smsgate.store.messages import allocate_ids
 from tests.api.helpers import (
     PHONE,
     SENDER,
@@ -175,6 +179,17 @@ def test_bulk_is_priced_per_destination(priced: Account) -> None:
     assert balance(priced) == Decimal("1000") - Decimal("0.35") - Decimal("0.45") - Decimal("0.5")
 
 
+def test_money_stays_exact_to_the_last_digit_the_store_keeps(
+    make_account: Callable[..., Account],
+) -> None:
+    # 18 significant digits: a float (about 16) would round the balance and the debit.
+    account = make_account(balance="99999999999999.9999", price=Decimal("0.0001"))
+    assert_ids(assert_ok(send_sms(account, PHONE, "a" * 161)), 2)
+    assert account.client.get("/rest/Balance/", params=creds(account)).text == (
+        "99999999999999.9997"
+    )
+
+
 def test_not_enough_credits_is_403_code_5_and_changes_nothing(
     make_account: Callable[..., Account],
 ) -> None:
@@ -235,6 +250,21 @@ def test_concurrent_sends_never_overdraw(make_account: Callable[..., Account]) -
     assert len(set(all_ids)) == 100
     assert account.client.get("/rest/Balance/", params=creds(account)).text == "0"
     assert statistic(account)["Sent"] == 100
+
+
+def test_the_first_ids_two_processes_take_at_once_are_distinct(
+    database: Database, database_url: str
+) -> None:
+    other = Database(database_url)  # as another API process
+    try:
+        with ThreadPoolExecutor(max_workers=1) as thread:
+            with database.write_engine.begin() as connection:
+                first = allocate_ids(connection, 10)  # makes the counter, not yet committed
+                second = thread.submit(other.write_sync, lambda c: allocate_ids(c, 5))
+                time.sleep(0.3)  # the other goes as far as it can: it waits for this commit
+            assert second.result(timeout=30) == first + 10
+    finally:
+        other.close()
 
 
 # --- recipients ----------------------------------------------------------------------------

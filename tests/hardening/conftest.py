@@ -1,5 +1,5 @@
-"""Fixtures of the hardening tests: the API tests' servers and cheap hashes, and two servers
-shared by the tests (each test uses accounts of its own on them).
+"""Fixtures of the hardening tests: servers of a test's own (``spawn``), and two servers shared
+by the tests (each test uses accounts of its own on them).
 
 - ``shared``: a body limit of ``BODY_LIMIT`` bytes and a simulator reporting in 0.2 s;
 - ``ops``: no dispatcher (parts stay queued), JSON logs, HTTPS beside HTTP with a certificate
@@ -15,24 +15,25 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.api.conftest import cheap_password_hashes, deploy, spawn, undeploy
+from tests.api.conftest import deploy, spawn, undeploy
 from tests.api.helpers import Deployment
+from tests.databases import Databases
 from tests.hardening.helpers import BODY_LIMIT
 from tests.server import free_port
 from tests.tls import make_test_ca
 
-__all__ = ["cheap_password_hashes", "ops", "shared", "spawn"]
+__all__ = ["ops", "shared", "spawn"]
 
-# The ops server's request rate limit per account.
-RATE = 2
+# The ops server's request rate limit per account: slow enough that the burst's requests are
+# answered before a token comes back, even on a loaded machine.
+RATE = 0.5
 BURST = 5
 
 
 @pytest.fixture(scope="package")
-def shared(
-    tmp_path_factory: pytest.TempPathFactory, cheap_password_hashes: None
-) -> Iterator[Deployment]:
+def shared(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     deployment = deploy(
+        databases,
         tmp_path_factory.mktemp("shared"),
         max_body_bytes=str(BODY_LIMIT),
         simulator_delay="0.2",
@@ -50,11 +51,12 @@ class Ops:
 
 
 @pytest.fixture(scope="package")
-def ops(tmp_path_factory: pytest.TempPathFactory, cheap_password_hashes: None) -> Iterator[Ops]:
+def ops(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ops]:
     workdir = tmp_path_factory.mktemp("ops")
     certificate = make_test_ca(workdir)
     ssl_port, metrics_port = free_port(), free_port()
     deployment = deploy(
+        databases,
         workdir,
         dispatch="false",
         log_format="json",

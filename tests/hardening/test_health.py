@@ -14,6 +14,7 @@ from smsgate.api.health import Readiness
 from smsgate.config import Settings
 from smsgate.platform import Platform
 from tests.api.helpers import Deployment, wait_for
+from tests.databases import Databases
 from tests.hardening.conftest import Ops
 from tests.server import free_port
 
@@ -38,23 +39,17 @@ def test_a_running_server_is_healthy_and_ready(shared: Deployment) -> None:
     )
 
 
-def test_a_server_whose_database_file_is_unreadable_is_not_ready(ops: Ops) -> None:
+def test_a_server_whose_database_is_unreachable_is_not_ready(
+    ops: Ops, databases: Databases
+) -> None:
     deployment = ops.deployment
     assert readiness(deployment) == (200, {"ready": True, "database": "ok", "dispatcher": "off"})
-    database = deployment.process.workdir / "smsgate.db"
-    aside = database.with_name("aside.db")
-    # Tests run as root, whom file modes do not stop: a folder in the file's place does.
-    database.rename(aside)
-    database.mkdir()
-    try:
+    with databases.unreachable(deployment.process.database_url):
         status, report = readiness(deployment)
         assert status == 503
         assert report["ready"] is False
         assert report["database"].startswith("OperationalError: "), report
         assert deployment.client.get("/healthz").status_code == 200  # the process is up
-    finally:
-        database.rmdir()
-        aside.rename(database)
     assert readiness(deployment)[0] == 200
 
 
@@ -81,10 +76,10 @@ def test_a_server_none_of_whose_connectors_is_bound_is_not_ready(
     }
 
 
-def test_a_process_whose_dispatcher_is_not_running_is_not_ready(tmp_path: Path) -> None:
-    platform = Platform.open(
-        Settings(database_url=f"sqlite:///{tmp_path / 'smsgate.db'}", data_dir=tmp_path)
-    )
+def test_a_process_whose_dispatcher_is_not_running_is_not_ready(
+    database_url: str, tmp_path: Path
+) -> None:
+    platform = Platform.open(Settings(database_url=database_url, data_dir=tmp_path))
     checks = Readiness(platform)  # the platform's workers were never started
     try:
         assert asyncio.run(checks.check()) == (

@@ -18,8 +18,8 @@ from tests.tls import CertificateFiles, make_test_ca
 class HttpsOnlyServer(ServerProcess):
     """``smsgate serve --ssl-certfile F --ssl-keyfile F --ssl-port P --no-plain-http``."""
 
-    def __init__(self, workdir: Path, certificate: CertificateFiles) -> None:
-        super().__init__(f"sqlite:///{workdir / 'smsgate.db'}", workdir)
+    def __init__(self, database_url: str, workdir: Path, certificate: CertificateFiles) -> None:
+        super().__init__(database_url, workdir)
         self.certificate = certificate
         self.ssl_port = free_port()
         self.trust = ssl.create_default_context(cafile=str(certificate.ca_file))
@@ -62,8 +62,8 @@ def test_the_api_answers_over_https_with_a_certificate_of_a_test_ca(ops: Ops) ->
         httpx.get(f"{ops.https_url}/healthz", timeout=5)
 
 
-def test_plain_http_can_be_turned_off(tmp_path: Path) -> None:
-    server = HttpsOnlyServer(tmp_path, make_test_ca(tmp_path))
+def test_plain_http_can_be_turned_off(database_url: str, tmp_path: Path) -> None:
+    server = HttpsOnlyServer(database_url, tmp_path, make_test_ca(tmp_path))
     server.start()
     try:
         response = httpx.get(f"{server.https_url}/healthz", verify=server.trust, timeout=5)

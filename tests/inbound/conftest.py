@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.api import conftest as api_fixtures
 from tests.api.helpers import Deployment
+from tests.databases import Databases
 from tests.inbound.helpers import Inbound
 from tests.inbound.receiver import Receiver
 
-# The API tests' cheap account hashes, for this package too.
-cheap_password_hashes = api_fixtures.cheap_password_hashes
+spawn = api_fixtures.spawn
 
 PER_ACCOUNT = 4
 SETTINGS = {
@@ -24,27 +23,19 @@ SETTINGS = {
 
 
 @pytest.fixture(scope="session")
-def inbound_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inbound]:
+def inbound_server(
+    databases: Databases, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Inbound]:
     """The shared server of these tests."""
-    deployment = api_fixtures.deploy(tmp_path_factory.mktemp("inbound"), **SETTINGS)
+    deployment = api_fixtures.deploy(databases, tmp_path_factory.mktemp("inbound"), **SETTINGS)
     yield Inbound(deployment)
     api_fixtures.undeploy(deployment)
 
 
 @pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[Callable[[], Inbound]]:
+def own_server(spawn: Callable[..., Deployment]) -> Callable[[], Inbound]:
     """Start a server of this test's own (stopped at teardown), e.g. to restart it."""
-    started: list[Deployment] = []
-
-    def start() -> Inbound:
-        workdir = tmp_path / f"server-{len(started)}"
-        workdir.mkdir()
-        started.append(api_fixtures.deploy(workdir, **SETTINGS))
-        return Inbound(started[-1])
-
-    yield start
-    for deployment in started:
-        api_fixtures.undeploy(deployment)
+    return lambda: Inbound(spawn(**SETTINGS))
 
 
 @pytest.fixture

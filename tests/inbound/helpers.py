@@ -8,14 +8,13 @@ import sys
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
-from smsgate.delivery.connectors.simulator import simulator_inbox, spool_incoming
+from smsgate.delivery.connectors.simulator import simulate_incoming
 from smsgate.services.incoming import InboundAdmin
-from smsgate.store.schema import push_jobs
+from smsgate.store.schema import push_jobs, simulator_inbox
 from tests.api.helpers import Deployment, assert_ok, creds, wait_for
 from tests.conftest import Account
 
@@ -25,7 +24,7 @@ _API_DATE = re.compile(r"/Date\((\d+)\)/")
 
 @dataclass
 class Inbound:
-    """A server of the incoming-message tests, with its admin and its simulator's inbox."""
+    """A server of the incoming-message tests, with its admin and its simulated SMSC."""
 
     deployment: Deployment
 
@@ -39,17 +38,15 @@ class Inbound:
             self.admin.set_webhook(account.login, webhook, secret)
         return account
 
-    @property
-    def inbox(self) -> Path:
-        return simulator_inbox(self.deployment.process.workdir / "var")
-
     def inject(self, destination: str, text: str, source: str = SENDER_PHONE) -> None:
         """Hand a message to the simulated SMSC, as ``smsgate simulate incoming`` does."""
-        spool_incoming(self.inbox, source, destination, text)
+        simulate_incoming(self.deployment.database, [(source, destination, text)])
 
-    def spooled(self) -> list[Path]:
+    def spooled(self) -> list[Any]:
         """Messages the simulated SMSC has not yet delivered."""
-        return list(self.inbox.glob("*.json"))
+        return self.deployment.database.read_sync(
+            lambda c: list(c.execute(select(simulator_inbox)))
+        )
 
     def push_jobs(self) -> list[Any]:
         """The rows of the push queue."""

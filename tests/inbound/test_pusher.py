@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 from sqlalchemy import Connection, select
 
@@ -14,7 +13,6 @@ from smsgate.inbound.pusher import Pusher, PushSettings
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database
 from smsgate.store.incoming import IncomingRow, insert_incoming
-from smsgate.store.migrate import upgrade
 from smsgate.store.push import PushJob, enqueue_incoming_push
 from smsgate.store.schema import push_jobs
 from tests.inbound.helpers import SENDER_PHONE
@@ -46,10 +44,8 @@ def queue_push(database: Database, account_id: int, url: str, lease_until: datet
 
 
 def test_a_waiting_job_whose_lease_would_lapse_is_handed_back(
-    tmp_path: Path, receivers: Receivers
+    database: Database, receivers: Receivers
 ) -> None:
-    database = Database(f"sqlite:///{tmp_path / 'smsgate.db'}")
-    upgrade(database.write_engine)
     account_id = AccountAdmin(database).create("pusher-test", password="x", balance=Decimal(0))
     hanging = receivers(hang=True).start()
     settings = PushSettings(per_account=1, attempt_timeout=5.0, idle_poll=0.05)

@@ -9,26 +9,32 @@ import pytest
 
 from tests.api import conftest as api_fixtures
 from tests.api.helpers import Deployment
+from tests.databases import Databases
 
-# The API tests' cheap account hashes, for this package too.
-cheap_password_hashes = api_fixtures.cheap_password_hashes
 spawn = api_fixtures.spawn
 
 BUILD_DELAY = 2.0
 
 
 @pytest.fixture(scope="session")
-def reports_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def reports_server(
+    databases: Databases, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
     """Builds each report as soon as it is ordered."""
-    deployment = api_fixtures.deploy(tmp_path_factory.mktemp("reports"), simulator_delay="0.2")
+    deployment = api_fixtures.deploy(
+        databases, tmp_path_factory.mktemp("reports"), simulator_delay="0.2"
+    )
     yield deployment
     api_fixtures.undeploy(deployment)
 
 
 @pytest.fixture(scope="session")
-def late_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def late_server(
+    databases: Databases, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
     """Starts each build ``BUILD_DELAY`` seconds after the order; sessions last a second."""
     deployment = api_fixtures.deploy(
+        databases,
         tmp_path_factory.mktemp("late-reports"),
         report_start_delay_seconds=str(BUILD_DELAY),
         session_ttl_seconds="1",
@@ -38,9 +44,12 @@ def late_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment
 
 
 @pytest.fixture(scope="session")
-def forgetful_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def forgetful_server(
+    databases: Databases, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
     """Deletes report files a second after they are built."""
     deployment = api_fixtures.deploy(
+        databases,
         tmp_path_factory.mktemp("forgetful-reports"),
         report_retention_seconds="1",
         report_sweep_seconds="0.1",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +21,6 @@ from smsgate.services.accounts import AccountAdmin
 from smsgate.services.reports import ReportFormat, ReportOrder, order_report
 from smsgate.store import reports as store
 from smsgate.store.database import Database
-from smsgate.store.migrate import upgrade
 from smsgate.store.reports import ReportStatus
 from smsgate.store.schema import reports
 
@@ -36,14 +35,6 @@ def die(*_: Any) -> None:
 def dawdle(*_: Any) -> None:
     """A build process that takes its time."""
     time.sleep(30)
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    opened = Database(f"sqlite:///{tmp_path / 'builder.db'}")
-    upgrade(opened.write_engine)
-    yield opened
-    opened.close()
 
 
 Check = Callable[[int], Awaitable[bool]]

@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store import reports as store
 from smsgate.store.database import Database
-from smsgate.store.migrate import upgrade
 from smsgate.store.reports import ReportStatus
 
 NOW = datetime(2025, 3, 10, 12, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 3
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    opened = Database(f"sqlite:///{tmp_path / 'claims.db'}")
-    upgrade(opened.write_engine)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

@@ -14,9 +14,6 @@ from smsgate.services.accounts import AccountAdmin
 from smsgate.services.numbering_data import load_packaged_registry
 from smsgate.store.database import Database
 from smsgate.store.migrate import upgrade
-
-# Cheap argon2 hashes for the accounts made here, as in the API tests (same code paths).
-from tests.api.conftest import cheap_password_hashes  # noqa: F401
 from tests.api.helpers import Deployment
 from tests.server import ServerProcess
 
@@ -29,17 +26,11 @@ def registry() -> NumberingRegistry:
 
 
 @pytest.fixture(scope="session")
-def database(server: ServerProcess) -> Iterator[Database]:
+def server_database(server: ServerProcess) -> Iterator[Database]:
     """The shared server's database, to read what the API does not show (due times)."""
     opened = Database(server.database_url)
     yield opened
     opened.close()
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """A fresh database of this test's own, for the CLI."""
-    return f"sqlite:///{tmp_path / 'own.db'}"
 
 
 @pytest.fixture

@@ -63,21 +63,21 @@ def sent_parts(database: Database, response: httpx.Response) -> list[Any]:
 )
 def test_recipient_is_due_at_its_local_time(
     make_account: Callable[..., Account],
-    database: Database,
+    server_database: Database,
     registry: NumberingRegistry,
     recipient: str,
     due: datetime,
     step: str,
 ) -> None:
     number = recipient if recipient.isdigit() else number_in(registry, recipient)
-    [part] = sent_parts(database, send_by_time(make_account(), number, sendDate=LOCAL))
+    [part] = sent_parts(server_database, send_by_time(make_account(), number, sendDate=LOCAL))
     assert (part.destination, part.due_at, part.timezone_step) == (number, due, step)
     assert part.state == "scheduled"
     assert part.expires_at == due + timedelta(days=1)
 
 
 def test_each_recipient_of_a_list_gets_its_own_due_time(
-    make_account: Callable[..., Account], database: Database, registry: NumberingRegistry
+    make_account: Callable[..., Account], server_database: Database, registry: NumberingRegistry
 ) -> None:
     numbers = [
         number_in(registry, "Приморский край"),
@@ -87,7 +87,7 @@ def test_each_recipient_of_a_list_gets_its_own_due_time(
     ]
     long_text = "x" * 161  # two parts each
     response = send_by_time(make_account(), numbers, sendDate=LOCAL, data=long_text, validity="60")
-    parts = sent_parts(database, response)
+    parts = sent_parts(server_database, response)
     assert [part.destination for part in parts] == [n for n in numbers for _ in range(2)]
     expected = [utc(10, 0), utc(10, 5), utc(10, 7), utc(10, 0)]
     assert [part.due_at for part in parts] == [due for due in expected for _ in range(2)]
@@ -95,37 +95,39 @@ def test_each_recipient_of_a_list_gets_its_own_due_time(
 
 
 def test_a_local_time_already_past_sends_now(
-    make_account: Callable[..., Account], database: Database, registry: NumberingRegistry
+    make_account: Callable[..., Account], server_database: Database, registry: NumberingRegistry
 ) -> None:
     before = datetime.now(UTC)
     number = number_in(registry, "Приморский край")
-    [part] = sent_parts(database, send_by_time(make_account(), number, sendDate="2020-01-10 10:00"))
+    [part] = sent_parts(
+        server_database, send_by_time(make_account(), number, sendDate="2020-01-10 10:00")
+    )
     assert part.state != "scheduled"
     assert before <= part.due_at == part.created_at <= datetime.now(UTC)
     assert part.timezone_step == "registry"
 
 
 def test_the_account_zone_places_numbers_nothing_else_does(
-    make_account: Callable[..., Account], admin: AccountAdmin, database: Database
+    make_account: Callable[..., Account], admin: AccountAdmin, server_database: Database
 ) -> None:
     zoned = make_account()
     admin.set_timezone(zoned.login, "Asia/Omsk")  # UTC+6
-    [part] = sent_parts(database, send_by_time(zoned, AUSTRALIAN, sendDate=LOCAL))
+    [part] = sent_parts(server_database, send_by_time(zoned, AUSTRALIAN, sendDate=LOCAL))
     assert (part.due_at, part.timezone_step) == (utc(10, 4), "account")
-    [part] = sent_parts(database, send_by_time(make_account(), AUSTRALIAN, sendDate=LOCAL))
+    [part] = sent_parts(server_database, send_by_time(make_account(), AUSTRALIAN, sendDate=LOCAL))
     assert (part.due_at, part.timezone_step) == (utc(10, 7), "platform")  # Europe/Moscow
 
 
 def test_the_account_zone_does_not_override_the_number(
     make_account: Callable[..., Account],
     admin: AccountAdmin,
-    database: Database,
+    server_database: Database,
     registry: NumberingRegistry,
 ) -> None:
     account = make_account()
     admin.set_timezone(account.login, "Asia/Omsk")
     number = number_in(registry, "Приморский край")
-    [part] = sent_parts(database, send_by_time(account, number, sendDate=LOCAL))
+    [part] = sent_parts(server_database, send_by_time(account, number, sendDate=LOCAL))
     assert (part.due_at, part.timezone_step) == (utc(10, 0), "registry")
 
 
@@ -154,14 +156,14 @@ def test_send_dates_out_of_range_are_invalid_arguments(
 
 
 def test_send_sms_reads_send_date_as_utc_and_records_no_step(
-    make_account: Callable[..., Account], database: Database
+    make_account: Callable[..., Account], server_database: Database
 ) -> None:
     account = make_account()
     params = {**creds(account), "sourceAddress": SENDER, "data": "Hello", "sendDate": LOCAL}
     response = account.client.post(
         "/rest/Send/SendSms/", data={**params, "destinationAddress": "79241234567"}
     )
-    [part] = sent_parts(database, response)
+    [part] = sent_parts(server_database, response)
     assert (part.due_at, part.timezone_step) == (utc(10, 10), None)
     late = {**params, "destinationAddress": "79001234567", "sendDate": "9999-12-31T23:59:00"}
     assert_error(account.client.post("/rest/Send/SendSms/", data=late), 2)

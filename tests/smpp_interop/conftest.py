@@ -6,12 +6,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.api import conftest as api_fixtures
 from tests.smpp_interop.smsc import NodeSmsc, node_ready
 from tests.tls import CertificateFiles, make_test_ca
-
-# The API tests' cheap account hashes, for this package too.
-cheap_password_hashes = api_fixtures.cheap_password_hashes
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -14,6 +14,7 @@ from typing import Any
 
 import smpp34
 
+from smsgate.delivery.connectors.status import read_status
 from tests.api.helpers import Deployment, assert_ok, creds, statistic, wait_for
 from tests.conftest import Account
 from tests.server import free_port
@@ -148,6 +149,6 @@ class RustSmsc:
 
 def connector_status(deployment: Deployment) -> dict[str, Any]:
     """The status the server writes for ``smsgate admin connectors``, by connector name."""
-    path = deployment.process.workdir / "var" / "connectors.json"
-    status = json.loads(path.read_text())
+    status = read_status(deployment.process.workdir / "var")
+    assert status is not None
     return {connector["name"]: connector for connector in status["connectors"]}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import Connection, func, select
 
@@ -25,8 +24,9 @@ def incoming_part(
     return IncomingPart("op", "79115687451", "1234", reference, 2, seqnum, 8, body, at)
 
 
-def database(path: Path) -> Database:
-    found = Database(f"sqlite:///{path / 'fragments.db'}")
+def opened(database_url: str) -> Database:
+    """The store as a process starting on ``database_url`` opens it."""
+    found = Database(database_url)
     upgrade(found.write_engine)
     return found
 
@@ -37,12 +37,12 @@ def stored(connection: Connection) -> int:
     )
 
 
-def test_parts_survive_a_restart_and_join_when_the_last_one_comes(tmp_path: Path) -> None:
-    first = database(tmp_path)
+def test_parts_survive_a_restart_and_join_when_the_last_one_comes(database_url: str) -> None:
+    first = opened(database_url)
     assert first.write_sync(lambda c: whole_messages(c, incoming_part(2, CUTS[1]))) == []
     first.close()  # the process ends between the parts
 
-    second = database(tmp_path)
+    second = opened(database_url)
     # the SMSC sends part 2 again (our ack was lost): it replaces its copy
     assert second.write_sync(lambda c: whole_messages(c, incoming_part(2, CUTS[1]))) == []
     joined = second.write_sync(lambda c: whole_messages(c, incoming_part(1, CUTS[0])))
@@ -50,22 +50,28 @@ def test_parts_survive_a_restart_and_join_when_the_last_one_comes(tmp_path: Path
     assert second.read_sync(stored) == 0
 
 
-def test_parts_of_other_messages_wait_apart(tmp_path: Path) -> None:
-    db = database(tmp_path)
-    assert db.write_sync(lambda c: whole_messages(c, incoming_part(1, CUTS[0], reference=1))) == []
-    assert db.write_sync(lambda c: whole_messages(c, incoming_part(2, CUTS[1], reference=2))) == []
-    assert db.read_sync(stored) == 2
+def test_parts_of_other_messages_wait_apart(database: Database) -> None:
+    assert (
+        database.write_sync(lambda c: whole_messages(c, incoming_part(1, CUTS[0], reference=1)))
+        == []
+    )
+    assert (
+        database.write_sync(lambda c: whole_messages(c, incoming_part(2, CUTS[1], reference=2)))
+        == []
+    )
+    assert database.read_sync(stored) == 2
 
 
 def test_a_message_whose_parts_stopped_coming_is_joined_from_those_there_are(
-    tmp_path: Path,
+    database: Database,
 ) -> None:
-    db = database(tmp_path)
     hello = "Hello".encode("utf-16-be")
-    assert db.write_sync(lambda c: whole_messages(c, incoming_part(1, hello, reference=1))) == []
+    assert (
+        database.write_sync(lambda c: whole_messages(c, incoming_part(1, hello, reference=1))) == []
+    )
     later = NOW + STALE_AFTER + timedelta(seconds=1)
-    found = db.write_sync(
+    found = database.write_sync(
         lambda c: whole_messages(c, incoming_part(1, CUTS[0], reference=2, at=later))
     )
     assert found == [IncomingSms("op", "79115687451", "1234", "Hello", NOW)]
-    assert db.read_sync(stored) == 1  # the new message's part
+    assert database.read_sync(stored) == 1  # the new message's part

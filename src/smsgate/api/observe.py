@@ -6,11 +6,10 @@ import itertools
 import secrets
 from time import perf_counter
 
-from prometheus_client import Counter, Histogram
 from starlette.types import Scope
 
-from smsgate.logs import ACCESS_FORMAT, access_log
-from smsgate.metrics import LATENCY, REQUESTS
+from smsgate.logs import access_lines
+from smsgate.metrics import REQUESTS
 
 # A path is logged up to this long: a client chooses it.
 MAX_LOGGED_PATH = 200
@@ -26,7 +25,6 @@ class RequestObserver:
     def __init__(self) -> None:
         self._prefix = secrets.token_hex(4)
         self._count = itertools.count(1)
-        self._series: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
 
     def request_id(self) -> str:
         return f"{self._prefix}{next(self._count):08x}"
@@ -42,21 +40,17 @@ class RequestObserver:
     ) -> None:
         """Count the request by ``endpoint`` and API ``code``, time it, and log its line."""
         elapsed = perf_counter() - started
-        series = self._series.get((endpoint, code))
-        if series is None:
-            series = (REQUESTS.labels(endpoint, code), LATENCY.labels(endpoint))
-            self._series[endpoint, code] = series
-        series[0].inc()
-        series[1].observe(elapsed)
+        REQUESTS.observe(endpoint, code, elapsed)
         client = scope.get("client")
-        access_log.info(
-            ACCESS_FORMAT,
-            request_id,
-            scope["method"],
-            scope["path"][:MAX_LOGGED_PATH],
-            endpoint,
-            code,
-            status,
-            round(elapsed * 1000, 3),
-            client[0] if client else None,
+        access_lines.write(
+            (
+                request_id,
+                scope["method"],
+                scope["path"][:MAX_LOGGED_PATH],
+                endpoint,
+                code,
+                status,
+                round(elapsed * 1000, 3),
+                client[0] if client else None,
+            )
         )

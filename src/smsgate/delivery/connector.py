@@ -1,9 +1,11 @@
 """The one interface every SMSC connector implements (simulator, SMPP).
 
-A connector never touches the store. The dispatcher hands it parts to submit and gets one
-``SubmitResult`` per part back; delivery reports and incoming messages travel the other way
-through ``ConnectorEvents``, whose coroutines return only after their effect is committed
-(so an SMPP ``deliver_sm`` is acknowledged only then).
+A connector never touches the platform's tables (parts, accounts, incoming messages). The
+dispatcher hands it parts to submit and gets one ``SubmitResult`` per part back; delivery reports
+and incoming messages travel the other way through ``ConnectorEvents``, whose coroutines return
+only after their effect is committed (so an SMPP ``deliver_sm`` is acknowledged only then). The
+simulated SMSC is the SMSC too, so it keeps that SMSC's state in tables of its own in the same
+database (``smsgate.store.simulator``), which nothing of the platform reads.
 """
 
 from __future__ import annotations

@@ -141,6 +141,11 @@ class Dispatcher:
 
     async def _claim_loop(self) -> None:
         while not self._stopping:
+            if not any(connector.is_up for connector in self.connectors.values()):
+                # Nothing could carry a part now (binds still connecting, or run by another
+                # worker): claiming would only postpone the parts.
+                await self._idle()
+                continue
             await self._slots.acquire()
             if self._stopping:
                 self._slots.release()

@@ -22,8 +22,13 @@ class Router:
         if unknown:
             raise ValueError(f"routes name unknown connectors: {', '.join(sorted(unknown))}")
         self.connectors = connectors
+        self.routes = tuple(routes)
         self._routes = {route.prefix: route.connectors for route in routes}
         self._longest = max((len(prefix) for prefix in self._routes), default=0)
+
+    def through(self, connectors: Mapping[str, Connector]) -> Router:
+        """The same routes over other connectors of the same names (wrapped ones, say)."""
+        return Router(connectors, self.routes)
 
     def candidates(self, destination: str) -> tuple[str, ...]:
         for length in range(min(self._longest, len(destination)), -1, -1):

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from smsgate.store.prepared import Prepared
 from smsgate.store.schema import accounts, counters, sender_names, sessions, tariff_prefixes
+from smsgate.store.upserts import upsert
 
 CONFIG_COUNTER = "config"
 
@@ -104,13 +105,11 @@ def list_sender_names(connection: Connection, account_id: int) -> list[str]:
 
 
 def add_sender_name(connection: Connection, account_id: int, name: str) -> None:
-    exists = connection.execute(
-        select(sender_names.c.name).where(
-            sender_names.c.account_id == account_id, sender_names.c.name == name
-        )
-    ).first()
-    if exists is None:
-        connection.execute(insert(sender_names).values(account_id=account_id, name=name))
+    connection.execute(
+        upsert(connection, sender_names)
+        .values(account_id=account_id, name=name)
+        .on_conflict_do_nothing()
+    )
 
 
 def remove_sender_name(connection: Connection, account_id: int, name: str) -> bool:
@@ -130,11 +129,15 @@ def read_tariff(connection: Connection, account_id: int) -> dict[str, Decimal]:
 
 
 def set_tariff_price(connection: Connection, account_id: int, prefix: str, price: Decimal) -> None:
-    where = (tariff_prefixes.c.account_id == account_id, tariff_prefixes.c.prefix == prefix)
-    if connection.execute(update(tariff_prefixes).where(*where).values(price=price)).rowcount == 0:
-        connection.execute(
-            insert(tariff_prefixes).values(account_id=account_id, prefix=prefix, price=price)
+    statement = upsert(connection, tariff_prefixes).values(
+        account_id=account_id, prefix=prefix, price=price
+    )
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[tariff_prefixes.c.account_id, tariff_prefixes.c.prefix],
+            set_={"price": statement.excluded.price},
         )
+    )
 
 
 def insert_session(
@@ -169,15 +172,14 @@ def account_login(connection: Connection, account_id: int) -> str:
 
 def bump_config_revision(connection: Connection) -> None:
     """Tell every process that account configuration changed (see ``counters``)."""
-    if (
-        connection.execute(
-            update(counters)
-            .where(counters.c.name == CONFIG_COUNTER)
-            .values(value=counters.c.value + 1)
-        ).rowcount
-        == 0
-    ):
-        connection.execute(insert(counters).values(name=CONFIG_COUNTER, value=1))
+    # One statement: two first changes at once (PostgreSQL) cannot both insert the counter.
+    connection.execute(
+        upsert(connection, counters)
+        .values(name=CONFIG_COUNTER, value=1)
+        .on_conflict_do_update(
+            index_elements=[counters.c.name], set_={"value": counters.c.value + 1}
+        )
+    )
 
 
 def read_config_revision(connection: Connection) -> int:

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from smsgate.store.schema import contacts
+from smsgate.store.upserts import upsert
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,19 +26,20 @@ def upsert_contacts(connection: Connection, account_id: int, rows: Sequence[Cont
     """
     if not rows:
         return
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(contacts)
+    statement = upsert(connection, contacts)
     statement = statement.on_conflict_do_update(
         index_elements=[contacts.c.account_id, contacts.c.phone],
         set_={"name": statement.excluded.name, "fields": statement.excluded.fields},
     )
-    connection.execute(
-        statement,
-        [
-            {"account_id": account_id, "phone": row.phone, "name": row.name, "fields": row.fields}
-            for row in rows
-        ],
-    )
+    values = [
+        {"account_id": account_id, "phone": row.phone, "name": row.name, "fields": row.fields}
+        for row in rows
+    ]
+    if connection.dialect.name == "postgresql":
+        # One statement of many rows: psycopg's executemany sends a statement per row.
+        connection.execute(statement.values(values))
+    else:
+        connection.execute(statement, values)
 
 
 def contacts_page(

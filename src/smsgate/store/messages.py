@@ -13,13 +13,14 @@ from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
 
 from smsgate.domain.states import MessageState
 from smsgate.store.accounts import change_balance
-from smsgate.store.prepared import Prepared, PreparedIn
+from smsgate.store.prepared import BulkInsert, Prepared, PreparedIn
 from smsgate.store.push import (
     enqueue_receipt_callbacks,
     enqueue_status_callbacks,
     parts_in_states,
 )
 from smsgate.store.schema import counters, early_receipts, messages
+from smsgate.store.upserts import upsert
 
 MESSAGE_ID_COUNTER = "messages"
 _WAITING = (MessageState.QUEUED.value, MessageState.SCHEDULED.value)
@@ -58,20 +59,27 @@ def allocate_ids(connection: Connection, count: int) -> int:
     """Reserve ``count`` consecutive message ids; returns the first."""
     last = _ADVANCE_COUNTER.scalar(connection, name=MESSAGE_ID_COUNTER, count=count)
     if last is None:
-        start = connection.execute(select(func.coalesce(func.max(messages.c.id), 0))).scalar_one()
-        last = start + count
-        connection.execute(insert(counters).values(name=MESSAGE_ID_COUNTER, value=last))
+        # The first allocation: ids go on after any part stored before the counter was. On
+        # PostgreSQL another process may be making its first one at the same moment: then
+        # this waits for it and adds to its counter.
+        start = select(func.coalesce(func.max(messages.c.id), 0)).scalar_subquery()
+        first = upsert(connection, counters).values(name=MESSAGE_ID_COUNTER, value=start + count)
+        last = connection.execute(
+            first.on_conflict_do_update(
+                index_elements=[counters.c.name], set_={"value": counters.c.value + count}
+            ).returning(counters.c.value)
+        ).scalar_one()
     return int(last) - count + 1
 
 
-_INSERT_PART = Prepared(insert(messages).values({name: bindparam(name) for name in PART_COLUMNS}))
+_INSERT_PARTS = BulkInsert(messages, PART_COLUMNS)
 
 
 def insert_parts(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert part rows given as tuples in ``PART_COLUMNS`` order."""
     if rows:
         columns = dict(zip(PART_COLUMNS, zip(*rows, strict=True), strict=True))
-        _INSERT_PART.execute_columns(connection, columns, len(rows))
+        _INSERT_PARTS.execute_columns(connection, columns, len(rows))
 
 
 _RECENT_COLUMNS = (messages.c.destination, messages.c.created_at)

@@ -390,14 +390,15 @@ def stream_parts(
     query = query.where(*conditions).order_by(m.created_at, m.id)
 
     local = _LocalTimes(zone_info(zone), stored_as_text).convert
-    price_type = m.price.type.dialect_impl(dialect)
-    price_processor = price_type.result_processor(dialect, None)
-    assert price_processor is not None
-    # Money's processing never answers None for a value of the NOT NULL column.
-    price = cast(Callable[[Any], Decimal], lru_cache(maxsize=_MEMO_SIZE)(price_processor))
     states = _STATES
     with_contacts = selection.contacts_of is not None
     result = connection.execution_options(yield_per=page_size).execute(query)
+    # Some drivers' conversions depend on the column's type code there (psycopg's NUMERIC).
+    price_type_code = result.cursor.description[9][1]
+    price_processor = m.price.type.dialect_impl(dialect).result_processor(dialect, price_type_code)
+    assert price_processor is not None
+    # Money's processing never answers None for a value of the NOT NULL column.
+    price = cast(Callable[[Any], Decimal], lru_cache(maxsize=_MEMO_SIZE)(price_processor))
     for page in result.partitions():
         yield [
             (

@@ -280,3 +280,57 @@ contacts = Table(
     Column("name", Text, nullable=False),
     Column("fields", JSON, nullable=False),
 )
+
+# What only one live process may do at a time: an SMPP bind (``connector:<name>``), or on SQLite
+# the dispatching itself. The holder renews ``expires_at`` while it lives; once it lapses any
+# process may take the lease over.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("holder", String(100), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+)
+
+# The simulated SMSC's own state, as a real SMSC keeps it apart from ours: one row per part it
+# took, whichever process took it, so a part submitted again (by any process) keeps its smsc id
+# and gets no second report. ``report`` is NULL for a part never reported. The taker holds an
+# owed report until ``lease_until``; past it any simulator may deliver it. A delivered report
+# sets ``reported_at`` and clears the lease.
+simulator_owed = text("lease_until IS NOT NULL")
+
+simulator_parts = Table(
+    "simulator_parts",
+    metadata,
+    Column("part_id", Id, primary_key=True, autoincrement=False),
+    Column("smsc_id", String(64), nullable=False),
+    Column("report", String(16)),
+    Column("report_due_at", UtcDateTime(), nullable=False),
+    Column("lease_until", UtcDateTime()),
+    Column("reported_at", UtcDateTime()),
+    Column("submissions", Integer, nullable=False),
+    Index(
+        "ix_simulator_parts_lease_until",
+        "lease_until",
+        sqlite_where=simulator_owed,
+        postgresql_where=simulator_owed,
+    ),
+    Index("ix_simulator_parts_report_due_at", "report_due_at"),
+)
+
+# Incoming messages waiting in the simulated SMSC (``smsgate simulate incoming``). A simulator
+# holds a row until ``lease_until`` while it delivers it and deletes it once it is committed;
+# a new row's lease_until is its creation, so it is claimable at once. AUTOINCREMENT: an id
+# is never reused, so deleting a delivered row can never hit a newer one.
+simulator_inbox = Table(
+    "simulator_inbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("source", String(32), nullable=False),
+    Column("destination", String(32), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("lease_until", UtcDateTime(), nullable=False),
+    Index("ix_simulator_inbox_lease_until", "lease_until"),
+    sqlite_autoincrement=True,
+)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote
 
 from smsgate.domain.errors import InvalidArgument, MissingArgument
 
@@ -18,8 +18,23 @@ _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
 
 
 def parse_form(text: str) -> list[tuple[str, str]]:
-    """Parse ``k=v&k=v`` text: urlencoded, or raw unencoded UTF-8 that clients also send."""
-    return parse_qsl(text, keep_blank_values=True)
+    """Parse ``k=v&k=v`` text: urlencoded, or raw unencoded UTF-8 that clients also send.
+
+    The pairs of ``parse_qsl(text, keep_blank_values=True)``, at a fraction of its cost: most
+    names and values need no decoding at all.
+    """
+    pairs = []
+    for field in text.split("&"):
+        if field:
+            name, _, value = field.partition("=")
+            pairs.append((_decoded(name), _decoded(value)))
+    return pairs
+
+
+def _decoded(text: str) -> str:
+    if "+" in text:
+        text = text.replace("+", " ")
+    return unquote(text) if "%" in text else text
 
 
 class Params:

@@ -31,6 +31,8 @@ from smsgate.services.limits import client_address
 log = logging.getLogger(__name__)
 
 MAX_FORM_PART = 64 * 1024 * 1024
+# Raw paths whose endpoint a RestApp remembers: clients choose paths, so the memo is bounded.
+REMEMBERED_PATHS = 1024
 # Labels of requests that name no endpoint, and of those whose client went away.
 UNKNOWN_ENDPOINT = "unknown"
 ABORTED = "aborted"
@@ -105,27 +107,28 @@ def limited(receive: Receive, limit: int) -> Receive:
     return counted
 
 
-def content_length(scope: Scope) -> int:
-    """The declared body length; 0 when none is (a chunked body is counted as it comes)."""
+def body_headers(scope: Scope) -> tuple[int | None, bytes]:
+    """The declared body length (None: chunked, counted as it comes; 0: no body) and type."""
+    length = 0
+    chunked = False
+    kind = b""
     for name, value in scope["headers"]:
         if name == b"content-length":
-            return int(value) if value.isdigit() else 0
-    return 0
-
-
-def content_type(scope: Scope) -> bytes:
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            return bytes(value)
-    return b""
+            length = int(value) if value.isdigit() else 0
+        elif name == b"transfer-encoding":
+            chunked = True
+        elif name == b"content-type" and not kind:
+            kind = bytes(value)
+    return None if chunked else length, kind
 
 
 async def read_params(scope: Scope, receive: Receive, limit: int) -> Params:
     """Query and body parameters; a body over ``limit`` bytes is refused before it is read."""
-    if content_length(scope) > limit:
+    length, kind = body_headers(scope)
+    if length is not None and length > limit:
         raise BodyTooLarge(limit)
     query = parse_form(scope["query_string"].decode("utf-8", "replace"))
-    if content_type(scope).lower().startswith(b"multipart/form-data"):
+    if kind.lower().startswith(b"multipart/form-data"):
         try:
             # A field may hold a bulk list of 100,000 numbers: well over Starlette's 1 MB.
             form_reader = Request(scope, limited(receive, limit)).form(max_part_size=MAX_FORM_PART)
@@ -138,6 +141,8 @@ async def read_params(scope: Scope, receive: Receive, limit: int) -> Params:
         except (MultiPartException, HTTPException):
             raise InvalidArgument("Invalid multipart/form-data body") from None
         return Params(query, body)
+    if length == 0:  # HTTP/1.1: no Content-Length and no Transfer-Encoding, no body
+        return Params(query)
     raw = await read_body(receive, limit)
     return Params(query, parse_form(raw.decode("utf-8", "replace")) if raw else ())
 
@@ -149,6 +154,18 @@ class RestApp:
         self.platform = platform
         self.max_body = platform.settings.max_body_bytes
         self.observer = RequestObserver()
+        self._endpoints: dict[str, tuple[Endpoint | None, str]] = {}
+
+    def endpoint(self, path: str) -> tuple[Endpoint | None, str]:
+        """The endpoint at ``path`` and its name; remembered by raw path, as clients repeat
+        theirs."""
+        found = self._endpoints.get(path)
+        if found is None:
+            endpoint = ROUTES.get(route_key(path))
+            found = endpoint, endpoint.__name__ if endpoint is not None else UNKNOWN_ENDPOINT
+            if len(self._endpoints) < REMEMBERED_PATHS:
+                self._endpoints[path] = found
+        return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = perf_counter()
@@ -156,8 +173,7 @@ class RestApp:
         client = scope.get("client")
         # For the login throttle's count by address (the proxy's client when it is trusted).
         client_address.set(client[0] if client else None)
-        endpoint = ROUTES.get(route_key(scope["path"]))
-        name = endpoint.__name__ if endpoint is not None else UNKNOWN_ENDPOINT
+        endpoint, name = self.endpoint(scope["path"])
         try:
             code, answer = await self.answer(scope, receive, endpoint, request_id)
         except ConnectionAbortedError:

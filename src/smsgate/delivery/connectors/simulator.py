@@ -2,27 +2,29 @@
 
 It accepts every part and reports it ``delay`` seconds later: Delivered, except that a
 destination ending in ``0000`` is NotDelivered and one ending in ``9999`` never gets a report
-(so it expires). Like a real SMSC it keeps the reports it owes: each accepted part is written
-to a journal before the submit is acknowledged, so reports still arrive after our process
-restarts. It also delivers incoming messages dropped into its inbox folder (``IncomingInbox``).
+(so it expires). It also delivers the incoming messages queued for it (``simulate_incoming``).
+
+Like a real SMSC it is one system for every bind: what it took, what it owes and its inbox are
+its own tables in the platform's database (``smsgate.store.simulator``), shared by every process
+on that database. A part submitted again, by any process, keeps its first smsc id and gets no
+second report. A submit is acknowledged only once the parts are stored; the taker delivers their
+reports, and a report whose taker died is delivered by another simulator once its lease lapses.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
+import secrets
 import time
-import uuid
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import IO
+from datetime import UTC, datetime, timedelta
 
-import orjson
+from sqlalchemy import Connection
 
 from smsgate.delivery.connector import (
     ConnectorEvents,
@@ -35,8 +37,25 @@ from smsgate.delivery.connector import (
     SubmitResult,
 )
 from smsgate.delivery.smpp.text import encode_text
+from smsgate.domain.dates import MAX_VALIDITY_MINUTES
 from smsgate.domain.errors import ApiError
 from smsgate.domain.segments import segment_text
+from smsgate.store.database import Database
+from smsgate.store.simulator import (
+    TakenPart,
+    WaitingIncoming,
+    add_incoming,
+    any_incoming,
+    any_lapsed,
+    claim_incoming,
+    claim_lapsed,
+    forget_parts,
+    mark_reported,
+    release_all,
+    release_parts,
+    settle_incoming,
+    take_parts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +63,16 @@ REPORT_BATCH = 1000
 # Reports are gathered this long between batches, as an SMSC's own delivery loop would.
 REPORT_PAUSE = 0.02
 RETRY_SECONDS = 1.0
+# How long past its due time a report stays with the simulator that took it; then any
+# simulator may deliver it.
+LEASE = timedelta(seconds=30)
+LAPSED_POLL_SECONDS = 1.0
+# Parts are kept this long after their report (or, never reported, after their validity could
+# have run out), so that a part submitted again meanwhile keeps its smsc id.
+RETENTION = timedelta(days=1)
+MAX_VALIDITY = timedelta(minutes=MAX_VALIDITY_MINUTES)
+FORGET_INTERVAL_SECONDS = 60.0
+FORGET_BATCH = 10_000
 
 
 def simulated_status(destination: str) -> ReportStatus | None:
@@ -55,312 +84,315 @@ def simulated_status(destination: str) -> ReportStatus | None:
     return ReportStatus.DELIVERED
 
 
-@dataclass(frozen=True, slots=True)
-class Recovered:
-    """What the journal of an earlier run holds."""
+def simulate_incoming(database: Database, messages: Sequence[tuple[str, str, str]]) -> None:
+    """Queue (source, destination, text) messages for the simulated SMSC to deliver as incoming.
 
-    owed: list[tuple[str, ReportStatus]]  # (smsc id, report) not yet delivered
-    accepted: dict[int, str]  # part id -> smsc id, for every part that run took
+    A simulator running on ``database`` (in any process) delivers them within
+    ``INBOX_POLL_SECONDS``; otherwise the next one to start does.
+    """
+    now = datetime.now(UTC)
+    database.write_sync(lambda connection: add_incoming(connection, messages, now))
 
 
-SILENT = "silent"  # a part that never gets a report
-
-
-class ReportJournal:
-    """Append-only record: ``+ part_id smsc_id report`` when a part is taken, ``- smsc_id`` once
-    its report is delivered."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[str] | None = None
-
-    def recover(self) -> Recovered:
-        """What an earlier run left; rewrites the journal to the reports still owed."""
-        taken: dict[str, tuple[int, str]] = {}
-        reported: set[str] = set()
-        if self.path.exists():
-            with self.path.open(encoding="ascii") as journal:
-                for line in journal:
-                    fields = line.split()
-                    if len(fields) == 4 and fields[0] == "+":
-                        taken[fields[2]] = (int(fields[1]), fields[3])
-                    elif len(fields) == 2 and fields[0] == "-":
-                        reported.add(fields[1])
-        owed = {
-            smsc_id: (part_id, report)
-            for smsc_id, (part_id, report) in taken.items()
-            if smsc_id not in reported and report != SILENT
-        }
-        compacted = self.path.with_suffix(".tmp")
-        compacted.write_text(
-            "".join(
-                f"+ {part_id} {smsc_id} {report}\n" for smsc_id, (part_id, report) in owed.items()
-            ),
-            "ascii",
-        )
-        compacted.replace(self.path)
-        self._file = self.path.open("a", encoding="ascii")
-        return Recovered(
-            owed=[(smsc_id, ReportStatus(report)) for smsc_id, (_, report) in owed.items()],
-            accepted={part_id: smsc_id for smsc_id, (part_id, _) in taken.items()},
-        )
-
-    def taken(self, entries: Sequence[tuple[int, str, ReportStatus | None]]) -> None:
-        self._write(
-            "".join(
-                f"+ {part_id} {smsc_id} {status.value if status else SILENT}\n"
-                for part_id, smsc_id, status in entries
-            )
-        )
-
-    def reported(self, smsc_ids: Sequence[str]) -> None:
-        self._write("".join(f"- {smsc_id}\n" for smsc_id in smsc_ids))
-
-    def _write(self, text: str) -> None:
-        assert self._file is not None, "recover() opens the journal"
-        self._file.write(text)
-        # Flushed to the kernel, the line survives a crash of this process.
-        self._file.flush()
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+# (due on the monotonic clock, part id, smsc id, report)
+_Owed = tuple[float, int, str, ReportStatus]
 
 
 class SimulatedSmsc:
-    """A connector whose SMSC lives in-process."""
+    """A connector to the simulated SMSC, whose state is in ``database``.
+
+    ``reclaim_at_start``: at start take over every lease at once (what the last run held), which
+    is right only when no other simulator uses the database; otherwise leases lapse.
+    """
 
     def __init__(
         self,
-        journal: ReportJournal,
+        database: Database,
         *,
         delay: float = 1.0,
         name: str = "simulator",
-        inbox: Path | None = None,
+        lease: timedelta = LEASE,
+        reclaim_at_start: bool = False,
     ) -> None:
         self.name = name
         self.delay = delay
-        self.journal = journal
-        self._inbox = IncomingInbox(inbox, name) if inbox is not None else None
-        self._receiver: asyncio.Task[None] | None = None
-        self._events: ConnectorEvents | None = None
-        self._owed: deque[tuple[float, str, ReportStatus]] = deque()
+        self.database = database
+        self.lease = lease
+        self.reclaim_at_start = reclaim_at_start
+        self._inbox = IncomingInbox(database, name)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._owed: deque[_Owed] = deque()
+        # Parts whose reports this simulator holds: owed, or being delivered.
+        self._held: set[int] = set()
         self._has_reports = asyncio.Event()
+        # Random per instance, so smsc ids never repeat across processes and restarts.
+        self._id_prefix = secrets.token_hex(8)
         self._ids = itertools.count(1)
-        self._run_prefix = f"{int(time.time() * 1000):x}"
-        self._reporter: asyncio.Task[None] | None = None
-        self._taken_before: dict[int, str] = {}
-        self.submitted = 0
 
     @property
     def is_up(self) -> bool:
-        return self._reporter is not None and not self._reporter.done()
+        return bool(self._tasks) and not any(task.done() for task in self._tasks)
 
     async def start(self, events: ConnectorEvents) -> None:
-        self._events = events
-        now = time.monotonic()
-        recovered = self.journal.recover()
-        self._taken_before = recovered.accepted
-        self._owed.extend((now, smsc_id, status) for smsc_id, status in recovered.owed)
-        self._has_reports.set()
-        self._reporter = asyncio.create_task(self._report_loop())
-        if self._inbox is not None:
-            self._receiver = asyncio.create_task(self._inbox.run(events))
+        if self.reclaim_at_start:
+            now = datetime.now(UTC)
+            released = await self.database.write(lambda connection: release_all(connection, now))
+            if released:
+                log.info(
+                    "%s: took over %d reports and messages of the last run", self.name, released
+                )
+        self._tasks = [
+            asyncio.create_task(self._report_loop(events)),
+            asyncio.create_task(self._reclaim_loop()),
+            asyncio.create_task(self._inbox.run(events)),
+        ]
 
     async def stop(self) -> None:
-        for task in (self._reporter, self._receiver):
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-        self.journal.close()
+        """Stop; what this simulator still holds goes back to any simulator at once."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        parts, messages = sorted(self._held), sorted(self._inbox.held)
+        self._owed.clear()
+        self._held.clear()
+        self._inbox.held.clear()
+        if not (parts or messages):
+            return
+        now = datetime.now(UTC)
+
+        def release(connection: Connection) -> None:
+            release_parts(connection, parts)
+            settle_incoming(connection, (), messages, now)
+
+        try:
+            await self.database.write(release)
+        except Exception:
+            log.exception("%s: releasing what it held failed; its leases will lapse", self.name)
 
     async def submit(self, parts: Sequence[OutboundPart]) -> list[SubmitResult]:
+        now = datetime.now(UTC)
+        due_at = now + timedelta(seconds=self.delay)
         due = time.monotonic() + self.delay
-        results = []
-        taken: list[tuple[int, str, ReportStatus | None]] = []
+        taken = []
         for part in parts:
-            smsc_id = self._taken_before.get(part.message_id)
-            if smsc_id is None:
-                smsc_id = f"{self._run_prefix}{next(self._ids):08x}"
-                taken.append((part.message_id, smsc_id, simulated_status(part.destination)))
-            results.append(SubmitResult(part.message_id, SubmitOutcome.ACCEPTED, smsc_id))
-        self.journal.taken(taken)
-        self._owed.extend((due, smsc_id, status) for _, smsc_id, status in taken if status)
+            status = simulated_status(part.destination)
+            taken.append(
+                TakenPart(
+                    part_id=part.message_id,
+                    smsc_id=f"{self._id_prefix}{next(self._ids):08x}",
+                    report=status.value if status else None,
+                    report_due_at=due_at,
+                    lease_until=due_at + self.lease if status else None,
+                )
+            )
+        # Acknowledged only once stored, as an SMSC does.
+        held = await self.database.write(lambda connection: take_parts(connection, taken))
+        # A part that keeps another smsc id was taken before: its report is owed already.
+        new = [part for part in taken if held[part.part_id] == part.smsc_id]
+        owed = [
+            (due, part.part_id, part.smsc_id, ReportStatus(part.report))
+            for part in new
+            if part.report is not None
+        ]
+        self._owed.extend(owed)
+        self._held.update(part_id for _, part_id, _, _ in owed)
         self._has_reports.set()
-        self.submitted += len(taken)
-        return results
+        return [
+            SubmitResult(part.message_id, SubmitOutcome.ACCEPTED, held[part.message_id])
+            for part in parts
+        ]
 
-    async def _report_loop(self) -> None:
-        assert self._events is not None
+    async def _report_loop(self, events: ConnectorEvents) -> None:
         while True:
+            self._has_reports.clear()
             if not self._owed:
-                self._has_reports.clear()
                 await self._has_reports.wait()
                 continue
             wait = self._owed[0][0] - time.monotonic()
             if wait > 0:
-                await asyncio.sleep(wait)
+                # Woken early by reports taken over from a dead simulator, which are due now.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._has_reports.wait(), wait)
                 continue
-            now = datetime.now(UTC)
-            due: list[tuple[float, str, ReportStatus]] = []
-            while self._owed and len(due) < REPORT_BATCH and self._owed[0][0] <= time.monotonic():
-                due.append(self._owed.popleft())
-            try:
-                await self._events.delivery_reports(
-                    [DeliveryReport(self.name, smsc_id, status, now) for _, smsc_id, status in due]
-                )
-            except Exception:
-                log.exception("delivering %d reports failed; will retry", len(due))
-                self._owed.extendleft(reversed(due))
-                await asyncio.sleep(RETRY_SECONDS)
-                continue
-            self.journal.reported([smsc_id for _, smsc_id, _ in due])
-            if len(due) < REPORT_BATCH:
+            if await self._deliver_due(events) < REPORT_BATCH:
                 await asyncio.sleep(REPORT_PAUSE)
+
+    async def _deliver_due(self, events: ConnectorEvents) -> int:
+        """Deliver a batch of the reports due, then record them delivered; how many."""
+        now = datetime.now(UTC)
+        due: list[_Owed] = []
+        while self._owed and len(due) < REPORT_BATCH and self._owed[0][0] <= time.monotonic():
+            due.append(self._owed.popleft())
+        try:
+            await events.delivery_reports(
+                [DeliveryReport(self.name, smsc_id, status, now) for _, _, smsc_id, status in due]
+            )
+        except Exception:
+            log.exception("delivering %d reports failed; will retry", len(due))
+            self._owed.extendleft(reversed(due))
+            await asyncio.sleep(RETRY_SECONDS)
+            return 0
+        part_ids = [part_id for _, part_id, _, _ in due]
+        try:
+            await self.database.write(lambda connection: mark_reported(connection, part_ids, now))
+        except Exception:
+            # Delivered again once the leases lapse: a repeated report changes nothing.
+            log.exception("%s: recording %d reports as delivered failed", self.name, len(due))
+        self._held.difference_update(part_ids)
+        return len(due)
+
+    async def _reclaim_loop(self) -> None:
+        """Take over the reports whose lease lapsed; now and then forget old parts."""
+        forget_at = time.monotonic()
+        while True:
+            claimed = 0
+            try:
+                claimed = await self._claim_lapsed()
+                if time.monotonic() >= forget_at:
+                    forget_at = time.monotonic() + FORGET_INTERVAL_SECONDS
+                    await self._forget()
+            except Exception:
+                log.exception("%s: taking over lapsed reports failed", self.name)
+            if claimed < REPORT_BATCH:
+                await asyncio.sleep(LAPSED_POLL_SECONDS)
+
+    async def _claim_lapsed(self) -> int:
+        now = datetime.now(UTC)
+        if not await self.database.lookup(lambda connection: any_lapsed(connection, now)):
+            return 0
+        claimed = await self.database.write(
+            lambda connection: claim_lapsed(connection, now, now + self.lease, REPORT_BATCH)
+        )
+        # A report this simulator holds itself is on its way already; its lease is renewed.
+        taken_over = [report for report in claimed if report.part_id not in self._held]
+        if taken_over:
+            log.info("%s: took over %d lapsed reports", self.name, len(taken_over))
+            due = time.monotonic()
+            self._owed.extendleft(
+                (due, report.part_id, report.smsc_id, ReportStatus(report.report))
+                for report in taken_over
+            )
+            self._held.update(report.part_id for report in taken_over)
+            self._has_reports.set()
+        return len(claimed)
+
+    async def _forget(self) -> None:
+        now = datetime.now(UTC)
+        reported_before = now - RETENTION
+        silent_before = reported_before - MAX_VALIDITY
+        forgotten = FORGET_BATCH
+        while forgotten == FORGET_BATCH:
+            forgotten = await self.database.write(
+                lambda connection: forget_parts(
+                    connection, reported_before, silent_before, FORGET_BATCH
+                )
+            )
 
 
 INBOX_POLL_SECONDS = 0.2
-# Files are read this many at a time, and up to INBOX_IN_FLIGHT are being delivered at once
-# (the next batch is read while the last one commits), like an SMSC's window of unacknowledged
-# deliver_sm. A small window keeps each group commit short, so pushes run between them.
+# Messages are claimed this many at a time, and up to INBOX_IN_FLIGHT are being delivered at
+# once (the next batch is claimed while the last one commits), like an SMSC's window of
+# unacknowledged deliver_sm. A small window keeps each group commit short, so pushes run
+# between them.
 INBOX_BATCH = 100
 INBOX_IN_FLIGHT = 200
-
-
-def simulator_inbox(data_dir: Path) -> Path:
-    """The inbox folder of the simulated SMSC of a server with this data folder."""
-    return data_dir / "simulator" / "inbox"
-
-
-def spool_incoming(inbox: Path, source: str, destination: str, text: str) -> Path:
-    """Drop a message for the simulated SMSC to deliver as incoming; returns its file.
-
-    The file appears whole (written aside, then renamed); names sort in the order written.
-    """
-    inbox.mkdir(parents=True, exist_ok=True)
-    name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
-    written = inbox / f".{name}.tmp"
-    written.write_bytes(orjson.dumps({"source": source, "destination": destination, "text": text}))
-    return written.replace(inbox / f"{name}.json")
-
-
-def _parse_spooled(raw: bytes) -> tuple[str, str, str]:
-    fields = orjson.loads(raw)
-    if not isinstance(fields, dict):
-        raise ValueError("expected a JSON object")
-    source, destination, text = (fields.get(key) for key in ("source", "destination", "text"))
-    if not (isinstance(source, str) and isinstance(destination, str) and isinstance(text, str)):
-        raise ValueError("expected the strings source, destination and text")
-    return source, destination, text
-
-
-def _scan_inbox(inbox: Path) -> list[str]:
-    """The names of the message files, oldest first."""
-    if not inbox.is_dir():
-        return []
-    return sorted(entry.name for entry in os.scandir(inbox) if entry.name.endswith(".json"))
-
-
-def _read_inbox(inbox: Path, names: Sequence[str]) -> list[tuple[str, bytes]]:
-    read = []
-    for name in names:
-        try:
-            with open(os.path.join(inbox, name), "rb") as file:
-                read.append((name, file.read()))
-        except FileNotFoundError:  # taken away since the folder was listed
-            continue
-    return read
-
-
-def _settle_inbox(inbox: Path, delivered: Sequence[str], rejected: Sequence[str]) -> None:
-    for name in delivered:
-        os.unlink(os.path.join(inbox, name))
-    for name in rejected:
-        os.replace(os.path.join(inbox, name), os.path.join(inbox, name + ".rejected"))
+# How long a simulator holds the messages it claimed. Far longer than delivering a window
+# takes: a message whose lease lapses while it is being delivered is delivered twice.
+INBOX_LEASE = timedelta(seconds=30)
 
 
 class IncomingInbox:
-    """Incoming messages the simulated SMSC delivers: JSON files in a spool folder.
+    """Incoming messages the simulated SMSC delivers, from its table ``simulator_inbox``.
 
-    A file (see ``spool_incoming``) is picked up within ``INBOX_POLL_SECONDS`` and deleted only
-    once the events returned, i.e. the message is committed. A text longer than one part comes
-    as concatenated parts, encoded as on the air and out of order, through
-    ``events.incoming_part``: joined by the same code as every multi-part ``deliver_sm``.
-    A file that is not a message is renamed ``*.rejected``.
+    A message is claimed (leased) within ``INBOX_POLL_SECONDS`` and deleted only once the events
+    returned, i.e. the message is committed; one held by a simulator that died comes back when
+    its lease lapses. A text longer than one part comes as concatenated parts, encoded as on the
+    air and out of order, through ``events.incoming_part``: joined by the same code as every
+    multi-part ``deliver_sm``. A message that cannot be sent as an SMS is dropped with a warning.
     """
 
-    def __init__(self, folder: Path, connector: str) -> None:
-        self.folder = folder
+    def __init__(self, database: Database, connector: str) -> None:
+        self.database = database
         self.connector = connector
+        # Claimed and not yet settled.
+        self.held: set[int] = set()
         # 16-bit concatenation references, from a different point in each run: parts kept
         # from a run that stopped must not be joined with a new message.
         self._references = itertools.count(int.from_bytes(os.urandom(2), "big"))
 
     async def run(self, events: ConnectorEvents) -> None:
-        # The folder is listed only once what the last listing found is taken: listing a
-        # large backlog for every batch would cost more than delivering it.
-        backlog: deque[str] = deque()
-        in_flight: set[str] = set()
         room = asyncio.Event()
+        backlog = False  # the last claim was full: claim again without looking first
         async with asyncio.TaskGroup() as deliveries:
             while True:
                 room.clear()
-                if not backlog:
-                    listed = await asyncio.to_thread(_scan_inbox, self.folder)
-                    backlog.extend(name for name in listed if name not in in_flight)
-                count = min(len(backlog), INBOX_BATCH, INBOX_IN_FLIGHT - len(in_flight))
-                names = [backlog.popleft() for _ in range(count)]
-                spooled = await asyncio.to_thread(_read_inbox, self.folder, names)
-                if spooled:
-                    in_flight.update(name for name, _ in spooled)
-                    deliveries.create_task(self._deliver(events, spooled, in_flight, room))
-                if len(in_flight) >= INBOX_IN_FLIGHT:
+                count = min(INBOX_BATCH, INBOX_IN_FLIGHT - len(self.held))
+                try:
+                    claimed = await self._claim(count, backlog)
+                except Exception:
+                    log.exception("%s: claiming incoming messages failed", self.connector)
+                    claimed = []
+                backlog = len(claimed) == count
+                if claimed:
+                    self.held.update(message.id for message in claimed)
+                    deliveries.create_task(self._deliver(events, claimed, room))
+                if len(self.held) >= INBOX_IN_FLIGHT:
                     await room.wait()
                 elif not backlog:
                     await asyncio.sleep(INBOX_POLL_SECONDS)
 
-    async def _deliver(
-        self,
-        events: ConnectorEvents,
-        spooled: Sequence[tuple[str, bytes]],
-        in_flight: set[str],
-        room: asyncio.Event,
-    ) -> None:
-        """Hand over the messages of one batch; delete the files of those taken."""
-        received: list[tuple[str, IncomingSms | list[IncomingPart]]] = []
-        rejected: list[str] = []
+    async def _claim(self, count: int, backlog: bool) -> list[WaitingIncoming]:
         now = datetime.now(UTC)
-        for name, raw in spooled:
+        # Looking is a cheap read; claiming is a write, spent only when something waits.
+        if not backlog and not await self.database.lookup(
+            lambda connection: any_incoming(connection, now)
+        ):
+            return []
+        return await self.database.write(
+            lambda connection: claim_incoming(connection, now, now + INBOX_LEASE, count)
+        )
+
+    async def _deliver(
+        self, events: ConnectorEvents, claimed: Sequence[WaitingIncoming], room: asyncio.Event
+    ) -> None:
+        """Hand over the messages of one batch; delete those taken (or refused)."""
+        received: list[tuple[int, IncomingSms | list[IncomingPart]]] = []
+        refused: list[int] = []
+        now = datetime.now(UTC)
+        for message in claimed:
             try:
-                received.append((name, self._receive(raw, now)))
+                received.append((message.id, self._receive(message, now)))
             except (ValueError, ApiError) as error:
-                log.warning("rejected incoming message file %s: %s", name, error)
-                rejected.append(name)
+                log.warning("rejected incoming message %d: %s", message.id, error)
+                refused.append(message.id)
         outcomes = await asyncio.gather(
             *(_hand_over(events, message) for _, message in received), return_exceptions=True
         )
-        delivered = [
-            name for (name, _), outcome in zip(received, outcomes, strict=True) if outcome is None
-        ]
-        try:
-            await asyncio.to_thread(_settle_inbox, self.folder, delivered, rejected)
-        except OSError:
-            log.exception("settling incoming message files failed")
+        done = refused
+        retried: list[int] = []
+        for (message_id, _), outcome in zip(received, outcomes, strict=True):
+            (done if outcome is None else retried).append(message_id)
         failed = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
         if failed:
             log.error("%d incoming messages not taken; will retry", len(failed), exc_info=failed[0])
-            await asyncio.sleep(INBOX_POLL_SECONDS)
-        in_flight.difference_update(name for name, _ in spooled)
+        retry_at = datetime.now(UTC) + timedelta(seconds=RETRY_SECONDS)
+        try:
+            await self.database.write(
+                lambda connection: settle_incoming(connection, done, retried, retry_at)
+            )
+        except Exception:
+            log.exception("settling %d incoming messages failed", len(claimed))
+        self.held.difference_update(message.id for message in claimed)
         room.set()
 
-    def _receive(self, raw: bytes, now: datetime) -> IncomingSms | list[IncomingPart]:
-        source, destination, text = _parse_spooled(raw)
-        segmentation = segment_text(text)
+    def _receive(self, message: WaitingIncoming, now: datetime) -> IncomingSms | list[IncomingPart]:
+        segmentation = segment_text(message.text)
         total = len(segmentation.parts)
         if total == 1:
-            return IncomingSms(self.connector, source, destination, text, now)
+            return IncomingSms(
+                self.connector, message.source, message.destination, message.text, now
+            )
         reference = next(self._references) % 0x10000
         parts = []
         for seqnum, part in enumerate(segmentation.parts, start=1):
@@ -368,8 +400,8 @@ class IncomingInbox:
             parts.append(
                 IncomingPart(
                     connector=self.connector,
-                    source=source,
-                    destination=destination,
+                    source=message.source,
+                    destination=message.destination,
                     reference=reference,
                     total=total,
                     seqnum=seqnum,

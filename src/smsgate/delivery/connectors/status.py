@@ -1,10 +1,15 @@
-"""The connectors' live status, written by the server that runs them for ``smsgate admin
-connectors`` (another process) to read: ``<data_dir>/connectors.json``, replaced whole every
-second, and once more with ``running`` false when the server stops."""
+"""The connectors' live status, for ``smsgate admin connectors`` (another process) to read.
+
+Each process that delivers writes the connectors it runs to ``<data_dir>/connectors/<pid>.json``
+every second (replaced whole), and once more with ``running`` false when it stops. An SMPP bind
+that another worker owns is left out: its owner reports it. A reader merges the files of the
+live processes of the folder.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Mapping
@@ -15,39 +20,54 @@ import orjson
 
 from smsgate.delivery.connector import Connector
 from smsgate.delivery.connectors.smpp import SmppConnector
+from smsgate.delivery.ownership import ExclusiveConnector
 
-STATUS_FILE: Final = "connectors.json"
+STATUS_DIR: Final = "connectors"
 INTERVAL: Final = 1.0
+# A status not rewritten for this long is of a process that died.
+STALE_SECONDS: Final = 5.0
+# The files of processes gone for this long are deleted by the next process that starts.
+KEPT_SECONDS: Final = 24 * 3600.0
 
 
-def status_path(data_dir: Path) -> Path:
-    return data_dir / STATUS_FILE
+def status_dir(data_dir: Path) -> Path:
+    return data_dir / STATUS_DIR
+
+
+def connector_status(connector: Connector) -> dict[str, Any] | None:
+    """What a connector shows; None for a bind that another worker owns."""
+    if isinstance(connector, ExclusiveConnector):
+        if not connector.lease.held:
+            return None
+        connector = connector.connector
+    if isinstance(connector, SmppConnector):
+        return connector.status()
+    return {"name": connector.name, "up": connector.is_up}
 
 
 def connectors_status(connectors: Mapping[str, Connector], running: bool) -> dict[str, Any]:
+    shown = (connector_status(connector) for connector in connectors.values())
     return {
         "pid": os.getpid(),
         "updated_at": time.time(),
         "running": running,
-        "connectors": [
-            connector.status()
-            if isinstance(connector, SmppConnector)
-            else {"name": name, "up": connector.is_up}
-            for name, connector in connectors.items()
-        ],
+        "connectors": [status for status in shown if status is not None],
     }
 
 
 def write_status(path: Path, status: dict[str, Any]) -> None:
     """Replace the file whole, so a reader never sees half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    written = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    written = path.with_name(f".{path.name}.tmp")
     written.write_bytes(orjson.dumps(status, option=orjson.OPT_INDENT_2))
     written.replace(path)
 
 
-async def publish_status(connectors: Mapping[str, Connector], path: Path) -> None:
-    """Write the status every ``INTERVAL`` seconds until cancelled."""
+async def publish_status(connectors: Mapping[str, Connector], data_dir: Path) -> None:
+    """Write this process's status every ``INTERVAL`` seconds until cancelled."""
+    folder = status_dir(data_dir)
+    _delete_old(folder)
+    path = folder / f"{os.getpid()}.json"
     try:
         while True:
             write_status(path, connectors_status(connectors, running=True))
@@ -56,10 +76,34 @@ async def publish_status(connectors: Mapping[str, Connector], path: Path) -> Non
         write_status(path, connectors_status(connectors, running=False))
 
 
-def read_status(path: Path) -> dict[str, Any] | None:
-    """The last status written, None if no server wrote one here."""
-    try:
-        status: dict[str, Any] = orjson.loads(path.read_bytes())
-    except FileNotFoundError:
+def read_status(data_dir: Path) -> dict[str, Any] | None:
+    """The connectors of the live processes of ``data_dir`` (or, when none is live, of the one
+    that stopped last), each with the ``pid`` running it; None if no process wrote any."""
+    statuses = []
+    for path in status_dir(data_dir).glob("*.json"):
+        with contextlib.suppress(FileNotFoundError, orjson.JSONDecodeError):
+            statuses.append(orjson.loads(path.read_bytes()))
+    if not statuses:
         return None
-    return status
+    now = time.time()
+    live = [s for s in statuses if s["running"] and now - s["updated_at"] < STALE_SECONDS]
+    shown = sorted(live, key=lambda s: s["pid"]) or [max(statuses, key=lambda s: s["updated_at"])]
+    return {
+        "running": bool(live),
+        "updated_at": max(status["updated_at"] for status in shown),
+        "pids": [status["pid"] for status in shown],
+        "connectors": [
+            {**connector, "pid": status["pid"]}
+            for status in shown
+            for connector in status["connectors"]
+        ],
+    }
+
+
+def _delete_old(folder: Path) -> None:
+    if not folder.is_dir():
+        return
+    for path in folder.glob("*.json"):
+        with contextlib.suppress(FileNotFoundError):
+            if time.time() - path.stat().st_mtime > KEPT_SECONDS:
+                path.unlink()

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import text
 
 from smsgate.store.schema import metadata
+
+# Any constant of our own: processes starting together on one PostgreSQL database take turns.
+MIGRATION_LOCK = 0x5_3_5_6_7_1
 
 engine = context.config.attributes["engine"]
 with engine.connect() as connection:
@@ -14,4 +18,8 @@ with engine.connect() as connection:
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():
+        # The version is read after the lock, so the later process finds the work done. (On
+        # SQLite the transaction starts with BEGIN IMMEDIATE, which serialises the same way.)
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         context.run_migrations()

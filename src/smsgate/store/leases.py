@@ -1,0 +1,146 @@
+"""Leases: what only one live process may do at a time (an SMPP bind; dispatching on SQLite).
+
+A lease is a row its holder renews while it lives. Taking and renewing are the same upsert,
+which succeeds only when the row is absent, already ours, or lapsed, so two processes can
+never both believe they hold it. A holder that cannot renew in time must stop the work the
+lease guards before it lapses: ``Lease.hold`` cancels that work itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from smsgate.store.database import Database
+from smsgate.store.schema import leases
+
+log = logging.getLogger(__name__)
+
+
+def process_identity() -> str:
+    """This process, recognisably in the table: host, pid and a random part (pids recur)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def take_lease(
+    connection: Connection, name: str, holder: str, now: datetime, until: datetime
+) -> bool:
+    """Take or renew ``name`` for ``holder`` until ``until``; False while another holds it."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(leases).values(name=name, holder=holder, expires_at=until)
+    statement = statement.on_conflict_do_update(
+        index_elements=[leases.c.name],
+        set_={"holder": statement.excluded.holder, "expires_at": statement.excluded.expires_at},
+        where=(leases.c.holder == holder) | (leases.c.expires_at < now),
+    ).returning(leases.c.holder)
+    return connection.execute(statement).first() is not None
+
+
+def give_up_lease(connection: Connection, name: str, holder: str) -> None:
+    connection.execute(delete(leases).where(leases.c.name == name, leases.c.holder == holder))
+
+
+def lease_holders(connection: Connection) -> dict[str, tuple[str, datetime]]:
+    """Every lease: name -> (holder, expires_at)."""
+    rows = connection.execute(select(leases.c.name, leases.c.holder, leases.c.expires_at))
+    return {name: (holder, expires_at) for name, holder, expires_at in rows}
+
+
+class LeaseLost(Exception):
+    """The lease could not be renewed in time: the work it guarded was stopped."""
+
+
+class Lease:
+    """One named lease, taken and renewed by this process through ``database``."""
+
+    def __init__(
+        self, database: Database, name: str, holder: str, ttl: timedelta = timedelta(seconds=15)
+    ) -> None:
+        self.database = database
+        self.name = name
+        self.holder = holder
+        self.ttl = ttl
+        self.held = False
+
+    @property
+    def renew_interval(self) -> float:
+        # Three tries to renew before the lease lapses.
+        return self.ttl.total_seconds() / 3
+
+    async def try_take(self) -> bool:
+        """Take or renew the lease once; whether this process holds it now."""
+        return bool(await self._take())
+
+    async def _take(self) -> bool | None:
+        """True: held; False: another process holds it; None: the database failed."""
+        now = datetime.now(UTC)
+        try:
+            self.held = await self.database.write(
+                lambda connection: take_lease(
+                    connection, self.name, self.holder, now, now + self.ttl
+                )
+            )
+        except Exception:
+            log.exception("lease %s: taking or renewing failed", self.name)
+            self.held = False
+            return None
+        return self.held
+
+    async def wait_taken(self) -> None:
+        """Return once this process holds the lease (checking every ``renew_interval``)."""
+        standing_by = False
+        while not await self.try_take():
+            if not standing_by:
+                log.info("lease %s is held by another process: standing by", self.name)
+                standing_by = True
+            await asyncio.sleep(self.renew_interval)
+        log.info("lease %s taken by %s", self.name, self.holder)
+
+    async def keep(self) -> None:
+        """Renew the lease until cancelled. Raise ``LeaseLost`` when another process took it,
+        or when renewing kept failing until it is about to lapse: the caller must then stop
+        what the lease guards at once."""
+        loop = asyncio.get_running_loop()
+        renewed_at = loop.time()
+        while True:
+            await asyncio.sleep(self.renew_interval)
+            taken = await self._take()
+            if taken:
+                renewed_at = loop.time()
+            elif taken is False or loop.time() - renewed_at >= 2 * self.renew_interval:
+                raise LeaseLost(self.name)
+
+    async def release(self) -> None:
+        if not self.held:
+            return
+        self.held = False
+        with contextlib.suppress(Exception):
+            await self.database.write(
+                lambda connection: give_up_lease(connection, self.name, self.holder)
+            )
+
+    @contextlib.asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        """Wait for the lease, keep it while the block runs; the block is cancelled (and
+        ``LeaseLost`` raised) if the lease is lost; released on exit."""
+        await self.wait_taken()
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                keeper = tasks.create_task(self.keep())
+                try:
+                    yield
+                finally:
+                    keeper.cancel()
+        except* LeaseLost as lost:
+            raise lost.exceptions[0] from None
+        finally:
+            await self.release()

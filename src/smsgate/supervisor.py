@@ -1,0 +1,152 @@
+"""``smsgate serve --workers N``: N API processes and one worker process under a supervisor.
+
+The supervisor brings the schema up to date once, binds the listening sockets and hands them
+to N API processes (the kernel spreads connections between them), plus one worker process
+(``smsgate worker``) that delivers, unless dispatching is off. A child that dies is started
+again. The first SIGTERM or Ctrl-C is passed on to every child, which then stops gracefully;
+a second one is passed on too, and makes them stop at once.
+
+Children are spawned (not forked): each starts with fresh threads, engines and event loops.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+from types import FrameType
+
+from smsgate.config import Settings
+from smsgate.logs import configure_logging
+from smsgate.serving import STARTUP_FAILURE, listener_ports, serve
+from smsgate.store.database import Database
+from smsgate.store.migrate import upgrade
+from smsgate.worker import run_worker
+
+log = logging.getLogger(__name__)
+
+# A child that dies sooner than this after its start is restarted only after this long, so a
+# child that cannot start (say, its database is down) does not spin.
+RESTART_BACKOFF_SECONDS = 1.0
+PARENT_WATCH_SECONDS = 0.5
+LISTEN_BACKLOG = 2048  # uvicorn's default
+
+
+@dataclass
+class Child:
+    """One supervised process and how to start it again."""
+
+    name: str
+    target: Callable[..., None]
+    args: tuple[object, ...]
+    process: BaseProcess | None = None
+    started_at: float = field(default=0.0)
+
+    def start(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        process = context.Process(
+            target=_child_main, args=(self.target, self.args, os.getpid()), name=self.name
+        )
+        process.start()
+        self.process = process
+        self.started_at = time.monotonic()
+        log.info("started %s (pid %s)", self.name, self.process.pid)
+
+
+def supervise(settings: Settings) -> None:
+    """Run ``settings.workers`` API processes and a worker until signalled."""
+    log_writer = configure_logging(settings.log_format, settings.log_level, access=False)
+    try:
+        _supervise(settings)
+    finally:
+        log_writer.stop()
+
+
+def _supervise(settings: Settings) -> None:
+    database = Database(settings.database_url)
+    try:
+        upgrade(database.write_engine)
+    finally:
+        database.close()
+    sockets = bind_listeners(settings)
+    api_settings = settings.model_copy(update={"dispatch": False})
+    children = [
+        Child(f"smsgate-api-{number}", serve, (api_settings, sockets))
+        for number in range(1, settings.workers + 1)
+    ]
+    if settings.dispatch:
+        children.append(Child("smsgate-worker", run_worker, (settings,)))
+
+    signals: list[int] = []
+
+    def on_signal(signal_number: int, _frame: FrameType | None) -> None:
+        signals.append(signal_number)
+        for child in children:
+            if child.process is not None and child.process.is_alive():
+                os.kill(child.process.pid or 0, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    for child in children:
+        child.start()
+    while True:
+        running = [child for child in children if child.process is not None]
+        if not running:
+            break
+        wait([child.process.sentinel for child in running if child.process], timeout=1.0)
+        for child in running:
+            assert child.process is not None
+            if child.process.is_alive():
+                continue
+            code = child.process.exitcode
+            child.process = None
+            if signals:
+                continue
+            log.error("%s exited with status %s: starting it again", child.name, code)
+            if time.monotonic() - child.started_at < RESTART_BACKOFF_SECONDS:
+                time.sleep(RESTART_BACKOFF_SECONDS)
+            child.start()
+    for bound in sockets:
+        bound.close()
+
+
+def bind_listeners(settings: Settings) -> list[socket.socket]:
+    """One listening socket per listener of ``serve``, in its order; exit 3 when one fails."""
+    sockets = []
+    for port in listener_ports(settings):
+        family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+        listening = socket.socket(family, socket.SOCK_STREAM)
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listening.bind((settings.host, port))
+        except OSError as error:
+            log.error("cannot listen on %s port %s: %s", settings.host, port, error.strerror)
+            sys.exit(STARTUP_FAILURE)
+        listening.listen(LISTEN_BACKLOG)
+        listening.set_inheritable(True)
+        sockets.append(listening)
+    return sockets
+
+
+def _child_main(target: Callable[..., None], args: Sequence[object], parent: int) -> None:
+    # Ctrl-C reaches the whole process group: only the supervisor acts on it, so that a child
+    # sees one SIGTERM per signal rather than two.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    target(*args)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A child outliving a killed supervisor would hold the port: stop gracefully then."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_WATCH_SECONDS)
+    os.kill(os.getpid(), signal.SIGTERM)

@@ -1,0 +1,116 @@
+"""The database backends the tests run on: SQLite files, and databases on a PostgreSQL server.
+
+Every test that touches the store runs once per backend (the ``databases`` fixture of the root
+conftest). Each server or fixture gets a fresh, empty database of its own: on SQLite a file in
+its work folder, on PostgreSQL ``smsgate_test_<random>``, made on the server that
+``SMSGATE_TEST_POSTGRES_URL`` names (the local one by default) and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import URL, make_url
+
+BACKENDS = ("sqlite", "postgresql")
+POSTGRES_URL_VARIABLE = "SMSGATE_TEST_POSTGRES_URL"
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+CONNECT_TIMEOUT_SECONDS = 5
+
+
+class BackendUnavailable(Exception):
+    """The backend's server cannot be reached; the message says which and why."""
+
+
+class Databases:
+    """Makes fresh databases of one backend and drops them (all that remain, at ``close``)."""
+
+    def __init__(self, backend: str, server_url: URL | None = None) -> None:
+        self.backend = backend
+        self.server_url = server_url  # PostgreSQL: where to CREATE and DROP the databases
+        self._created: set[str] = set()
+
+    @classmethod
+    def open(cls, backend: str) -> Databases:
+        """The backend's database maker; raises ``BackendUnavailable``."""
+        if backend == "sqlite":
+            return cls(backend)
+        raw = os.environ.get(POSTGRES_URL_VARIABLE) or DEFAULT_POSTGRES_URL
+        # Any driver the URL names: the servers pick their own, psycopg here takes libpq's.
+        server_url = make_url(raw).set(drivername="postgresql")
+        databases = cls(backend, server_url)
+        try:
+            databases._run(sql.SQL("SELECT 1"))
+        except psycopg.OperationalError as error:
+            shown = server_url.render_as_string(hide_password=True)
+            raise BackendUnavailable(
+                f"PostgreSQL at {shown} is unreachable (set {POSTGRES_URL_VARIABLE}): {error}"
+            ) from error
+        return databases
+
+    def create(self, workdir: Path) -> str:
+        """The URL of a new empty database; on SQLite the file ``smsgate.db`` in ``workdir``."""
+        if self.server_url is None:
+            return f"sqlite:///{workdir / 'smsgate.db'}"
+        name = f"smsgate_test_{uuid.uuid4().hex[:16]}"
+        self._run(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        self._created.add(name)
+        return self.server_url.set(database=name).render_as_string(hide_password=False)
+
+    def drop(self, url: str) -> None:
+        """Drop a database that ``create`` made, even with clients still connected."""
+        name = make_url(url).database
+        if name in self._created:
+            self._drop(name)
+
+    @contextmanager
+    def unreachable(self, url: str) -> Iterator[None]:
+        """While inside, the database at ``url`` refuses every client, connected or new."""
+        name = make_url(url).database
+        assert name is not None
+        if self.server_url is None:
+            path = Path(name)
+            aside = path.with_name(f"{path.name}.aside")
+            # Tests run as root, whom file modes do not stop: a folder in the file's place does.
+            path.rename(aside)
+            path.mkdir()
+            try:
+                yield
+            finally:
+                path.rmdir()
+                aside.rename(path)
+            return
+        allow = sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}")
+        self._run(allow.format(sql.Identifier(name), sql.SQL("false")))
+        self._run(
+            sql.SQL(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = {}"
+            ).format(sql.Literal(name))
+        )
+        try:
+            yield
+        finally:
+            self._run(allow.format(sql.Identifier(name), sql.SQL("true")))
+
+    def close(self) -> None:
+        for name in sorted(self._created):
+            self._drop(name)
+
+    def _drop(self, name: str) -> None:
+        self._run(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        self._created.discard(name)
+
+    def _run(self, statement: sql.Composable) -> None:
+        assert self.server_url is not None
+        with psycopg.connect(
+            self.server_url.render_as_string(hide_password=False),
+            autocommit=True,  # CREATE and DROP DATABASE refuse to run in a transaction
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        ) as connection:
+            connection.execute(statement)

@@ -1,0 +1,107 @@
+"""Leases: one holder at a time, taken over once lapsed, and the guarded work stopped when lost."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Connection, update
+
+from smsgate.store.database import Database
+from smsgate.store.leases import Lease, LeaseLost, lease_holders
+from smsgate.store.migrate import upgrade
+from smsgate.store.schema import leases
+
+TTL = timedelta(seconds=0.6)
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    opened = Database(database_url)
+    upgrade(opened.write_engine)
+    yield opened
+    opened.close()
+
+
+def test_one_holder_at_a_time_and_a_lapsed_lease_moves(database: Database) -> None:
+    async def scenario() -> None:
+        first = Lease(database, "connector:main", "worker-1", TTL)
+        second = Lease(database, "connector:main", "worker-2", TTL)
+        assert await first.try_take()
+        assert not await second.try_take()
+        assert await first.try_take()  # renewing
+        await asyncio.sleep(TTL.total_seconds() + 0.1)  # the first stopped renewing
+        assert await second.try_take()
+        assert not await first.try_take()
+        holders = await database.read(lease_holders)
+        assert holders["connector:main"][0] == "worker-2"
+        await second.release()
+        assert "connector:main" not in await database.read(lease_holders)
+        assert await first.try_take()  # released: free at once
+
+    asyncio.run(scenario())
+
+
+def test_other_leases_are_independent(database: Database) -> None:
+    async def scenario() -> None:
+        assert await Lease(database, "connector:a", "worker-1", TTL).try_take()
+        assert await Lease(database, "connector:b", "worker-2", TTL).try_take()
+
+    asyncio.run(scenario())
+
+
+def test_the_guarded_work_is_cancelled_when_the_lease_is_taken_over(database: Database) -> None:
+    async def scenario() -> None:
+        holder = Lease(database, "delivery", "worker-1", TTL)
+        usurper = Lease(database, "delivery", "worker-2", TTL)
+        cancelled = asyncio.Event()
+
+        async def guarded() -> None:
+            async with holder.hold():
+                assert holder.held
+                try:
+                    await asyncio.sleep(30)
+                except asyncio.CancelledError:
+                    cancelled.set()
+                    raise
+
+        running = asyncio.create_task(guarded())
+        await asyncio.sleep(0.05)
+        assert not await usurper.try_take()
+        # A stalled holder: its row lapses, another process takes it over.
+        await database.write(_lapse)
+        assert await usurper.try_take()
+        with pytest.raises(LeaseLost):
+            await asyncio.wait_for(running, 5)
+        assert cancelled.is_set()
+        assert not holder.held
+        # Losing it did not give the usurper's lease away.
+        assert (await database.read(lease_holders))["delivery"][0] == "worker-2"
+
+    asyncio.run(scenario())
+
+
+def test_hold_waits_until_the_lease_is_free(database: Database) -> None:
+    async def scenario() -> None:
+        first = Lease(database, "delivery", "worker-1", TTL)
+        second = Lease(database, "delivery", "worker-2", TTL)
+        order: list[str] = []
+
+        async def take(lease: Lease, name: str, hold_for: float) -> None:
+            async with lease.hold():
+                order.append(f"{name} took")
+                await asyncio.sleep(hold_for)
+            order.append(f"{name} let go")
+
+        first_task = asyncio.create_task(take(first, "first", 0.5))
+        await asyncio.sleep(0.05)
+        await asyncio.gather(first_task, take(second, "second", 0))
+        assert order == ["first took", "first let go", "second took", "second let go"]
+
+    asyncio.run(scenario())
+
+
+def _lapse(connection: Connection) -> None:
+    connection.execute(update(leases).values(expires_at=datetime.now(UTC) - timedelta(hours=1)))

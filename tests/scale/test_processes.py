@@ -1,0 +1,148 @@
+"""The process layout of issue 8: API-only nodes, workers, ``serve --workers N``, and SMPP binds
+owned by one worker at a time. Every test runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from smsgate.domain.states import MessageState
+from smsgate.services.accounts import AccountAdmin
+from smsgate.store.database import Database
+from smsgate.store.leases import lease_holders
+from smsgate.store.migrate import upgrade
+from tests.api.helpers import Deployment, message_rows, send_ok, state, wait_for
+from tests.scale.processes import WorkerProcess, spawned_children
+from tests.server import ServerProcess
+from tests.smpp_interop.gateway import TEST_CONNECTOR, numbers, send_bulk, settings_file
+from tests.smpp_interop.smsc import NodeSmsc, node_ready
+
+FAST = {"simulator_delay": "0.1", "ownership_lease_seconds": "1.5"}
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    opened = Database(database_url)
+    upgrade(opened.write_engine)
+    yield opened
+    opened.close()
+
+
+def deployment(process: ServerProcess, database: Database) -> Deployment:
+    return Deployment(
+        process, database, AccountAdmin(database), httpx.Client(base_url=process.url, timeout=30)
+    )
+
+
+def test_an_api_only_node_queues_and_a_worker_delivers(
+    database: Database, database_url: str, tmp_path: Path
+) -> None:
+    api = ServerProcess(database_url, tmp_path, **FAST).start("--no-dispatch")
+    worker = WorkerProcess(database_url, tmp_path, "worker", **FAST)
+    try:
+        account = deployment(api, database).make_account()
+        ids = [send_ok(account, f"791655500{n}1")[0] for n in range(3)]
+        # Nothing delivers on an API-only node: the parts wait in the queue.
+        wait_for(lambda: all(state(account, i)["State"] == -1 for i in ids))
+        rows = message_rows(database, ids)
+        assert {row.state for row in rows.values()} == {MessageState.QUEUED.value}
+        worker.start()
+        wait_for(lambda: all(state(account, i)["State"] == 0 for i in ids), timeout=20)
+        assert worker.stop() == 0
+    finally:
+        worker.kill()
+        api.stop()
+
+
+def test_serve_workers_runs_api_processes_and_a_worker_and_restarts_them(
+    database: Database, database_url: str, tmp_path: Path
+) -> None:
+    supervisor = ServerProcess(database_url, tmp_path, **FAST).start("--workers", "2")
+    assert supervisor.process is not None
+    pid = supervisor.process.pid
+    try:
+        children = wait_for(lambda: len(c := spawned_children(pid)) == 3 and c, 30)
+        account = deployment(supervisor, database).make_account()
+        sent = send_ok(account, "79165550010")
+        wait_for(lambda: state(account, sent[0])["State"] == 0, timeout=20)
+
+        # An API process that dies is replaced; the others answer meanwhile.
+        api_children = [c for c in children if _listens(c, supervisor.port)]
+        assert len(api_children) == 2
+        os.kill(api_children[0].pid, signal.SIGKILL)
+        # A new connection for each request: those of the killed process are reset.
+        account.client = httpx.Client(
+            base_url=supervisor.url, timeout=30, limits=httpx.Limits(max_keepalive_connections=0)
+        )
+        for _ in range(20):
+            assert state(account, sent[0])["State"] == 0
+        pids = {c.pid for c in children}
+        wait_for(lambda: len(c := spawned_children(pid)) == 3 and c, 30)
+        replaced = {c.pid for c in spawned_children(pid)}
+        assert api_children[0].pid not in replaced and len(replaced - pids) == 1
+        supervisor.wait_ready()
+
+        supervisor.stop()  # SIGTERM: every child stops gracefully
+        assert not any(psutil.pid_exists(pid) for pid in replaced)
+    finally:
+        supervisor.kill()
+
+
+def _listens(process: psutil.Process, port: int) -> bool:
+    return any(
+        connection.status == psutil.CONN_LISTEN and connection.laddr.port == port
+        for connection in process.net_connections("tcp")
+    )
+
+
+@pytest.fixture
+def node_smsc() -> Iterator[NodeSmsc]:
+    reason = node_ready()
+    if reason is not None:
+        pytest.fail(reason)
+    smsc = NodeSmsc().start()
+    yield smsc
+    smsc.stop()
+
+
+def test_an_smpp_bind_is_run_by_one_worker_and_taken_over_when_it_dies(
+    database: Database, database_url: str, tmp_path: Path, node_smsc: NodeSmsc
+) -> None:
+    config = settings_file(
+        tmp_path / "smpp.toml", {"main": {**TEST_CONNECTOR, "port": node_smsc.port}}, []
+    )
+    smpp = {**FAST, "config": str(config)}
+    api = ServerProcess(database_url, tmp_path, **smpp).start("--no-dispatch")
+    workers = [WorkerProcess(database_url, tmp_path, f"worker-{n}", **smpp) for n in (1, 2)]
+    try:
+        for worker in workers:
+            worker.start()
+        node_smsc.wait_event(lambda event: event["event"] == "bound")
+        account = deployment(api, database).make_account()
+        first = send_bulk(account, numbers("7916", 20), "Before")
+        wait_for(lambda: all(state(account, i)["State"] == 0 for i in first), timeout=20)
+        # The standby never bound: one bind for the platform.
+        assert node_smsc.stats()["binds"] == 1
+
+        owner = next(w for w in workers if f":{w.pid}:" in _lease_holder(database))
+        owner.kill()
+        node_smsc.wait_event(lambda event: event["event"] == "bound", timeout=20)
+        later = send_bulk(account, numbers("7917", 20), "After")
+        wait_for(lambda: all(state(account, i)["State"] == 0 for i in later), timeout=20)
+        assert node_smsc.stats()["binds"] == 2
+    finally:
+        for worker in workers:
+            worker.kill()
+        api.stop()
+
+
+def _lease_holder(database: Database) -> str:
+    holders = database.read_sync(lease_holders)
+    name = "delivery" if database.dialect == "sqlite" else "connector:main"
+    return holders[name][0]
