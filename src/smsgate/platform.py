@@ -188,9 +188,7 @@ class Platform:
             self.dispatching = self.dispatcher(events)
             self._dispatch_task = tasks.create_task(self.dispatching.run())
             tasks.create_task(pusher.run())
-            tasks.create_task(
-                publish_status(self.dispatching.connectors, self.settings.data_dir)
-            )
+            tasks.create_task(publish_status(self.dispatching.connectors, self.settings.data_dir))
 
     async def accept(self, order: SendOrder) -> list[int]:
         """Bill and queue ``order``; the ids of its parts, in order."""

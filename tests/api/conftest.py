@@ -59,7 +59,7 @@ def spawn(databases: Databases, tmp_path: Path) -> Iterator[Callable[..., Deploy
         databases.drop(deployment.process.database_url)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def fast(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """A server whose simulator reports after 0.2 s."""
     deployment = deploy(databases, tmp_path_factory.mktemp("fast"), simulator_delay="0.2")
@@ -67,7 +67,7 @@ def fast(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iter
     undeploy(deployment)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def flood_server(
     databases: Databases, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:

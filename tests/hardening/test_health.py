@@ -51,6 +51,8 @@ def test_a_server_whose_database_is_unreachable_is_not_ready(
         assert report["database"].startswith("OperationalError: "), report
         assert deployment.client.get("/healthz").status_code == 200  # the process is up
     assert readiness(deployment)[0] == 200
+    # The outage cut this process's pooled connections too: the next tests need live ones.
+    deployment.database.write_engine.dispose()
 
 
 def test_a_server_none_of_whose_connectors_is_bound_is_not_ready(

@@ -22,7 +22,7 @@ SETTINGS = {
 }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def inbound_server(
     databases: Databases, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Inbound]:
@@ -33,9 +33,10 @@ def inbound_server(
 
 
 @pytest.fixture
-def own_server(spawn: Callable[..., Deployment]) -> Callable[[], Inbound]:
-    """Start a server of this test's own (stopped at teardown), e.g. to restart it."""
-    return lambda: Inbound(spawn(**SETTINGS))
+def own_server(spawn: Callable[..., Deployment]) -> Callable[..., Inbound]:
+    """Start a server of this test's own (stopped at teardown), e.g. to restart it; settings
+    beside ``SETTINGS`` as keywords."""
+    return lambda **settings: Inbound(spawn(**(SETTINGS | settings)))
 
 
 @pytest.fixture

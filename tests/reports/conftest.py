@@ -16,7 +16,7 @@ spawn = api_fixtures.spawn
 BUILD_DELAY = 2.0
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def reports_server(
     databases: Databases, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
@@ -28,7 +28,7 @@ def reports_server(
     api_fixtures.undeploy(deployment)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def late_server(
     databases: Databases, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
@@ -43,7 +43,7 @@ def late_server(
     api_fixtures.undeploy(deployment)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def forgetful_server(
     databases: Databases, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:

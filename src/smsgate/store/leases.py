@@ -18,10 +18,10 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from smsgate.store.database import Database
 from smsgate.store.schema import leases
+from smsgate.store.upserts import upsert
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +35,13 @@ def take_lease(
     connection: Connection, name: str, holder: str, now: datetime, until: datetime
 ) -> bool:
     """Take or renew ``name`` for ``holder`` until ``until``; False while another holds it."""
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(leases).values(name=name, holder=holder, expires_at=until)
-    statement = statement.on_conflict_do_update(
+    taking = upsert(connection, leases).values(name=name, holder=holder, expires_at=until)
+    taken = taking.on_conflict_do_update(
         index_elements=[leases.c.name],
-        set_={"holder": statement.excluded.holder, "expires_at": statement.excluded.expires_at},
+        set_={"holder": taking.excluded.holder, "expires_at": taking.excluded.expires_at},
         where=(leases.c.holder == holder) | (leases.c.expires_at < now),
     ).returning(leases.c.holder)
-    return connection.execute(statement).first() is not None
+    return connection.execute(taken).first() is not None
 
 
 def give_up_lease(connection: Connection, name: str, holder: str) -> None:

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, func, select, update
 
 from smsgate.domain.states import MessageState
 from smsgate.store.accounts import change_balance
@@ -374,7 +374,9 @@ def apply_receipts(
         if smsc_id not in parts_by_smsc_id
     ]
     if early:
-        connection.execute(insert(early_receipts), early)
+        # An SMSC delivers at least once: a receipt repeated before its part is recorded as
+        # sent keeps the first.
+        connection.execute(upsert(connection, early_receipts).on_conflict_do_nothing(), early)
 
 
 def expired_waiting(connection: Connection, now: datetime, limit: int) -> list[int]:
