@@ -42,7 +42,7 @@ typecheck: $(TEST_STAMP)
 
 # Two workers: each backend's tests run on one of them (see tests/conftest.py), the rest share.
 test: $(TEST_STAMP) $(NODE_STAMP) lint typecheck
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -15,12 +15,13 @@ from typing import Any
 import httpx
 import pytest
 from argon2 import PasswordHasher
+from xdist.scheduler import LoadScopeScheduling
 
 from smsgate.services import accounts
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database
 from smsgate.store.migrate import upgrade
-from tests.databases import BACKENDS, BackendUnavailable, Databases
+from tests.databases import BACKENDS, BackendUnavailable, Databases, backend_of
 from tests.server import ServerProcess
 
 # Accounts made by the tests get argon2 hashes of the lowest cost. A server verifies a hash with
@@ -51,13 +52,16 @@ class Account:
         return str(response.json())
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``make test``), each backend's tests make one group, run by one
-    worker: its shared servers start once, and the two backends run side by side."""
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        if callspec is not None and "databases" in callspec.params:
-            item.add_marker(pytest.mark.xdist_group(callspec.params["databases"]))
+class BackendScheduling(LoadScopeScheduling):
+    """pytest-xdist's scheduling of ``make test``: each backend's tests go to one worker, so its
+    shared servers start once and the two backends run side by side; the rest go by module."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return backend_of(nodeid) or super()._split_scope(nodeid)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> BackendScheduling:
+    return BackendScheduling(config, log)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -24,6 +24,14 @@ DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 CONNECT_TIMEOUT_SECONDS = 5
 
 
+def backend_of(test_id: str) -> str | None:
+    """The backend a test runs on, by its id's parameters; None for a test of no backend."""
+    if not test_id.endswith("]"):
+        return None
+    parameters = test_id[test_id.rindex("[") + 1 : -1].split("-")
+    return next((backend for backend in BACKENDS if backend in parameters), None)
+
+
 class BackendUnavailable(Exception):
     """The backend's server cannot be reached; the message says which and why."""
 
