@@ -36,6 +36,8 @@ class ServerProcess:
 
     def environment(self) -> dict[str, str]:
         env = dict(os.environ)
+        # The tests start a hundred servers: each would compile smsgate's modules again.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         env.update(
             {
                 "SMSGATE_DATABASE_URL": self.database_url,

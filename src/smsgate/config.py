@@ -122,6 +122,16 @@ class Settings(BaseSettings):
         "this long after its worker died.",
     )
     workers: int = Field(default=1, ge=1, description="API processes of `smsgate serve`.")
+    push_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A push in flight is another worker's to retry if not settled by then.",
+    )
+    report_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A report being built is another worker's to build if not renewed by then.",
+    )
     cache_refresh_seconds: float = 0.5
     push_concurrency: int = Field(
         default=64, ge=1, description="Instant pushes and status callbacks in flight at once."

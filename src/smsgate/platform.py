@@ -133,6 +133,9 @@ class Platform:
                 concurrency=self.settings.push_concurrency,
                 per_account=self.settings.push_concurrency_per_account,
                 retry_base=self.settings.push_retry_base_seconds,
+                lease=timedelta(seconds=self.settings.push_lease_seconds),
+                # An attempt ends well before its lease lapses, so no other worker repeats it.
+                attempt_timeout=min(30.0, self.settings.push_lease_seconds / 2),
                 release_leases_at_start=self.database.dialect == "sqlite",
             ),
         )
@@ -144,6 +147,7 @@ class Platform:
                 reports_dir=self.settings.reports_dir,
                 retention=timedelta(seconds=self.settings.report_retention_seconds),
                 builders=self.settings.report_builders,
+                lease=timedelta(seconds=self.settings.report_lease_seconds),
                 start_delay=self.settings.report_start_delay_seconds,
                 sweep_interval=self.settings.report_sweep_seconds,
                 release_leases_at_start=self.database.dialect == "sqlite",

@@ -35,6 +35,7 @@ import pytest
 from smsgate.delivery.smpp.pdu import CommandStatus
 from tests.api import conftest as api_fixtures
 from tests.api.helpers import Deployment, assert_error, balance, message_rows, send_sms, wait_for
+from tests.databases import Databases
 from tests.inbound.helpers import Inbound, unique_number, wait_incoming
 from tests.server import free_port
 from tests.smpp_interop.gateway import (
@@ -64,7 +65,9 @@ class Gateway:
 
 @pytest.fixture(scope="module")
 def gateway(
-    tmp_path_factory: pytest.TempPathFactory, certificates: CertificateFiles
+    databases: Databases,
+    tmp_path_factory: pytest.TempPathFactory,
+    certificates: CertificateFiles,
 ) -> Iterator[Gateway]:
     workdir = tmp_path_factory.mktemp("gateway")
     smscs = {
@@ -101,7 +104,7 @@ def gateway(
             ("7908", ["rust"]),
         ]
         config = settings_file(workdir / "smsgate.toml", connectors, routes)
-        deployment = api_fixtures.deploy(workdir, config=str(config))
+        deployment = api_fixtures.deploy(databases, workdir, config=str(config))
         gateway = Gateway(deployment, smscs, rust)
         # Every connector but ``dead`` binds.
         wait_for(
