@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,18 +10,9 @@ from sqlalchemy import Connection, update
 
 from smsgate.store.database import Database
 from smsgate.store.leases import Lease, LeaseLost, lease_holders
-from smsgate.store.migrate import upgrade
 from smsgate.store.schema import leases
 
 TTL = timedelta(seconds=0.6)
-
-
-@pytest.fixture
-def database(database_url: str) -> Iterator[Database]:
-    opened = Database(database_url)
-    upgrade(opened.write_engine)
-    yield opened
-    opened.close()
 
 
 def test_one_holder_at_a_time_and_a_lapsed_lease_moves(database: Database) -> None:

@@ -16,7 +16,6 @@ from smsgate.domain.states import MessageState
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database
 from smsgate.store.leases import lease_holders
-from smsgate.store.migrate import upgrade
 from tests.api.helpers import Deployment, message_rows, send_ok, state, wait_for
 from tests.scale.processes import WorkerProcess, spawned_children
 from tests.server import ServerProcess
@@ -24,14 +23,6 @@ from tests.smpp_interop.gateway import TEST_CONNECTOR, numbers, send_bulk, setti
 from tests.smpp_interop.smsc import NodeSmsc, node_ready
 
 FAST = {"simulator_delay": "0.1", "ownership_lease_seconds": "1.5"}
-
-
-@pytest.fixture
-def database(database_url: str) -> Iterator[Database]:
-    opened = Database(database_url)
-    upgrade(opened.write_engine)
-    yield opened
-    opened.close()
 
 
 def deployment(process: ServerProcess, database: Database) -> Deployment:
