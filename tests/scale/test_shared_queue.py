@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import Connection, func, select
 
 from smsgate.domain.states import MessageState
@@ -38,6 +39,8 @@ WORKER_SETTINGS = {
 }
 
 
+# 20,000 parts through four processes: ~30 s on a quiet machine, more when it is shared.
+@pytest.mark.timeout(300)
 def test_three_workers_kill_one_every_part_sent_exactly_once(
     database_url: str, tmp_path: Path
 ) -> None:
