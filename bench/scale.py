@@ -18,8 +18,9 @@ import sys
 from dataclasses import dataclass
 
 from bench.harness import bench_account, bench_server, report
-from bench.loadgen import post_request, run_load
+from bench.loadgen import run_load
 from bench.pipeline import accept_and_deliver
+from bench.send_throughput import sms_requests
 
 
 @dataclass(frozen=True)
@@ -47,18 +48,7 @@ def measure(layout: Layout, seconds: float, parts: int) -> Figures:
     serve_args = ("--workers", str(layout.api_processes)) if layout.api_processes > 1 else ()
     with bench_server(layout.backend, serve_args, simulator_delay="0") as (server, admin):
         _, session_id = bench_account(server, admin)
-        numbers = itertools.count(79_260_000_001, 10)
-
-        def send_sms() -> bytes:
-            return post_request(
-                "/rest/Send/SendSms/",
-                {
-                    "sessionId": session_id,
-                    "sourceAddress": "SMS Info",
-                    "destinationAddress": str(next(numbers)),
-                    "data": "Your code is 4242. It expires in 10 minutes.",
-                },
-            )
+        send_sms = sms_requests(session_id, itertools.count(79_260_000_001, 10))
 
         run_load(server.port, send_sms, seconds=1)  # warm up every process
         sends = run_load(server.port, send_sms, seconds=seconds)

@@ -9,28 +9,35 @@ from __future__ import annotations
 
 import itertools
 import sys
+from collections.abc import Callable, Iterator
 
 from bench.harness import bench_account, bench_server, report
 from bench.loadgen import get_request, post_request, run_load
 
 
+def sms_requests(session_id: str, numbers: Iterator[int]) -> Callable[[], bytes]:
+    """Makes a SendSms request to the next of ``numbers`` at each call."""
+
+    def send_sms() -> bytes:
+        return post_request(
+            "/rest/Send/SendSms/",
+            {
+                "sessionId": session_id,
+                "sourceAddress": "SMS Info",
+                "destinationAddress": str(next(numbers)),
+                "data": "Your code is 4242. It expires in 10 minutes.",
+            },
+        )
+
+    return send_sms
+
+
 def main(seconds: float, **settings: str) -> None:
     with bench_server(**settings) as (server, admin):
         _, session_id = bench_account(server, admin)
-        numbers = itertools.count(79_160_000_000)
+        send_sms = sms_requests(session_id, itertools.count(79_160_000_000))
         assert server.process is not None
         pid = server.process.pid
-
-        def send_sms() -> bytes:
-            return post_request(
-                "/rest/Send/SendSms/",
-                {
-                    "sessionId": session_id,
-                    "sourceAddress": "SMS Info",
-                    "destinationAddress": str(next(numbers)),
-                    "data": "Your code is 4242. It expires in 10 minutes.",
-                },
-            )
 
         bare_request = get_request("/healthz")
         run_load(server.port, send_sms, seconds=1)  # warm up

@@ -80,16 +80,24 @@ class ServerProcess:
         raise RuntimeError(f"server not ready in {timeout}s: {self.log_path.read_text()[-3000:]}")
 
     def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 20.0) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, sig, timeout)
         self.process = None
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
+
+
+def stop_process(
+    process: subprocess.Popen[bytes], sig: signal.Signals, timeout: float = 20.0
+) -> int:
+    """Signal ``process`` unless it ended, wait for it (killing it after ``timeout``); its
+    exit status."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.server import ServerProcess
+from tests.server import ServerProcess, stop_process
 
 
 class WorkerProcess:
@@ -56,14 +56,7 @@ class WorkerProcess:
         """Signal the worker and wait for it; its exit status."""
         if self.process is None:
             return None
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        status = self.process.returncode
+        status = stop_process(self.process, sig, timeout)
         self.process = None
         return status
 
