@@ -158,10 +158,17 @@ class Site:
         query = select(messages.c.id, messages.c.state).where(messages.c.id.in_(part_ids))
         return {part_id: MessageState(state) for part_id, state in self.rows(query)}
 
-    async def delivered(self, part_ids: Sequence[int]) -> None:
-        """Wait (10 s at most) until every part is Delivered."""
+    async def delivered(self, part_ids: Sequence[int], *reporters: Worker) -> None:
+        """Wait (10 s at most) until every part is Delivered and ``reporters`` have heard back
+        about a report for each: the commit is visible here a moment before they do."""
+
+        def done() -> bool:
+            reported = sum(len(worker.events.reports) for worker in reporters)
+            states = set(self.states(part_ids).values())
+            return reported >= len(part_ids) and states == {MessageState.DELIVERED}
+
         async with asyncio.timeout(10):
-            await poll(lambda: set(self.states(part_ids).values()) == {MessageState.DELIVERED})
+            await poll(done)
 
 
 async def poll(check: Callable[[], T]) -> T:
@@ -216,7 +223,7 @@ def test_a_part_taken_by_two_simulators_keeps_one_smsc_id_and_gets_one_report(
             again = await second.simulator.submit(parts)
             assert [result.smsc_id for result in again] == smsc_ids[0]
             await here.record(results[0])
-            await here.delivered(part_ids)
+            await here.delivered(part_ids, first, second)
             await asyncio.sleep(DELAY + 0.3)  # time enough for a second report to come
             assert reports_by_smsc_id(first, second) == dict.fromkeys(smsc_ids[0], 1)
             rows = here.rows(select(simulator_parts.c.submissions, simulator_parts.c.reported_at))
@@ -236,7 +243,7 @@ def test_reports_owed_by_a_simulator_that_died_are_delivered_once_its_lease_laps
             taken = await dead.simulator.submit(await here.claim(20))
             await here.record(taken)
             alive = await here.worker().start()
-            await here.delivered(part_ids)
+            await here.delivered(part_ids, alive)
             due = dict(
                 here.rows(select(simulator_parts.c.smsc_id, simulator_parts.c.report_due_at))
             )
@@ -261,7 +268,7 @@ def test_a_simulator_that_stops_hands_its_reports_over_when_they_are_due(
             await here.record(taken)
             await stopping.simulator.stop()  # before the reports are due
             other = await here.worker(lease=lease).start()
-            await here.delivered(part_ids)
+            await here.delivered(part_ids, other)
             assert not stopping.events.reports
             assert reports_by_smsc_id(other) == {str(result.smsc_id): 1 for result in taken}
             due = dict(

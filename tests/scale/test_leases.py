@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Connection, update
 
 from smsgate.store.database import Database
-from smsgate.store.leases import Lease, LeaseLost, lease_holders
+from smsgate.store.leases import Lease, LeaseLost, lease_holders, process_identity
 from smsgate.store.schema import leases
 
 TTL = timedelta(seconds=0.6)
@@ -40,6 +42,32 @@ def test_other_leases_are_independent(database: Database) -> None:
         assert await Lease(database, "connector:b", "worker-2", TTL).try_take()
 
     asyncio.run(scenario())
+
+
+def test_a_lease_of_a_process_that_is_gone_is_taken_over_at_once(database: Database) -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    living = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+
+    async def scenario() -> None:
+        hour = timedelta(hours=1)
+        assert await Lease(database, "connector:a", process_identity(gone.pid), hour).try_take()
+        assert await Lease(database, "connector:b", process_identity(living.pid), hour).try_take()
+        taker = process_identity()
+        assert await Lease(database, "connector:a", taker, hour).try_take()
+        assert not await Lease(database, "connector:b", taker, hour).try_take()
+        # On another host a pid says nothing: only the lease's lapse frees it.
+        elsewhere = "other-host:1:0000"
+        assert await Lease(database, "connector:c", elsewhere, hour).try_take()
+        assert not await Lease(database, "connector:c", taker, hour).try_take()
+        holders = await database.read(lease_holders)
+        assert holders["connector:a"][0] == taker
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        living.kill()
+        living.wait()
 
 
 def test_the_guarded_work_is_cancelled_when_the_lease_is_taken_over(database: Database) -> None:

@@ -2,8 +2,9 @@
 
 A lease is a row its holder renews while it lives. Taking and renewing are the same upsert,
 which succeeds only when the row is absent, already ours, or lapsed, so two processes can
-never both believe they hold it. A holder that cannot renew in time must stop the work the
-lease guards before it lapses: ``Lease.hold`` cancels that work itself.
+never both believe they hold it; a lease whose holder ran on this host and is gone (killed) is
+taken over at once instead of when it lapses. A holder that cannot renew in time must stop the
+work the lease guards before it lapses: ``Lease.hold`` cancels that work itself.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, select, update
 
 from smsgate.store.database import Database
 from smsgate.store.schema import leases
@@ -26,22 +27,70 @@ from smsgate.store.upserts import upsert
 log = logging.getLogger(__name__)
 
 
-def process_identity() -> str:
-    """This process, recognisably in the table: host, pid and a random part (pids recur)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+def _place() -> str:
+    """This host, and the pid namespace within it (containers on one host share a name)."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return socket.gethostname()
+    return f"{socket.gethostname()}/{''.join(filter(str.isdigit, namespace))}"
+
+
+def process_identity(pid: int | None = None) -> str:
+    """A process (this one by default), recognisably in the table: where it runs, its pid and
+    a random part (pids recur)."""
+    return f"{_place()}:{os.getpid() if pid is None else pid}:{uuid.uuid4().hex[:8]}"
+
+
+def _runs(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            # A zombie has exited; only its parent has yet to hear of it.
+            return stat.read().rpartition(b")")[2].split()[0] != b"Z"
+    except FileNotFoundError:
+        return False
+    except OSError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def holder_is_gone(holder: str) -> bool:
+    """Whether ``holder`` is a process of this place that no longer runs: it can never renew,
+    so waiting for its lease to lapse would only delay recovery after a crash."""
+    place, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    return place == _place() and pid.isdigit() and not _runs(int(pid))
 
 
 def take_lease(
     connection: Connection, name: str, holder: str, now: datetime, until: datetime
 ) -> bool:
-    """Take or renew ``name`` for ``holder`` until ``until``; False while another holds it."""
+    """Take or renew ``name`` for ``holder`` until ``until``; False while another live
+    process holds it."""
     taking = upsert(connection, leases).values(name=name, holder=holder, expires_at=until)
     taken = taking.on_conflict_do_update(
         index_elements=[leases.c.name],
         set_={"holder": taking.excluded.holder, "expires_at": taking.excluded.expires_at},
         where=(leases.c.holder == holder) | (leases.c.expires_at < now),
     ).returning(leases.c.holder)
-    return connection.execute(taken).first() is not None
+    if connection.execute(taken).first() is not None:
+        return True
+    current = connection.execute(select(leases.c.holder).where(leases.c.name == name)).scalar()
+    if current is None or not holder_is_gone(current):
+        return False
+    log.info("lease %s: its holder %s is gone; taken over by %s", name, current, holder)
+    replaced = connection.execute(
+        update(leases)
+        .where(leases.c.name == name, leases.c.holder == current)
+        .values(holder=holder, expires_at=until)
+    )
+    return replaced.rowcount == 1
 
 
 def give_up_lease(connection: Connection, name: str, holder: str) -> None:
