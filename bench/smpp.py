@@ -30,6 +30,7 @@ from bench.pipeline import _today
 from smsgate.delivery.connector import Encoding, OutboundPart
 from smsgate.delivery.connectors.settings import SmppConnectorSettings
 from smsgate.delivery.connectors.smpp import submit_sm_for
+from smsgate.delivery.connectors.status import read_status
 from smsgate.delivery.smpp.pdu import CommandStatus, DataSm, DeliverSm
 from smsgate.delivery.smpp.session import Session
 from smsgate.domain.states import MessageState
@@ -135,8 +136,8 @@ def _delivered(connection: Connection) -> int:
 
 
 def _bound(workdir: Path) -> bool:
-    status = workdir / "var" / "connectors.json"
-    return status.exists() and '"state": "bound"' in status.read_text()
+    status = read_status(workdir / "var")
+    return status is not None and any(connector["up"] for connector in status["connectors"])
 
 
 def main(parts: int) -> None:
