@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 
 from smsgate.delivery.connector import IncomingPart, IncomingSms
 from smsgate.delivery.smpp.fragments import whole_messages
+from smsgate.domain.text import replace_nul
 from smsgate.inbound.pusher import Pusher
 from smsgate.services.incoming import RecordedIncoming, record_incoming
 from smsgate.store.database import Database
@@ -58,7 +59,9 @@ class IncomingRecorder:
             connector=message.connector,
             source=message.source,
             destination=message.destination,
-            text=message.text,
+            # Every message, whole or joined from parts, is stored here; PostgreSQL cannot
+            # hold a NUL, and a message is never dropped for one.
+            text=replace_nul(message.text),
             received_at=message.received_at,
             lease_until=lease_until,
         )

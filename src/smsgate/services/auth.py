@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 
 from smsgate.domain.errors import Forbidden, InvalidSession, Unauthorized
 from smsgate.domain.tariff import Tariff
+from smsgate.domain.text import NUL
 from smsgate.services.limits import LoginThrottle, RequestRate
 from smsgate.services.passwords import verify_password
 from smsgate.store import accounts as store
@@ -156,7 +157,12 @@ class Authenticator:
         return account
 
     async def _check_password(self, login: str, password: str, use_api_password: bool) -> int:
-        account = await self.database.lookup(lambda c: store.find_account(c, login=login))
+        # No login holds a NUL, and PostgreSQL refuses one even in a query.
+        account = (
+            None
+            if NUL in login
+            else await self.database.lookup(lambda c: store.find_account(c, login=login))
+        )
         if account is None:
             raise Unauthorized("Invalid login or password")
         password_hash = account.password_hash

@@ -12,6 +12,7 @@ from smsgate.domain.errors import InvalidArgument
 from smsgate.domain.phone import normalize_phone
 from smsgate.domain.segments import Segmentation, segment_text
 from smsgate.domain.sender import check_sender_allowed
+from smsgate.domain.text import refuse_nul
 from smsgate.services.auth import AccountProfile
 
 
@@ -94,9 +95,11 @@ class SendOrder:
 
 
 def validate_callback_url(raw: str | None) -> str | None:
+    """An absolute http or https URL, stripped; ``InvalidArgument`` otherwise."""
     if raw is None:
         return None
-    url = raw.strip()
+    # urlsplit keeps a NUL in the host or path; the store could not.
+    url = refuse_nul("callback_url", raw).strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidArgument(f"Invalid callback_url: {raw}")
@@ -138,7 +141,7 @@ class OrderBuilder:
                 due = times[wanted] = _due_and_expiry(wanted, now, validity)
             segmentation = segmentations.get(text)
             if segmentation is None:
-                segmentation = segmentations[text] = segment_text(text)
+                segmentation = segmentations[text] = segment_text(refuse_nul("Text", text))
             messages.append(
                 OutgoingMessage(
                     destination=destination,
