@@ -28,6 +28,7 @@ from smsgate.services.sending import FloodLimit, OrderBuilder, SendOrder
 from smsgate.store.database import Database
 from smsgate.store.leases import Lease, LeaseLost, process_identity
 from smsgate.store.migrate import upgrade
+from smsgate.store.statistics import keep_statistics
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +194,7 @@ class Platform:
             self._dispatch_task = tasks.create_task(self.dispatching.run())
             tasks.create_task(pusher.run())
             tasks.create_task(publish_status(self.dispatching.connectors, self.settings.data_dir))
+            tasks.create_task(keep_statistics(self.database))
 
     async def accept(self, order: SendOrder) -> list[int]:
         """Bill and queue ``order``; the ids of its parts, in order."""
