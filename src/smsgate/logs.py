@@ -122,6 +122,21 @@ def _quoted(value: object) -> str:
     return text if _BARE.fullmatch(text) else orjson.dumps(text).decode()
 
 
+# Clients repeat their paths and addresses: each is scrubbed and quoted once.
+_free_text_values: dict[object, str] = {}
+REMEMBERED_VALUES = 4096
+
+
+def _free_text_value(value: object) -> str:
+    """``value`` of a request's free-text field as a key=value line writes it."""
+    shown = _free_text_values.get(value)
+    if shown is None:
+        shown = _quoted(_scrubbed(value))
+        if len(_free_text_values) < REMEMBERED_VALUES:
+            _free_text_values[value] = shown
+    return shown
+
+
 def _json_line(fields: dict[str, object]) -> str:
     return orjson.dumps(fields, default=str).decode()
 
@@ -142,20 +157,20 @@ class LineFormatter(logging.Formatter):
 
     def access_line(self, created: float, values: tuple[object, ...], level: str = "info") -> str:
         """A request's line from its ACCESS_FIELDS values."""
-        scrubbed = list(values)
-        for index in _ACCESS_FREE:
-            scrubbed[index] = _scrubbed(scrubbed[index])
+        shown = list(values)
         if self.style == "json":
+            for index in _ACCESS_FREE:
+                shown[index] = _scrubbed(shown[index])
             fields: dict[str, object] = {
                 "ts": timestamp(created),
                 "level": level,
                 "logger": ACCESS_LOGGER,
             }
-            fields.update(zip(ACCESS_FIELDS, scrubbed, strict=True))
+            fields.update(zip(ACCESS_FIELDS, shown, strict=True))
             return _json_line(fields)
         for index in _ACCESS_FREE:
-            scrubbed[index] = _quoted(scrubbed[index])
-        return _ACCESS_KV % (timestamp(created), level, *scrubbed)
+            shown[index] = _free_text_value(shown[index])
+        return _ACCESS_KV % (timestamp(created), level, *shown)
 
 
 class AccessLog:

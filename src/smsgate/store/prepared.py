@@ -25,6 +25,8 @@ from sqlalchemy.sql.selectable import Select
 from sqlalchemy.types import TypeEngine
 
 Processor = Callable[[Any], Any] | None
+# A result column to convert: its index and its processor.
+ColumnConversion = tuple[int, Callable[[Any], Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +38,9 @@ class _Compiled:
     literals: dict[str, Any]  # values the statement itself holds, such as the 0 in ``>= 0``
     dialect: Dialect
     result_types: tuple[TypeEngine[Any], ...]
-    # Result processors by the driver's column type codes, which some need (psycopg's NUMERIC).
-    result_processors: dict[tuple[Any, ...], tuple[Processor, ...]] = field(default_factory=dict)
+    # (column index, result processor) of the columns that have one, by the driver's column
+    # type codes, which some processors depend on (psycopg's NUMERIC).
+    result_processors: dict[tuple[Any, ...], list[ColumnConversion]] = field(default_factory=dict)
 
     def bind(self, params: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         values = []
@@ -78,14 +81,20 @@ class _Compiled:
             converted.append(values)
         return converted
 
-    def converter(self, description: Sequence[Sequence[Any]]) -> tuple[Processor, ...]:
-        type_codes = tuple(column[1] for column in description)
+    def converter(self, description: Sequence[Sequence[Any]]) -> list[ColumnConversion]:
+        """The columns to convert and how, for a result of this ``description``."""
+        type_codes = tuple([column[1] for column in description])
         found = self.result_processors.get(type_codes)
         if found is None:
-            found = self.result_processors[type_codes] = tuple(
+            processors = (
                 result_type.result_processor(self.dialect, type_code)
                 for result_type, type_code in zip(self.result_types, type_codes, strict=True)
             )
+            found = self.result_processors[type_codes] = [
+                (index, processor)
+                for index, processor in enumerate(processors)
+                if processor is not None
+            ]
         return found
 
 
@@ -127,19 +136,22 @@ class Prepared:
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(compiled.sql, compiled.bind(params))
-            if not cursor.description:
+            description = cursor.description
+            if not description:
                 return []
             fetched = cursor.fetchall()
-            processors = compiled.converter(cursor.description)
         finally:
             cursor.close()
-        return [
-            tuple(
-                processor(value) if processor is not None else value
-                for processor, value in zip(processors, row, strict=True)
-            )
-            for row in fetched
-        ]
+        converted = compiled.converter(description)
+        if not converted:
+            return cast(list[tuple[Any, ...]], fetched)
+        rows = []
+        for row in fetched:
+            values = list(row)
+            for index, processor in converted:
+                values[index] = processor(values[index])
+            rows.append(tuple(values))
+        return rows
 
     def scalar(self, connection: Connection, **params: Any) -> Any:
         rows = self.rows(connection, **params)
