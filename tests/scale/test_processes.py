@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,9 +64,20 @@ def test_serve_workers_runs_api_processes_and_a_worker_and_restarts_them(
         sent = send_ok(account, "79165550010")
         wait_for(lambda: state(account, sent[0])["State"] == 0, timeout=20)
 
-        # An API process that dies is replaced; the others answer meanwhile.
         api_children = [c for c in children if _listens(c, supervisor.port)]
         assert len(api_children) == 2
+        # Connections are spread over the API processes (each has a socket of its own).
+        clients = [socket.create_connection(("127.0.0.1", supervisor.port)) for _ in range(32)]
+        try:
+            port = supervisor.port
+            spread = wait_for(lambda: sum(s := _accepted(api_children, port)) == 32 and s)
+            # Uneven only by chance: at most 4 of 32 on one process has odds of about 1e-5.
+            assert min(spread) > 4, spread
+        finally:
+            for client in clients:
+                client.close()
+
+        # An API process that dies is replaced; the others answer meanwhile.
         os.kill(api_children[0].pid, signal.SIGKILL)
         # A new connection for each request: those of the killed process are reset.
         account.client = httpx.Client(
@@ -83,6 +95,17 @@ def test_serve_workers_runs_api_processes_and_a_worker_and_restarts_them(
         assert not any(psutil.pid_exists(pid) for pid in replaced)
     finally:
         supervisor.kill()
+
+
+def _accepted(processes: list[psutil.Process], port: int) -> list[int]:
+    """How many connections to ``port`` each of ``processes`` holds."""
+    return [
+        sum(
+            connection.status == psutil.CONN_ESTABLISHED and connection.laddr.port == port
+            for connection in process.net_connections("tcp")
+        )
+        for process in processes
+    ]
 
 
 def _listens(process: psutil.Process, port: int) -> bool:
