@@ -142,28 +142,41 @@ def _insert(connection: Connection, orders: Sequence[SendOrder]) -> list[list[in
 
 
 class OrderDesk:
-    """Gathers the orders of one event-loop turn into a single write."""
+    """Gathers orders into writes: one write at a time, taking every order that arrived while
+    the last one ran.
+
+    A write's cost hardly depends on its size (a few statements and a commit, each a round trip
+    on PostgreSQL, where the account's row stays locked until the commit), so under load orders
+    wait for the write in progress and then go together, instead of queueing up as many small
+    writes that each pay for it.
+    """
 
     def __init__(self, database: Database, on_accepted: Callable[[], None] | None = None) -> None:
         self.database = database
         self.on_accepted = on_accepted
         self._waiting: list[tuple[SendOrder, asyncio.Future[list[int]]]] = []
-        self._writes: set[asyncio.Task[None]] = set()
+        self._writing: asyncio.Task[None] | None = None
 
     async def accept(self, order: SendOrder) -> list[int]:
         """The ids of the order's parts once committed; raises the order's ``ApiError``."""
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[list[int]] = loop.create_future()
-        if not self._waiting:
+        if not self._waiting and self._writing is None:
+            # After the callbacks already due: the orders of this loop turn go together.
             loop.call_soon(self._flush)
         self._waiting.append((order, answer))
         return await answer
 
     def _flush(self) -> None:
+        if self._writing is not None or not self._waiting:
+            return
         batch, self._waiting = self._waiting, []
-        task = asyncio.create_task(self._write(batch))
-        self._writes.add(task)
-        task.add_done_callback(self._writes.discard)
+        self._writing = asyncio.create_task(self._write(batch))
+        self._writing.add_done_callback(self._written)
+
+    def _written(self, _task: asyncio.Task[None]) -> None:
+        self._writing = None
+        self._flush()
 
     async def _write(self, batch: list[tuple[SendOrder, asyncio.Future[list[int]]]]) -> None:
         orders = [order for order, _ in batch]
