@@ -9,18 +9,19 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
 
 from smsgate.domain.states import MessageState
 from smsgate.store.accounts import change_balance
 from smsgate.store.prepared import BulkInsert, Prepared, PreparedIn
 from smsgate.store.push import (
+    enqueue_part_callbacks,
     enqueue_receipt_callbacks,
     enqueue_status_callbacks,
     parts_in_states,
 )
 from smsgate.store.schema import counters, early_receipts, messages
-from smsgate.store.upserts import upsert
+from smsgate.store.upserts import PreparedUpsert, upsert
 
 MESSAGE_ID_COUNTER = "messages"
 _WAITING = (MessageState.QUEUED.value, MessageState.SCHEDULED.value)
@@ -228,15 +229,24 @@ _EARLY_RECEIPTS = PreparedIn(
 )
 
 
+_FORGET_EARLY_RECEIPTS = PreparedIn(
+    lambda smsc_ids: delete(early_receipts).where(
+        early_receipts.c.connector == bindparam("connector"),
+        early_receipts.c.smsc_id.in_(smsc_ids),
+    )
+)
+
+
 def record_accepted(
     connection: Connection, connector: str, accepted: Sequence[tuple[int, str]], now: datetime
 ) -> None:
     """Parts the SMSC took: state Sent with its id; then apply receipts that came first."""
     if not accepted:
         return
-    enqueue_status_callbacks(
+    enqueue_part_callbacks(
         connection,
-        parts_in_states([part_id for part_id, _ in accepted], [MessageState.SUBMITTING.value]),
+        [part_id for part_id, _ in accepted],
+        MessageState.SUBMITTING,
         MessageState.SENT,
         now,
     )
@@ -251,12 +261,7 @@ def record_accepted(
         connection, [smsc_id for _, smsc_id in accepted], connector=connector
     )
     if early:
-        connection.execute(
-            early_receipts.delete().where(
-                early_receipts.c.connector == connector,
-                early_receipts.c.smsc_id.in_([row[0] for row in early]),
-            )
-        )
+        _FORGET_EARLY_RECEIPTS.rows(connection, [row[0] for row in early], connector=connector)
         apply_receipts(
             connection, connector, [(row[0], MessageState(row[1]), row[2], row[3]) for row in early]
         )
@@ -320,6 +325,21 @@ _APPLY_RECEIPT = Prepared(
 )
 
 
+# An SMSC delivers at least once: a receipt repeated before its part is recorded as sent
+# keeps the first.
+_KEEP_EARLY_RECEIPT = PreparedUpsert(
+    lambda insert: (
+        insert(early_receipts)
+        .values(
+            connector=bindparam("connector"),
+            smsc_id=bindparam("smsc_id"),
+            state=bindparam("state"),
+            done_at=bindparam("done_at", type_=early_receipts.c.done_at.type),
+            error=bindparam("error"),
+        )
+        .on_conflict_do_nothing()
+    )
+)
 _PARTS_BY_SMSC_ID = PreparedIn(
     lambda smsc_ids: select(
         messages.c.smsc_id, messages.c.id, messages.c.callback_url.is_not(None)
@@ -374,9 +394,7 @@ def apply_receipts(
         if smsc_id not in parts_by_smsc_id
     ]
     if early:
-        # An SMSC delivers at least once: a receipt repeated before its part is recorded as
-        # sent keeps the first.
-        connection.execute(upsert(connection, early_receipts).on_conflict_do_nothing(), early)
+        _KEEP_EARLY_RECEIPT.on(connection).execute_many(connection, early)
 
 
 def expired_waiting(connection: Connection, now: datetime, limit: int) -> list[int]:

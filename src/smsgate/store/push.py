@@ -28,12 +28,12 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.sql.dml import Insert
 
 from smsgate.domain.states import MessageState
 from smsgate.store.incoming import IncomingRow
-from smsgate.store.prepared import Prepared
+from smsgate.store.prepared import Prepared, PreparedIn
 from smsgate.store.schema import accounts, incoming_messages, messages, push_jobs
-from smsgate.store.types import UtcDateTime
 
 
 class PushKind(enum.StrEnum):
@@ -122,6 +122,34 @@ _STATUS_JOB_COLUMNS = (
 )
 
 
+def _status_jobs(changing: ColumnElement[bool]) -> Insert:
+    """Insert a status job for each part that ``changing`` selects and that has a callback URL;
+    the new state, its time and ``now`` are bound at execution."""
+    parts = (
+        select(
+            literal(PushKind.STATUS.value),
+            messages.c.account_id,
+            messages.c.callback_url,
+            messages.c.id,
+            bindparam("state", type_=push_jobs.c.state.type),
+            bindparam("reported_at", type_=push_jobs.c.reported_at.type),
+            messages.c.price,
+            bindparam("now", type_=push_jobs.c.created_at.type),
+            bindparam("now", type_=push_jobs.c.due_at.type),
+            literal(False, Boolean()),
+            literal(0, Integer()),
+        )
+        .where(changing, messages.c.callback_url.is_not(None))
+        # PostgreSQL: the parts are locked (SQLite has no row locks and renders nothing).
+        .with_for_update(of=messages)
+    )
+    return insert(push_jobs).from_select(_STATUS_JOB_COLUMNS, parts)
+
+
+def _change(state: MessageState, reported_at: datetime) -> dict[str, Any]:
+    return {"state": state.value, "reported_at": reported_at, "now": datetime.now(UTC)}
+
+
 def enqueue_status_callbacks(
     connection: Connection,
     changing: ColumnElement[bool],
@@ -134,23 +162,31 @@ def enqueue_status_callbacks(
     it and with the same condition (including the state moved from). On PostgreSQL the parts
     are locked here, so a concurrent change of the same parts waits and then finds them moved.
     """
-    now = datetime.now(UTC)
-    parts = select(
-        literal(PushKind.STATUS.value),
-        messages.c.account_id,
-        messages.c.callback_url,
-        messages.c.id,
-        literal(state.value),
-        literal(reported_at, UtcDateTime()),
-        messages.c.price,
-        literal(now, UtcDateTime()),
-        literal(now, UtcDateTime()),
-        literal(False, Boolean()),
-        literal(0, Integer()),
-    ).where(changing, messages.c.callback_url.is_not(None))
-    if connection.dialect.name == "postgresql":
-        parts = parts.with_for_update(of=messages)
-    connection.execute(insert(push_jobs).from_select(_STATUS_JOB_COLUMNS, parts))
+    connection.execute(_status_jobs(changing), _change(state, reported_at))
+
+
+# The same for parts by id in one state, on every batch the dispatcher records: prepared.
+_STATUS_JOBS_OF_PARTS = PreparedIn(
+    lambda part_ids: _status_jobs(
+        and_(
+            messages.c.id.in_(part_ids),
+            messages.c.state.concat("") == bindparam("from_state"),
+        )
+    )
+)
+
+
+def enqueue_part_callbacks(
+    connection: Connection,
+    part_ids: Sequence[int],
+    from_state: MessageState,
+    state: MessageState,
+    reported_at: datetime,
+) -> None:
+    """``enqueue_status_callbacks`` for the parts of ``part_ids`` in ``from_state``."""
+    _STATUS_JOBS_OF_PARTS.rows(
+        connection, part_ids, from_state=from_state.value, **_change(state, reported_at)
+    )
 
 
 def parts_in_states(part_ids: Sequence[int], states: Iterable[str]) -> ColumnElement[bool]:
@@ -179,9 +215,7 @@ def enqueue_receipt_callbacks(
             seen.add(part_id)
             by_change[state, done_at].append(part_id)
     for (state, done_at), part_ids in by_change.items():
-        enqueue_status_callbacks(
-            connection, parts_in_states(part_ids, [MessageState.SENT.value]), state, done_at
-        )
+        enqueue_part_callbacks(connection, part_ids, MessageState.SENT, state, done_at)
 
 
 _CLAIMED_COLUMNS = (

@@ -7,16 +7,16 @@ Rows are held by leases (``lease_until``) so that what a dead process held goes 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import UpdateBase
 
 from smsgate.store.prepared import Prepared, PreparedIn
 from smsgate.store.schema import simulator_inbox, simulator_parts
+from smsgate.store.upserts import DialectInsert, PreparedUpsert
 
 _parts = simulator_parts.c
 _inbox = simulator_inbox.c
@@ -43,18 +43,16 @@ class OwedReport:
 _TAKE_COLUMNS = tuple(TakenPart.__dataclass_fields__)
 
 
-def _take_statement(dialect_insert: Callable[..., Any]) -> Prepared:
+def _take_statement(dialect_insert: DialectInsert) -> UpdateBase:
     taken = dialect_insert(simulator_parts).values(
         {**{name: bindparam(name) for name in _TAKE_COLUMNS}, "submissions": 1}
     )
-    return Prepared(
-        taken.on_conflict_do_update(
-            index_elements=[_parts.part_id], set_={"submissions": _parts.submissions + 1}
-        )
+    return taken.on_conflict_do_update(
+        index_elements=[_parts.part_id], set_={"submissions": _parts.submissions + 1}
     )
 
 
-_TAKE = {"sqlite": _take_statement(sqlite.insert), "postgresql": _take_statement(postgresql.insert)}
+_TAKE = PreparedUpsert(_take_statement)
 _SMSC_IDS = PreparedIn(
     lambda ids: select(_parts.part_id, _parts.smsc_id).where(_parts.part_id.in_(ids))
 )
@@ -68,7 +66,7 @@ def take_parts(connection: Connection, parts: Sequence[TakenPart]) -> dict[int, 
     # In key order, as every writer locks rows: two batches never wait on each other in a cycle.
     ordered = sorted(parts, key=lambda part: part.part_id)
     columns = {name: [getattr(part, name) for part in ordered] for name in _TAKE_COLUMNS}
-    _TAKE[connection.dialect.name].execute_columns(connection, columns, len(parts))
+    _TAKE.on(connection).execute_columns(connection, columns, len(parts))
     # Read back rather than RETURNING: a driver's executemany returns no rows. On PostgreSQL a
     # concurrent insert of the same part was waited for by the upsert, so it is visible here.
     return dict(_SMSC_IDS.rows(connection, [part.part_id for part in parts]))

@@ -135,7 +135,11 @@ function deliverOwed() {
   while (owed.length) {
     const session = pickReceiver();
     if (!session) return; // delivered when a receiver binds
-    sendReceipt(session, owed.shift());
+    if (!sendReceipt(session, owed.shift())) {
+      // The session is closing: try again shortly (looping here would block this process).
+      setTimeout(scheduleDelivery, 50);
+      return;
+    }
   }
 }
 
@@ -180,6 +184,7 @@ function sendReceipt(session, receipt) {
     session.receipts.delete(receipt);
     owed.unshift(receipt);
   }
+  return sent;
 }
 
 function dueReceipt(receipt, delay) {
