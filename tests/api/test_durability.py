@@ -44,7 +44,7 @@ def numbers(count: int, prefix: str) -> str:
 def simulator_takes(deployment: Deployment) -> dict[int, int]:
     """How often the simulated SMSC was handed each part it took, by part id."""
     query = select(simulator_parts.c.part_id, simulator_parts.c.submissions)
-    return dict(deployment.database.read_sync(lambda c: c.execute(query).tuples().all()))
+    return dict(deployment.database.read_sync(lambda c: list(c.execute(query))))
 
 
 def simulator_count(deployment: Deployment) -> int:
