@@ -16,13 +16,15 @@ digits), wherever it appears (a message, a path, a traceback).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import re
 import sys
+import threading
 import time
 from datetime import UTC, datetime
-from logging.handlers import QueueHandler, QueueListener
+from logging.handlers import QueueHandler
 from typing import IO, Literal
 
 import orjson
@@ -35,6 +37,8 @@ ACCESS_FIELDS = ("request_id", "method", "path", "endpoint", "code", "status", "
 ACCESS_FORMAT = " ".join(f"{name}=%s" for name in ACCESS_FIELDS)
 # How long the listener sleeps once it has written everything queued.
 WRITE_INTERVAL = 0.05
+# At most this many entries are written at once (a bound on the lines held in memory).
+MAX_BURST = 10_000
 WRITE_BUFFER = 1 << 16
 
 access_log = logging.getLogger(ACCESS_LOGGER)
@@ -56,6 +60,8 @@ _BARE = re.compile(r"[\w.:/@+\-\[\]]+")
 AccessEntry = tuple[float, tuple[object, ...]]
 # What the listener's queue carries, in the order it was logged.
 LogEntry = logging.LogRecord | AccessEntry
+# The listener's queue; None on it is the mark to stop.
+LogQueue = queue.SimpleQueue[LogEntry | None]
 # Where the free text sits among the access fields, and a key=value line with their slots.
 _ACCESS_FREE = tuple(index for index, name in enumerate(ACCESS_FIELDS) if name in FREE_TEXT)
 _ACCESS_KV = f"ts=%s level=%s logger={ACCESS_LOGGER} {ACCESS_FORMAT}"
@@ -96,16 +102,21 @@ def record_fields(record: logging.LogRecord, exception: str | None) -> dict[str,
     return fields
 
 
-_second: tuple[int, str] = (0, "")
+_second: tuple[int, str] = (-1, "")
+_millisecond: tuple[int, str] = (-1, "")
 
 
 def timestamp(created: float) -> str:
-    """``2025-01-31T12:00:00.123Z``; the text of the second is reused for all its lines."""
-    global _second
-    second = int(created)
-    if _second[0] != second:
-        _second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
-    return f"{_second[1]}.{int((created - second) * 1000):03d}Z"
+    """``2025-01-31T12:00:00.123Z``; the text of a millisecond is reused for all its lines, that
+    of a second for all its milliseconds."""
+    global _second, _millisecond
+    millis = int(created * 1000)
+    if _millisecond[0] != millis:
+        second, fraction = divmod(millis, 1000)
+        if _second[0] != second:
+            _second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+        _millisecond = (millis, f"{_second[1]}.{fraction:03d}Z")
+    return _millisecond[1]
 
 
 def kv_line(fields: dict[str, object]) -> str:
@@ -183,7 +194,7 @@ class AccessLog:
 
     def __init__(self) -> None:
         # The listener's queue, set by ``configure_logging`` when request lines are on.
-        self.entries: queue.SimpleQueue[LogEntry] | None = None
+        self.entries: LogQueue | None = None
 
     def write(self, values: tuple[object, ...]) -> None:
         """Log a request: ``values`` are those of ACCESS_FIELDS."""
@@ -217,43 +228,63 @@ class _BufferedWriter(logging.StreamHandler[IO[str]]):
     def flush_burst(self) -> None:
         super().flush()
 
-    def write_access(self, entry: AccessEntry) -> None:
-        """A request's line, as ``emit`` writes a record's (on the listener thread alone)."""
-        try:
-            self.stream.write(self.line_formatter.access_line(*entry) + self.terminator)
-        except Exception:
-            self.handleError(logging.makeLogRecord({"name": ACCESS_LOGGER, "args": entry[1]}))
+    def write_burst(self, entries: list[LogEntry | None]) -> bool:
+        """Write what was queued, in its order, request lines joined into one write; False
+        once the stop mark (None) is met."""
+        lines: list[str] = []
+        access_line = self.line_formatter.access_line
+        for entry in entries:
+            if entry is None:
+                self._write_lines(lines)
+                return False
+            if isinstance(entry, logging.LogRecord):
+                self._write_lines(lines)
+                lines = []
+                self.handle(entry)
+                continue
+            try:
+                lines.append(access_line(*entry))
+            except Exception:
+                self.handleError(logging.makeLogRecord({"name": ACCESS_LOGGER, "args": entry[1]}))
+        self._write_lines(lines)
+        return True
+
+    def _write_lines(self, lines: list[str]) -> None:
+        if lines:
+            lines.append("")  # the last line's end
+            self.stream.write(self.terminator.join(lines))
 
 
-class LogListener(QueueListener):
-    """Takes records and request lines in bursts: when the queue runs dry it flushes what it
-    wrote and sleeps."""
+class LogListener:
+    """The thread that formats and writes what the queue carries: whatever is queued, at once;
+    when the queue runs dry it flushes what it wrote and sleeps ``WRITE_INTERVAL``."""
 
-    def __init__(self, entries: queue.SimpleQueue[LogEntry], writer: _BufferedWriter):
-        super().__init__(entries, writer)
+    def __init__(self, entries: LogQueue, writer: _BufferedWriter):
         self.entries = entries
         self.writer = writer
+        self._thread = threading.Thread(target=self._run, name="smsgate-log", daemon=True)
 
-    # The queue carries request lines too: ``handle`` tells them from records.
-    def dequeue(self, block: bool) -> LogEntry:  # type: ignore[override]
-        while True:
-            try:
-                entry = self.entries.get_nowait()
-            except queue.Empty:
-                self.writer.flush_burst()
-                time.sleep(WRITE_INTERVAL)
-            else:
-                return entry
-
-    def handle(self, record: LogEntry) -> None:
-        if isinstance(record, logging.LogRecord):
-            super().handle(record)
-        else:
-            self.writer.write_access(record)
+    def start(self) -> None:
+        self._thread.start()
 
     def stop(self) -> None:
-        super().stop()
+        """Write everything queued so far, then end the thread."""
+        self.entries.put(None)
+        self._thread.join()
         self.writer.flush_burst()
+
+    def _run(self) -> None:
+        entries, writer = self.entries, self.writer
+        while True:
+            burst: list[LogEntry | None] = []
+            with contextlib.suppress(queue.Empty):
+                while len(burst) < MAX_BURST:
+                    burst.append(entries.get_nowait())
+            if not burst:
+                writer.flush_burst()
+                time.sleep(WRITE_INTERVAL)
+            elif not writer.write_burst(burst):
+                return
 
 
 def configure_logging(style: LogFormat, level: str, *, access: bool) -> LogListener:
@@ -263,7 +294,7 @@ def configure_logging(style: LogFormat, level: str, *, access: bool) -> LogListe
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-    entries: queue.SimpleQueue[LogEntry] = queue.SimpleQueue()
+    entries: LogQueue = queue.SimpleQueue()
     # Block-buffered, unlike sys.stderr: a burst is one write.
     stream = open(  # noqa: SIM115 - the process's stderr, open until it ends
         sys.stderr.fileno(),
