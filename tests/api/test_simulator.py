@@ -148,7 +148,8 @@ class Site:
         """Record the parts as sent, as the dispatcher does with a submit's results."""
         accepted = [(result.message_id, str(result.smsc_id)) for result in results]
         await self.api.database.write(
-            lambda c: record_accepted(c, "simulator", accepted, datetime.now(UTC))
+            # Every part may have a callback URL: the store looks which do.
+            lambda c: record_accepted(c, "simulator", accepted, datetime.now(UTC), dict(accepted))
         )
 
     def rows(self, query: Any) -> list[Any]:

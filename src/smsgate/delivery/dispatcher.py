@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -200,6 +200,7 @@ class Dispatcher:
                     SubmitResult(p.id, SubmitOutcome.RETRY, error="no connector up")
                     for p in unroutable
                 ],
+                with_callback=(),
             )
         await asyncio.gather(
             *(self._submit(self.connectors[name], batch) for name, batch in by_connector.items())
@@ -213,9 +214,13 @@ class Dispatcher:
             results = [
                 SubmitResult(p.id, SubmitOutcome.RETRY, error="connector error") for p in parts
             ]
-        await self._record(connector.name, results)
+        await self._record(
+            connector.name, results, with_callback={p.id for p in parts if p.has_callback}
+        )
 
-    async def _record(self, connector: str, results: Sequence[SubmitResult]) -> None:
+    async def _record(
+        self, connector: str, results: Sequence[SubmitResult], with_callback: Collection[int]
+    ) -> None:
         now = datetime.now(UTC)
         accepted = [
             (result.message_id, result.smsc_id)
@@ -231,7 +236,7 @@ class Dispatcher:
                 rejected[result.error].append(result.message_id)
 
         def work(connection: Connection) -> None:
-            record_accepted(connection, connector, accepted, now)
+            record_accepted(connection, connector, accepted, now, with_callback)
             for error, part_ids in rejected.items():
                 finish_unsent(connection, part_ids, MessageState.NOT_DELIVERED, now, error)
             record_retry(connection, retry, retry_at, None)

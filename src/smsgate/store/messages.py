@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -136,9 +136,14 @@ class ClaimedPart:
     encoding: str
     expires_at: datetime
     attempts: int
+    # Whether its state changes are reported to a callback URL (most parts have none).
+    has_callback: bool
 
 
-_CLAIM_COLUMNS = [messages.c[name] for name in ClaimedPart.__dataclass_fields__]
+_CLAIM_COLUMNS = [
+    *(messages.c[name] for name in ClaimedPart.__dataclass_fields__ if name != "has_callback"),
+    messages.c.callback_url.is_not(None),
+]
 
 
 def _claim_statement(state: str) -> Prepared:
@@ -238,18 +243,21 @@ _FORGET_EARLY_RECEIPTS = PreparedIn(
 
 
 def record_accepted(
-    connection: Connection, connector: str, accepted: Sequence[tuple[int, str]], now: datetime
+    connection: Connection,
+    connector: str,
+    accepted: Sequence[tuple[int, str]],
+    now: datetime,
+    with_callback: Collection[int],
 ) -> None:
-    """Parts the SMSC took: state Sent with its id; then apply receipts that came first."""
+    """Parts the SMSC took: state Sent with its id; then apply receipts that came first.
+    ``with_callback``: the parts (of these or others) that have a callback URL."""
     if not accepted:
         return
-    enqueue_part_callbacks(
-        connection,
-        [part_id for part_id, _ in accepted],
-        MessageState.SUBMITTING,
-        MessageState.SENT,
-        now,
-    )
+    reported = [part_id for part_id, _ in accepted if part_id in with_callback]
+    if reported:
+        enqueue_part_callbacks(
+            connection, reported, MessageState.SUBMITTING, MessageState.SENT, now
+        )
     _RECORD_ACCEPTED.execute_many(
         connection,
         [
