@@ -30,9 +30,12 @@ Outcome = list[int] | ApiError
 
 def write_orders(connection: Connection, orders: Sequence[SendOrder]) -> list[Outcome]:
     """Decide and write ``orders``; each outcome is the order's part ids or its error."""
-    recent = _recent_messages(connection, orders)
-    accounts = {order.account_id for order in orders}
+    # The accounts are locked first, and in one order in every process (no two writers wait on
+    # each other in a cycle); the recent messages are read under the locks, so a concurrent
+    # writer's orders of the same account are either all counted or none exist yet.
+    accounts = sorted({order.account_id for order in orders})
     balances = {account_id: lock_balance(connection, account_id) for account_id in accounts}
+    recent = _recent_messages(connection, orders)
     # Orders still to decide per account: the last one's messages need not be counted.
     following = Counter(order.account_id for order in orders)
     outcomes: list[Outcome | None] = []
