@@ -133,6 +133,11 @@ def bind_listeners(
     """
     api_port, *other_ports = listener_ports(settings)
     copies = api_processes if hasattr(socket, "SO_REUSEPORT") else 1
+    if copies > 1 and api_port:
+        # A port shared by SO_REUSEPORT admits any other process of this user that asks the
+        # same: a second smsgate started on the port by mistake would silently take half of
+        # the connections. Binding it alone first fails then, as it does without sharing.
+        _bound(settings.host, api_port).close()
     api_sockets = [_listen(settings.host, api_port, reuse_port=copies > 1)]
     # A port chosen by the system (0) is the first socket's for the others.
     bound_port = api_sockets[0].getsockname()[1]
@@ -143,19 +148,26 @@ def bind_listeners(
 
 
 def _listen(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listening = socket.socket(family, socket.SOCK_STREAM)
-    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:
-        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    try:
-        listening.bind((host, port))
-    except OSError as error:
-        log.error("cannot listen on %s port %s: %s", host, port, error.strerror)
-        sys.exit(STARTUP_FAILURE)
+    listening = _bound(host, port, reuse_port=reuse_port)
     listening.listen(LISTEN_BACKLOG)
     listening.set_inheritable(True)
     return listening
+
+
+def _bound(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A TCP socket bound to ``host``:``port``; exit 3 when that fails."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    bound = socket.socket(family, socket.SOCK_STREAM)
+    bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        bound.bind((host, port))
+    except OSError as error:
+        bound.close()
+        log.error("cannot listen on %s port %s: %s", host, port, error.strerror)
+        sys.exit(STARTUP_FAILURE)
+    return bound
 
 
 def _child_main(target: Callable[..., None], args: Sequence[object], parent: int) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,6 +68,17 @@ def test_serve_workers_runs_api_processes_and_a_worker_and_restarts_them(
 
         api_children = [c for c in children if _listens(c, supervisor.port)]
         assert len(api_children) == 2
+        # The port is shared among its API processes only: another smsgate cannot join.
+        second = subprocess.run(
+            [sys.executable, "-m", "smsgate", "serve", "--workers", "2"],
+            cwd=tmp_path,
+            env=supervisor.environment(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 3, second.stderr[-2000:]
+        assert f"cannot listen on 127.0.0.1 port {supervisor.port}" in second.stderr
         # Connections are spread over the API processes (each has a socket of its own).
         clients = [socket.create_connection(("127.0.0.1", supervisor.port)) for _ in range(32)]
         try:
