@@ -10,8 +10,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.sql.dml import UpdateBase
 
 from smsgate.store.prepared import Prepared, PreparedIn
@@ -99,24 +111,27 @@ def release_parts(connection: Connection, part_ids: Sequence[int]) -> None:
     _RELEASE_PART.execute_columns(connection, {"part_id": part_ids}, len(part_ids))
 
 
-def _claim_parts_statement() -> Prepared:
-    now = bindparam("now", type_=_parts.lease_until.type)
-    lapsed = (
-        select(_parts.part_id)
-        .where(_parts.lease_until <= now)
-        .order_by(_parts.lease_until)
+def _lease_statement(table: Table, *returning: ColumnElement[Any]) -> Prepared:
+    """Lease the rows of ``table`` whose lease ended by ``now`` (oldest first, up to ``limit``)
+    until ``lease_until``, returning ``returning`` of each."""
+    key = table.primary_key.columns[0]
+    lease_until = table.c.lease_until
+    ended = (
+        select(key)
+        .where(lease_until <= bindparam("now", type_=lease_until.type))
+        .order_by(lease_until)
         .limit(bindparam("limit"))
         .with_for_update(skip_locked=True)  # PostgreSQL: simulators never wait on each other
     )
     return Prepared(
-        update(simulator_parts)
-        .where(_parts.part_id.in_(lapsed.scalar_subquery()))
-        .values(lease_until=bindparam("lease_until", type_=_parts.lease_until.type))
-        .returning(_parts.part_id, _parts.smsc_id, _parts.report)
+        update(table)
+        .where(key.in_(ended.scalar_subquery()))
+        .values(lease_until=bindparam("lease_until", type_=lease_until.type))
+        .returning(*returning)
     )
 
 
-_CLAIM_PARTS = _claim_parts_statement()
+_CLAIM_PARTS = _lease_statement(simulator_parts, _parts.part_id, _parts.smsc_id, _parts.report)
 _ANY_LAPSED = Prepared(
     select(_parts.part_id).where(_parts.lease_until <= bindparam("now")).limit(1)
 )
@@ -211,23 +226,9 @@ def add_incoming(
         )
 
 
-def _claim_incoming_statement() -> Prepared:
-    waiting = (
-        select(_inbox.id)
-        .where(_inbox.lease_until <= bindparam("now", type_=_inbox.lease_until.type))
-        .order_by(_inbox.lease_until)
-        .limit(bindparam("limit"))
-        .with_for_update(skip_locked=True)
-    )
-    return Prepared(
-        update(simulator_inbox)
-        .where(_inbox.id.in_(waiting.scalar_subquery()))
-        .values(lease_until=bindparam("lease_until", type_=_inbox.lease_until.type))
-        .returning(_inbox.id, _inbox.source, _inbox.destination, _inbox.text)
-    )
-
-
-_CLAIM_INCOMING = _claim_incoming_statement()
+_CLAIM_INCOMING = _lease_statement(
+    simulator_inbox, _inbox.id, _inbox.source, _inbox.destination, _inbox.text
+)
 _ANY_INCOMING = Prepared(select(_inbox.id).where(_inbox.lease_until <= bindparam("now")).limit(1))
 
 
