@@ -18,13 +18,14 @@ from smsgate.delivery.ownership import ExclusiveConnector
 from smsgate.delivery.routing import Route, Router
 from smsgate.inbound.events import InboundEvents
 from smsgate.inbound.pusher import Pusher, PushSettings
-from smsgate.metrics import PARTS_ACCEPTED, CountedEvents
+from smsgate.metrics import INSTRUMENTS, PARTS_ACCEPTED, CountedEvents
 from smsgate.reports.builder import BuilderSettings, ReportBuilder
 from smsgate.services.auth import Authenticator
 from smsgate.services.limits import LockoutPolicy, LoginThrottle, RequestRate
 from smsgate.services.numbering import NumberingService
 from smsgate.services.order_writer import OrderDesk
 from smsgate.services.sending import FloodLimit, OrderBuilder, SendOrder
+from smsgate.sibling_metrics import publish_counts
 from smsgate.store.database import Database
 from smsgate.store.leases import Lease, LeaseLost, process_identity
 from smsgate.store.migrate import upgrade
@@ -159,6 +160,8 @@ class Platform:
         """Everything the process runs besides answering requests: the API's cache upkeep
         (with ``api``) and, unless dispatching is off, the delivery. Returns only on error."""
         async with asyncio.TaskGroup() as tasks:
+            # For the /metrics of whichever process a scrape reaches (see sibling_metrics).
+            tasks.create_task(publish_counts(INSTRUMENTS, self.settings.data_dir))
             if api:
                 refresh = self.settings.cache_refresh_seconds
                 tasks.create_task(self.authenticator.watch_revisions(refresh))

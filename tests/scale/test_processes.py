@@ -20,6 +20,7 @@ from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database
 from smsgate.store.leases import lease_holders
 from tests.api.helpers import Deployment, message_rows, send_ok, state, wait_for
+from tests.hardening.helpers import sample, scrape
 from tests.scale.processes import WorkerProcess, spawned_children
 from tests.server import ServerProcess
 from tests.smpp_interop.gateway import TEST_CONNECTOR, numbers, send_bulk, settings_file
@@ -65,6 +66,20 @@ def test_serve_workers_runs_api_processes_and_a_worker_and_restarts_them(
         account = deployment(supervisor, database).make_account()
         sent = send_ok(account, "79165550010")
         wait_for(lambda: state(account, sent[0])["State"] == 0, timeout=20)
+        for _ in range(10):  # on the client's one connection: all to one API process
+            state(account, sent[0])
+
+        # /metrics counts every process, whichever API process a scrape reaches: the worker's
+        # delivery and the requests the other API process answered.
+        def counted() -> bool:
+            samples = scrape(f"{supervisor.url}/metrics")  # a new connection each time
+            return (
+                sample(samples, "smsgate_requests_total", endpoint="state", code="0") >= 11
+                and sample(samples, "smsgate_parts_total", outcome="delivered") == 1
+            )
+
+        wait_for(counted)
+        assert all(counted() for _ in range(8))
 
         api_children = [c for c in children if _listens(c, supervisor.port)]
         assert len(api_children) == 2

@@ -1,4 +1,5 @@
-"""``/metrics``: the instruments of ``smsgate.metrics`` and figures read at scrape time.
+"""``/metrics``: the instruments of ``smsgate.metrics`` (with the counts of the other processes
+of the data folder, ``smsgate.sibling_metrics``) and figures read at scrape time.
 
 The queue and the webhook backlog cost one query per scrape, never anything per request; the
 connectors' state and window use are read from the connectors in memory.
@@ -27,6 +28,7 @@ from smsgate.api.rest.rendering import send_json
 from smsgate.delivery.connectors.smpp import SmppConnector
 from smsgate.metrics import INSTRUMENTS
 from smsgate.platform import Platform
+from smsgate.sibling_metrics import SiblingCounts
 from smsgate.store.monitoring import QueueFigures, queue_figures
 
 log = logging.getLogger(__name__)
@@ -123,7 +125,8 @@ class MetricsApp:
 
     def __init__(self, platform: Platform) -> None:
         self.registry = CollectorRegistry()
-        for collector in (*INSTRUMENTS, PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+        counts = SiblingCounts(INSTRUMENTS, platform.settings.data_dir)
+        for collector in (counts, PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
             self.registry.register(collector)
         self.figures = PlatformFigures(platform)
         self.registry.register(self.figures)
