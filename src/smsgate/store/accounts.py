@@ -93,10 +93,10 @@ def lock_balance(connection: Connection, account_id: int) -> Decimal:
 
 
 def read_balance(connection: Connection, account_id: int) -> Decimal:
-    balance = _READ_BALANCE.scalar(connection, account_id=account_id)
+    balance: Decimal | None = _READ_BALANCE.scalar(connection, account_id=account_id)
     if balance is None:
         raise LookupError(f"no account {account_id}")
-    return Decimal(balance)
+    return balance
 
 
 def list_sender_names(connection: Connection, account_id: int) -> list[str]:

@@ -154,8 +154,21 @@ class Prepared:
         return rows
 
     def scalar(self, connection: Connection, **params: Any) -> Any:
-        rows = self.rows(connection, **params)
-        return rows[0][0] if rows else None
+        """The first column of the first row, or None (a point read on the request path)."""
+        compiled = self.compiled(connection.dialect)
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(compiled.sql, compiled.bind(params))
+            row = cursor.fetchone()
+            description = cursor.description
+        finally:
+            cursor.close()
+        if row is None:
+            return None
+        # Conversions come in column order: the first is column 0's, if it has one.
+        for index, processor in compiled.converter(description):
+            return processor(row[0]) if index == 0 else row[0]
+        return row[0]
 
     def execute(self, connection: Connection, **params: Any) -> int:
         """Run a statement without results; returns the row count."""
