@@ -124,10 +124,11 @@ class Authenticator:
         return profile
 
     async def profile(self, account_id: int) -> AccountProfile:
-        profile = self._profiles.get(account_id)
-        if profile is None:
-            profile = await self.database.lookup(lambda c: self._load_profile(c, account_id))
-            self._profiles[account_id] = profile
+        return self._profiles.get(account_id) or await self._load(account_id)
+
+    async def _load(self, account_id: int) -> AccountProfile:
+        profile = await self.database.lookup(lambda c: self._load_profile(c, account_id))
+        self._profiles[account_id] = profile
         return profile
 
     async def watch_revisions(self, interval: float) -> None:

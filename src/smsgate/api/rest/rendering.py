@@ -47,6 +47,8 @@ def _default(value: Any) -> Any:
 
 
 def render(value: Any) -> bytes:
+    if type(value) is Decimal:  # a balance: the most frequent answer, and a plain number
+        return decimal_text(value).encode()
     return orjson.dumps(value, default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
 
 
