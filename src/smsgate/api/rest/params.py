@@ -27,7 +27,9 @@ def parse_form(text: str) -> list[tuple[str, str]]:
     for field in text.split("&"):
         if field:
             name, _, value = field.partition("=")
-            pairs.append((_decoded(name), _decoded(value)))
+            if "%" in field or "+" in field:
+                name, value = _decoded(name), _decoded(value)
+            pairs.append((name, value))
     return pairs
 
 
