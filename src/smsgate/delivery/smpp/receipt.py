@@ -9,6 +9,7 @@ and reporting in decimal (or the reverse) still matches.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 import string
 from dataclasses import dataclass
@@ -87,8 +88,8 @@ _FIELD_BY_KEY: Final = {
     "id": "message_id",
     "sub": "submitted",
     "dlvrd": "delivered",
-    "submitdate": "submit_date",
-    "donedate": "done_date",
+    **{f"submit{gap}date": "submit_date" for gap in ("", " ", "_")},
+    **{f"done{gap}date": "done_date" for gap in ("", " ", "_")},
     "stat": "stat",
     "err": "err",
     "text": "text",
@@ -96,6 +97,8 @@ _FIELD_BY_KEY: Final = {
 _DATE: Final = re.compile(r"(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)?", re.ASCII)
 
 
+# An SMSC's receipts of one minute carry the same dates: each is read once.
+@functools.lru_cache(maxsize=1024)
 def _date(value: str | None, tz: tzinfo) -> datetime | None:
     """YYMMDDhhmm or YYMMDDhhmmss, None when absent or not a date."""
     match = _DATE.fullmatch(value or "")
@@ -120,7 +123,7 @@ def parse_receipt(text: str, *, tz: tzinfo = UTC) -> Receipt:
     folded = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
     keys = list(_KEY.finditer(folded))
     for i, key in enumerate(keys):
-        name = _FIELD_BY_KEY[key[1].replace(" ", "").replace("_", "")]
+        name = _FIELD_BY_KEY[key[1]]
         if name == "text":
             values["text"] = text[key.end() :].strip()
             break
