@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+
+from prometheus_client.registry import Collector
 
 from smsgate.config import Settings
 from smsgate.delivery.connector import Connector, ConnectorEvents
 from smsgate.delivery.connectors.simulator import SimulatedSmsc
 from smsgate.delivery.connectors.smpp import SmppConnector, smpp_router
-from smsgate.delivery.connectors.status import publish_status
+from smsgate.delivery.connectors.status import ConnectorGauges, publish_status
 from smsgate.delivery.dispatcher import Dispatcher, DispatchSettings
 from smsgate.delivery.ownership import ExclusiveConnector
 from smsgate.delivery.routing import Route, Router
@@ -156,12 +159,19 @@ class Platform:
             ),
         )
 
+    def own_metrics(self) -> tuple[Collector, ...]:
+        """What this process counts, and the connectors it runs, for ``/metrics``."""
+        return (*INSTRUMENTS, ConnectorGauges(self._running_connectors))
+
+    def _running_connectors(self) -> Mapping[str, Connector]:
+        return self.dispatching.connectors if self.dispatching is not None else {}
+
     async def run_workers(self, *, api: bool = True) -> None:
         """Everything the process runs besides answering requests: the API's cache upkeep
         (with ``api``) and, unless dispatching is off, the delivery. Returns only on error."""
         async with asyncio.TaskGroup() as tasks:
             # For the /metrics of whichever process a scrape reaches (see sibling_metrics).
-            tasks.create_task(publish_counts(INSTRUMENTS, self.settings.data_dir))
+            tasks.create_task(publish_counts(self.own_metrics(), self.settings.data_dir))
             if api:
                 refresh = self.settings.cache_refresh_seconds
                 tasks.create_task(self.authenticator.watch_revisions(refresh))

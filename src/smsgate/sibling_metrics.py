@@ -1,4 +1,5 @@
-"""The counters of every process of one data folder, summed at scrape time.
+"""The counters (and connector gauges) of every process of one data folder, summed at scrape
+time.
 
 Each process counts for itself: the requests it answered, the parts it accepted, submitted or
 saw reported. With ``serve --workers N`` (or API nodes and workers started apart on one host
@@ -6,7 +7,9 @@ with one data folder) a scrape reaches one API process, and the worker has no HT
 all. So every process writes its counts to ``<data_dir>/metrics/<pid>.prom`` (Prometheus text,
 replaced whole) every ``INTERVAL`` and once more as it stops, and ``/metrics`` of any of them
 adds the files of the others to its own live counts. The files of processes that ended stay
-(their counts are part of the totals, which must never go back) for ``KEPT_SECONDS``.
+(their counts are part of the totals, which must never go back) for ``KEPT_SECONDS``; their
+gauges stop counting once the file is ``LIVE_SECONDS`` old. Gauges add up because only the
+process that runs a connector shows it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ log = logging.getLogger(__name__)
 METRICS_DIR: Final = "metrics"
 INTERVAL: Final = 1.0
 KEPT_SECONDS: Final = 24 * 3600.0
+# A file not rewritten for this long is of a process that ended: its counts still add up, but
+# its gauges (a bind it had up) no longer hold.
+LIVE_SECONDS: Final = 5.0
 # A sample's identity: its name and its labels, in order.
 SampleKey = tuple[str, tuple[tuple[str, str], ...]]
 
@@ -115,10 +121,12 @@ class SiblingCounts(Collector):
         """The sums of the other processes' files: family name -> sample -> value."""
         sums: dict[str, dict[SampleKey, float]] = defaultdict(lambda: defaultdict(float))
         own = f"{os.getpid()}.prom"
+        live_since = time.time() - LIVE_SECONDS
         for path in self.folder.glob("*.prom"):
             if path.name == own:
                 continue
             try:
+                live = path.stat().st_mtime >= live_since
                 families = list(text_string_to_metric_families(path.read_text()))
             except FileNotFoundError:  # deleted meanwhile
                 continue
@@ -126,7 +134,7 @@ class SiblingCounts(Collector):
                 log.warning("%s is not a metrics file; left out", path)
                 continue
             for family in families:
-                if family.name not in names:
+                if family.name not in names or (family.type == "gauge" and not live):
                     continue
                 family_sums = sums[family.name]
                 for sample in family.samples:

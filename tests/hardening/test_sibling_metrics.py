@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from smsgate.metrics import RequestMetrics
@@ -65,6 +67,31 @@ def test_counts_of_other_processes_are_added(tmp_path: Path) -> None:
     assert samples["smsgate_request_seconds_bucket", fast] == 1
     assert samples["smsgate_request_seconds_bucket", slow] == 2
     assert samples["smsgate_request_seconds_count", frozenset({("endpoint", "balance")})] == 2
+
+
+def test_the_gauges_of_a_process_that_ended_no_longer_count(tmp_path: Path) -> None:
+    folder = metrics_dir(tmp_path)
+    folder.mkdir()
+    _, parts = _instruments()
+
+    def connectors(up: int) -> Gauge:
+        gauge = Gauge("smsgate_connector_up", "Up.", ["connector"], registry=None)
+        gauge.labels("main").set(up)
+        return gauge
+
+    registry = CollectorRegistry()
+    registry.register(parts)
+    registry.register(connectors(1))
+    ended = folder / "1000001.prom"
+    parts.labels("delivered").inc(2)
+    ended.write_bytes(generate_latest(registry))
+    an_hour_ago = time.time() - 3600
+    os.utime(ended, (an_hour_ago, an_hour_ago))
+
+    own_requests, own_parts = _instruments()
+    samples = _samples(SiblingCounts((own_requests, own_parts, connectors(1)), tmp_path))
+    assert samples["smsgate_parts_total", frozenset({("outcome", "delivered")})] == 2
+    assert samples["smsgate_connector_up", frozenset({("connector", "main")})] == 1
 
 
 def test_without_a_folder_only_the_own_counts(tmp_path: Path) -> None:

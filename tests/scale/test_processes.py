@@ -70,12 +70,13 @@ def test_serve_workers_runs_api_processes_and_a_worker_and_restarts_them(
             state(account, sent[0])
 
         # /metrics counts every process, whichever API process a scrape reaches: the worker's
-        # delivery and the requests the other API process answered.
+        # delivery and connector, and the requests the other API process answered.
         def counted() -> bool:
             samples = scrape(f"{supervisor.url}/metrics")  # a new connection each time
             return (
                 sample(samples, "smsgate_requests_total", endpoint="state", code="0") >= 11
                 and sample(samples, "smsgate_parts_total", outcome="delivered") == 1
+                and sample(samples, "smsgate_connector_up", connector="simulator") == 1
             )
 
         # Each process publishes its counts every second: once they are out, every scrape

@@ -1,15 +1,13 @@
-"""``/metrics``: the instruments of ``smsgate.metrics`` (with the counts of the other processes
-of the data folder, ``smsgate.sibling_metrics``) and figures read at scrape time.
+"""``/metrics``: what each process counts and the connectors it runs (summed over the
+processes of the data folder, ``smsgate.sibling_metrics``), and figures read at scrape time.
 
-The queue and the webhook backlog cost one query per scrape, never anything per request; the
-connectors' state and window use are read from the connectors in memory.
+The queue and the webhook backlog cost one query per scrape, never anything per request.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from prometheus_client import (
@@ -25,8 +23,6 @@ from prometheus_client.registry import Collector
 from starlette.types import Receive, Scope, Send
 
 from smsgate.api.rest.rendering import send_json
-from smsgate.delivery.connectors.smpp import SmppConnector
-from smsgate.metrics import INSTRUMENTS
 from smsgate.platform import Platform
 from smsgate.sibling_metrics import SiblingCounts
 from smsgate.store.monitoring import QueueFigures, queue_figures
@@ -36,14 +32,6 @@ log = logging.getLogger(__name__)
 NOT_FOUND = b'{"error":"not found"}'
 
 
-@dataclass(frozen=True, slots=True)
-class SessionFigures:
-    connector: str
-    session: str
-    window_used: int
-    window: int
-
-
 class PlatformFigures(Collector):
     """The figures of one scrape, gathered by ``refresh`` on the event loop before it."""
 
@@ -51,8 +39,6 @@ class PlatformFigures(Collector):
         self.platform = platform
         self._read_at = datetime.now(UTC)
         self._queue: QueueFigures | None = None
-        self._connectors: dict[str, bool] = {}
-        self._sessions: list[SessionFigures] = []
 
     async def refresh(self) -> None:
         now = datetime.now(UTC)
@@ -62,14 +48,6 @@ class PlatformFigures(Collector):
             log.warning("reading queue figures failed: %s", error)
             self._queue = None
         self._read_at = now
-        connectors = self.platform.router.connectors
-        self._connectors = {name: connector.is_up for name, connector in connectors.items()}
-        self._sessions = [
-            SessionFigures(name, session.name, session.window_used, session.config.window)
-            for name, connector in connectors.items()
-            if isinstance(connector, SmppConnector)
-            for session in connector.sessions
-        ]
 
     def collect(self) -> Iterator[Metric]:
         queue = self._queue
@@ -97,27 +75,6 @@ class PlatformFigures(Collector):
                 "Instant pushes and status callbacks not yet taken by their receivers.",
                 value=queue.webhook_backlog,
             )
-        up = GaugeMetricFamily(
-            "smsgate_connector_up", "Whether a connector can submit (bound).", labels=["connector"]
-        )
-        for name, is_up in self._connectors.items():
-            up.add_metric([name], is_up)
-        yield up
-        used = GaugeMetricFamily(
-            "smsgate_connector_window_used",
-            "Submits awaiting the SMSC's answer, per SMPP session.",
-            labels=["connector", "session"],
-        )
-        size = GaugeMetricFamily(
-            "smsgate_connector_window_size",
-            "Submits a session may have awaiting an answer.",
-            labels=["connector", "session"],
-        )
-        for session in self._sessions:
-            used.add_metric([session.connector, session.session], session.window_used)
-            size.add_metric([session.connector, session.session], session.window)
-        yield used
-        yield size
 
 
 class MetricsApp:
@@ -125,7 +82,7 @@ class MetricsApp:
 
     def __init__(self, platform: Platform) -> None:
         self.registry = CollectorRegistry()
-        counts = SiblingCounts(INSTRUMENTS, platform.settings.data_dir)
+        counts = SiblingCounts(platform.own_metrics(), platform.settings.data_dir)
         for collector in (counts, PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
             self.registry.register(collector)
         self.figures = PlatformFigures(platform)

@@ -1,4 +1,5 @@
-"""The connectors' live status, for ``smsgate admin connectors`` (another process) to read.
+"""The connectors' live status, for ``smsgate admin connectors`` (another process) to read, and
+their gauges for ``/metrics``.
 
 Each process that delivers writes the connectors it runs to ``<data_dir>/connectors/<pid>.json``
 every second (replaced whole), and once more with ``running`` false when it stops. An SMPP bind
@@ -12,11 +13,13 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from smsgate.delivery.connector import Connector
 from smsgate.delivery.connectors.smpp import SmppConnector
@@ -34,15 +37,55 @@ def status_dir(data_dir: Path) -> Path:
     return data_dir / STATUS_DIR
 
 
+def _run_here(connector: Connector) -> Connector | None:
+    """The connector itself if this process runs it; None for a bind another worker owns."""
+    if isinstance(connector, ExclusiveConnector):
+        return connector.connector if connector.lease.held else None
+    return connector
+
+
 def connector_status(connector: Connector) -> dict[str, Any] | None:
     """What a connector shows; None for a bind that another worker owns."""
-    if isinstance(connector, ExclusiveConnector):
-        if not connector.lease.held:
-            return None
-        connector = connector.connector
-    if isinstance(connector, SmppConnector):
-        return connector.status()
-    return {"name": connector.name, "up": connector.is_up}
+    running = _run_here(connector)
+    if running is None:
+        return None
+    if isinstance(running, SmppConnector):
+        return running.status()
+    return {"name": running.name, "up": running.is_up}
+
+
+class ConnectorGauges(Collector):
+    """``smsgate_connector_up`` and the SMPP windows of the connectors this process runs (read
+    at collect time): a process that delivers nothing, or stands by for a bind, shows none of
+    them, so the figures of all processes add up (``smsgate.sibling_metrics``)."""
+
+    def __init__(self, connectors: Callable[[], Mapping[str, Connector]]) -> None:
+        self.connectors = connectors
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "smsgate_connector_up", "Whether a connector can submit (bound).", labels=["connector"]
+        )
+        used = GaugeMetricFamily(
+            "smsgate_connector_window_used",
+            "Submits awaiting the SMSC's answer, per SMPP session.",
+            labels=["connector", "session"],
+        )
+        size = GaugeMetricFamily(
+            "smsgate_connector_window_size",
+            "Submits a session may have awaiting an answer.",
+            labels=["connector", "session"],
+        )
+        for name, connector in self.connectors().items():
+            running = _run_here(connector)
+            if running is None:
+                continue
+            up.add_metric([name], running.is_up)
+            if isinstance(running, SmppConnector):
+                for session in running.sessions:
+                    used.add_metric([name, session.name], session.window_used)
+                    size.add_metric([name, session.name], session.config.window)
+        yield from (up, used, size)
 
 
 def connectors_status(connectors: Mapping[str, Connector], running: bool) -> dict[str, Any]:
