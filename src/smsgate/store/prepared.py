@@ -39,7 +39,7 @@ class _Compiled:
     dialect: Dialect
     result_types: tuple[TypeEngine[Any], ...]
     # (column index, result processor) of the columns that have one, by the driver's column
-    # type codes, which some processors depend on (psycopg's NUMERIC).
+    # type codes, which some processors depend on (psycopg's NUMERIC); see ``converter``.
     result_processors: dict[tuple[Any, ...], list[ColumnConversion]] = field(default_factory=dict)
 
     def bind(self, params: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
@@ -83,14 +83,17 @@ class _Compiled:
 
     def converter(self, description: Sequence[Sequence[Any]]) -> list[ColumnConversion]:
         """The columns to convert and how, for a result of this ``description``."""
-        type_codes = tuple([column[1] for column in description])
-        found = self.result_processors.get(type_codes)
+        # sqlite3 gives no column types: one answer (under the key ()) serves every result.
+        untyped = self.dialect.name == "sqlite"
+        key = () if untyped else tuple([column[1] for column in description])
+        found = self.result_processors.get(key)
         if found is None:
+            type_codes = (None,) * len(self.result_types) if untyped else key
             processors = (
                 result_type.result_processor(self.dialect, type_code)
                 for result_type, type_code in zip(self.result_types, type_codes, strict=True)
             )
-            found = self.result_processors[type_codes] = [
+            found = self.result_processors[key] = [
                 (index, processor)
                 for index, processor in enumerate(processors)
                 if processor is not None
