@@ -5,19 +5,16 @@ Each process counts for itself: the requests it answered, the parts it accepted,
 saw reported. With ``serve --workers N`` (or API nodes and workers started apart on one host
 with one data folder) a scrape reaches one API process, and the worker has no HTTP listener at
 all. So every process writes its counts to ``<data_dir>/metrics/<pid>.prom`` (Prometheus text,
-replaced whole) every ``INTERVAL`` and once more as it stops, and ``/metrics`` of any of them
-adds the files of the others to its own live counts. The files of processes that ended stay
-(their counts are part of the totals, which must never go back) for ``KEPT_SECONDS``; their
-gauges stop counting once the file is ``LIVE_SECONDS`` old. Gauges add up because only the
-process that runs a connector shows it.
+``smsgate.process_files``), and ``/metrics`` of any of them adds the files of the others to its
+own live counts. The files of processes that ended keep counting (their counts are part of the
+totals, which must never go back) until they are deleted a day later; their gauges stop
+counting once the process has ended. Gauges add up because only the process that runs a
+connector shows it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import os
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -30,14 +27,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
+from smsgate.process_files import LIVE_SECONDS, own_file, publish
+
 log = logging.getLogger(__name__)
 
 METRICS_DIR: Final = "metrics"
-INTERVAL: Final = 1.0
-KEPT_SECONDS: Final = 24 * 3600.0
-# A file not rewritten for this long is of a process that ended: its counts still add up, but
-# its gauges (a bind it had up) no longer hold.
-LIVE_SECONDS: Final = 5.0
+METRICS_SUFFIX: Final = ".prom"
 # A sample's identity: its name and its labels, in order.
 SampleKey = tuple[str, tuple[tuple[str, str], ...]]
 
@@ -57,34 +52,10 @@ def _counts(collectors: Iterable[Collector]) -> bytes:
     return generate_latest(registry)
 
 
-def _write(path: Path, text: bytes) -> None:
-    """Replace the file whole, so a reader never sees half of it."""
-    written = path.with_name(f".{path.name}.tmp")
-    written.write_bytes(text)
-    written.replace(path)
-
-
 async def publish_counts(collectors: Iterable[Collector], data_dir: Path) -> None:
-    """Write this process's counts every ``INTERVAL`` until cancelled, and once at the end."""
+    """Write this process's counts every second until cancelled (see ``process_files``)."""
     collectors = tuple(collectors)
-    folder = metrics_dir(data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    _delete_old(folder)
-    path = folder / f"{os.getpid()}.prom"
-    try:
-        while True:
-            _write(path, _counts(collectors))
-            await asyncio.sleep(INTERVAL)
-    finally:
-        _write(path, _counts(collectors))
-
-
-def _delete_old(folder: Path) -> None:
-    cutoff = time.time() - KEPT_SECONDS
-    for path in folder.glob("*.prom"):
-        with contextlib.suppress(FileNotFoundError):
-            if path.stat().st_mtime < cutoff:
-                path.unlink()
+    await publish(metrics_dir(data_dir), METRICS_SUFFIX, lambda _running: _counts(collectors))
 
 
 class SiblingCounts(Collector):
@@ -120,10 +91,10 @@ class SiblingCounts(Collector):
     def _published(self, names: set[str]) -> dict[str, dict[SampleKey, float]]:
         """The sums of the other processes' files: family name -> sample -> value."""
         sums: dict[str, dict[SampleKey, float]] = defaultdict(lambda: defaultdict(float))
-        own = f"{os.getpid()}.prom"
+        own = own_file(self.folder, METRICS_SUFFIX)
         live_since = time.time() - LIVE_SECONDS
-        for path in self.folder.glob("*.prom"):
-            if path.name == own:
+        for path in self.folder.glob(f"*{METRICS_SUFFIX}"):
+            if path == own:
                 continue
             try:
                 live = path.stat().st_mtime >= live_since

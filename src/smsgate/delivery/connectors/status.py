@@ -2,14 +2,13 @@
 their gauges for ``/metrics``.
 
 Each process that delivers writes the connectors it runs to ``<data_dir>/connectors/<pid>.json``
-every second (replaced whole), and once more with ``running`` false when it stops. An SMPP bind
+(``smsgate.process_files``), the last time with ``running`` false. An SMPP bind
 that another worker owns is left out: its owner reports it. A reader merges the files of the
 live processes of the folder.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import time
@@ -24,13 +23,10 @@ from prometheus_client.registry import Collector
 from smsgate.delivery.connector import Connector
 from smsgate.delivery.connectors.smpp import SmppConnector
 from smsgate.delivery.ownership import ExclusiveConnector
+from smsgate.process_files import LIVE_SECONDS, publish
 
 STATUS_DIR: Final = "connectors"
-INTERVAL: Final = 1.0
-# A status not rewritten for this long is of a process that died.
-STALE_SECONDS: Final = 5.0
-# The files of processes gone for this long are deleted by the next process that starts.
-KEPT_SECONDS: Final = 24 * 3600.0
+STATUS_SUFFIX: Final = ".json"
 
 
 def status_dir(data_dir: Path) -> Path:
@@ -98,38 +94,28 @@ def connectors_status(connectors: Mapping[str, Connector], running: bool) -> dic
     }
 
 
-def write_status(path: Path, status: dict[str, Any]) -> None:
-    """Replace the file whole, so a reader never sees half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    written = path.with_name(f".{path.name}.tmp")
-    written.write_bytes(orjson.dumps(status, option=orjson.OPT_INDENT_2))
-    written.replace(path)
-
-
 async def publish_status(connectors: Mapping[str, Connector], data_dir: Path) -> None:
-    """Write this process's status every ``INTERVAL`` seconds until cancelled."""
-    folder = status_dir(data_dir)
-    _delete_old(folder)
-    path = folder / f"{os.getpid()}.json"
-    try:
-        while True:
-            write_status(path, connectors_status(connectors, running=True))
-            await asyncio.sleep(INTERVAL)
-    finally:
-        write_status(path, connectors_status(connectors, running=False))
+    """Write this process's status every second until cancelled (see ``process_files``)."""
+    await publish(
+        status_dir(data_dir),
+        STATUS_SUFFIX,
+        lambda running: orjson.dumps(
+            connectors_status(connectors, running), option=orjson.OPT_INDENT_2
+        ),
+    )
 
 
 def read_status(data_dir: Path) -> dict[str, Any] | None:
     """The connectors of the live processes of ``data_dir`` (or, when none is live, of the one
     that stopped last), each with the ``pid`` running it; None if no process wrote any."""
     statuses = []
-    for path in status_dir(data_dir).glob("*.json"):
+    for path in status_dir(data_dir).glob(f"*{STATUS_SUFFIX}"):
         with contextlib.suppress(FileNotFoundError, orjson.JSONDecodeError):
             statuses.append(orjson.loads(path.read_bytes()))
     if not statuses:
         return None
     now = time.time()
-    live = [s for s in statuses if s["running"] and now - s["updated_at"] < STALE_SECONDS]
+    live = [s for s in statuses if s["running"] and now - s["updated_at"] < LIVE_SECONDS]
     shown = sorted(live, key=lambda s: s["pid"]) or [max(statuses, key=lambda s: s["updated_at"])]
     return {
         "running": bool(live),
@@ -141,12 +127,3 @@ def read_status(data_dir: Path) -> dict[str, Any] | None:
             for connector in status["connectors"]
         ],
     }
-
-
-def _delete_old(folder: Path) -> None:
-    if not folder.is_dir():
-        return
-    for path in folder.glob("*.json"):
-        with contextlib.suppress(FileNotFoundError):
-            if time.time() - path.stat().st_mtime > KEPT_SECONDS:
-                path.unlink()
