@@ -729,6 +729,34 @@ def test_flood_counts_a_request_with_repeats(flood_server: Deployment) -> None:
     assert balance(account) == 995
 
 
+def bulk_to(account: Account, recipients: list[str]) -> httpx.Response:
+    params = {
+        **creds(account),
+        "sourceAddress": SENDER,
+        "destinationAddresses": ",".join(recipients),
+        "data": "Hi",
+    }
+    return post(account, "SendBulk", params)
+
+
+@pytest.mark.parametrize("crowd", [10, 2_500], ids=["probed", "busy window"])
+def test_flood_in_a_bulk_counts_the_numbers_sent_before(
+    flood_server: Deployment, crowd: int
+) -> None:
+    """Only numbers near the limit are counted one by one (``frequent_destinations``): with
+    2,500 numbers the account's whole window is counted by the database instead."""
+    account = flood_server.make_account(balance="100000")
+    others = numbers(crowd, prefix="7903")
+    assert_ok(bulk_to(account, [*others, PHONE, PHONE]))
+    assert_error(bulk_to(account, [*others[:5], PHONE, PHONE]), 10)  # 2 + 2 > 3
+    assert_error(bulk_to(account, [*others, MTS, MTS, MTS, MTS]), 10)  # 4 in one request
+    assert_ids(assert_ok(bulk_to(account, [*others, PHONE])), crowd + 1)  # 2 + 1 = 3
+    assert_error(bulk_to(account, [*others, PHONE]), 10)
+    assert_ids(assert_ok(bulk_to(account, others)), crowd)  # each of them reaches 3
+    assert_error(bulk_to(account, [*others[:5], MTS]), 10)
+    assert statistic(account)["Sent"] == 3 * crowd + 3
+
+
 def test_flood_is_per_account(flood_server: Deployment) -> None:
     first = flood_server.make_account()
     second = flood_server.make_account()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -23,7 +23,12 @@ from smsgate.domain.states import MessageState
 from smsgate.services.sending import SendOrder
 from smsgate.store.accounts import change_balance, lock_balance
 from smsgate.store.database import Database
-from smsgate.store.messages import allocate_ids, insert_parts, recent_message_times
+from smsgate.store.messages import (
+    allocate_ids,
+    frequent_destinations,
+    insert_parts,
+    recent_message_times,
+)
 
 Outcome = list[int] | ApiError
 
@@ -64,15 +69,27 @@ def write_orders(connection: Connection, orders: Sequence[SendOrder]) -> list[Ou
 def _recent_messages(
     connection: Connection, orders: Sequence[SendOrder]
 ) -> dict[int, dict[str, list[datetime]]]:
-    destinations: dict[int, set[str]] = defaultdict(set)
+    requested: dict[int, Counter[str]] = defaultdict(Counter)
     since: dict[int, datetime] = {}
+    limit: dict[int, int] = {}
     for order in orders:
         if order.flood.limit:
-            destinations[order.account_id].update(m.destination for m in order.messages)
+            account_id = order.account_id
+            requested[account_id].update(m.destination for m in order.messages)
             start = order.created_at - order.flood.window
-            since[order.account_id] = min(start, since.get(order.account_id, start))
+            since[account_id] = min(start, since.get(account_id, start))
+            limit[account_id] = min(order.flood.limit, limit.get(account_id, order.flood.limit))
     recent: dict[int, dict[str, list[datetime]]] = defaultdict(lambda: defaultdict(list))
-    for account_id, numbers in destinations.items():
+    for account_id, counts in requested.items():
+        numbers: Iterable[str] = counts.keys()
+        # A number the batch asks for at most k times can only be flooded if it already had
+        # limit - k + 1 messages in the window; the others' times would change no decision,
+        # and a busy window (bulks of thousands) would cost every one of its rows.
+        at_least = limit[account_id] + 1 - max(counts.values())
+        if at_least > 1:
+            numbers = frequent_destinations(
+                connection, account_id, numbers, since[account_id], at_least
+            )
         recent[account_id].update(
             recent_message_times(connection, account_id, numbers, since[account_id])
         )

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Select, and_, bindparam, delete, func, select, update
 
 from smsgate.domain.states import MessageState
 from smsgate.store.accounts import change_balance
@@ -95,11 +95,24 @@ def _recent_where(*conditions: Any) -> Any:
     )
 
 
+def _frequent(where: Any) -> Select[Any]:
+    return (
+        select(messages.c.destination)
+        .where(where)
+        .group_by(messages.c.destination)
+        .having(func.count() >= bindparam("at_least"))
+    )
+
+
 _RECENT_WINDOW = Prepared(select(*_RECENT_COLUMNS).where(_recent_where()))
 _RECENT_TO = PreparedIn(
     lambda numbers: select(*_RECENT_COLUMNS).where(
         _recent_where(messages.c.destination.in_(numbers))
     )
+)
+_FREQUENT_IN_WINDOW = Prepared(_frequent(_recent_where()))
+_FREQUENT_TO = PreparedIn(
+    lambda numbers: _frequent(_recent_where(messages.c.destination.in_(numbers)))
 )
 # Up to this many numbers, index probes per number beat a scan of the account's recent window.
 _PROBE_LIMIT = 2048
@@ -121,6 +134,26 @@ def recent_message_times(
         if destination in wanted:
             times[destination].append(created_at)
     return times
+
+
+def frequent_destinations(
+    connection: Connection,
+    account_id: int,
+    destinations: Iterable[str],
+    since: datetime,
+    at_least: int,
+) -> set[str]:
+    """Those of ``destinations`` the account sent at least ``at_least`` messages (first parts)
+    to since ``since``: counted by the database, so a busy window costs no rows here."""
+    wanted = set(destinations)
+    if not wanted:
+        return wanted
+    params = {"account_id": account_id, "since": since, "at_least": at_least}
+    if len(wanted) <= _PROBE_LIMIT:
+        rows = _FREQUENT_TO.rows(connection, wanted, **params)
+    else:
+        rows = _FREQUENT_IN_WINDOW.rows(connection, **params)
+    return {destination for (destination,) in rows} & wanted
 
 
 @dataclass(frozen=True, slots=True)
