@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Select, and_, bindparam, delete, func, select
 
 from smsgate.domain.states import MessageState
 from smsgate.store.accounts import change_balance
-from smsgate.store.prepared import BulkInsert, Prepared, PreparedIn
+from smsgate.store.prepared import BulkInsert, Prepared, PreparedBatch, PreparedIn
 from smsgate.store.push import (
     enqueue_part_callbacks,
     enqueue_receipt_callbacks,
@@ -21,7 +21,7 @@ from smsgate.store.push import (
     parts_in_states,
 )
 from smsgate.store.schema import counters, early_receipts, messages
-from smsgate.store.upserts import PreparedUpsert, upsert
+from smsgate.store.upserts import upsert
 
 MESSAGE_ID_COUNTER = "messages"
 _WAITING = (MessageState.QUEUED.value, MessageState.SCHEDULED.value)
@@ -240,17 +240,20 @@ def release_all_leases(connection: Connection) -> int:
     return int(result.rowcount)
 
 
-_RECORD_ACCEPTED = Prepared(
-    update(messages)
-    .where(messages.c.id == bindparam("part_id"), messages.c.state == MessageState.SUBMITTING.value)
-    .values(
-        state=MessageState.SENT.value,
-        smsc_id=bindparam("smsc_id"),
-        connector=bindparam("connector"),
-        submitted_at=bindparam("now", type_=messages.c.submitted_at.type),
-        reported_at=bindparam("now", type_=messages.c.reported_at.type),
-        lease_until=None,
-    )
+_RECORD_ACCEPTED = PreparedBatch(
+    {"part_id": messages.c.id.type, "smsc_id": messages.c.smsc_id.type},
+    lambda rows: (
+        update(messages)
+        .where(messages.c.id == rows["part_id"], messages.c.state == MessageState.SUBMITTING.value)
+        .values(
+            state=MessageState.SENT.value,
+            smsc_id=rows["smsc_id"],
+            connector=bindparam("connector"),
+            submitted_at=bindparam("now", type_=messages.c.submitted_at.type),
+            reported_at=bindparam("now", type_=messages.c.reported_at.type),
+            lease_until=None,
+        )
+    ),
 )
 
 
@@ -291,12 +294,13 @@ def record_accepted(
         enqueue_part_callbacks(
             connection, reported, MessageState.SUBMITTING, MessageState.SENT, now
         )
-    _RECORD_ACCEPTED.execute_many(
+    part_ids, smsc_ids = zip(*sorted(accepted), strict=True)
+    _RECORD_ACCEPTED.execute_columns(
         connection,
-        [
-            {"part_id": part_id, "smsc_id": smsc_id, "connector": connector, "now": now}
-            for part_id, smsc_id in accepted
-        ],
+        {"part_id": part_ids, "smsc_id": smsc_ids},
+        len(accepted),
+        connector=connector,
+        now=now,
     )
     early = _EARLY_RECEIPTS.rows(
         connection, [smsc_id for _, smsc_id in accepted], connector=connector
@@ -355,31 +359,32 @@ def finish_unsent(
 
 # By primary key: with a state term beside the smsc id, SQLite's planner would pick the state
 # index and scan every part in state Sent for each receipt.
-_APPLY_RECEIPT = Prepared(
-    update(messages)
-    .where(messages.c.id == bindparam("part_id"), messages.c.state == MessageState.SENT.value)
-    .values(
-        state=bindparam("state"),
-        reported_at=bindparam("done_at", type_=messages.c.reported_at.type),
-        error=bindparam("error"),
-    )
+_APPLY_RECEIPT = PreparedBatch(
+    {
+        "part_id": messages.c.id.type,
+        "state": messages.c.state.type,
+        "done_at": messages.c.reported_at.type,
+        "error": messages.c.error.type,
+    },
+    lambda rows: (
+        update(messages)
+        .where(messages.c.id == rows["part_id"], messages.c.state == MessageState.SENT.value)
+        .values(state=rows["state"], reported_at=rows["done_at"], error=rows["error"])
+    ),
 )
 
 
 # An SMSC delivers at least once: a receipt repeated before its part is recorded as sent
 # keeps the first.
-_KEEP_EARLY_RECEIPT = PreparedUpsert(
-    lambda insert: (
-        insert(early_receipts)
-        .values(
-            connector=bindparam("connector"),
-            smsc_id=bindparam("smsc_id"),
-            state=bindparam("state"),
-            done_at=bindparam("done_at", type_=early_receipts.c.done_at.type),
-            error=bindparam("error"),
-        )
-        .on_conflict_do_nothing()
-    )
+_KEEP_EARLY_RECEIPT = PreparedBatch(
+    {
+        "connector": early_receipts.c.connector.type,
+        "smsc_id": early_receipts.c.smsc_id.type,
+        "state": early_receipts.c.state.type,
+        "done_at": early_receipts.c.done_at.type,
+        "error": early_receipts.c.error.type,
+    },
+    lambda rows: rows.into(rows.insert(early_receipts)).on_conflict_do_nothing(),
 )
 _PARTS_BY_SMSC_ID = PreparedIn(
     lambda smsc_ids: select(
@@ -416,13 +421,16 @@ def apply_receipts(
                 if part_id in with_callback
             ],
         )
-    matched = [
-        {"part_id": part_id, "state": state.value, "done_at": done_at, "error": error}
-        for smsc_id, state, done_at, error in receipts
-        for part_id in parts_by_smsc_id.get(smsc_id, ())
-    ]
-    if matched:
-        _APPLY_RECEIPT.execute_many(connection, matched)
+    # A part's first receipt wins, as it would with a statement per receipt (one statement
+    # over all of them would take any).
+    matched: dict[int, dict[str, Any]] = {}
+    for smsc_id, state, done_at, error in receipts:
+        for part_id in parts_by_smsc_id.get(smsc_id, ()):
+            matched.setdefault(
+                part_id,
+                {"part_id": part_id, "state": state.value, "done_at": done_at, "error": error},
+            )
+    _APPLY_RECEIPT.execute_many(connection, [matched[part_id] for part_id in sorted(matched)])
     early = [
         {
             "connector": connector,
@@ -435,7 +443,7 @@ def apply_receipts(
         if smsc_id not in parts_by_smsc_id
     ]
     if early:
-        _KEEP_EARLY_RECEIPT.on(connection).execute_many(connection, early)
+        _KEEP_EARLY_RECEIPT.execute_many(connection, early)
 
 
 def expired_waiting(connection: Connection, now: datetime, limit: int) -> list[int]:

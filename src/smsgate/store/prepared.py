@@ -9,22 +9,36 @@ elsewhere. Statements here must not use expanding ``IN`` parameters.
 
 ``BulkInsert`` adds many rows the fastest way each driver offers: COPY on PostgreSQL, the
 prepared INSERT run by ``executemany`` on SQLite (in-process, where that is already the
-fast path).
+fast path). ``PreparedBatch`` does the same for any statement run once per row of a batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import psycopg
-from sqlalchemy import BindParameter, Connection, Dialect, Table, bindparam, insert
-from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Connection,
+    Dialect,
+    Table,
+    bindparam,
+    column,
+    func,
+    insert,
+    literal,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert, UpdateBase
 from sqlalchemy.sql.selectable import Select
 from sqlalchemy.types import TypeEngine
 
 Processor = Callable[[Any], Any] | None
+InsertT = TypeVar("InsertT", bound=Insert)
 # A result column to convert: its index and its processor.
 ColumnConversion = tuple[int, Callable[[Any], Any]]
 
@@ -183,14 +197,6 @@ class Prepared:
         finally:
             cursor.close()
 
-    def execute_many(self, connection: Connection, params: Sequence[Mapping[str, Any]]) -> None:
-        """Run once per mapping of ``params`` (all with the same names)."""
-        if params:
-            names = params[0].keys()
-            self.execute_columns(
-                connection, {name: [row[name] for row in params] for name in names}, len(params)
-            )
-
     def execute_columns(
         self, connection: Connection, columns: Mapping[str, Sequence[Any]], count: int
     ) -> None:
@@ -248,6 +254,83 @@ class BulkInsert:
         )
         oids = {str(name): int(oid) for name, oid in cursor.fetchall()}
         return [oids[name] for name in self.names]
+
+
+class BatchRows:
+    """The rows of a batch as its statement names them (see ``PreparedBatch``): each row's
+    value of a column by ``rows[name]``, and ``into(insert)`` for an INSERT of the rows."""
+
+    def __init__(self, columns: Mapping[str, TypeEngine[Any]], *, set_based: bool) -> None:
+        self.columns = dict(columns)
+        # The backend's INSERT, which can say what to do on a conflict of keys.
+        self.insert: Callable[[Table], postgresql.Insert | sqlite.Insert] = (
+            postgresql.insert if set_based else sqlite.insert
+        )
+        self._unnested = (
+            func.unnest(
+                *(bindparam(name, type_=postgresql.ARRAY(kind)) for name, kind in columns.items())
+            )
+            .table_valued(*(column(name, kind) for name, kind in columns.items()))
+            .render_derived(name="batch")
+            if set_based
+            else None
+        )
+
+    def __getitem__(self, name: str) -> ColumnElement[Any]:
+        if self._unnested is None:
+            return bindparam(name, type_=self.columns[name])
+        return self._unnested.c[name]
+
+    def into(self, statement: InsertT, **constants: Any) -> InsertT:
+        """``statement`` inserting the rows, in the order given, with ``constants`` in the
+        columns so named."""
+        if self._unnested is None:
+            return statement.values({name: self[name] for name in self.columns} | constants)
+        values = [*self._unnested.c, *(literal(value) for value in constants.values())]
+        return statement.from_select([*self.columns, *constants], select(*values))
+
+
+class PreparedBatch:
+    """A statement run for every row of a batch, written once by ``build`` from the rows'
+    values (``BatchRows``).
+
+    On PostgreSQL it runs once, over the rows sent as one array per column (``unnest``): a
+    statement per row costs ~12 µs of the driver's Python per row there, against ~1.6 µs, and
+    a round of execution in the server each. On SQLite (in-process) the prepared per-row
+    statement run by ``executemany`` is already the fast path.
+    """
+
+    def __init__(
+        self, columns: Mapping[str, TypeEngine[Any]], build: Callable[[BatchRows], UpdateBase]
+    ) -> None:
+        self.names = tuple(columns)
+        self._per_row = Prepared(build(BatchRows(columns, set_based=False)))
+        self._set_based = Prepared(build(BatchRows(columns, set_based=True)))
+
+    def execute_columns(
+        self,
+        connection: Connection,
+        columns: Mapping[str, Sequence[Any]],
+        count: int,
+        **params: Any,
+    ) -> None:
+        """Run for ``count`` rows given as one sequence of values per column name; ``params``
+        are the statement's other parameters, the same for every row."""
+        if not count:
+            return
+        if connection.dialect.name != "postgresql":
+            shared = {name: [value] * count for name, value in params.items()}
+            self._per_row.execute_columns(connection, {**columns, **shared}, count)
+            return
+        arrays = {name: list(columns[name]) for name in self.names}
+        self._set_based.execute(connection, **arrays, **params)
+
+    def execute_many(
+        self, connection: Connection, rows: Sequence[Mapping[str, Any]], **params: Any
+    ) -> None:
+        """Run for each mapping of ``rows`` (see ``execute_columns``)."""
+        columns = {name: [row[name] for row in rows] for name in self.names}
+        self.execute_columns(connection, columns, len(rows), **params)
 
 
 IN_LIST_SIZES = (1, 8, 64, 512)

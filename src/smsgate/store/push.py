@@ -32,7 +32,7 @@ from sqlalchemy.sql.dml import Insert
 
 from smsgate.domain.states import MessageState
 from smsgate.store.incoming import IncomingRow
-from smsgate.store.prepared import Prepared, PreparedIn
+from smsgate.store.prepared import Prepared, PreparedBatch, PreparedIn
 from smsgate.store.schema import accounts, incoming_messages, messages, push_jobs
 
 
@@ -311,14 +311,17 @@ def _claimed(row: Sequence[Any]) -> PushJob:
     return PushJob(job_id, account_id, url, secret, attempts + 1, created_at, subject)
 
 
-_RESCHEDULE = Prepared(
-    update(push_jobs)
-    .where(push_jobs.c.id == bindparam("job_id"))
-    .values(
-        due_at=bindparam("due_at", type_=push_jobs.c.due_at.type),
-        leased=False,
-        error=bindparam("error"),
-    )
+_RESCHEDULE = PreparedBatch(
+    {
+        "job_id": push_jobs.c.id.type,
+        "due_at": push_jobs.c.due_at.type,
+        "error": push_jobs.c.error.type,
+    },
+    lambda rows: (
+        update(push_jobs)
+        .where(push_jobs.c.id == rows["job_id"])
+        .values(due_at=rows["due_at"], leased=False, error=rows["error"])
+    ),
 )
 
 

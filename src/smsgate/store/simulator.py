@@ -26,9 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.dml import UpdateBase
 
-from smsgate.store.prepared import Prepared, PreparedIn
+from smsgate.store.prepared import BatchRows, Prepared, PreparedBatch, PreparedIn
 from smsgate.store.schema import simulator_inbox, simulator_parts
-from smsgate.store.upserts import DialectInsert, PreparedUpsert
 
 _parts = simulator_parts.c
 _inbox = simulator_inbox.c
@@ -55,16 +54,13 @@ class OwedReport:
 _TAKE_COLUMNS = tuple(TakenPart.__dataclass_fields__)
 
 
-def _take_statement(dialect_insert: DialectInsert) -> UpdateBase:
-    taken = dialect_insert(simulator_parts).values(
-        {**{name: bindparam(name) for name in _TAKE_COLUMNS}, "submissions": 1}
-    )
-    return taken.on_conflict_do_update(
+def _take_statement(rows: BatchRows) -> UpdateBase:
+    return rows.into(rows.insert(simulator_parts), submissions=1).on_conflict_do_update(
         index_elements=[_parts.part_id], set_={"submissions": _parts.submissions + 1}
     )
 
 
-_TAKE = PreparedUpsert(_take_statement)
+_TAKE = PreparedBatch({name: _parts[name].type for name in _TAKE_COLUMNS}, _take_statement)
 _SMSC_IDS = PreparedIn(
     lambda ids: select(_parts.part_id, _parts.smsc_id).where(_parts.part_id.in_(ids))
 )
@@ -78,31 +74,37 @@ def take_parts(connection: Connection, parts: Sequence[TakenPart]) -> dict[int, 
     # In key order, as every writer locks rows: two batches never wait on each other in a cycle.
     ordered = sorted(parts, key=lambda part: part.part_id)
     columns = {name: [getattr(part, name) for part in ordered] for name in _TAKE_COLUMNS}
-    _TAKE.on(connection).execute_columns(connection, columns, len(parts))
+    _TAKE.execute_columns(connection, columns, len(parts))
     # Read back rather than RETURNING: a driver's executemany returns no rows. On PostgreSQL a
     # concurrent insert of the same part was waited for by the upsert, so it is visible here.
     return dict(_SMSC_IDS.rows(connection, [part.part_id for part in parts]))
 
 
-_MARK_REPORTED = Prepared(
-    update(simulator_parts)
-    .where(_parts.part_id == bindparam("part_id"))
-    .values(lease_until=None, reported_at=bindparam("now", type_=_parts.reported_at.type))
+_MARK_REPORTED = PreparedBatch(
+    {"part_id": _parts.part_id.type},
+    lambda rows: (
+        update(simulator_parts)
+        .where(_parts.part_id == rows["part_id"])
+        .values(lease_until=None, reported_at=bindparam("now", type_=_parts.reported_at.type))
+    ),
 )
 
 
 def mark_reported(connection: Connection, part_ids: Sequence[int], now: datetime) -> None:
     """The reports of these parts were delivered (and committed by the platform)."""
     _MARK_REPORTED.execute_columns(
-        connection, {"part_id": sorted(part_ids), "now": [now] * len(part_ids)}, len(part_ids)
+        connection, {"part_id": sorted(part_ids)}, len(part_ids), now=now
     )
 
 
 # A released report is claimable once it is due: a claimed report is always due.
-_RELEASE_PART = Prepared(
-    update(simulator_parts)
-    .where(_parts.part_id == bindparam("part_id"), _parts.lease_until.is_not(None))
-    .values(lease_until=_parts.report_due_at)
+_RELEASE_PART = PreparedBatch(
+    {"part_id": _parts.part_id.type},
+    lambda rows: (
+        update(simulator_parts)
+        .where(_parts.part_id == rows["part_id"], _parts.lease_until.is_not(None))
+        .values(lease_until=_parts.report_due_at)
+    ),
 )
 
 
@@ -204,14 +206,15 @@ class WaitingIncoming:
     text: str
 
 
-_ADD_INCOMING = Prepared(
-    insert(simulator_inbox).values(
-        source=bindparam("source"),
-        destination=bindparam("destination"),
-        text=bindparam("text"),
-        created_at=bindparam("now", type_=_inbox.created_at.type),
-        lease_until=bindparam("now", type_=_inbox.lease_until.type),
-    )
+_ADD_INCOMING = PreparedBatch(
+    {
+        "source": _inbox.source.type,
+        "destination": _inbox.destination.type,
+        "text": _inbox.text.type,
+        "created_at": _inbox.created_at.type,
+        "lease_until": _inbox.lease_until.type,
+    },
+    lambda rows: rows.into(insert(simulator_inbox)),
 )
 
 
@@ -227,7 +230,8 @@ def add_incoming(
                 "source": sources,
                 "destination": destinations,
                 "text": texts,
-                "now": [now] * len(messages),
+                "created_at": [now] * len(messages),
+                "lease_until": [now] * len(messages),
             },
             len(messages),
         )
@@ -252,11 +256,16 @@ def claim_incoming(
     return sorted((WaitingIncoming(*row) for row in rows), key=lambda message: message.id)
 
 
-_REMOVE_INCOMING = Prepared(delete(simulator_inbox).where(_inbox.id == bindparam("id")))
-_RELEASE_INCOMING = Prepared(
-    update(simulator_inbox)
-    .where(_inbox.id == bindparam("id"))
-    .values(lease_until=bindparam("claimable_at", type_=_inbox.lease_until.type))
+_REMOVE_INCOMING = PreparedBatch(
+    {"id": _inbox.id.type}, lambda rows: delete(simulator_inbox).where(_inbox.id == rows["id"])
+)
+_RELEASE_INCOMING = PreparedBatch(
+    {"id": _inbox.id.type},
+    lambda rows: (
+        update(simulator_inbox)
+        .where(_inbox.id == rows["id"])
+        .values(lease_until=bindparam("claimable_at", type_=_inbox.lease_until.type))
+    ),
 )
 
 
@@ -267,7 +276,5 @@ def settle_incoming(
     from ``claimable_at``."""
     _REMOVE_INCOMING.execute_columns(connection, {"id": done}, len(done))
     _RELEASE_INCOMING.execute_columns(
-        connection,
-        {"id": released, "claimable_at": [claimable_at] * len(released)},
-        len(released),
+        connection, {"id": released}, len(released), claimable_at=claimable_at
     )

@@ -1,0 +1,111 @@
+"""Statements run for every row of a batch (``PreparedBatch``): one statement over arrays on
+PostgreSQL, ``executemany`` on SQLite; the same outcome on both."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import Connection, select
+
+from smsgate.domain.states import MessageState
+from smsgate.services.accounts import AccountAdmin
+from smsgate.store.database import Database
+from smsgate.store.messages import (
+    apply_receipts,
+    claim_due,
+    insert_parts,
+    record_accepted,
+)
+from smsgate.store.schema import early_receipts, messages, simulator_parts
+from smsgate.store.simulator import TakenPart, mark_reported, take_parts
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+CONNECTOR = "main"
+
+
+def queued_parts(database: Database, count: int) -> list[int]:
+    account_id = AccountAdmin(database).create("batch", password="secret-password")
+    ids = list(range(1, count + 1))
+    rows = [
+        (
+            part_id,
+            account_id,
+            part_id,
+            1,
+            1,
+            "SMS Info",
+            f"7900{part_id:07d}",
+            "Hi",
+            "gsm7",
+            Decimal("1.5"),
+            MessageState.QUEUED.value,
+            NOW,
+            NOW,
+            NOW + timedelta(days=1),
+            NOW,
+            0,
+            None,
+            None,
+        )
+        for part_id in ids
+    ]
+    database.write_sync(lambda c: insert_parts(c, rows))
+    return ids
+
+
+def states(connection: Connection) -> dict[int, tuple[str, str | None, str | None]]:
+    query = select(messages.c.id, messages.c.state, messages.c.smsc_id, messages.c.error)
+    return {row[0]: tuple(row[1:]) for row in connection.execute(query)}
+
+
+def test_receipts_in_one_batch_apply_once_each_and_the_first_wins(database: Database) -> None:
+    ids = queued_parts(database, 3)
+    database.write_sync(lambda c: claim_due(c, NOW, NOW + timedelta(minutes=1), 10))
+    # Part 3's receipt comes before its submit_sm_resp, twice: it waits, once.
+    receipts = [
+        ("a1", MessageState.DELIVERED, NOW, None),
+        ("a1", MessageState.NOT_DELIVERED, NOW, "late duplicate"),
+        ("a2", MessageState.NOT_DELIVERED, NOW, "absent"),
+        ("a3", MessageState.DELIVERED, NOW, None),
+        ("a3", MessageState.EXPIRED, NOW, "repeated"),
+    ]
+    accepted = [(ids[1], "a2"), (ids[0], "a1")]  # not in id order
+    database.write_sync(lambda c: record_accepted(c, CONNECTOR, accepted, NOW, ()))
+    database.write_sync(lambda c: apply_receipts(c, CONNECTOR, receipts))
+    waiting = database.read_sync(
+        lambda c: c.execute(select(early_receipts.c.smsc_id, early_receipts.c.state)).all()
+    )
+    assert [tuple(row) for row in waiting] == [("a3", MessageState.DELIVERED.value)]
+    database.write_sync(lambda c: record_accepted(c, CONNECTOR, [(ids[2], "a3")], NOW, ()))
+    assert database.read_sync(states) == {
+        1: (MessageState.DELIVERED.value, "a1", None),
+        2: (MessageState.NOT_DELIVERED.value, "a2", "absent"),
+        3: (MessageState.DELIVERED.value, "a3", None),
+    }
+    assert database.read_sync(lambda c: c.execute(select(early_receipts)).all()) == []
+
+
+def test_simulator_batches_take_count_and_mark(database: Database) -> None:
+    due = NOW + timedelta(seconds=1)
+    parts = [TakenPart(part_id, f"s{part_id}", "DELIVRD", due, due) for part_id in (7, 5, 6)]
+    assert database.write_sync(lambda c: take_parts(c, parts)) == {5: "s5", 6: "s6", 7: "s7"}
+    again = [TakenPart(5, "other", None, due, None)]  # a resubmission keeps its first id
+    assert database.write_sync(lambda c: take_parts(c, again)) == {5: "s5"}
+    database.write_sync(lambda c: mark_reported(c, [6, 5], NOW))
+    database.write_sync(lambda c: take_parts(c, []))
+    rows = database.read_sync(
+        lambda c: c.execute(
+            select(
+                simulator_parts.c.part_id,
+                simulator_parts.c.submissions,
+                simulator_parts.c.lease_until,
+                simulator_parts.c.reported_at,
+            ).order_by(simulator_parts.c.part_id)
+        ).all()
+    )
+    assert [tuple(row) for row in rows] == [
+        (5, 2, None, NOW),
+        (6, 1, None, NOW),
+        (7, 1, due, None),
+    ]
