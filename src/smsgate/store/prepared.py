@@ -346,10 +346,12 @@ class PreparedIn:
     def __init__(
         self, build: Callable[[list[BindParameter[Any]]], Select[Any] | UpdateBase]
     ) -> None:
+        names = [f"in_{i}" for i in range(IN_LIST_SIZES[-1])]
         self._by_size = {
-            size: Prepared(build([bindparam(f"in_{i}") for i in range(size)]))
+            size: Prepared(build([bindparam(name) for name in names[:size]]))
             for size in IN_LIST_SIZES
         }
+        self._names = names
 
     def rows(
         self, connection: Connection, values: Iterable[Any], **params: Any
@@ -361,6 +363,6 @@ class PreparedIn:
             chunk = distinct[start : start + largest]
             size = min(size for size in IN_LIST_SIZES if size >= len(chunk))
             chunk += [chunk[-1]] * (size - len(chunk))
-            listed = {f"in_{i}": value for i, value in enumerate(chunk)}
+            listed = dict(zip(self._names[:size], chunk, strict=True))
             found.extend(self._by_size[size].rows(connection, **params, **listed))
         return found

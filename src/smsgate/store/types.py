@@ -64,7 +64,11 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
         value = value.astimezone(UTC)
-        return value.strftime(_SQLITE_FORMAT) if dialect.name == "sqlite" else value
+        if dialect.name != "sqlite":
+            return value
+        # The ISO text up to its offset (always +00:00 here) is the fixed-width form, at half
+        # strftime's cost: a batch of parts converts several times per part.
+        return value.isoformat(" ", "microseconds")[:26]
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -73,5 +77,3 @@ class UtcDateTime(TypeDecorator[datetime]):
         assert isinstance(moment, datetime)
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
-
-_SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
