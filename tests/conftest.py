@@ -52,7 +52,7 @@ class Account:
         return str(response.json())
 
 
-class BackendScheduling(LoadScopeScheduling):
+class BackendScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist has no types
     """pytest-xdist's scheduling of ``make test``: each backend's tests go to one worker, so its
     shared servers start once and the two backends run side by side; the rest go by module."""
 

@@ -114,7 +114,7 @@ class Databases:
         self._run(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         self._created.discard(name)
 
-    def _run(self, statement: sql.Composable) -> None:
+    def _run(self, statement: sql.SQL | sql.Composed) -> None:
         assert self.server_url is not None
         with psycopg.connect(
             self.server_url.render_as_string(hide_password=False),

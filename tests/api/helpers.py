@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 from sqlalchemy import select
@@ -54,8 +54,13 @@ def assert_error(response: httpx.Response, code: int, desc: str | None = None) -
     return str(body["Desc"])
 
 
-def wait_for(check: Callable[[], T], timeout: float = 5.0, interval: float = 0.02) -> T:
-    """Poll ``check`` until it answers something truthy; its last answer on timeout fails."""
+def wait_for(
+    check: Callable[[], T | Literal[False] | None], timeout: float = 5.0, interval: float = 0.02
+) -> T:
+    """Poll ``check`` until it answers something truthy; its last answer on timeout fails.
+
+    A falsy answer is never returned, so a check may answer ``cond and value``, or ``None``
+    until it has a value: the value's own type is what comes back."""
     deadline = time.monotonic() + timeout
     while True:
         result = check()

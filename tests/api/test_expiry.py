@@ -70,7 +70,7 @@ def test_a_part_expired_before_it_could_be_sent_is_refunded(scenarios: ExpirySce
     restarted = ServerProcess(old.database_url, old.workdir, simulator_delay="0.2")
     scenarios.unsent.process = restarted  # stopped with the scenario
     restarted.start()
-    account.client.base_url = restarted.url  # type: ignore[assignment]
+    account.client.base_url = restarted.url
     found = wait_for(
         lambda: (found := state(account, scenarios.queued_id))["State"] != -1 and found,
         timeout=10,

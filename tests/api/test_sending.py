@@ -298,7 +298,7 @@ def test_send_sms_takes_a_list_of_destinations(
     params = sms_params(account) + recipients
     for response in (
         post(account, "SendSms", params),
-        account.client.get("/rest/Send/SendSms/", params=params),
+        account.client.get("/rest/Send/SendSms/", params=tuple(params)),
     ):
         ids = assert_ok(response)
         assert_ids(ids, 2)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 import pytest
@@ -172,9 +172,10 @@ class Site:
             await poll(done)
 
 
-async def poll(check: Callable[[], T]) -> T:
+async def poll(check: Callable[[], T | Literal[False] | None]) -> T:
     """``check``'s answer once it is truthy (the database is polled: no event tells of a change
-    made by another connection); the caller bounds the wait."""
+    made by another connection); the caller bounds the wait. A falsy answer is never returned,
+    so ``cond and value`` answers the value's type."""
     while True:
         answer = check()
         if answer:

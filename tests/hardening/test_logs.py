@@ -136,7 +136,7 @@ def test_a_code_9_answer_names_the_request_id_of_its_log_lines(
     (access,) = [r for r in caplog.records if r.name == ACCESS_LOGGER]
     assert failure.getMessage() == f"request {request_id} to /rest/Balance/ failed"
     assert failure.exc_info is not None
-    assert access.name == ACCESS_LOGGER and access.args
+    assert access.name == ACCESS_LOGGER and isinstance(access.args, tuple) and access.args
     assert access.args[0] == request_id and access.args[3:6] == ("broken", "9", 500)
 
 

@@ -80,9 +80,11 @@ def test_sigterm_in_a_20000_part_run_answers_the_request_in_flight_exits_and_los
         running(deployment).send_signal(signal.SIGTERM)
         wait_for(lambda: refuses_connections(port))  # no new connection is taken ...
         sock.sendall(body[10:])
-        response = read_response(sock)  # ... but the request in flight is answered
-    assert response.status == 200
-    ids += [int(part_id) for part_id in response.json()]  # type: ignore[attr-defined]
+        in_flight = read_response(sock)  # ... but the request in flight is answered
+    assert in_flight.status == 200
+    in_flight_ids = in_flight.json()
+    assert isinstance(in_flight_ids, list), in_flight_ids
+    ids += [int(part_id) for part_id in in_flight_ids]
     assert running(deployment).wait(60) == 0
     deployment.process.stop()  # forgets the exited process, so that it can start again
     assert "the dispatcher finished its work in flight" in deployment.process.log_path.read_text()

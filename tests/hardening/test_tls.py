@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from smsgate.config import Settings
-from tests.api.helpers import assert_ok, new_account, wait_for
+from tests.api.helpers import assert_ok, wait_for
+from tests.conftest import new_account
 from tests.hardening.conftest import Ops
 from tests.server import ServerProcess, free_port
 from tests.tls import CertificateFiles, make_test_ca

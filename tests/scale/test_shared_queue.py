@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Row, func, select
 
 from smsgate.domain.states import MessageState
 from smsgate.services.accounts import AccountAdmin
@@ -134,7 +134,7 @@ def _victim(database: Database, workers: list[WorkerProcess]) -> WorkerProcess:
     raise AssertionError("no worker holds the delivery lease")
 
 
-def _outcome(connection: Connection) -> tuple[list[object], int]:
+def _outcome(connection: Connection) -> tuple[list[Row[int, str, str | None, str]], int]:
     parts = connection.execute(
         select(
             messages.c.id,

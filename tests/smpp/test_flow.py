@@ -68,6 +68,7 @@ def test_concatenated_message_over_the_wire(
         joined += reassembler.add(pdu.source_addr, pdu.destination_addr, concat, body)
     [message] = joined
     assert message.complete
+    assert isinstance(pdu, SubmitSm)  # the last part read, as checked in the loop
     text = decode_body(b"".join(p for p in message.parts if p is not None), pdu.data_coding)
     assert text == "".join(parts)
 

@@ -23,8 +23,8 @@ def smscs() -> Iterator[Callable[..., NodeSmsc]]:
     """Start node-smpp SMSCs with the given options (stopped at teardown)."""
     started: list[NodeSmsc] = []
 
-    def start(**options: object) -> NodeSmsc:
-        started.append(NodeSmsc(**options).start())
+    def start(*, port: int = 0, **options: object) -> NodeSmsc:
+        started.append(NodeSmsc(port=port, **options).start())
         return started[-1]
 
     yield start

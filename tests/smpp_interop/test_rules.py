@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import pytest
 from pydantic import ValidationError
@@ -169,10 +170,17 @@ def test_hex_submit_ids_are_read_as_hex() -> None:
 # --- incoming PDUs -----------------------------------------------------------------------------
 
 
-def deliver(short_message: bytes, **fields: object) -> DeliverSm:
+class DeliverFields(TypedDict, total=False):
+    """The fields of a ``deliver_sm`` the tests set, besides the addresses and the message."""
+
+    esm_class: int
+    data_coding: int
+
+
+def deliver(short_message: bytes, **fields: Unpack[DeliverFields]) -> DeliverSm:
     return DeliverSm(
         source_addr="79115687451", destination_addr="1234", short_message=short_message, **fields
-    )  # type: ignore[arg-type]
+    )
 
 
 def test_a_single_incoming_message_is_decoded() -> None:

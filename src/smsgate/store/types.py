@@ -76,4 +76,3 @@ class UtcDateTime(TypeDecorator[datetime]):
         moment = datetime.fromisoformat(value) if isinstance(value, str) else value
         assert isinstance(moment, datetime)
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
