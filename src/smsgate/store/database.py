@@ -21,9 +21,10 @@ never waits for the writer, and in a thread on a networked database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -73,8 +74,9 @@ def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         # Writers take the lock up front: a deferred transaction that later writes can fail
-        # with SQLITE_BUSY instead of waiting for the other writer.
-        connection.exec_driver_sql(begin)
+        # with SQLITE_BUSY instead of waiting for the other writer. On the driver itself: a
+        # statement through SQLAlchemy costs more than a small batch's whole commit.
+        connection.connection.driver_connection.execute(begin)  # type: ignore[union-attr]
 
     return engine
 
@@ -86,12 +88,14 @@ class Database:
         self.url = normalize_url(url)
         self.dialect = make_url(self.url).get_backend_name()
         if self.dialect == "sqlite":
-            self.write_engine = _sqlite_engine(self.url, begin="BEGIN IMMEDIATE", pool_size=1)
+            # Two writers: the event loop's (kept open) and one for ``write_sync``.
+            self.write_engine = _sqlite_engine(self.url, begin="BEGIN IMMEDIATE", pool_size=2)
             self.read_engine = _sqlite_engine(self.url, begin="BEGIN", pool_size=read_threads)
         else:
             self.write_engine = create_engine(self.url, pool_size=read_threads + 1)
             self.read_engine = self.write_engine
         self._inline: Connection | None = None
+        self._loop_writer: Connection | None = None
         self._writes: deque[_Write] = deque()
         self._drain_scheduled = False
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smsgate-db-write")
@@ -144,7 +148,7 @@ class Database:
             return []
         outcomes: list[tuple[asyncio.Future[Any], BaseException | None, Any]] = []
         try:
-            with self.write_engine.begin() as connection:
+            with self._transaction() as connection:
                 if len(batch) == 1:
                     work, answer = batch[0]
                     outcomes.append((answer, None, work(connection)))
@@ -158,6 +162,19 @@ class Database:
             self._drain_scheduled = True
             asyncio.get_running_loop().call_soon(self._drain_inline)
         return outcomes
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        if self.dialect != "sqlite":
+            with self.write_engine.begin() as connection:
+                yield connection
+            return
+        # The event loop's writer keeps its connection: checking one out of the pool and back
+        # per commit cost more than committing a small batch.
+        if self._loop_writer is None:
+            self._loop_writer = self.write_engine.connect()
+        with self._loop_writer.begin():
+            yield self._loop_writer
 
     async def read(self, work: Callable[[Connection], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -176,9 +193,10 @@ class Database:
                 self._inline.rollback()
 
     def close(self) -> None:
-        if self._inline is not None:
-            self._inline.close()
-            self._inline = None
+        for connection in (self._inline, self._loop_writer):
+            if connection is not None:
+                connection.close()
+        self._inline = self._loop_writer = None
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
         self.write_engine.dispose()
