@@ -109,3 +109,11 @@ def test_simulator_batches_take_count_and_mark(database: Database) -> None:
         (6, 1, None, NOW),
         (7, 1, due, None),
     ]
+
+
+def test_a_long_list_of_values_is_looked_up_whole(database: Database) -> None:
+    """``PreparedIn``: SQLite goes in padded chunks of 512 values, PostgreSQL in one array."""
+    due = NOW + timedelta(seconds=1)
+    parts = [TakenPart(part_id, f"s{part_id}", None, due, None) for part_id in range(1, 1_101)]
+    taken = database.write_sync(lambda c: take_parts(c, parts))
+    assert taken == {part.part_id: part.smsc_id for part in parts}

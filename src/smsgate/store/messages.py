@@ -106,14 +106,10 @@ def _frequent(where: Any) -> Select[Any]:
 
 _RECENT_WINDOW = Prepared(select(*_RECENT_COLUMNS).where(_recent_where()))
 _RECENT_TO = PreparedIn(
-    lambda numbers: select(*_RECENT_COLUMNS).where(
-        _recent_where(messages.c.destination.in_(numbers))
-    )
+    lambda among: select(*_RECENT_COLUMNS).where(_recent_where(among(messages.c.destination)))
 )
 _FREQUENT_IN_WINDOW = Prepared(_frequent(_recent_where()))
-_FREQUENT_TO = PreparedIn(
-    lambda numbers: _frequent(_recent_where(messages.c.destination.in_(numbers)))
-)
+_FREQUENT_TO = PreparedIn(lambda among: _frequent(_recent_where(among(messages.c.destination))))
 # Up to this many numbers, index probes per number beat a scan of the account's recent window.
 _PROBE_LIMIT = 2048
 
@@ -258,22 +254,22 @@ _RECORD_ACCEPTED = PreparedBatch(
 
 
 _EARLY_RECEIPTS = PreparedIn(
-    lambda smsc_ids: select(
+    lambda among: select(
         early_receipts.c.smsc_id,
         early_receipts.c.state,
         early_receipts.c.done_at,
         early_receipts.c.error,
     ).where(
         early_receipts.c.connector == bindparam("connector"),
-        early_receipts.c.smsc_id.in_(smsc_ids),
+        among(early_receipts.c.smsc_id),
     )
 )
 
 
 _FORGET_EARLY_RECEIPTS = PreparedIn(
-    lambda smsc_ids: delete(early_receipts).where(
+    lambda among: delete(early_receipts).where(
         early_receipts.c.connector == bindparam("connector"),
-        early_receipts.c.smsc_id.in_(smsc_ids),
+        among(early_receipts.c.smsc_id),
     )
 )
 
@@ -387,9 +383,9 @@ _KEEP_EARLY_RECEIPT = PreparedBatch(
     lambda rows: rows.into(rows.insert(early_receipts)).on_conflict_do_nothing(),
 )
 _PARTS_BY_SMSC_ID = PreparedIn(
-    lambda smsc_ids: select(
+    lambda among: select(
         messages.c.smsc_id, messages.c.id, messages.c.callback_url.is_not(None)
-    ).where(messages.c.connector == bindparam("connector"), messages.c.smsc_id.in_(smsc_ids))
+    ).where(messages.c.connector == bindparam("connector"), among(messages.c.smsc_id))
 )
 
 

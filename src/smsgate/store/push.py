@@ -167,9 +167,9 @@ def enqueue_status_callbacks(
 
 # The same for parts by id in one state, on every batch the dispatcher records: prepared.
 _STATUS_JOBS_OF_PARTS = PreparedIn(
-    lambda part_ids: _status_jobs(
+    lambda among: _status_jobs(
         and_(
-            messages.c.id.in_(part_ids),
+            among(messages.c.id),
             messages.c.state.concat("") == bindparam("from_state"),
         )
     )

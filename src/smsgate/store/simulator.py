@@ -62,7 +62,7 @@ def _take_statement(rows: BatchRows) -> UpdateBase:
 
 _TAKE = PreparedBatch({name: _parts[name].type for name in _TAKE_COLUMNS}, _take_statement)
 _SMSC_IDS = PreparedIn(
-    lambda ids: select(_parts.part_id, _parts.smsc_id).where(_parts.part_id.in_(ids))
+    lambda among: select(_parts.part_id, _parts.smsc_id).where(among(_parts.part_id))
 )
 
 
