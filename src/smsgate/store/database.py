@@ -88,14 +88,14 @@ class Database:
         self.url = normalize_url(url)
         self.dialect = make_url(self.url).get_backend_name()
         if self.dialect == "sqlite":
-            # Two writers: the event loop's (kept open) and one for ``write_sync``.
+            # Two writers: the event loop's (kept open, see ``_transaction``) and ``write_sync``.
             self.write_engine = _sqlite_engine(self.url, begin="BEGIN IMMEDIATE", pool_size=2)
             self.read_engine = _sqlite_engine(self.url, begin="BEGIN", pool_size=read_threads)
         else:
             self.write_engine = create_engine(self.url, pool_size=read_threads + 1)
             self.read_engine = self.write_engine
         self._inline: Connection | None = None
-        self._loop_writer: Connection | None = None
+        self._writer_connection: Connection | None = None
         self._writes: deque[_Write] = deque()
         self._drain_scheduled = False
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smsgate-db-write")
@@ -165,16 +165,13 @@ class Database:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[Connection]:
-        if self.dialect != "sqlite":
-            with self.write_engine.begin() as connection:
-                yield connection
-            return
-        # The event loop's writer keeps its connection: checking one out of the pool and back
-        # per commit cost more than committing a small batch.
-        if self._loop_writer is None:
-            self._loop_writer = self.write_engine.connect()
-        with self._loop_writer.begin():
-            yield self._loop_writer
+        # The writer keeps its connection: checking one out of the pool and back per commit
+        # cost more than committing a small batch. A connection the server dropped is replaced
+        # by SQLAlchemy on the next write (tests/store/test_writer.py).
+        if self._writer_connection is None:
+            self._writer_connection = self.write_engine.connect()
+        with self._writer_connection.begin():
+            yield self._writer_connection
 
     async def read(self, work: Callable[[Connection], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -193,12 +190,12 @@ class Database:
                 self._inline.rollback()
 
     def close(self) -> None:
-        for connection in (self._inline, self._loop_writer):
-            if connection is not None:
-                connection.close()
-        self._inline = self._loop_writer = None
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
+        for connection in (self._inline, self._writer_connection):
+            if connection is not None:
+                connection.close()
+        self._inline = self._writer_connection = None
         self.write_engine.dispose()
         self.read_engine.dispose()
 
