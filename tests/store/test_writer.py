@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from smsgate.store.database import Database
 
@@ -25,21 +27,25 @@ def test_a_failed_write_leaves_the_writer_working(database: Database) -> None:
 
 
 def test_a_lost_connection_costs_one_write(database: Database) -> None:
-    """PostgreSQL: the writer's server process ends (a restart, a failover); the write that
-    finds out fails, and the next one runs on a fresh connection."""
-    if database.dialect != "postgresql":
-        pytest.skip("a SQLite connection cannot be lost")
+    """The writer's connection goes away underneath it (on PostgreSQL its server process ends:
+    a restart, a failover); the write that finds out fails, the next runs on a fresh one."""
 
-    def backend_pid(connection: Connection) -> int:
-        return int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+    def driver_connection(connection: Connection) -> Any:
+        return connection.connection.dbapi_connection
+
+    def lose(driver: Any) -> None:
+        if database.dialect == "postgresql":
+            terminate = text("SELECT pg_terminate_backend(:pid)")
+            database.read_sync(lambda c: c.execute(terminate, {"pid": driver.info.backend_pid}))
+        else:
+            driver.close()
 
     async def scenario() -> None:
-        pid = await database.write(backend_pid)
-        database.read_sync(
-            lambda c: c.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-        )
-        with pytest.raises(OperationalError):
-            await database.write(backend_pid)
-        assert await database.write(backend_pid) != pid
+        lost = await database.write(driver_connection)
+        lose(lost)
+        with pytest.raises((DBAPIError, sqlite3.Error)):
+            await database.write(lambda c: c.execute(text("SELECT 1")).scalar())
+        assert await database.write(lambda c: c.execute(text("SELECT 1")).scalar()) == 1
+        assert await database.write(driver_connection) is not lost
 
     asyncio.run(scenario())

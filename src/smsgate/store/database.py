@@ -166,12 +166,18 @@ class Database:
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[Connection]:
         # The writer keeps its connection: checking one out of the pool and back per commit
-        # cost more than committing a small batch. A connection the server dropped is replaced
-        # by SQLAlchemy on the next write (tests/store/test_writer.py).
+        # cost more than committing a small batch. After a failed transaction it goes back to
+        # the pool, which drops it if it is broken (a server that went away, a SQLite BEGIN that
+        # failed on the driver), and the next write takes another (tests/store/test_writer.py).
         if self._writer_connection is None:
             self._writer_connection = self.write_engine.connect()
-        with self._writer_connection.begin():
-            yield self._writer_connection
+        try:
+            with self._writer_connection.begin():
+                yield self._writer_connection
+        except BaseException:
+            self._writer_connection.close()
+            self._writer_connection = None
+            raise
 
     async def read(self, work: Callable[[Connection], T]) -> T:
         loop = asyncio.get_running_loop()
