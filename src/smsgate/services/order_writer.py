@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -21,9 +21,10 @@ from smsgate.domain.errors import ApiError, FloodDetected, NotEnoughCredits
 from smsgate.domain.flood import flooded_destination
 from smsgate.domain.states import MessageState
 from smsgate.services.sending import SendOrder
-from smsgate.store.accounts import change_balance, lock_balance
+from smsgate.store.accounts import lock_balances, take_from_balances
 from smsgate.store.database import Database
 from smsgate.store.messages import (
+    FloodProbe,
     allocate_ids,
     frequent_destinations,
     insert_parts,
@@ -38,8 +39,7 @@ def write_orders(connection: Connection, orders: Sequence[SendOrder]) -> list[Ou
     # The accounts are locked first, and in one order in every process (no two writers wait on
     # each other in a cycle); the recent messages are read under the locks, so a concurrent
     # writer's orders of the same account are either all counted or none exist yet.
-    accounts = sorted({order.account_id for order in orders})
-    balances = {account_id: lock_balance(connection, account_id) for account_id in accounts}
+    balances = lock_balances(connection, {order.account_id for order in orders})
     recent = _recent_messages(connection, orders)
     # Orders still to decide per account: the last one's messages need not be counted.
     following = Counter(order.account_id for order in orders)
@@ -59,9 +59,8 @@ def write_orders(connection: Connection, orders: Sequence[SendOrder]) -> list[Ou
     debits: dict[int, Decimal] = defaultdict(Decimal)
     for order in accepted:
         debits[order.account_id] += order.cost
-    for account_id, amount in debits.items():
-        if change_balance(connection, account_id, -amount) is None:
-            raise RuntimeError(f"balance of account {account_id} changed under the write lock")
+    if debits and not take_from_balances(connection, debits):
+        raise RuntimeError("a balance changed under the write lock")
     ids = iter(_insert(connection, accepted))
     return [outcome if outcome is not None else next(ids) for outcome in outcomes]
 
@@ -79,19 +78,23 @@ def _recent_messages(
             start = order.created_at - order.flood.window
             since[account_id] = min(start, since.get(account_id, start))
             limit[account_id] = min(order.flood.limit, limit.get(account_id, order.flood.limit))
-    recent: dict[int, dict[str, list[datetime]]] = defaultdict(lambda: defaultdict(list))
+    # A number the batch asks for at most k times can only be flooded if it already had
+    # limit - k + 1 messages in the window; the others' times would change no decision, and a
+    # busy window (bulks of thousands) would cost every one of its rows.
+    probes: list[FloodProbe] = []
+    numbers: dict[int, set[str]] = defaultdict(set)
     for account_id, counts in requested.items():
-        numbers: Iterable[str] = counts.keys()
-        # A number the batch asks for at most k times can only be flooded if it already had
-        # limit - k + 1 messages in the window; the others' times would change no decision,
-        # and a busy window (bulks of thousands) would cost every one of its rows.
         at_least = limit[account_id] + 1 - max(counts.values())
         if at_least > 1:
-            numbers = frequent_destinations(
-                connection, account_id, numbers, since[account_id], at_least
-            )
+            probes.append(FloodProbe(account_id, counts.keys(), since[account_id], at_least))
+        else:
+            numbers[account_id].update(counts)
+    for account_id, number in frequent_destinations(connection, probes):
+        numbers[account_id].add(number)
+    recent: dict[int, dict[str, list[datetime]]] = defaultdict(lambda: defaultdict(list))
+    for account_id, wanted in numbers.items():
         recent[account_id].update(
-            recent_message_times(connection, account_id, numbers, since[account_id])
+            recent_message_times(connection, account_id, wanted, since[account_id])
         )
     return recent
 

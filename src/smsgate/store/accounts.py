@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
-from smsgate.store.prepared import Prepared
+from smsgate.store.prepared import Prepared, PreparedBatch, PreparedIn
 from smsgate.store.schema import accounts, counters, sender_names, sessions, tariff_prefixes
 from smsgate.store.upserts import upsert
 
@@ -90,6 +92,51 @@ def lock_balance(connection: Connection, account_id: int) -> Decimal:
     if balance is None:
         raise LookupError(f"no account {account_id}")
     return Decimal(balance)
+
+
+# In id order, as every writer locks accounts: two writers never wait on each other in a cycle
+# (PostgreSQL locks the rows as the sort hands them out).
+_LOCK_BALANCES = PreparedIn(
+    lambda among: (
+        select(accounts.c.id, accounts.c.balance)
+        .where(among(accounts.c.id))
+        .order_by(accounts.c.id)
+        .with_for_update()
+    )
+)
+
+
+def lock_balances(connection: Connection, account_ids: Collection[int]) -> dict[int, Decimal]:
+    """``lock_balance`` of several accounts in one statement."""
+    balances = {
+        account_id: Decimal(balance)
+        for account_id, balance in _LOCK_BALANCES.rows(connection, account_ids)
+    }
+    missing = set(account_ids) - balances.keys()
+    if missing:
+        raise LookupError(f"no account {min(missing)}")
+    return balances
+
+
+_TAKE_FROM_BALANCES = PreparedBatch(
+    {"account_id": accounts.c.id.type, "amount": accounts.c.balance.type},
+    lambda rows: (
+        update(accounts)
+        .where(accounts.c.id == rows["account_id"], accounts.c.balance >= rows["amount"])
+        .values(balance=accounts.c.balance - rows["amount"])
+    ),
+)
+
+
+def take_from_balances(connection: Connection, amounts: Mapping[int, Decimal]) -> bool:
+    """Take each amount from its account's balance in one statement, where the balance covers
+    it; whether every balance did (if not, the caller rolls the transaction back)."""
+    account_ids = sorted(amounts)
+    columns: dict[str, list[Any]] = {
+        "account_id": account_ids,
+        "amount": [amounts[account_id] for account_id in account_ids],
+    }
+    return _TAKE_FROM_BALANCES.execute_columns(connection, columns, len(amounts)) == len(amounts)
 
 
 def read_balance(connection: Connection, account_id: int) -> Decimal:

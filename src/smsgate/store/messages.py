@@ -9,11 +9,21 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, bindparam, delete, func, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    func,
+    select,
+    update,
+)
 
 from smsgate.domain.states import MessageState
 from smsgate.store.accounts import change_balance
-from smsgate.store.prepared import BulkInsert, Prepared, PreparedBatch, PreparedIn
+from smsgate.store.prepared import BatchRows, BulkInsert, Prepared, PreparedBatch, PreparedIn
 from smsgate.store.push import (
     enqueue_part_callbacks,
     enqueue_receipt_callbacks,
@@ -132,24 +142,64 @@ def recent_message_times(
     return times
 
 
+@dataclass(frozen=True, slots=True)
+class FloodProbe:
+    """The question: which of ``destinations`` had at least ``at_least`` messages (first parts)
+    from the account since ``since``?"""
+
+    account_id: int
+    destinations: Collection[str]
+    since: datetime
+    at_least: int
+
+
+# PostgreSQL: the probes of every account as one statement over (account, number) pairs: a
+# batch of SendSms from many accounts costs one round trip, not one per account.
+_PAIRS = BatchRows(
+    {
+        "account_id": messages.c.account_id.type,
+        "destination": messages.c.destination.type,
+        "since": messages.c.created_at.type,
+        "at_least": Integer(),
+    },
+    set_based=True,
+)
+_FREQUENT_PAIRS = Prepared(
+    select(messages.c.account_id, messages.c.destination)
+    .where(
+        messages.c.account_id == _PAIRS["account_id"],
+        messages.c.destination == _PAIRS["destination"],
+        messages.c.created_at >= _PAIRS["since"],
+        messages.c.part_number == 1,
+    )
+    .group_by(messages.c.account_id, messages.c.destination, _PAIRS["at_least"])
+    .having(func.count() >= _PAIRS["at_least"]),
+    arrays=_PAIRS.columns,
+)
+
+
 def frequent_destinations(
-    connection: Connection,
-    account_id: int,
-    destinations: Iterable[str],
-    since: datetime,
-    at_least: int,
-) -> set[str]:
-    """Those of ``destinations`` the account sent at least ``at_least`` messages (first parts)
-    to since ``since``: counted by the database, so a busy window costs no rows here."""
-    wanted = set(destinations)
-    if not wanted:
-        return wanted
-    params = {"account_id": account_id, "since": since, "at_least": at_least}
-    if len(wanted) <= _PROBE_LIMIT:
-        rows = _FREQUENT_TO.rows(connection, wanted, **params)
-    else:
-        rows = _FREQUENT_IN_WINDOW.rows(connection, **params)
-    return {destination for (destination,) in rows} & wanted
+    connection: Connection, probes: Iterable[FloodProbe]
+) -> set[tuple[int, str]]:
+    """The (account, destination) pairs that answer the probes: counted by the database, so a
+    busy window costs no rows here."""
+    found: set[tuple[int, str]] = set()
+    pairs: list[tuple[int, str, datetime, int]] = []
+    for probe in probes:
+        wanted = set(probe.destinations)
+        params = {"account_id": probe.account_id, "since": probe.since, "at_least": probe.at_least}
+        if len(wanted) > _PROBE_LIMIT:
+            rows = _FREQUENT_IN_WINDOW.rows(connection, **params)
+        elif connection.dialect.name == "postgresql":
+            pairs.extend((probe.account_id, n, probe.since, probe.at_least) for n in wanted)
+            continue
+        else:
+            rows = _FREQUENT_TO.rows(connection, wanted, **params)
+        found.update((probe.account_id, number) for (number,) in rows if number in wanted)
+    if pairs:
+        columns = dict(zip(_PAIRS.columns, zip(*pairs, strict=True), strict=True))
+        found.update(_FREQUENT_PAIRS.rows(connection, **{k: list(v) for k, v in columns.items()}))
+    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -209,12 +209,14 @@ class Prepared:
 
     def execute_columns(
         self, connection: Connection, columns: Mapping[str, Sequence[Any]], count: int
-    ) -> None:
-        """Run ``count`` times with one sequence of values per parameter name."""
+    ) -> int:
+        """Run ``count`` times with one sequence of values per parameter name; returns the
+        total row count."""
         compiled = self.compiled(connection.dialect)
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.executemany(compiled.sql, compiled.bind_columns(columns, count))
+            return int(cursor.rowcount)
         finally:
             cursor.close()
 
@@ -321,17 +323,16 @@ class PreparedBatch:
         columns: Mapping[str, Sequence[Any]],
         count: int,
         **params: Any,
-    ) -> None:
+    ) -> int:
         """Run for ``count`` rows given as one sequence of values per column name; ``params``
-        are the statement's other parameters, the same for every row."""
+        are the statement's other parameters, the same for every row. Returns the row count."""
         if not count:
-            return
+            return 0
         if connection.dialect.name != "postgresql":
             shared = {name: [value] * count for name, value in params.items()}
-            self._per_row.execute_columns(connection, {**columns, **shared}, count)
-            return
+            return self._per_row.execute_columns(connection, {**columns, **shared}, count)
         arrays = {name: list(columns[name]) for name in self.names}
-        self._set_based.execute(connection, **arrays, **params)
+        return self._set_based.execute(connection, **arrays, **params)
 
     def execute_many(
         self, connection: Connection, rows: Sequence[Mapping[str, Any]], **params: Any

@@ -1,0 +1,91 @@
+"""Orders of several accounts decided and written in one transaction (``write_orders``): each
+account's flood count and balance apart, on both backends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import Connection, func, select
+
+from smsgate.domain.errors import FloodDetected, NotEnoughCredits
+from smsgate.domain.segments import segment_text
+from smsgate.services.accounts import AccountAdmin
+from smsgate.services.order_writer import Outcome, write_orders
+from smsgate.services.sending import FloodLimit, OutgoingMessage, SendOrder
+from smsgate.store.accounts import lock_balances, read_balance, take_from_balances
+from smsgate.store.database import Database
+from smsgate.store.schema import messages
+
+PHONE = "79161234567"
+OTHER = "79031234567"
+FLOOD = FloodLimit(2, timedelta(seconds=60))
+
+
+def order(account_id: int, *destinations: str, price: str = "1") -> SendOrder:
+    now = datetime.now(UTC)
+    texts = tuple(
+        OutgoingMessage(
+            destination, segment_text("Hi"), Decimal(price), now, now + timedelta(days=1), None
+        )
+        for destination in destinations
+    )
+    return SendOrder.priced(account_id, "SMS Info", texts, now, None, FLOOD)
+
+
+def write(database: Database, *orders: SendOrder) -> list[Outcome]:
+    return database.write_sync(lambda connection: write_orders(connection, orders))
+
+
+def sent_by(database: Database, account_id: int) -> int:
+    query = select(func.count()).where(messages.c.account_id == account_id)
+    return int(database.read_sync(lambda c: c.execute(query).scalar_one()))
+
+
+def balance(database: Database, account_id: int) -> Decimal:
+    return database.read_sync(lambda connection: read_balance(connection, account_id))
+
+
+def test_one_batch_decides_each_account_on_its_own_count_and_balance(database: Database) -> None:
+    admin = AccountAdmin(database)
+    busy = admin.create("busy", password="secret-password", balance=Decimal(10))
+    poor = admin.create("poor", password="secret-password", balance=Decimal(1))
+    assert all(isinstance(o, list) for o in write(database, order(busy, PHONE, PHONE)))
+
+    outcomes = write(
+        database,
+        order(poor, PHONE),  # the busy account's two messages to PHONE are not the poor one's
+        order(busy, PHONE),  # a third within the window: flood
+        order(poor, OTHER),  # its balance went on the first order
+        order(busy, OTHER),
+    )
+
+    kinds = [type(outcome) for outcome in outcomes]
+    assert kinds == [list, FloodDetected, NotEnoughCredits, list]
+    assert balance(database, busy) == Decimal(10 - 2 - 1)
+    assert balance(database, poor) == Decimal(0)
+    assert (sent_by(database, busy), sent_by(database, poor)) == (3, 1)
+    # Counted with the order before it in the same batch.
+    assert [type(o) for o in write(database, order(busy, OTHER), order(busy, OTHER))] == [
+        list,
+        FloodDetected,
+    ]
+
+
+def test_balances_are_locked_and_taken_together(database: Database) -> None:
+    admin = AccountAdmin(database)
+    first = admin.create("first", password="secret-password", balance=Decimal("5.50"))
+    second = admin.create("second", password="secret-password", balance=Decimal(3))
+
+    def take(connection: Connection, amounts: dict[int, Decimal]) -> None:
+        assert lock_balances(connection, amounts) == {first: Decimal("5.50"), second: Decimal(3)}
+        if not take_from_balances(connection, amounts):
+            raise NotEnoughCredits("short")
+
+    with pytest.raises(NotEnoughCredits):  # the second is short: the write rolls back
+        database.write_sync(lambda c: take(c, {first: Decimal("0.50"), second: Decimal("3.01")}))
+    database.write_sync(lambda c: take(c, {first: Decimal("5.50"), second: Decimal(3)}))
+    assert (balance(database, first), balance(database, second)) == (Decimal(0), Decimal(0))
+    with pytest.raises(LookupError, match="no account"):
+        database.read_sync(lambda connection: lock_balances(connection, [first, 10**9]))
