@@ -10,12 +10,18 @@ import pytest
 from sqlalchemy import Connection, func, select
 
 from smsgate.domain.errors import FloodDetected, NotEnoughCredits
-from smsgate.domain.segments import segment_text
+from smsgate.domain.segments import Encoding, segment_text
 from smsgate.services.accounts import AccountAdmin
 from smsgate.services.order_writer import Outcome, write_orders
 from smsgate.services.sending import FloodLimit, OutgoingMessage, SendOrder
-from smsgate.store.accounts import lock_balances, read_balance, take_from_balances
+from smsgate.store.accounts import (
+    lock_balance,
+    lock_balances,
+    read_balance,
+    take_from_balances,
+)
 from smsgate.store.database import Database
+from smsgate.store.messages import PART_COLUMNS, insert_parts
 from smsgate.store.schema import messages
 
 PHONE = "79161234567"
@@ -89,3 +95,51 @@ def test_balances_are_locked_and_taken_together(database: Database) -> None:
     assert (balance(database, first), balance(database, second)) == (Decimal(0), Decimal(0))
     with pytest.raises(LookupError, match="no account"):
         database.read_sync(lambda connection: lock_balances(connection, [first, 10**9]))
+
+
+def test_locking_balances_never_waits_for_a_writer_of_the_accounts_messages(
+    database: Database,
+) -> None:
+    """Writing a part takes a key share of its account (the foreign key's check; the worker's
+    receipts do too, for parts their own transaction wrote). A balance lock that waited for it
+    closed cycles with the worker: PostgreSQL aborted one side with deadlock_detected."""
+    if database.dialect == "sqlite":
+        return  # one writer at a time: no two transactions hold locks side by side
+    admin = AccountAdmin(database)
+    first = admin.create("first", password="secret-password", balance=Decimal(5))
+    second = admin.create("second", password="secret-password", balance=Decimal(5))
+
+    def lock_within_a_second(connection: Connection) -> dict[int, Decimal]:
+        connection.exec_driver_sql("SET LOCAL lock_timeout = '1s'")
+        lock_balance(connection, first)
+        return lock_balances(connection, [first, second])
+
+    with database.write_engine.begin() as worker:
+        insert_parts(worker, [part_row(1, first), part_row(2, second)])
+        # Fails with LockNotAvailable if the lock waits for the transaction above.
+        assert database.write_sync(lock_within_a_second) == {first: 5, second: 5}
+
+
+def part_row(part_id: int, account_id: int) -> tuple[object, ...]:
+    now = datetime.now(UTC)
+    part = {
+        "id": part_id,
+        "account_id": account_id,
+        "group_id": part_id,
+        "part_number": 1,
+        "part_count": 1,
+        "sender_name": "SMS Info",
+        "destination": PHONE,
+        "text": "Hi",
+        "encoding": Encoding.GSM7.value,
+        "price": Decimal(1),
+        "state": "sent",
+        "created_at": now,
+        "due_at": now,
+        "expires_at": now + timedelta(days=1),
+        "reported_at": now,
+        "attempts": 1,
+        "callback_url": None,
+        "timezone_step": None,
+    }
+    return tuple(part[column] for column in PART_COLUMNS)

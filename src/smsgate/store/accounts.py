@@ -82,7 +82,11 @@ def change_balance(connection: Connection, account_id: int, amount: Decimal) -> 
 _LOCK_BALANCE = Prepared(
     select(accounts.c.balance)
     .where(accounts.c.id == bindparam("account_id"))
-    .with_for_update()  # PostgreSQL: other processes wait; SQLite's write lock covers it
+    # PostgreSQL: other processes wait; SQLite's write lock covers it. NO KEY UPDATE, the lock
+    # an UPDATE of the balance takes, leaves free the key share that the foreign key's check
+    # takes when a transaction writes the account's messages: waiting for that could close a
+    # cycle with a worker whose receipts hold key shares of several accounts.
+    .with_for_update(key_share=True)
 )
 
 
@@ -95,13 +99,13 @@ def lock_balance(connection: Connection, account_id: int) -> Decimal:
 
 
 # In id order, as every writer locks accounts: two writers never wait on each other in a cycle
-# (PostgreSQL locks the rows as the sort hands them out).
+# (PostgreSQL locks the rows as the sort hands them out). NO KEY UPDATE as in ``lock_balance``.
 _LOCK_BALANCES = PreparedIn(
     lambda among: (
         select(accounts.c.id, accounts.c.balance)
         .where(among(accounts.c.id))
         .order_by(accounts.c.id)
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
 )
 
