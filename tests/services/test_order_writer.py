@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Connection, func, select
 
 from smsgate.domain.errors import FloodDetected, NotEnoughCredits
-from smsgate.domain.segments import Encoding, segment_text
+from smsgate.domain.segments import segment_text
 from smsgate.services.accounts import AccountAdmin
 from smsgate.services.order_writer import Outcome, write_orders
 from smsgate.services.sending import FloodLimit, OutgoingMessage, SendOrder
@@ -21,8 +21,9 @@ from smsgate.store.accounts import (
     take_from_balances,
 )
 from smsgate.store.database import Database
-from smsgate.store.messages import PART_COLUMNS, insert_parts
+from smsgate.store.messages import insert_parts
 from smsgate.store.schema import messages
+from tests.store.parts import part_row
 
 PHONE = "79161234567"
 OTHER = "79031234567"
@@ -115,31 +116,7 @@ def test_locking_balances_never_waits_for_a_writer_of_the_accounts_messages(
         return lock_balances(connection, [first, second])
 
     with database.write_engine.begin() as worker:
-        insert_parts(worker, [part_row(1, first), part_row(2, second)])
+        now = datetime.now(UTC)
+        insert_parts(worker, [part_row(1, first, now), part_row(2, second, now)])
         # Fails with LockNotAvailable if the lock waits for the transaction above.
         assert database.write_sync(lock_within_a_second) == {first: 5, second: 5}
-
-
-def part_row(part_id: int, account_id: int) -> tuple[object, ...]:
-    now = datetime.now(UTC)
-    part = {
-        "id": part_id,
-        "account_id": account_id,
-        "group_id": part_id,
-        "part_number": 1,
-        "part_count": 1,
-        "sender_name": "SMS Info",
-        "destination": PHONE,
-        "text": "Hi",
-        "encoding": Encoding.GSM7.value,
-        "price": Decimal(1),
-        "state": "sent",
-        "created_at": now,
-        "due_at": now,
-        "expires_at": now + timedelta(days=1),
-        "reported_at": now,
-        "attempts": 1,
-        "callback_url": None,
-        "timezone_step": None,
-    }
-    return tuple(part[column] for column in PART_COLUMNS)

@@ -4,16 +4,13 @@ PostgreSQL, ``executemany`` on SQLite; the same outcome on both."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 from sqlalchemy import Connection, select
 
-from smsgate.domain.segments import Encoding
 from smsgate.domain.states import MessageState
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database
 from smsgate.store.messages import (
-    PART_COLUMNS,
     apply_receipts,
     claim_due,
     insert_parts,
@@ -21,6 +18,7 @@ from smsgate.store.messages import (
 )
 from smsgate.store.schema import early_receipts, messages, simulator_parts
 from smsgate.store.simulator import TakenPart, mark_reported, take_parts
+from tests.store.parts import part_row
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 CONNECTOR = "main"
@@ -30,29 +28,7 @@ def queued_parts(database: Database, count: int) -> list[int]:
     """``count`` one-part messages, queued; their ids (1 to ``count``)."""
     account_id = AccountAdmin(database).create("batch", password="secret-password")
     ids = list(range(1, count + 1))
-    rows = []
-    for part_id in ids:
-        part = {
-            "id": part_id,
-            "account_id": account_id,
-            "group_id": part_id,
-            "part_number": 1,
-            "part_count": 1,
-            "sender_name": "SMS Info",
-            "destination": f"7900{part_id:07d}",
-            "text": "Hi",
-            "encoding": Encoding.GSM7.value,
-            "price": Decimal("1.5"),
-            "state": MessageState.QUEUED.value,
-            "created_at": NOW,
-            "due_at": NOW,
-            "expires_at": NOW + timedelta(days=1),
-            "reported_at": NOW,
-            "attempts": 0,
-            "callback_url": None,
-            "timezone_step": None,
-        }
-        rows.append(tuple(part[column] for column in PART_COLUMNS))
+    rows = [part_row(part_id, account_id, NOW) for part_id in ids]
     database.write_sync(lambda c: insert_parts(c, rows))
     return ids
 
