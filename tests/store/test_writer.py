@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from typing import Any
 
 import pytest
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
-from smsgate.store.database import Database
+from smsgate.store.database import Database, Lane
 
 
 def fail(_connection: Connection) -> None:
@@ -47,5 +48,28 @@ def test_a_lost_connection_costs_one_write(database: Database) -> None:
             await database.write(lambda c: c.execute(text("SELECT 1")).scalar())
         assert await database.write(lambda c: c.execute(text("SELECT 1")).scalar()) == 1
         assert await database.write(driver_connection) is not lost
+
+    asyncio.run(scenario())
+
+
+def test_outcomes_commit_beside_a_busy_main_lane(database: Database) -> None:
+    """On PostgreSQL the lanes are two connections and threads: a slow write on one (a claim
+    waiting for the server) holds up nothing on the other."""
+    if database.dialect == "sqlite":
+        return  # one write lock, one writer: the lanes are one (and drain on the event loop)
+    release = threading.Event()
+
+    def slow(_connection: Connection) -> str:
+        assert release.wait(10)
+        return "main"
+
+    async def scenario() -> None:
+        main = asyncio.ensure_future(database.write(slow))
+        await asyncio.sleep(0.05)
+        outcome = database.write(lambda c: c.execute(text("SELECT 1")).scalar(), Lane.OUTCOMES)
+        assert await asyncio.wait_for(outcome, 5) == 1
+        assert not main.done()
+        release.set()
+        assert await main == "main"
 
     asyncio.run(scenario())

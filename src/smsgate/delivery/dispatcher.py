@@ -30,7 +30,7 @@ from smsgate.delivery.connector import (
 from smsgate.delivery.routing import Router
 from smsgate.domain.states import MessageState
 from smsgate.metrics import PARTS_EXPIRED, PARTS_FAILED, PARTS_SUBMITTED
-from smsgate.store.database import Database
+from smsgate.store.database import Database, Lane
 from smsgate.store.messages import (
     ClaimedPart,
     claim_due,
@@ -241,7 +241,7 @@ class Dispatcher:
                 finish_unsent(connection, part_ids, MessageState.NOT_DELIVERED, now, error)
             record_retry(connection, retry, retry_at, None)
 
-        await self.database.write(work)
+        await self.database.write(work, Lane.OUTCOMES)
         PARTS_SUBMITTED.inc(len(accepted))
         PARTS_FAILED.inc(sum(map(len, rejected.values())))
 

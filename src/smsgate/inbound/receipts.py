@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 
 from smsgate.delivery.connector import DeliveryReport, ReportStatus
 from smsgate.domain.states import MessageState
-from smsgate.store.database import Database
+from smsgate.store.database import Database, Lane
 from smsgate.store.messages import apply_receipts
 
 STATE_BY_REPORT = {
@@ -39,4 +39,4 @@ class ReceiptRecorder:
             for connector, receipts in by_connector.items():
                 apply_receipts(connection, connector, receipts)
 
-        await self.database.write(work)
+        await self.database.write(work, Lane.OUTCOMES)

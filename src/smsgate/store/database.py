@@ -8,6 +8,11 @@ Writes are group-committed: everything queued while the writer is busy runs in t
 transaction, each piece of work inside its own SAVEPOINT so that one failing piece rolls back
 alone. A commit (and its fixed cost) then serves many requests, receipts and claims.
 
+On a networked database a writer spends most of its time waiting for the server, which runs
+one connection's statements on one core: writes go on one of two lanes (``Lane``), each its
+own thread and connection, so that claims and the simulated SMSC's bookkeeping commit beside
+submit results and delivery reports. SQLite has one write lock: there both lanes are one.
+
 On SQLite the writer is the event loop itself. A WAL write transaction is short and local, and
 a thread buys nothing under the GIL: it gives up the GIL around every sqlite3 call and then
 waits for it while the loop runs Python, so each statement can cost a switch interval.
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import functools
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -38,6 +44,16 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 MAX_WRITES_PER_COMMIT = 2_000
 
 _Write = tuple[Callable[[Connection], Any], "asyncio.Future[Any]"]
+_Outcome = tuple["asyncio.Future[Any]", BaseException | None, Any]
+
+
+class Lane(enum.Enum):
+    """Which writer commits a write (see the module docstring)."""
+
+    MAIN = "main"
+    # Submit results and delivery reports: on one lane, so a receipt that races ahead of its
+    # part's submit result finds it committed, or is kept and applied by that result's write.
+    OUTCOMES = "outcomes"
 
 
 def normalize_url(url: str) -> str:
@@ -81,24 +97,103 @@ def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> Engine:
     return engine
 
 
+class _Writer:
+    """One connection that commits the writes queued for it, a group at a time."""
+
+    def __init__(self, engine: Engine, lane: Lane, *, inline: bool) -> None:
+        self.engine = engine
+        # SQLite: drained on the event loop itself; otherwise in a thread of its own.
+        self.inline = inline
+        self.writes: deque[_Write] = deque()
+        self.drain_scheduled = False
+        self.executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"smsgate-db-write-{lane.value}"
+        )
+        self._connection: Connection | None = None
+
+    def enqueue(self, write: _Write, loop: asyncio.AbstractEventLoop) -> None:
+        self.writes.append(write)
+        if self.inline:
+            if not self.drain_scheduled:
+                self.drain_scheduled = True
+                # After the callbacks already due: requests arriving together commit together.
+                loop.call_soon(self._drain_inline)
+        else:
+            # One drain per write: the first to run takes everything queued.
+            loop.run_in_executor(self.executor, self._drain_in_thread, loop)
+
+    def _drain_inline(self) -> None:
+        self.drain_scheduled = False
+        _settle(self._commit_queued())
+        if self.writes:
+            # More than one commit's worth was queued: take the rest on the next turn.
+            self.drain_scheduled = True
+            asyncio.get_running_loop().call_soon(self._drain_inline)
+
+    def _drain_in_thread(self, loop: asyncio.AbstractEventLoop) -> None:
+        outcomes = self._commit_queued()
+        if outcomes:
+            loop.call_soon_threadsafe(_settle, outcomes)
+
+    def _commit_queued(self) -> list[_Outcome]:
+        batch: list[_Write] = []
+        while self.writes and len(batch) < MAX_WRITES_PER_COMMIT:
+            batch.append(self.writes.popleft())
+        if not batch:
+            return []
+        outcomes: list[_Outcome] = []
+        try:
+            with self._transaction() as connection:
+                if len(batch) == 1:
+                    work, answer = batch[0]
+                    outcomes.append((answer, None, work(connection)))
+                else:
+                    for work, answer in batch:
+                        outcomes.append((answer, *_in_savepoint(connection, work)))
+        except Exception as error:  # the commit failed: nothing of the batch was written
+            outcomes = [(answer, error, None) for _, answer in batch]
+        return outcomes
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        # The writer keeps its connection: checking one out of the pool and back per commit
+        # cost more than committing a small batch. After a failed transaction it goes back to
+        # the pool, which drops it if it is broken (a server that went away, a SQLite BEGIN that
+        # failed on the driver), and the next write takes another (tests/store/test_writer.py).
+        if self._connection is None:
+            self._connection = self.engine.connect()
+        try:
+            with self._connection.begin():
+                yield self._connection
+        except BaseException:
+            self._connection.close()
+            self._connection = None
+            raise
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
 class Database:
     """The engines of one database and the threads that use them."""
 
     def __init__(self, url: str, *, read_threads: int = 4) -> None:
         self.url = normalize_url(url)
         self.dialect = make_url(self.url).get_backend_name()
-        if self.dialect == "sqlite":
-            # Two writers: the event loop's (kept open, see ``_transaction``) and ``write_sync``.
+        inline = self.dialect == "sqlite"
+        if inline:
+            # Two writers: the event loop's (kept open, see ``_Writer``) and ``write_sync``.
             self.write_engine = _sqlite_engine(self.url, begin="BEGIN IMMEDIATE", pool_size=2)
             self.read_engine = _sqlite_engine(self.url, begin="BEGIN", pool_size=read_threads)
         else:
-            self.write_engine = create_engine(self.url, pool_size=read_threads + 1)
+            self.write_engine = create_engine(self.url, pool_size=read_threads + len(Lane))
             self.read_engine = self.write_engine
         self._inline: Connection | None = None
-        self._writer_connection: Connection | None = None
-        self._writes: deque[_Write] = deque()
-        self._drain_scheduled = False
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smsgate-db-write")
+        lanes = [Lane.MAIN] if inline else list(Lane)
+        self._writers = {lane: _Writer(self.write_engine, lane, inline=inline) for lane in lanes}
         self._readers = ThreadPoolExecutor(
             max_workers=read_threads, thread_name_prefix="smsgate-db-read"
         )
@@ -112,72 +207,17 @@ class Database:
         with self.read_engine.begin() as connection:
             return work(connection)
 
-    async def write(self, work: Callable[[Connection], T]) -> T:
-        """Run ``work`` in a write transaction (see the module docstring).
+    async def write(self, work: Callable[[Connection], T], lane: Lane = Lane.MAIN) -> T:
+        """Run ``work`` in a write transaction of ``lane`` (see the module docstring).
 
         ``work`` sees every change made before it in the same transaction; if it raises, its
         own changes are rolled back and the exception is raised here.
         """
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[T] = loop.create_future()
-        self._writes.append((work, answer))
-        if self.dialect == "sqlite":
-            if not self._drain_scheduled:
-                self._drain_scheduled = True
-                # After the callbacks already due: requests arriving together commit together.
-                loop.call_soon(self._drain_inline)
-        else:
-            # One drain per write: the first to run takes everything queued.
-            loop.run_in_executor(self._writer, self._drain_writes, loop)
+        writer = self._writers.get(lane) or self._writers[Lane.MAIN]
+        writer.enqueue((work, answer), loop)
         return await answer
-
-    def _drain_inline(self) -> None:
-        self._drain_scheduled = False
-        _settle(self._commit_queued())
-
-    def _drain_writes(self, loop: asyncio.AbstractEventLoop) -> None:
-        outcomes = self._commit_queued()
-        if outcomes:
-            loop.call_soon_threadsafe(_settle, outcomes)
-
-    def _commit_queued(self) -> list[tuple[asyncio.Future[Any], BaseException | None, Any]]:
-        batch: list[_Write] = []
-        while self._writes and len(batch) < MAX_WRITES_PER_COMMIT:
-            batch.append(self._writes.popleft())
-        if not batch:
-            return []
-        outcomes: list[tuple[asyncio.Future[Any], BaseException | None, Any]] = []
-        try:
-            with self._transaction() as connection:
-                if len(batch) == 1:
-                    work, answer = batch[0]
-                    outcomes.append((answer, None, work(connection)))
-                else:
-                    for work, answer in batch:
-                        outcomes.append((answer, *_in_savepoint(connection, work)))
-        except Exception as error:  # the commit failed: nothing of the batch was written
-            outcomes = [(answer, error, None) for _, answer in batch]
-        if self._writes and self.dialect == "sqlite":
-            # More than one commit's worth was queued: take the rest on the next turn.
-            self._drain_scheduled = True
-            asyncio.get_running_loop().call_soon(self._drain_inline)
-        return outcomes
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        # The writer keeps its connection: checking one out of the pool and back per commit
-        # cost more than committing a small batch. After a failed transaction it goes back to
-        # the pool, which drops it if it is broken (a server that went away, a SQLite BEGIN that
-        # failed on the driver), and the next write takes another (tests/store/test_writer.py).
-        if self._writer_connection is None:
-            self._writer_connection = self.write_engine.connect()
-        try:
-            with self._writer_connection.begin():
-                yield self._writer_connection
-        except BaseException:
-            self._writer_connection.close()
-            self._writer_connection = None
-            raise
 
     async def read(self, work: Callable[[Connection], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -196,12 +236,12 @@ class Database:
                 self._inline.rollback()
 
     def close(self) -> None:
-        self._writer.shutdown(wait=True)
+        for writer in self._writers.values():
+            writer.close()
         self._readers.shutdown(wait=True)
-        for connection in (self._inline, self._writer_connection):
-            if connection is not None:
-                connection.close()
-        self._inline = self._writer_connection = None
+        if self._inline is not None:
+            self._inline.close()
+            self._inline = None
         self.write_engine.dispose()
         self.read_engine.dispose()
 
@@ -226,7 +266,7 @@ def _in_savepoint(
         cursor.close()
 
 
-def _settle(outcomes: list[tuple[asyncio.Future[Any], BaseException | None, Any]]) -> None:
+def _settle(outcomes: list[_Outcome]) -> None:
     for answer, error, value in outcomes:
         if answer.done():  # the caller went away; its work stands
             continue
