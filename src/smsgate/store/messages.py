@@ -11,7 +11,6 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Integer,
     Select,
     and_,
     bindparam,
@@ -153,15 +152,12 @@ class FloodProbe:
     at_least: int
 
 
-# PostgreSQL: the probes of every account as one statement over (account, number) pairs: a
-# batch of SendSms from many accounts costs one round trip, not one per account.
+# PostgreSQL: the probes of several accounts as one statement over (account, number) pairs: a
+# batch of SendSms from many accounts costs one round trip, not one per account. It counts
+# from the earliest ``since`` up to the lowest ``at_least`` of the probes: a few more numbers
+# may answer than each probe alone would give, which only means reading their times.
 _PAIRS = BatchRows(
-    {
-        "account_id": messages.c.account_id.type,
-        "destination": messages.c.destination.type,
-        "since": messages.c.created_at.type,
-        "at_least": Integer(),
-    },
+    {"account_id": messages.c.account_id.type, "destination": messages.c.destination.type},
     set_based=True,
 )
 _FREQUENT_PAIRS = Prepared(
@@ -169,36 +165,44 @@ _FREQUENT_PAIRS = Prepared(
     .where(
         messages.c.account_id == _PAIRS["account_id"],
         messages.c.destination == _PAIRS["destination"],
-        messages.c.created_at >= _PAIRS["since"],
+        messages.c.created_at >= bindparam("since", type_=messages.c.created_at.type),
         messages.c.part_number == 1,
     )
-    .group_by(messages.c.account_id, messages.c.destination, _PAIRS["at_least"])
-    .having(func.count() >= _PAIRS["at_least"]),
+    .group_by(messages.c.account_id, messages.c.destination)
+    .having(func.count() >= bindparam("at_least")),
     arrays=_PAIRS.columns,
 )
 
 
 def frequent_destinations(
-    connection: Connection, probes: Iterable[FloodProbe]
+    connection: Connection, probes: Sequence[FloodProbe]
 ) -> set[tuple[int, str]]:
     """The (account, destination) pairs that answer the probes: counted by the database, so a
     busy window costs no rows here."""
     found: set[tuple[int, str]] = set()
-    pairs: list[tuple[int, str, datetime, int]] = []
+    paired: list[FloodProbe] = []
     for probe in probes:
         wanted = set(probe.destinations)
         params = {"account_id": probe.account_id, "since": probe.since, "at_least": probe.at_least}
         if len(wanted) > _PROBE_LIMIT:
             rows = _FREQUENT_IN_WINDOW.rows(connection, **params)
-        elif connection.dialect.name == "postgresql":
-            pairs.extend((probe.account_id, n, probe.since, probe.at_least) for n in wanted)
+        elif connection.dialect.name == "postgresql" and len(probes) > 1:
+            paired.append(probe)
             continue
         else:
             rows = _FREQUENT_TO.rows(connection, wanted, **params)
         found.update((probe.account_id, number) for (number,) in rows if number in wanted)
-    if pairs:
-        columns = dict(zip(_PAIRS.columns, zip(*pairs, strict=True), strict=True))
-        found.update(_FREQUENT_PAIRS.rows(connection, **{k: list(v) for k, v in columns.items()}))
+    if paired:
+        pairs = [(probe.account_id, number) for probe in paired for number in probe.destinations]
+        account_ids, destinations = (list(column) for column in zip(*pairs, strict=True))
+        counted = _FREQUENT_PAIRS.rows(
+            connection,
+            account_id=account_ids,
+            destination=destinations,
+            since=min(probe.since for probe in paired),
+            at_least=min(probe.at_least for probe in paired),
+        )
+        found.update((account_id, destination) for account_id, destination in counted)
     return found
 
 
