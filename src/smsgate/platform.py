@@ -32,6 +32,7 @@ from smsgate.sibling_metrics import publish_counts
 from smsgate.store.database import Database
 from smsgate.store.leases import Lease, LeaseLost, process_identity
 from smsgate.store.migrate import upgrade
+from smsgate.store.queue_signal import QueueSignal, listen_for_queued_parts
 from smsgate.store.statistics import keep_statistics
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class Platform:
 
     def __post_init__(self) -> None:
         self.order_desk = OrderDesk(self.database, on_accepted=self._orders_accepted)
+        self._queue_signal = QueueSignal(self.database)
         self._dispatch_task: asyncio.Task[None] | None = None
         self.identity = process_identity()
 
@@ -208,6 +210,8 @@ class Platform:
             tasks.create_task(pusher.run())
             tasks.create_task(publish_status(self.dispatching.connectors, self.settings.data_dir))
             tasks.create_task(keep_statistics(self.database))
+            if self.database.dialect == "postgresql":
+                tasks.create_task(listen_for_queued_parts(self.database, self.dispatching.wake))
 
     async def accept(self, order: SendOrder) -> list[int]:
         """Bill and queue ``order``; the ids of its parts, in order."""
@@ -249,6 +253,8 @@ class Platform:
     def _orders_accepted(self) -> None:
         if self.dispatching is not None:
             self.dispatching.wake()
+        elif self.database.dialect == "postgresql":
+            self._queue_signal.parts_queued()
 
     def close(self) -> None:
         self.database.close()
