@@ -30,6 +30,7 @@ from smsgate.store.push import (
     parts_in_states,
 )
 from smsgate.store.schema import counters, early_receipts, messages
+from smsgate.store.selected import AmongSelected
 from smsgate.store.upserts import upsert
 
 MESSAGE_ID_COUNTER = "messages"
@@ -243,7 +244,7 @@ def _claim_statement(state: str) -> Prepared:
     )
     return Prepared(
         update(messages)
-        .where(messages.c.id.in_(due.scalar_subquery()))
+        .where(AmongSelected(messages.c.id, due))
         .values(
             state=MessageState.SUBMITTING.value,
             lease_until=bindparam("lease_until", type_=messages.c.lease_until.type),

@@ -18,6 +18,7 @@ from sqlalchemy.types import NullType
 from smsgate.domain.states import MessageState
 from smsgate.domain.timezones import zone_info
 from smsgate.store.schema import accounts, contacts, messages, reports
+from smsgate.store.selected import AmongSelected
 
 # Memo size of a report stream's conversions: repeated values hit, memory stays bounded.
 _MEMO_SIZE = 10_000
@@ -124,7 +125,7 @@ def claim_report(
     )
     row = connection.execute(
         update(reports)
-        .where(reports.c.id.in_(oldest.scalar_subquery()))
+        .where(AmongSelected(reports.c.id, oldest))
         .values(lease_until=lease_until, attempts=reports.c.attempts + 1)
         .returning(reports.c.id, reports.c.account_id, reports.c.params, reports.c.attempts)
     ).one_or_none()

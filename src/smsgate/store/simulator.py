@@ -28,6 +28,7 @@ from sqlalchemy.sql.dml import UpdateBase
 
 from smsgate.store.prepared import BatchRows, Prepared, PreparedBatch, PreparedIn
 from smsgate.store.schema import simulator_inbox, simulator_parts
+from smsgate.store.selected import AmongSelected
 
 _parts = simulator_parts.c
 _inbox = simulator_inbox.c
@@ -127,7 +128,7 @@ def _lease_statement(table: Table, *returning: ColumnElement[Any]) -> Prepared:
     )
     return Prepared(
         update(table)
-        .where(key.in_(ended.scalar_subquery()))
+        .where(AmongSelected(key, ended))
         .values(lease_until=bindparam("lease_until", type_=lease_until.type))
         .returning(*returning)
     )
@@ -190,9 +191,7 @@ def forget_parts(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    result = connection.execute(
-        delete(simulator_parts).where(_parts.part_id.in_(stale.scalar_subquery()))
-    )
+    result = connection.execute(delete(simulator_parts).where(AmongSelected(_parts.part_id, stale)))
     return int(result.rowcount)
 
 
