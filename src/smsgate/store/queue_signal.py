@@ -29,10 +29,13 @@ def _notify(connection: Connection) -> None:
 
 
 class QueueSignal:
-    """The API side: one NOTIFY at a time, and one more if parts were queued meanwhile."""
+    """The API side: one NOTIFY at a time, and one more if parts were queued meanwhile, but no
+    sooner than ``interval`` seconds after the last: under load the workers claim without a
+    pause, and a signal per group commit would only add work to the database."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, interval: float = 0.02) -> None:
         self.database = database
+        self.interval = interval
         self._sending: asyncio.Task[None] | None = None
         self._again = False
 
@@ -47,6 +50,7 @@ class QueueSignal:
             while True:
                 self._again = False
                 await self.database.read(_notify)
+                await asyncio.sleep(self.interval)
                 if not self._again:
                     return
         except Exception as error:  # the workers' poll still finds the parts
