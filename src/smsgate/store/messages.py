@@ -9,16 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Select,
-    and_,
-    bindparam,
-    delete,
-    func,
-    select,
-    update,
-)
+from sqlalchemy import Connection, Select, and_, bindparam, delete, func, select, update
 
 from smsgate.domain.states import MessageState
 from smsgate.store.accounts import change_balance
