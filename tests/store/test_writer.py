@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -73,3 +75,53 @@ def test_outcomes_commit_beside_a_busy_main_lane(database: Database) -> None:
         assert await main == "main"
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("pieces", [1, 2], ids=["alone", "in a group"])
+def test_a_deadlock_victim_is_written_again(database: Database, pieces: int) -> None:
+    """Two transactions lock two rows in opposite orders; PostgreSQL aborts the writer's to
+    break the cycle. The writer rolls back, lets the other through, and runs its batch again:
+    its callers never see the deadlock."""
+    if database.dialect == "sqlite":
+        return  # one writer at a time: no lock cycles
+    database.write_sync(lambda c: c.execute(text("CREATE TABLE pair (id int PRIMARY KEY)")))
+    database.write_sync(lambda c: c.execute(text("INSERT INTO pair VALUES (1), (2)")))
+    lock = text("SELECT id FROM pair WHERE id = :id FOR UPDATE")
+    writer_holds_2 = threading.Event()
+    attempts = 0
+
+    def writer(connection: Connection) -> str:
+        nonlocal attempts
+        attempts += 1
+        # The writer waits first, so the detector (run by the first waiter) picks it.
+        connection.execute(text("SET LOCAL deadlock_timeout = '100ms'"))
+        connection.execute(lock, {"id": 2})
+        writer_holds_2.set()
+        connection.execute(lock, {"id": 1})
+        return "written"
+
+    other_holds_1 = threading.Event()
+
+    def other() -> None:
+        with database.write_engine.begin() as connection:
+            connection.execute(text("SET LOCAL deadlock_timeout = '5s'"))
+            connection.execute(lock, {"id": 1})
+            other_holds_1.set()
+            assert writer_holds_2.wait(10)
+            time.sleep(0.05)  # the writer is waiting for row 1 by now
+            connection.execute(lock, {"id": 2})
+
+    async def scenario() -> list[str]:
+        with ThreadPoolExecutor(max_workers=1) as thread:
+            done = thread.submit(other)
+            # The writer is held up until row 1 is taken and every piece is queued: they
+            # then go in one batch.
+            held_up = asyncio.ensure_future(database.write(lambda _c: other_holds_1.wait(10)))
+            writes = [asyncio.ensure_future(database.write(writer)) for _ in range(pieces)]
+            assert await held_up
+            outcomes = await asyncio.gather(*writes)
+            done.result(timeout=10)
+        return outcomes
+
+    assert asyncio.run(scenario()) == ["written"] * pieces
+    assert attempts == pieces + 1  # the first piece, rolled back, then the whole batch again

@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import enum
 import functools
+import logging
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 MAX_WRITES_PER_COMMIT = 2_000
@@ -141,6 +143,15 @@ class _Writer:
             batch.append(self.writes.popleft())
         if not batch:
             return []
+        try:
+            return self._commit(batch, retry_transient=True)
+        except _Transient as transient:
+            # PostgreSQL chose this transaction to break a deadlock: the whole batch runs
+            # again, once, after the rollback has let the other transaction through.
+            log.warning("a write was rolled back (%s); running it again", transient.error)
+            return self._commit(batch, retry_transient=False)
+
+    def _commit(self, batch: list[_Write], *, retry_transient: bool) -> list[_Outcome]:
         outcomes: list[_Outcome] = []
         try:
             with self._transaction() as connection:
@@ -149,8 +160,15 @@ class _Writer:
                     outcomes.append((answer, None, work(connection)))
                 else:
                     for work, answer in batch:
-                        outcomes.append((answer, *_in_savepoint(connection, work)))
+                        outcome = _in_savepoint(connection, work)
+                        if retry_transient and _is_transient(outcome[0]):
+                            raise _Transient(outcome[0])
+                        outcomes.append((answer, *outcome))
+        except _Transient:
+            raise
         except Exception as error:  # the commit failed: nothing of the batch was written
+            if retry_transient and _is_transient(error):
+                raise _Transient(error) from error
             outcomes = [(answer, error, None) for _, answer in batch]
         return outcomes
 
@@ -244,6 +262,22 @@ class Database:
             self._inline = None
         self.write_engine.dispose()
         self.read_engine.dispose()
+
+
+# A deadlock's victim, or a serialization failure: nothing wrong with the work itself.
+_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+class _Transient(Exception):
+    def __init__(self, error: BaseException | None) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _is_transient(error: BaseException | None) -> bool:
+    # The driver's own error (statements run on its cursor), or SQLAlchemy's wrapping of it.
+    driver_error = getattr(error, "orig", error)
+    return getattr(driver_error, "sqlstate", None) in _TRANSIENT_SQLSTATES
 
 
 def _in_savepoint(

@@ -394,7 +394,7 @@ def finish_unsent(
     refunds: dict[int, Decimal] = defaultdict(Decimal)
     for account_id, price in rows:
         refunds[account_id] += price
-    for account_id, amount in refunds.items():
+    for account_id, amount in sorted(refunds.items()):  # in id order, as writers lock accounts
         change_balance(connection, account_id, amount)
     return len(rows)
 
