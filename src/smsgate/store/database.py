@@ -146,8 +146,9 @@ class _Writer:
         try:
             return self._commit(batch, retry_transient=True)
         except _Transient as transient:
-            # PostgreSQL chose this transaction to break a deadlock: the whole batch runs
-            # again, once, after the rollback has let the other transaction through.
+            # PostgreSQL chose this transaction to break a deadlock (or a serialization
+            # conflict): the whole batch runs again, once, after the rollback has let the
+            # other transaction through.
             log.warning("a write was rolled back (%s); running it again", transient.error)
             return self._commit(batch, retry_transient=False)
 
