@@ -30,15 +30,16 @@ OTHER = "79031234567"
 FLOOD = FloodLimit(2, timedelta(seconds=60))
 
 
-def order(account_id: int, *destinations: str, price: str = "1") -> SendOrder:
+def order(account_id: int, *destinations: str) -> SendOrder:
+    """One "Hi" to each of ``destinations``, at 1 a part."""
     now = datetime.now(UTC)
-    texts = tuple(
+    outgoing = tuple(
         OutgoingMessage(
-            destination, segment_text("Hi"), Decimal(price), now, now + timedelta(days=1), None
+            destination, segment_text("Hi"), Decimal(1), now, now + timedelta(days=1), None
         )
         for destination in destinations
     )
-    return SendOrder.priced(account_id, "SMS Info", texts, now, None, FLOOD)
+    return SendOrder.priced(account_id, "SMS Info", outgoing, now, None, FLOOD)
 
 
 def write(database: Database, *orders: SendOrder) -> list[Outcome]:
