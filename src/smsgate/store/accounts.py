@@ -79,27 +79,12 @@ def change_balance(connection: Connection, account_id: int, amount: Decimal) -> 
     return Decimal(balance) if balance is not None else None
 
 
-_LOCK_BALANCE = Prepared(
-    select(accounts.c.balance)
-    .where(accounts.c.id == bindparam("account_id"))
-    # PostgreSQL: other processes wait; SQLite's write lock covers it. NO KEY UPDATE, the lock
-    # an UPDATE of the balance takes, leaves free the key share that the foreign key's check
-    # takes when a transaction writes the account's messages: waiting for that could close a
-    # cycle with a worker whose receipts hold key shares of several accounts.
-    .with_for_update(key_share=True)
-)
-
-
-def lock_balance(connection: Connection, account_id: int) -> Decimal:
-    """The balance, held unchanged by anyone else until this transaction ends."""
-    balance = _LOCK_BALANCE.scalar(connection, account_id=account_id)
-    if balance is None:
-        raise LookupError(f"no account {account_id}")
-    return Decimal(balance)
-
-
 # In id order, as every writer locks accounts: two writers never wait on each other in a cycle
-# (PostgreSQL locks the rows as the sort hands them out). NO KEY UPDATE as in ``lock_balance``.
+# (PostgreSQL locks the rows as the sort hands them out). PostgreSQL: other processes wait;
+# SQLite's write lock covers it. NO KEY UPDATE, the lock an UPDATE of the balance takes, leaves
+# free the key share that the foreign key's check takes when a transaction writes the account's
+# messages: waiting for that could close a cycle with a worker whose receipts hold key shares
+# of several accounts.
 _LOCK_BALANCES = PreparedIn(
     lambda among: (
         select(accounts.c.id, accounts.c.balance)
@@ -111,7 +96,7 @@ _LOCK_BALANCES = PreparedIn(
 
 
 def lock_balances(connection: Connection, account_ids: Collection[int]) -> dict[int, Decimal]:
-    """``lock_balance`` of several accounts in one statement."""
+    """The balances, held unchanged by anyone else until this transaction ends."""
     balances = {
         account_id: Decimal(balance)
         for account_id, balance in _LOCK_BALANCES.rows(connection, account_ids)
@@ -120,6 +105,11 @@ def lock_balances(connection: Connection, account_ids: Collection[int]) -> dict[
     if missing:
         raise LookupError(f"no account {min(missing)}")
     return balances
+
+
+def lock_balance(connection: Connection, account_id: int) -> Decimal:
+    """The balance, held unchanged by anyone else until this transaction ends."""
+    return lock_balances(connection, [account_id])[account_id]
 
 
 _TAKE_FROM_BALANCES = PreparedBatch(
