@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection
-
 from smsgate.domain.states import MessageState
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database
 from smsgate.store.messages import _CLAIM, claim_due, insert_parts
 from tests.store.parts import part_row
+from tests.store.plans import query_plan
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 SENT = MessageState.SENT.value
@@ -26,15 +25,9 @@ def test_a_claim_takes_the_due_parts_by_the_primary_key(database: Database) -> N
         database.write_sync(lambda c: c.exec_driver_sql("ANALYZE messages"))
     later = NOW + timedelta(seconds=1)
 
-    def plan(connection: Connection) -> str:
-        compiled = _CLAIM[MessageState.QUEUED.value].compiled(connection.dialect)
-        params = compiled.bind({"now": later, "lease_until": later, "limit": 500})
-        prefix = "EXPLAIN " if connection.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute(prefix + compiled.sql, params)
-        return "\n".join(str(row[-1]) for row in cursor.fetchall())
-
-    shown = database.read_sync(plan)
+    claim = _CLAIM[MessageState.QUEUED.value]
+    params = {"now": later, "lease_until": later, "limit": 500}
+    shown = database.read_sync(lambda c: query_plan(c, claim, params))
     assert "Seq Scan on messages" not in shown and "SCAN messages" not in shown, shown
     claimed = database.write_sync(lambda c: claim_due(c, later, later, 500))
     assert [part.id for part in claimed] == list(range(1, 501))

@@ -9,7 +9,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, bindparam, delete, func, select, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    column,
+    delete,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from smsgate.domain.states import MessageState
 from smsgate.store.accounts import change_balance
@@ -106,11 +117,32 @@ def _frequent(where: Any) -> Select[Any]:
 
 
 _RECENT_WINDOW = Prepared(select(*_RECENT_COLUMNS).where(_recent_where()))
+_FREQUENT_IN_WINDOW = Prepared(_frequent(_recent_where()))
+# SQLite: the numbers as an IN list, which it searches one by one in the account's index of
+# (account_id, destination, created_at).
 _RECENT_TO = PreparedIn(
     lambda among: select(*_RECENT_COLUMNS).where(_recent_where(among(messages.c.destination)))
 )
-_FREQUENT_IN_WINDOW = Prepared(_frequent(_recent_where()))
 _FREQUENT_TO = PreparedIn(lambda among: _frequent(_recent_where(among(messages.c.destination))))
+# PostgreSQL: each number's messages as a correlated subquery of its own, which can only be a
+# range of that index. Given ``destination = ANY(...)`` or a join, the planner,
+# on statistics older than the account's latest burst (a new table; a generic plan made
+# early), took account_id and created_at as the index condition and filtered the numbers:
+# each probe then read every message the account ever sent (3.1 ms for 5,200 of them, 0.08 ms
+# one number at a time), and the SendSms group commit held the account's lock meanwhile.
+_NUMBERS = (
+    func.unnest(bindparam("among", type_=ARRAY(messages.c.destination.type)))
+    .table_valued(column("destination", messages.c.destination.type))
+    .render_derived(name="numbers")
+)
+_TIMES_TO_NUMBER = (
+    select(func.array_agg(messages.c.created_at))
+    .where(_recent_where(messages.c.destination == _NUMBERS.c.destination))
+    .scalar_subquery()
+)
+_RECENT_TO_EACH = Prepared(
+    select(_NUMBERS.c.destination, _TIMES_TO_NUMBER).select_from(_NUMBERS), arrays=("among",)
+)
 # Up to this many numbers, index probes per number beat a scan of the account's recent window.
 _PROBE_LIMIT = 2048
 
@@ -123,10 +155,16 @@ def recent_message_times(
     times: dict[str, list[datetime]] = defaultdict(list)
     if not wanted:
         return times
-    if len(wanted) <= _PROBE_LIMIT:
-        rows = _RECENT_TO.rows(connection, wanted, account_id=account_id, since=since)
-    else:
+    if connection.dialect.name == "postgresql" and len(wanted) <= _PROBE_LIMIT:
+        params = {"among": sorted(wanted), "account_id": account_id, "since": since}
+        for destination, sent_at in _RECENT_TO_EACH.rows(connection, **params):
+            if sent_at:  # None: no message to that number
+                times[destination].extend(sent_at)
+        return times
+    if len(wanted) > _PROBE_LIMIT:
         rows = _RECENT_WINDOW.rows(connection, account_id=account_id, since=since)
+    else:
+        rows = _RECENT_TO.rows(connection, wanted, account_id=account_id, since=since)
     for destination, created_at in rows:
         if destination in wanted:
             times[destination].append(created_at)
@@ -144,24 +182,28 @@ class FloodProbe:
     at_least: int
 
 
-# PostgreSQL: the probes of several accounts as one statement over (account, number) pairs: a
-# batch of SendSms from many accounts costs one round trip, not one per account. It counts
+# PostgreSQL: every probe of a batch, of one account or many, as one statement over (account,
+# number) pairs, each pair's count a correlated subquery (an index range, as above). It counts
 # from the earliest ``since`` up to the lowest ``at_least`` of the probes: a few more numbers
 # may answer than each probe alone would give, which only means reading their times.
 _PAIRS = BatchRows(
     {"account_id": messages.c.account_id.type, "destination": messages.c.destination.type},
     set_based=True,
 )
-_FREQUENT_PAIRS = Prepared(
-    select(messages.c.account_id, messages.c.destination)
+_SENT_TO_PAIR = (
+    select(func.count())
     .where(
         messages.c.account_id == _PAIRS["account_id"],
         messages.c.destination == _PAIRS["destination"],
         messages.c.created_at >= bindparam("since", type_=messages.c.created_at.type),
         messages.c.part_number == 1,
     )
-    .group_by(messages.c.account_id, messages.c.destination)
-    .having(func.count() >= bindparam("at_least")),
+    .scalar_subquery()
+)
+_FREQUENT_PAIRS = Prepared(
+    select(_PAIRS["account_id"], _PAIRS["destination"]).where(
+        bindparam("at_least") <= _SENT_TO_PAIR
+    ),
     arrays=_PAIRS.columns,
 )
 
@@ -178,7 +220,7 @@ def frequent_destinations(
         params = {"account_id": probe.account_id, "since": probe.since, "at_least": probe.at_least}
         if len(wanted) > _PROBE_LIMIT:
             rows = _FREQUENT_IN_WINDOW.rows(connection, **params)
-        elif connection.dialect.name == "postgresql" and len(probes) > 1:
+        elif connection.dialect.name == "postgresql":
             paired.append(probe)
             continue
         else:

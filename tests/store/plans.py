@@ -1,0 +1,23 @@
+"""What the database plans to do with a prepared statement (``EXPLAIN``), for tests that pin a
+statement to its index."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection
+
+from smsgate.store.prepared import Prepared
+
+
+def query_plan(connection: Connection, statement: Prepared, params: Mapping[str, Any]) -> str:
+    """The plan's lines: PostgreSQL's ``EXPLAIN``, SQLite's ``EXPLAIN QUERY PLAN``."""
+    compiled = statement.compiled(connection.dialect)
+    prefix = "EXPLAIN " if connection.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(prefix + compiled.sql, compiled.bind(params))
+        return "\n".join(str(row[-1]) for row in cursor.fetchall())
+    finally:
+        cursor.close()
