@@ -86,6 +86,53 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def process_tree(pid: int) -> list[int]:
+    """The process and all its descendants (a supervisor's API processes and worker)."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found.extend(process_tree(int(child)))
+    return found
+
+
+class CpuWatch:
+    """CPU time spent over a stretch of work by the server's processes and, on PostgreSQL, by
+    the database server's backends serving the server's database."""
+
+    def __init__(self, server: ServerProcess, admin: AccountAdmin) -> None:
+        assert server.process is not None
+        self.server_pid = server.process.pid
+        self.admin = admin
+        self.start = (self._spent(process_tree(self.server_pid)), self._spent(self._backends()))
+
+    def _backends(self) -> list[int]:
+        if self.admin.database.dialect != "postgresql":
+            return []
+        query = "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        pids = self.admin.database.read_sync(lambda c: c.exec_driver_sql(query).scalars().all())
+        return [int(pid) for pid in pids]
+
+    @staticmethod
+    def _spent(pids: list[int]) -> dict[int, float]:
+        spent = {}
+        for pid in pids:
+            try:
+                spent[pid] = cpu_seconds(pid)
+            except FileNotFoundError:  # it ended meanwhile
+                continue
+        return spent
+
+    def seconds(self) -> tuple[float, float]:
+        """CPU seconds since the watch began: (server processes, database backends)."""
+        server_before, database_before = self.start
+        server_now = self._spent(process_tree(self.server_pid))
+        database_now = self._spent(self._backends())
+        return (
+            sum(now - server_before.get(pid, 0.0) for pid, now in server_now.items()),
+            sum(now - database_before.get(pid, 0.0) for pid, now in database_now.items()),
+        )
+
+
 def report(title: str, rows: list[tuple[str, str]]) -> None:
     print(f"\n== {title}")
     width = max(len(name) for name, _ in rows)

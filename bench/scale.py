@@ -3,8 +3,9 @@ embedded default (SQLite, one process), in one run on this machine.
 
 Each layout is a fresh server: ``smsgate serve`` for one process (API and delivery together),
 ``smsgate serve --workers N`` for N API processes plus one worker process. SendSms: 32
-keep-alive clients for a few seconds. End to end: parts sent by SendBulk until all are
-Delivered through the simulated SMSC with delay 0.
+keep-alive clients for a few seconds, and the CPU each costs in all the processes, the
+database server's included. End to end: parts sent by SendBulk until all are Delivered
+through the simulated SMSC with delay 0.
 
 Run: ``.venv/bin/python -m bench.scale [seconds] [parts] [rounds]`` (PostgreSQL from
 SMSGATE_TEST_POSTGRES_URL, the local server by default; 3 rounds, the layouts taking turns).
@@ -18,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from statistics import median
 
-from bench.harness import bench_account, bench_server, report
+from bench.harness import CpuWatch, bench_account, bench_server, report
 from bench.loadgen import run_load
 from bench.pipeline import accept_and_deliver
 from bench.send_throughput import sms_requests
@@ -43,6 +44,10 @@ LAYOUTS = (
 class Figures:
     sends_per_second: float
     parts_per_second: float
+    # CPU per SendSms, in microseconds, over all the layout's processes (API, worker) and the
+    # database server's backends: on 2 cores, what bounds the rate once the cores are busy.
+    server_cpu_per_send: float
+    database_cpu_per_send: float
 
 
 def measure(layout: Layout, seconds: float, parts: int) -> Figures:
@@ -52,12 +57,19 @@ def measure(layout: Layout, seconds: float, parts: int) -> Figures:
         send_sms = sms_requests(session_id, itertools.count(79_260_000_001, 10))
 
         run_load(server.port, send_sms, seconds=1)  # warm up every process
+        watch = CpuWatch(server, admin)
         sends = run_load(server.port, send_sms, seconds=seconds)
+        server_cpu, database_cpu = watch.seconds()
         assert set(sends.statuses) == {200}, sends.statuses
         # A fresh account: the end-to-end count is not mixed with the SendSms run's parts.
         _, session_id = bench_account(server, admin)
         _, delivered_after = accept_and_deliver(server, session_id, parts)
-    return Figures(sends.rate, parts / delivered_after)
+    return Figures(
+        sends.rate,
+        parts / delivered_after,
+        server_cpu / sends.requests * 1e6,
+        database_cpu / sends.requests * 1e6,
+    )
 
 
 def main(seconds: float, parts: int, rounds: int) -> None:
@@ -79,7 +91,9 @@ def main(seconds: float, parts: int, rounds: int) -> None:
                 f"SendSms {_spread([m.sends_per_second for m in measured])}/s "
                 f"({sends:.2f}x SQLite), end to end "
                 f"{_spread([m.parts_per_second for m in measured])} parts/s "
-                f"({delivered:.2f}x SQLite)",
+                f"({delivered:.2f}x SQLite); CPU per SendSms "
+                f"{median(m.server_cpu_per_send for m in measured):,.0f} µs in smsgate"
+                + _database_cpu(layout, measured),
             )
         )
         if layout is LAYOUTS[2]:
@@ -97,6 +111,12 @@ def _ratio(measured: list[Figures], reference: list[Figures], figure: str) -> fl
             for run, base in zip(measured, reference, strict=True)
         )
     )
+
+
+def _database_cpu(layout: Layout, measured: list[Figures]) -> str:
+    if layout.backend == "sqlite":
+        return ""
+    return f" + {median(m.database_cpu_per_send for m in measured):,.0f} µs in PostgreSQL"
 
 
 def _spread(values: list[float]) -> str:
