@@ -125,11 +125,11 @@ _RECENT_TO = PreparedIn(
 )
 _FREQUENT_TO = PreparedIn(lambda among: _frequent(_recent_where(among(messages.c.destination))))
 # PostgreSQL: each number's messages as a correlated subquery of its own, which can only be a
-# range of that index. Given ``destination = ANY(...)`` or a join, the planner,
-# on statistics older than the account's latest burst (a new table; a generic plan made
-# early), took account_id and created_at as the index condition and filtered the numbers:
-# each probe then read every message the account ever sent (3.1 ms for 5,200 of them, 0.08 ms
-# one number at a time), and the SendSms group commit held the account's lock meanwhile.
+# range of that index. Given ``destination = ANY(...)`` or a join, the planner, on statistics
+# older than the account's latest burst (a new table; a generic plan made early), took
+# account_id and created_at as the index condition and filtered the numbers: each probe then
+# read every message the account ever sent (3.1 ms for 5,200 of them, against 0.08 ms one
+# number at a time), while the SendSms group commit held the account's lock.
 _NUMBERS = (
     func.unnest(bindparam("among", type_=ARRAY(messages.c.destination.type)))
     .table_valued(column("destination", messages.c.destination.type))
