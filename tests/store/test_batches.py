@@ -4,13 +4,16 @@ PostgreSQL, ``executemany`` on SQLite; the same outcome on both."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 
 from smsgate.domain.states import MessageState
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database
 from smsgate.store.messages import (
+    _APPLY_RECEIPT,
     apply_receipts,
     claim_due,
     insert_parts,
@@ -19,6 +22,7 @@ from smsgate.store.messages import (
 from smsgate.store.schema import early_receipts, messages, simulator_parts
 from smsgate.store.simulator import TakenPart, mark_reported, take_parts
 from tests.store.parts import part_row
+from tests.store.plans import query_plan
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 CONNECTOR = "main"
@@ -96,3 +100,30 @@ def test_a_long_list_of_values_is_looked_up_whole(database: Database) -> None:
     parts = [TakenPart(part_id, f"s{part_id}", None, due, None) for part_id in range(1, 1_101)]
     taken = database.write_sync(lambda c: take_parts(c, parts))
     assert taken == {part.part_id: part.smsc_id for part in parts}
+
+
+def test_receipts_never_find_their_parts_by_state_whatever_the_statistics(
+    database: Database,
+) -> None:
+    ids = queued_parts(database, 20_000)
+    if database.dialect == "postgresql":
+        database.write_sync(lambda c: c.exec_driver_sql("ANALYZE messages"))
+    # Every part sent since the statistics were taken: they still say no part is "sent".
+    sent = update(messages).values(state=MessageState.SENT.value)
+    database.write_sync(lambda c: c.execute(sent))
+    batch = ids[:500]
+    receipts: dict[str, list[Any]] = {
+        "part_id": batch,
+        "state": [MessageState.DELIVERED.value] * len(batch),
+        "done_at": [NOW] * len(batch),
+        "error": [None] * len(batch),
+    }
+    if database.dialect == "postgresql":
+        statement, params = _APPLY_RECEIPT._set_based, receipts
+    else:
+        statement, params = _APPLY_RECEIPT._per_row, {name: v[0] for name, v in receipts.items()}
+    plan = database.read_sync(partial(query_plan, statement=statement, params=params))
+    if database.dialect == "postgresql":
+        assert "ix_messages_state_due_at" not in plan, plan
+    else:
+        assert "USING INTEGER PRIMARY KEY" in plan, plan

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Select,
     and_,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     column,
     delete,
     func,
+    or_,
     select,
     update,
 )
@@ -304,6 +306,16 @@ def claim_due(
     return sorted(claimed, key=lambda part: part.id)
 
 
+def _still_in(*states: str) -> ColumnElement[bool]:
+    """That parts found by their ids are still in one of ``states``, in a form no index
+    answers (``state || ''``). As ``state = ...`` the planner may instead find the parts by the
+    claim index's state and filter the ids: on statistics older than the last burst (saying no
+    part is sent, say), 10 of 121 batches of receipts read every sent part, up to 50 ms each.
+    """
+    unindexed = messages.c.state.concat("")
+    return or_(*(unindexed == state for state in states))
+
+
 def release_lapsed_leases(connection: Connection, now: datetime) -> int:
     """Parts whose dispatcher died holding them become claimable again."""
     result = connection.execute(
@@ -328,7 +340,7 @@ _RECORD_ACCEPTED = PreparedBatch(
     {"part_id": messages.c.id.type, "smsc_id": messages.c.smsc_id.type},
     lambda rows: (
         update(messages)
-        .where(messages.c.id == rows["part_id"], messages.c.state == MessageState.SUBMITTING.value)
+        .where(messages.c.id == rows["part_id"], _still_in(MessageState.SUBMITTING.value))
         .values(
             state=MessageState.SENT.value,
             smsc_id=rows["smsc_id"],
@@ -403,7 +415,7 @@ def record_retry(
     if part_ids:
         connection.execute(
             update(messages)
-            .where(messages.c.id.in_(part_ids), messages.c.state == MessageState.SUBMITTING.value)
+            .where(messages.c.id.in_(part_ids), _still_in(MessageState.SUBMITTING.value))
             .values(state=MessageState.QUEUED.value, due_at=due_at, lease_until=None, error=error)
         )
 
@@ -428,7 +440,7 @@ def finish_unsent(
         update(messages)
         .where(
             messages.c.id.in_(part_ids),
-            messages.c.state.in_((*_WAITING, MessageState.SUBMITTING.value)),
+            _still_in(*_WAITING, MessageState.SUBMITTING.value),
         )
         .values(state=state.value, reported_at=now, lease_until=None, error=error)
         .returning(messages.c.account_id, messages.c.price)
@@ -452,7 +464,7 @@ _APPLY_RECEIPT = PreparedBatch(
     },
     lambda rows: (
         update(messages)
-        .where(messages.c.id == rows["part_id"], messages.c.state == MessageState.SENT.value)
+        .where(messages.c.id == rows["part_id"], _still_in(MessageState.SENT.value))
         .values(state=rows["state"], reported_at=rows["done_at"], error=rows["error"])
     ),
 )
