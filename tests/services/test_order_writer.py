@@ -3,6 +3,7 @@ account's flood count and balance apart, on both backends."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -12,7 +13,7 @@ from sqlalchemy import Connection, func, select
 from smsgate.domain.errors import FloodDetected, NotEnoughCredits
 from smsgate.domain.segments import segment_text
 from smsgate.services.accounts import AccountAdmin
-from smsgate.services.order_writer import Outcome, write_orders
+from smsgate.services.order_writer import OrderDesk, Outcome, write_orders
 from smsgate.services.sending import FloodLimit, OutgoingMessage, SendOrder
 from smsgate.store.accounts import (
     lock_balance,
@@ -121,3 +122,50 @@ def test_locking_balances_never_waits_for_a_writer_of_the_accounts_messages(
         insert_parts(worker, [part_row(1, first, now), part_row(2, second, now)])
         # Fails with LockNotAvailable if the lock waits for the transaction above.
         assert database.write_sync(lock_within_a_second) == {first: 5, second: 5}
+
+
+def test_orders_that_arrive_while_a_write_waits_for_the_balance_join_it(
+    database: Database,
+) -> None:
+    """Another process's write holds the account's row: the desk's write waits for it, and the
+    orders of that account that arrive meanwhile go in the same transaction; another
+    account's wait for the next write."""
+    if database.dialect == "sqlite":
+        return  # one writer at a time: a write never waits for another's row lock
+    admin = AccountAdmin(database)
+    waiting = admin.create("waiting", password="secret-password", balance=Decimal(10))
+    other = admin.create("other", password="secret-password", balance=Decimal(10))
+    desk = OrderDesk(database)
+
+    async def scenario() -> list[list[int]]:
+        with database.write_engine.begin() as other_process:
+            lock_balance(other_process, waiting)
+            first = asyncio.create_task(desk.accept(order(waiting, PHONE)))
+            await until_a_write_waits(database)
+            late = [
+                asyncio.create_task(desk.accept(order(account, OTHER)))
+                for account in (waiting, other, waiting)
+            ]
+            await asyncio.sleep(0.1)
+            assert not first.done()
+        return [await first, *[await answer for answer in late]]
+
+    first, late_same, late_other, late_same_again = asyncio.run(scenario())
+    written_by = database.read_sync(transactions_of_parts)
+    assert written_by[first[0]] == written_by[late_same[0]] == written_by[late_same_again[0]]
+    assert written_by[late_other[0]] != written_by[first[0]]
+
+
+async def until_a_write_waits(database: Database) -> None:
+    waits = "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'"
+    for _ in range(1_000):
+        if await database.read(lambda c: c.exec_driver_sql(waits).scalar_one()):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("no write waited for the balance's lock")
+
+
+def transactions_of_parts(connection: Connection) -> dict[int, str]:
+    """The transaction that wrote each part (PostgreSQL's ``xmin``)."""
+    rows = connection.exec_driver_sql("SELECT id, xmin::text FROM messages")
+    return {int(part_id): str(xmin) for part_id, xmin in rows}

@@ -4,13 +4,15 @@ Orders that arrive together are written together. Under the write lock, the rece
 and the balances of the accounts involved are read once; each order is then decided in
 arrival order against running counts and a running balance (all or nothing per order); the
 accepted ones are written with one debit per account, one id allocation and one insert.
+Orders that arrive while a write waits for its accounts' locks join it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -32,14 +34,28 @@ from smsgate.store.messages import (
 )
 
 Outcome = list[int] | ApiError
+# An order waiting for its write, and where its outcome goes.
+_Waiting = tuple[SendOrder, "asyncio.Future[list[int]]"]
 
 
-def write_orders(connection: Connection, orders: Sequence[SendOrder]) -> list[Outcome]:
-    """Decide and write ``orders``; each outcome is the order's part ids or its error."""
+# Given the accounts whose balances a write holds: the orders of those accounts still waiting
+# for a write, taken to be written now.
+Joining = Callable[[Collection[int]], list[SendOrder]]
+
+
+def write_orders(
+    connection: Connection, orders: Sequence[SendOrder], joining: Joining | None = None
+) -> list[Outcome]:
+    """Decide and write ``orders``, then those ``joining`` gives once the balances are locked;
+    each outcome is the order's part ids or its error, in that order."""
     # The accounts are locked first, and in one order in every process (no two writers wait on
     # each other in a cycle); the recent messages are read under the locks, so a concurrent
     # writer's orders of the same account are either all counted or none exist yet.
     balances = lock_balances(connection, {order.account_id for order in orders})
+    if joining is not None:
+        # The lock may have been a wait for another process's write: what arrived meanwhile
+        # for these accounts goes in this write rather than waiting for its own.
+        orders = [*orders, *joining(balances.keys())]
     recent = _recent_messages(connection, orders)
     # Orders still to decide per account: the last one's messages need not be counted.
     following = Counter(order.account_id for order in orders)
@@ -166,34 +182,40 @@ def _insert(connection: Connection, orders: Sequence[SendOrder]) -> list[list[in
 
 class OrderDesk:
     """Gathers orders into writes: one write at a time, taking every order that arrived while
-    the last one ran.
+    the last one ran, and those that arrive while it waits for its accounts' locks.
 
     A write's cost hardly depends on its size (a few statements and a commit, each a round trip
     on PostgreSQL, where the account's row stays locked until the commit), so under load orders
     wait for the write in progress and then go together, instead of queueing up as many small
-    writes that each pay for it.
+    writes that each pay for it. With several API processes the writes of one account take
+    turns on its row: each would carry only the orders of its own process that arrived before
+    it began, so the orders that arrive while it waits for the row join it.
     """
 
     def __init__(self, database: Database, on_accepted: Callable[[], None] | None = None) -> None:
         self.database = database
         self.on_accepted = on_accepted
-        self._waiting: list[tuple[SendOrder, asyncio.Future[list[int]]]] = []
+        # Taken by the event loop and by the write's thread (``_join``).
+        self._queue_lock = threading.Lock()
+        self._waiting: list[_Waiting] = []
         self._writing: asyncio.Task[None] | None = None
 
     async def accept(self, order: SendOrder) -> list[int]:
         """The ids of the order's parts once committed; raises the order's ``ApiError``."""
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[list[int]] = loop.create_future()
-        if not self._waiting and self._writing is None:
-            # After the callbacks already due: the orders of this loop turn go together.
-            loop.call_soon(self._flush)
-        self._waiting.append((order, answer))
+        with self._queue_lock:
+            if not self._waiting and self._writing is None:
+                # After the callbacks already due: the orders of this loop turn go together.
+                loop.call_soon(self._flush)
+            self._waiting.append((order, answer))
         return await answer
 
     def _flush(self) -> None:
-        if self._writing is not None or not self._waiting:
-            return
-        batch, self._waiting = self._waiting, []
+        with self._queue_lock:
+            if self._writing is not None or not self._waiting:
+                return
+            batch, self._waiting = self._waiting, []
         self._writing = asyncio.create_task(self._write(batch))
         self._writing.add_done_callback(self._written)
 
@@ -201,10 +223,23 @@ class OrderDesk:
         self._writing = None
         self._flush()
 
-    async def _write(self, batch: list[tuple[SendOrder, asyncio.Future[list[int]]]]) -> None:
-        orders = [order for order, _ in batch]
+    def _join(self, batch: list[_Waiting], locked: Collection[int]) -> list[SendOrder]:
+        with self._queue_lock:
+            joined = [waiting for waiting in self._waiting if waiting[0].account_id in locked]
+            if joined:
+                self._waiting = [
+                    waiting for waiting in self._waiting if waiting[0].account_id not in locked
+                ]
+        batch.extend(joined)  # answered with the batch, and in it if the write runs again
+        return [order for order, _ in joined]
+
+    async def _write(self, batch: list[_Waiting]) -> None:
+        def write(connection: Connection) -> list[Outcome]:
+            orders = [order for order, _ in batch]
+            return write_orders(connection, orders, lambda locked: self._join(batch, locked))
+
         try:
-            outcomes = await self.database.write(lambda c: write_orders(c, orders))
+            outcomes = await self.database.write(write)
         except Exception as error:  # rolled back: no order of the batch was accepted
             for _, answer in batch:
                 if not answer.done():
