@@ -157,7 +157,11 @@ def test_orders_that_arrive_while_a_write_waits_for_the_balance_join_it(
 
 
 async def until_a_write_waits(database: Database) -> None:
-    waits = "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'"
+    # This test's database only: other tests share the server.
+    waits = (
+        "SELECT count(*) FROM pg_locks JOIN pg_stat_activity USING (pid)"
+        " WHERE NOT granted AND locktype = 'transactionid' AND datname = current_database()"
+    )
     for _ in range(1_000):
         if await database.read(lambda c: c.exec_driver_sql(waits).scalar_one()):
             return

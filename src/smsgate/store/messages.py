@@ -157,14 +157,14 @@ def recent_message_times(
     times: dict[str, list[datetime]] = defaultdict(list)
     if not wanted:
         return times
-    if connection.dialect.name == "postgresql" and len(wanted) <= _PROBE_LIMIT:
+    if len(wanted) > _PROBE_LIMIT:
+        rows = _RECENT_WINDOW.rows(connection, account_id=account_id, since=since)
+    elif connection.dialect.name == "postgresql":
         params = {"among": sorted(wanted), "account_id": account_id, "since": since}
         for destination, sent_at in _RECENT_TO_EACH.rows(connection, **params):
             if sent_at:  # None: no message to that number
                 times[destination].extend(sent_at)
         return times
-    if len(wanted) > _PROBE_LIMIT:
-        rows = _RECENT_WINDOW.rows(connection, account_id=account_id, since=since)
     else:
         rows = _RECENT_TO.rows(connection, wanted, account_id=account_id, since=since)
     for destination, created_at in rows:
