@@ -124,8 +124,10 @@ messages = Table(
     Column("timezone_step", String(16)),
     Index("ix_messages_state_due_at", "state", "due_at"),
     Index("ix_messages_account_id_created_at", "account_id", "created_at"),
+    # Destination first: the flood probe's per-number lookups on PostgreSQL leave account_id
+    # out of the index condition (``store/messages``), so that only this index can answer them.
     Index(
-        "ix_messages_account_id_destination_created_at", "account_id", "destination", "created_at"
+        "ix_messages_destination_account_id_created_at", "destination", "account_id", "created_at"
     ),
     # Only parts an SMSC has taken have an smsc id: accepting a part costs no entry here.
     Index(
