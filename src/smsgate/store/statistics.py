@@ -2,9 +2,10 @@
 
 PostgreSQL plans from statistics that autovacuum refreshes at most once a minute per database
 (``autovacuum_naptime``) and only after 10% of a table changed. A table that grows from empty
-(a new installation, a first campaign) is meanwhile planned as if it were empty: the flood
-check and the receipt look-ups then scan every recent row of an account instead of probing
-their indexes, 1-50 ms a statement instead of 0.1 ms, and the single writer stalls on them.
+(a new installation, a first campaign) is meanwhile planned as if it were empty: look-ups
+may then scan rows instead of probing their indexes, 1-50 ms a statement instead of 0.1 ms,
+and the single writer stalls on them (the hottest ones, the flood check and the state checks
+of ``store/messages``, are written so that no plan can).
 So the delivering process checks every few seconds and analyzes a busy table once a fifth of
 it changed since its last analysis. SQLite needs none of this: its planner uses no statistics
 unless asked to.
