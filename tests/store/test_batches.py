@@ -14,6 +14,8 @@ from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database
 from smsgate.store.messages import (
     _APPLY_RECEIPT,
+    _PARTS_BY_SMSC_ID,
+    _PARTS_OF_RECEIPTS,
     apply_receipts,
     claim_due,
     insert_parts,
@@ -127,3 +129,40 @@ def test_receipts_never_find_their_parts_by_state_whatever_the_statistics(
         assert "ix_messages_state_due_at" not in plan, plan
     else:
         assert "USING INTEGER PRIMARY KEY" in plan, plan
+
+
+def test_receipts_look_up_each_operator_id_whatever_the_statistics(database: Database) -> None:
+    ids = queued_parts(database, 20_000)
+    if database.dialect == "postgresql":
+        database.write_sync(lambda c: c.exec_driver_sql("ANALYZE messages"))
+    # Sent since the statistics were taken: they still say no part has an operator id.
+    sent = (
+        update(messages)
+        .where(messages.c.id <= 15_000)
+        .values(
+            state=MessageState.SENT.value,
+            connector=CONNECTOR,
+            smsc_id=messages.c.id.cast(messages.c.smsc_id.type),
+        )
+    )
+    database.write_sync(lambda c: c.execute(sent))
+    smsc_ids = [str(part_id) for part_id in ids[100:600]]
+    if database.dialect == "postgresql":
+        statement, params = _PARTS_OF_RECEIPTS, {"among": smsc_ids, "connector": CONNECTOR}
+    else:
+        listed = {f"in_{i}": smsc_ids[i] for i in range(8)}
+        statement, params = _PARTS_BY_SMSC_ID._by_size[8], {"connector": CONNECTOR, **listed}
+    plan = database.read_sync(partial(query_plan, statement=statement, params=params))
+    if database.dialect == "postgresql":
+        # Not "Index Cond: (connector = ...)" with the ids left to a filter over every part
+        # the connector sent.
+        conditions = [line for line in plan.splitlines() if "Index Cond" in line]
+        assert conditions and all("smsc_id" in line for line in conditions), plan
+    else:
+        assert "connector=? AND smsc_id=?" in plan, plan
+    receipts = [(smsc_id, MessageState.DELIVERED, NOW, None) for smsc_id in smsc_ids]
+    database.write_sync(lambda c: apply_receipts(c, CONNECTOR, receipts))
+    delivered = select(messages.c.id).where(messages.c.state == MessageState.DELIVERED.value)
+    assert (
+        sorted(database.read_sync(lambda c: c.execute(delivered).scalars().all())) == ids[100:600]
+    )

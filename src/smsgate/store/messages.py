@@ -21,6 +21,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -501,11 +502,47 @@ _KEEP_EARLY_RECEIPT = PreparedBatch(
     },
     lambda rows: rows.into(rows.insert(early_receipts)).on_conflict_do_nothing(),
 )
+_PART_COLUMNS_OF_RECEIPT = (messages.c.id, messages.c.callback_url.is_not(None).label("callback"))
+# SQLite: the operator ids as an IN list, each a look-up of (connector, smsc_id).
 _PARTS_BY_SMSC_ID = PreparedIn(
-    lambda among: select(
-        messages.c.smsc_id, messages.c.id, messages.c.callback_url.is_not(None)
-    ).where(messages.c.connector == bindparam("connector"), among(messages.c.smsc_id))
+    lambda among: select(messages.c.smsc_id, *_PART_COLUMNS_OF_RECEIPT).where(
+        messages.c.connector == bindparam("connector"), among(messages.c.smsc_id)
+    )
 )
+# PostgreSQL: each operator id's parts as a subquery of its own (LATERAL; OFFSET 0 keeps the
+# planner from merging it into a join), where the id can only be an index condition. Given
+# ``smsc_id = ANY(...)``, a plan made on statistics taken while few parts were sent took the
+# connector alone as the index condition and filtered the ids: each batch of receipts then
+# read every part the connector ever sent (auto_explain: 20-355 ms a batch at 25,000 parts).
+_SMSC_IDS = (
+    func.unnest(bindparam("among", type_=ARRAY(messages.c.smsc_id.type)))
+    .table_valued(column("smsc_id", messages.c.smsc_id.type))
+    .render_derived(name="receipts")
+)
+_PARTS_OF_SMSC_ID = (
+    select(*_PART_COLUMNS_OF_RECEIPT)
+    .where(
+        messages.c.connector == bindparam("connector"), messages.c.smsc_id == _SMSC_IDS.c.smsc_id
+    )
+    .offset(0)
+    .lateral("parts")
+)
+_PARTS_OF_RECEIPTS = Prepared(
+    select(_SMSC_IDS.c.smsc_id, _PARTS_OF_SMSC_ID.c.id, _PARTS_OF_SMSC_ID.c.callback).select_from(
+        _SMSC_IDS.join(_PARTS_OF_SMSC_ID, true())
+    ),
+    arrays=("among",),
+)
+
+
+def _parts_of_receipts(
+    connection: Connection, connector: str, smsc_ids: Collection[str]
+) -> list[tuple[Any, ...]]:
+    """(smsc_id, part id, whether the part has a callback URL) of each part with those ids."""
+    if connection.dialect.name == "postgresql":
+        among = sorted(set(smsc_ids))
+        return _PARTS_OF_RECEIPTS.rows(connection, among=among, connector=connector)
+    return _PARTS_BY_SMSC_ID.rows(connection, smsc_ids, connector=connector)
 
 
 def apply_receipts(
@@ -518,9 +555,7 @@ def apply_receipts(
     if not receipts:
         return
     parts_by_smsc_id: dict[str, list[int]] = defaultdict(list)
-    found = _PARTS_BY_SMSC_ID.rows(
-        connection, [smsc_id for smsc_id, *_ in receipts], connector=connector
-    )
+    found = _parts_of_receipts(connection, connector, [smsc_id for smsc_id, *_ in receipts])
     with_callback = set()
     for smsc_id, part_id, has_callback in found:
         parts_by_smsc_id[smsc_id].append(part_id)

@@ -4,11 +4,13 @@ PostgreSQL plans from statistics that autovacuum refreshes at most once a minute
 (``autovacuum_naptime``) and only after 10% of a table changed. A table that grows from empty
 (a new installation, a first campaign) is meanwhile planned as if it were empty: look-ups
 may then scan rows instead of probing their indexes, 1-50 ms a statement instead of 0.1 ms,
-and the single writer stalls on them (the hottest ones, the flood check and the state checks
-of ``store/messages``, are written so that no plan can).
-So the delivering process checks every few seconds and analyzes a busy table once a fifth of
-it changed since its last analysis. SQLite needs none of this: its planner uses no statistics
-unless asked to.
+and the single writer stalls on them (the flood check, the state checks and the receipts'
+look-up in ``store/messages`` are written so that no plan can). A prepared statement keeps
+the plan it made then (a sequential scan for a batch of ids, say) until the table is analyzed.
+So the delivering process checks twice a second and analyzes a busy table once a fifth of it
+changed since its last analysis: checked every 2 s, benchmark runs whose first analysis came
+2 s into a burst of 20,000 parts spent 150-230 µs of PostgreSQL per part, against 77-92.
+SQLite needs none of this: its planner uses no statistics unless asked to.
 """
 
 from __future__ import annotations
@@ -33,10 +35,10 @@ BUSY_TABLES: Final = (
     "incoming_messages",
     "incoming_fragments",
 )
-CHECK_SECONDS: Final = 2.0
+CHECK_SECONDS: Final = 0.5
 # Analyze once this share of a table's rows changed, but not for fewer changes than MIN_CHANGES.
 CHANGED_SHARE: Final = 0.2
-MIN_CHANGES: Final = 1000
+MIN_CHANGES: Final = 500
 
 _STALE = text(
     "SELECT relname FROM pg_stat_user_tables"
