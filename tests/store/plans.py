@@ -21,3 +21,10 @@ def query_plan(connection: Connection, statement: Prepared, params: Mapping[str,
         return "\n".join(str(row[-1]) for row in cursor.fetchall())
     finally:
         cursor.close()
+
+
+def every_index_condition_names(plan: str, column: str) -> bool:
+    """Whether the plan has index conditions and each names ``column`` (PostgreSQL's
+    ``Index Cond`` lines): the column is looked up, not left to a filter."""
+    conditions = [line for line in plan.splitlines() if "Index Cond" in line]
+    return bool(conditions) and all(column in line for line in conditions)

@@ -26,7 +26,7 @@ from smsgate.store.messages import (
 )
 from smsgate.store.prepared import Prepared
 from tests.store.parts import part_row
-from tests.store.plans import query_plan
+from tests.store.plans import every_index_condition_names, query_plan
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 SINCE = NOW - timedelta(seconds=60)
@@ -119,7 +119,6 @@ def _assert_looks_up_each_number(
     if database.dialect == "postgresql":
         # Not "Index Cond: (account_id = ...) AND (created_at >= ...)" with the numbers left to
         # a filter over every row of the account's window.
-        conditions = [line for line in plan.splitlines() if "Index Cond" in line]
-        assert conditions and all("destination" in line for line in conditions), plan
+        assert every_index_condition_names(plan, "destination"), plan
     else:
         assert "destination=?" in plan, plan
