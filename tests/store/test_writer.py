@@ -7,13 +7,18 @@ import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
+from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database, Lane
+from smsgate.store.messages import allocate_ids, insert_parts
+from tests.store.parts import part_row
 
 
 def fail(_connection: Connection) -> None:
@@ -25,6 +30,26 @@ def test_a_failed_write_leaves_the_writer_working(database: Database) -> None:
         with pytest.raises(RuntimeError, match="this write fails"):
             await database.write(fail)
         assert await database.write(lambda c: c.execute(text("SELECT 1")).scalar()) == 1
+
+    asyncio.run(scenario())
+
+
+def test_statements_after_a_failed_one_run_on_the_same_connection(database: Database) -> None:
+    """Statements share the connection's driver cursor (``driver_cursor``): one that fails on
+    the driver (a duplicate key) leaves it working for the writes grouped with it and after."""
+    account_id = AccountAdmin(database).create("cursor", password="secret-password")
+    row = part_row(1, account_id, datetime(2026, 11, 27, tzinfo=UTC))
+    database.write_sync(lambda c: insert_parts(c, [row]))
+
+    async def scenario() -> None:
+        duplicate, first_id = await asyncio.gather(
+            database.write(lambda c: insert_parts(c, [row])),
+            database.write(lambda c: allocate_ids(c, 5)),
+            return_exceptions=True,
+        )
+        assert isinstance(duplicate, (DBAPIError, sqlite3.Error, psycopg.Error)), duplicate
+        assert isinstance(first_id, int), first_id
+        assert await database.write(lambda c: allocate_ids(c, 1)) == first_id + 5
 
     asyncio.run(scenario())
 

@@ -281,24 +281,35 @@ def _is_transient(error: BaseException | None) -> bool:
     return getattr(driver_error, "sqlstate", None) in _TRANSIENT_SQLSTATES
 
 
+_DRIVER_CURSOR = "smsgate.driver_cursor"
+
+
+def driver_cursor(connection: Connection) -> Any:
+    """The driver's cursor of this connection's DBAPI connection, made once and reused by every
+    statement run on the driver: making one per statement cost psycopg ~19 µs, a fifth of a
+    small statement. Statements fetch their results at once, so none is left pending."""
+    info = connection.connection.info
+    cursor = info.get(_DRIVER_CURSOR)
+    if cursor is None:
+        cursor = info[_DRIVER_CURSOR] = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    return cursor
+
+
 def _in_savepoint(
     connection: Connection, work: Callable[[Connection], Any]
 ) -> tuple[BaseException | None, Any]:
     # Plain SQL on the driver's cursor: SQLAlchemy's begin_nested() costs ~10x more here, and
     # the outer transaction stays SQLAlchemy's to commit or roll back.
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor = driver_cursor(connection)
+    cursor.execute("SAVEPOINT work")
     try:
-        cursor.execute("SAVEPOINT work")
-        try:
-            value = work(connection)
-        except Exception as error:
-            cursor.execute("ROLLBACK TO SAVEPOINT work")
-            cursor.execute("RELEASE SAVEPOINT work")
-            return error, None
+        value = work(connection)
+    except Exception as error:
+        cursor.execute("ROLLBACK TO SAVEPOINT work")
         cursor.execute("RELEASE SAVEPOINT work")
-        return None, value
-    finally:
-        cursor.close()
+        return error, None
+    cursor.execute("RELEASE SAVEPOINT work")
+    return None, value
 
 
 def _settle(outcomes: list[_Outcome]) -> None:

@@ -38,6 +38,8 @@ from sqlalchemy.sql.dml import Insert, UpdateBase
 from sqlalchemy.sql.selectable import Select
 from sqlalchemy.types import TypeEngine
 
+from smsgate.store.database import driver_cursor
+
 Processor = Callable[[Any], Any] | None
 InsertT = TypeVar("InsertT", bound=Insert)
 # A result column to convert: its index and its processor.
@@ -160,15 +162,12 @@ class Prepared:
 
     def rows(self, connection: Connection, **params: Any) -> list[tuple[Any, ...]]:
         compiled = self.compiled(connection.dialect)
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(compiled.sql, compiled.bind(params))
-            description = cursor.description
-            if not description:
-                return []
-            fetched = cursor.fetchall()
-        finally:
-            cursor.close()
+        cursor = driver_cursor(connection)
+        cursor.execute(compiled.sql, compiled.bind(params))
+        description = cursor.description
+        if not description:
+            return []
+        fetched = cursor.fetchall()
         converted = compiled.converter(description)
         if not converted:
             return cast(list[tuple[Any, ...]], fetched)
@@ -183,13 +182,10 @@ class Prepared:
     def scalar(self, connection: Connection, **params: Any) -> Any:
         """The first column of the first row, or None (a point read on the request path)."""
         compiled = self.compiled(connection.dialect)
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(compiled.sql, compiled.bind(params))
-            row = cursor.fetchone()
-            description = cursor.description
-        finally:
-            cursor.close()
+        cursor = driver_cursor(connection)
+        cursor.execute(compiled.sql, compiled.bind(params))
+        row = cursor.fetchone()
+        description = cursor.description
         if row is None:
             return None
         # Conversions come in column order: the first is column 0's, if it has one.
@@ -200,12 +196,9 @@ class Prepared:
     def execute(self, connection: Connection, **params: Any) -> int:
         """Run a statement without results; returns the row count."""
         compiled = self.compiled(connection.dialect)
-        cursor = connection.connection.cursor()
-        try:
-            cursor.execute(compiled.sql, compiled.bind(params))
-            return int(cursor.rowcount)
-        finally:
-            cursor.close()
+        cursor = driver_cursor(connection)
+        cursor.execute(compiled.sql, compiled.bind(params))
+        return int(cursor.rowcount)
 
     def execute_columns(
         self, connection: Connection, columns: Mapping[str, Sequence[Any]], count: int
@@ -213,12 +206,9 @@ class Prepared:
         """Run ``count`` times with one sequence of values per parameter name; returns the
         total row count."""
         compiled = self.compiled(connection.dialect)
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.executemany(compiled.sql, compiled.bind_columns(columns, count))
-            return int(cursor.rowcount)
-        finally:
-            cursor.close()
+        cursor = driver_cursor(connection)
+        cursor.executemany(compiled.sql, compiled.bind_columns(columns, count))
+        return int(cursor.rowcount)
 
 
 class BulkInsert:
