@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 import time
@@ -12,12 +13,14 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import DBAPIError
 
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database, Lane
 from smsgate.store.messages import allocate_ids, insert_parts
+from smsgate.store.prepared import Prepared
+from smsgate.store.schema import messages
 from tests.store.parts import part_row
 
 
@@ -52,6 +55,23 @@ def test_statements_after_a_failed_one_run_on_the_same_connection(database: Data
         assert await database.write(lambda c: allocate_ids(c, 1)) == first_id + 5
 
     asyncio.run(scenario())
+
+
+def test_a_scalar_read_leaves_no_statement_open(database: Database) -> None:
+    """``Prepared.scalar`` reads its whole result: left unfinished on the reused driver cursor,
+    a SQLite statement kept its connection's read snapshot, so the WAL could not be
+    checkpointed past it (and that connection went on reading the old data)."""
+    account_id = AccountAdmin(database).create("scalar", password="secret-password")
+    sent_at = datetime(2026, 11, 27, tzinfo=UTC)
+    rows = [part_row(part_id, account_id, sent_at) for part_id in (1, 2, 3)]
+    database.write_sync(lambda c: insert_parts(c, rows))
+    first_id = Prepared(select(messages.c.id).order_by(messages.c.id))
+    assert database.write_sync(first_id.scalar) == 1
+    if database.dialect == "sqlite":
+        path = database.write_engine.url.database
+        with contextlib.closing(sqlite3.connect(str(path))) as other:
+            busy, _, _ = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        assert busy == 0
 
 
 def test_a_lost_connection_costs_one_write(database: Database) -> None:

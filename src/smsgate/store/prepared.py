@@ -192,9 +192,12 @@ class Prepared:
         cursor = driver_cursor(connection)
         cursor.execute(compiled.sql, compiled.bind(params))
         converted = compiled.conversions(cursor)
-        row = cursor.fetchone()
-        if row is None:
+        # All of it, not fetchone(): on the reused cursor an unfinished SQLite statement would
+        # keep its read transaction (and the WAL's snapshot) open until the cursor's next use.
+        fetched = cursor.fetchall()
+        if not fetched:
             return None
+        row = fetched[0]
         # Conversions come in column order: the first is column 0's, if it has one.
         for index, processor in converted or ():
             return processor(row[0]) if index == 0 else row[0]
