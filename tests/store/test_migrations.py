@@ -1,4 +1,4 @@
-"""The packaged migrations build the schema the code declares, and each step can be undone."""
+"""The packaged migrations build the schema the code declares, and the newest can be undone."""
 
 from __future__ import annotations
 
