@@ -148,7 +148,7 @@ def test_receipts_look_up_each_operator_id_whatever_the_statistics(database: Dat
     database.write_sync(lambda c: c.execute(sent))
     smsc_ids = [str(part_id) for part_id in ids[100:600]]
     if database.dialect == "postgresql":
-        statement, params = _PARTS_OF_RECEIPTS, {"among": smsc_ids, "connector": CONNECTOR}
+        statement, params = _PARTS_OF_RECEIPTS, {"smsc_id": smsc_ids, "connector": CONNECTOR}
     else:
         listed = {f"in_{i}": smsc_ids[i] for i in range(8)}
         statement, params = _PARTS_BY_SMSC_ID._by_size[8], {"connector": CONNECTOR, **listed}

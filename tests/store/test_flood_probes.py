@@ -83,7 +83,7 @@ def _probe_statements(dialect: str, account_id: int) -> list[tuple[Prepared, dic
                     "at_least": 2,
                 },
             ),
-            (_RECENT_TO_EACH, {"among": numbers, "account_id": account_id, "since": SINCE}),
+            (_RECENT_TO_EACH, {"destination": numbers, "account_id": account_id, "since": SINCE}),
         ]
     # SQLite: the IN list statements of 8 values, the shortest that takes 3.
     listed = dict(zip([f"in_{i}" for i in range(8)], [*numbers] + [NEVER] * 5, strict=True))

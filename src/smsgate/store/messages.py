@@ -15,7 +15,6 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
-    column,
     delete,
     func,
     literal_column,
@@ -24,7 +23,6 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 
 from smsgate.domain.states import MessageState
 from smsgate.store.accounts import change_balance
@@ -147,23 +145,20 @@ _FREQUENT_TO = PreparedIn(
 # (account_id, created_at) index as cheap and took it: each probe then read every message the
 # account sent in the window (12.8 ms per probe at 14,000 messages, against 0.05 ms), while
 # the SendSms group commit held the account's lock.
-_NUMBERS = (
-    func.unnest(bindparam("among", type_=ARRAY(messages.c.destination.type)))
-    .table_valued(column("destination", messages.c.destination.type))
-    .render_derived(name="numbers")
-)
+_NUMBERS = BatchRows({"destination": messages.c.destination.type}, set_based=True)
 _TIMES_TO_NUMBER = (
     select(func.array_agg(messages.c.created_at))
     .where(
         _recent_where(
             _of_account_unindexed(bindparam("account_id", type_=messages.c.account_id.type)),
-            messages.c.destination == _NUMBERS.c.destination,
+            messages.c.destination == _NUMBERS["destination"],
         )
     )
     .scalar_subquery()
 )
 _RECENT_TO_EACH = Prepared(
-    select(_NUMBERS.c.destination, _TIMES_TO_NUMBER).select_from(_NUMBERS), arrays=("among",)
+    select(_NUMBERS["destination"], _TIMES_TO_NUMBER).select_from(_NUMBERS.table),
+    arrays=_NUMBERS.columns,
 )
 # Up to this many numbers, index probes per number beat a scan of the account's recent window.
 _PROBE_LIMIT = 2048
@@ -180,7 +175,7 @@ def recent_message_times(
     if len(wanted) > _PROBE_LIMIT:
         rows = _RECENT_WINDOW.rows(connection, account_id=account_id, since=since)
     elif connection.dialect.name == "postgresql":
-        params = {"among": sorted(wanted), "account_id": account_id, "since": since}
+        params = {"destination": sorted(wanted), "account_id": account_id, "since": since}
         for destination, sent_at in _RECENT_TO_EACH.rows(connection, **params):
             if sent_at:  # None: no message to that number
                 times[destination].extend(sent_at)
@@ -514,24 +509,20 @@ _PARTS_BY_SMSC_ID = PreparedIn(
 # ``smsc_id = ANY(...)``, a plan made on statistics taken while few parts were sent took the
 # connector alone as the index condition and filtered the ids: each batch of receipts then
 # read every part the connector ever sent (auto_explain: 20-355 ms a batch at 25,000 parts).
-_SMSC_IDS = (
-    func.unnest(bindparam("among", type_=ARRAY(messages.c.smsc_id.type)))
-    .table_valued(column("smsc_id", messages.c.smsc_id.type))
-    .render_derived(name="receipts")
-)
+_SMSC_IDS = BatchRows({"smsc_id": messages.c.smsc_id.type}, set_based=True)
 _PARTS_OF_SMSC_ID = (
     select(*_PART_COLUMNS_OF_RECEIPT)
     .where(
-        messages.c.connector == bindparam("connector"), messages.c.smsc_id == _SMSC_IDS.c.smsc_id
+        messages.c.connector == bindparam("connector"), messages.c.smsc_id == _SMSC_IDS["smsc_id"]
     )
     .offset(0)
     .lateral("parts")
 )
 _PARTS_OF_RECEIPTS = Prepared(
-    select(_SMSC_IDS.c.smsc_id, _PARTS_OF_SMSC_ID.c.id, _PARTS_OF_SMSC_ID.c.callback).select_from(
-        _SMSC_IDS.join(_PARTS_OF_SMSC_ID, true())
+    select(_SMSC_IDS["smsc_id"], _PARTS_OF_SMSC_ID.c.id, _PARTS_OF_SMSC_ID.c.callback).select_from(
+        _SMSC_IDS.table.join(_PARTS_OF_SMSC_ID, true())
     ),
-    arrays=("among",),
+    arrays=_SMSC_IDS.columns,
 )
 
 
@@ -540,8 +531,8 @@ def _parts_of_receipts(
 ) -> list[tuple[Any, ...]]:
     """(smsc_id, part id, whether the part has a callback URL) of each part with those ids."""
     if connection.dialect.name == "postgresql":
-        among = sorted(set(smsc_ids))
-        return _PARTS_OF_RECEIPTS.rows(connection, among=among, connector=connector)
+        ids = sorted(set(smsc_ids))
+        return _PARTS_OF_RECEIPTS.rows(connection, smsc_id=ids, connector=connector)
     return _PARTS_BY_SMSC_ID.rows(connection, smsc_ids, connector=connector)
 
 

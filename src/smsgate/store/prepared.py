@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.dml import Insert, UpdateBase
-from sqlalchemy.sql.selectable import Select
+from sqlalchemy.sql.selectable import FromClause, Select
 from sqlalchemy.types import TypeEngine
 
 from smsgate.store.database import driver_cursor
@@ -290,6 +290,13 @@ class BatchRows:
         if self._unnested is None:
             return bindparam(name, type_=self.columns[name])
         return self._unnested.c[name]
+
+    @property
+    def table(self) -> FromClause:
+        """The rows as a table to join (set-based only)."""
+        if self._unnested is None:
+            raise TypeError("only set-based rows are a table")
+        return self._unnested
 
     def into(self, statement: InsertT, **constants: Any) -> InsertT:
         """``statement`` inserting the rows, in the order given, with ``constants`` in the
