@@ -14,6 +14,7 @@ from smsgate.delivery.smpp.receipt import (
     MessageState,
     Receipt,
     ReceiptError,
+    _parse_key_by_key,
     delivery_report,
     final_status,
     normalize_message_id,
@@ -79,6 +80,47 @@ def test_keys_inside_words_are_not_keys() -> None:
 
 def test_first_occurrence_wins() -> None:
     assert parse_receipt("id:1 id:2 stat:DELIVRD").message_id == "1"
+
+
+# Values of the Appendix B layout: words, some like keys; then one value (or the text) made of
+# the colons, blanks and NULs that may make a receipt leave the layout's one-match reading.
+def _joined(pieces: list[str], min_size: int = 0) -> st.SearchStrategy[str]:
+    return st.lists(st.sampled_from(pieces), min_size=min_size, max_size=5).map("".join)
+
+
+_WORD = _joined([*"0159aZ-_.é", "id", "stat", "date", "text", "sub"], min_size=1)
+_ODD = _joined([*"0a:é \t\x00\u00a0", "-id:", ".stat:", "text:", "done date:"])
+
+
+def _appendix_b(values: list[str], text: str | None) -> str:
+    keys = ("id", "sub", "dlvrd", "submit date", "done date", "stat", "err")
+    fields = " ".join(f"{key}:{value}" for key, value in zip(keys, values, strict=True))
+    return fields if text is None else f"{fields} text:{text}"
+
+
+@given(
+    st.lists(_WORD, min_size=7, max_size=7),
+    st.integers(0, 7),
+    _ODD,
+    st.none() | _WORD,
+)
+def test_the_appendix_b_layout_reads_as_key_by_key(
+    values: list[str], odd_place: int, odd: str, text: str | None
+) -> None:
+    if odd_place < len(values):
+        values[odd_place] = odd
+    else:
+        text = odd
+    receipt = _appendix_b(values, text)
+    assert parse_receipt(receipt) == _parse_key_by_key(receipt.replace("\x00", " "), UTC)
+
+
+def test_the_appendix_b_layout_with_its_dates() -> None:
+    values = ["a1", "1", "1", "2403151230", "240315123145", "x", "0"]
+    receipt = parse_receipt(_appendix_b(values, ""))
+    assert receipt.submit_date == datetime(2024, 3, 15, 12, 30, tzinfo=UTC)
+    assert receipt.done_date == datetime(2024, 3, 15, 12, 31, 45, tzinfo=UTC)
+    assert receipt.text is None
 
 
 @pytest.mark.parametrize(
