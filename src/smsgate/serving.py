@@ -22,6 +22,7 @@ import uvicorn
 
 from smsgate.app import SmsgateApp, create_app
 from smsgate.config import Settings
+from smsgate.garbage_collection import collect_rarely
 from smsgate.logs import configure_logging
 
 # uvicorn's exit status when a listener cannot start.
@@ -131,6 +132,7 @@ def serve(settings: Settings, sockets: Sequence[socket.socket] | None = None) ->
     )
     try:
         app = create_app(settings)
+        collect_rarely()
         first, *companions = listeners(app, settings)
         bound = list(sockets) if sockets is not None else None
         server = SmsgateServer(first, app, companions, bound[1:] if bound else None)

@@ -15,6 +15,7 @@ import logging
 import signal
 
 from smsgate.config import Settings
+from smsgate.garbage_collection import collect_rarely
 from smsgate.logs import configure_logging
 from smsgate.platform import Platform
 
@@ -32,6 +33,7 @@ def run_worker(settings: Settings) -> None:
 
 async def _deliver_until_signalled(settings: Settings) -> None:
     platform = Platform.open(settings)
+    collect_rarely()
     stop, abort = asyncio.Event(), asyncio.Event()
 
     def on_signal() -> None:

@@ -8,12 +8,12 @@ server's event loop, and the memory it touches goes back to the system when the 
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from smsgate.garbage_collection import collect_rarely
 from smsgate.reports.writers import Column, Kind, ReportWriter, open_writer
 from smsgate.services.reports import ReportOrder
 from smsgate.store import contacts as contact_store
@@ -123,8 +123,7 @@ def run_job(
     ``("failed", reason)`` and raises (the traceback goes to the server's log)."""
     # A build allocates millions of short-lived tuples and no cycles: left as they are, the
     # collector's passes (over every object of the loaded modules too) take a fifth of it.
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 1000)
+    collect_rarely()
     database = Database(database_url, read_threads=1)
     try:
         rows = build_report(database, account_id, order, workdir)
