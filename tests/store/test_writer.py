@@ -7,6 +7,7 @@ import contextlib
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import DBAPIError
 
 from smsgate.services.accounts import AccountAdmin
-from smsgate.store.database import Database, Lane
+from smsgate.store.database import MAX_WRITES_PER_COMMIT, Database, Lane
 from smsgate.store.messages import allocate_ids, insert_parts
 from smsgate.store.prepared import Prepared
 from smsgate.store.schema import messages
@@ -118,6 +119,29 @@ def test_outcomes_commit_beside_a_busy_main_lane(database: Database) -> None:
         assert not main.done()
         release.set()
         assert await main == "main"
+
+    asyncio.run(scenario())
+
+
+def test_every_queued_write_commits(database: Database) -> None:
+    """One drain is scheduled at a time: the writes beyond one commit's worth, and those queued
+    while a commit runs, are each committed all the same."""
+    count = MAX_WRITES_PER_COMMIT + 500
+
+    def numbered(number: int) -> Callable[[Connection], int]:
+        return lambda c: int(c.execute(text(f"SELECT {number}")).scalar_one())
+
+    async def scenario() -> None:
+        everything = asyncio.gather(*(database.write(numbered(i)) for i in range(count)))
+        assert await asyncio.wait_for(everything, 30) == list(range(count))
+        if database.dialect == "sqlite":
+            return  # drained on the event loop: nothing can be queued while a commit runs
+        release = threading.Event()
+        held = asyncio.ensure_future(database.write(lambda c: release.wait(10)))
+        await asyncio.sleep(0.05)  # its commit has begun
+        queued = [asyncio.ensure_future(database.write(numbered(i))) for i in range(3)]
+        release.set()
+        assert await asyncio.wait_for(asyncio.gather(held, *queued), 10) == [True, 0, 1, 2]
 
     asyncio.run(scenario())
 

@@ -115,13 +115,13 @@ class _Writer:
 
     def enqueue(self, write: _Write, loop: asyncio.AbstractEventLoop) -> None:
         self.writes.append(write)
+        if self.drain_scheduled:
+            return
+        self.drain_scheduled = True
         if self.inline:
-            if not self.drain_scheduled:
-                self.drain_scheduled = True
-                # After the callbacks already due: requests arriving together commit together.
-                loop.call_soon(self._drain_inline)
+            # After the callbacks already due: requests arriving together commit together.
+            loop.call_soon(self._drain_inline)
         else:
-            # One drain per write: the first to run takes everything queued.
             loop.run_in_executor(self.executor, self._drain_in_thread, loop)
 
     def _drain_inline(self) -> None:
@@ -133,8 +133,14 @@ class _Writer:
             asyncio.get_running_loop().call_soon(self._drain_inline)
 
     def _drain_in_thread(self, loop: asyncio.AbstractEventLoop) -> None:
-        outcomes = self._commit_queued()
-        if outcomes:
+        while True:
+            # Cleared before the queue is taken: a write queued from then on schedules a drain
+            # of its own (which may find it taken already), so none waits for a drain that
+            # has passed it by.
+            self.drain_scheduled = False
+            outcomes = self._commit_queued()
+            if not outcomes:
+                return
             loop.call_soon_threadsafe(_settle, outcomes)
 
     def _commit_queued(self) -> list[_Outcome]:
