@@ -38,8 +38,7 @@ def test_a_cycle_is_still_freed_within_one_young_collection(rare_collection: Non
     gone = weakref.ref(first)
     del first, second
     assert gone() is not None  # reference counting alone cannot free a cycle
-    kept: list[list[object]] = [
-        [] for _ in range(THRESHOLDS[0] + 1_000)
-    ]  # new objects, as a busy server makes
+    # New objects kept alive, as a busy server makes them: a young collection comes.
+    kept: list[list[object]] = [[] for _ in range(THRESHOLDS[0] + 1_000)]
     assert gone() is None
     del kept
