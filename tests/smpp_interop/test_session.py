@@ -101,6 +101,22 @@ def test_binds_submits_and_unbinds_cleanly(smscs: MakeSmsc) -> None:
     assert (stats["binds"], stats["accepted"], stats["unbinds"]) == (1, 20, 1)
 
 
+def test_a_stopped_session_started_again_binds_again(smscs: MakeSmsc) -> None:
+    """As when a worker loses its bind's lease and takes it back: stop, then start."""
+    smsc = smscs()
+    session = Session(config(smsc), acknowledge)
+
+    async def work(session: Session) -> list[int | None]:
+        await session.stop()
+        assert session.state is SessionState.STOPPED
+        session.start()
+        await until(lambda: session.is_bound)
+        return await submit_all(session, 3)
+
+    assert run(session, work) == [CommandStatus.ESME_ROK] * 3
+    assert smsc.stats()["binds"] == 2
+
+
 def test_bad_password_is_refused_and_retried_with_backoff(smscs: MakeSmsc) -> None:
     smsc = smscs()
     session = Session(config(smsc, password="wrong"), acknowledge)

@@ -294,7 +294,10 @@ class Session:
         return self._window_used
 
     def start(self) -> None:
+        """Run the session until ``stop``; a stopped session can be started again (a worker
+        that lost its bind's lease and took it back)."""
         if self._runner is None:
+            self._stopping.clear()
             self._runner = asyncio.create_task(self.run(), name=f"smpp {self.name}")
 
     def submit(self, pdus: Sequence[SubmitSm]) -> list[asyncio.Future[SubmitReply]]:
