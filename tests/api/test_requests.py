@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from smsgate.services.accounts import AccountAdmin
+from smsgate.services.accounts import AccountAdmin, AdminError
 from tests.api.helpers import (
     JSON_TYPE,
     PHONE,
@@ -286,6 +286,37 @@ def test_empty_validity_means_the_default(admin: AccountAdmin, account: Account)
     ids = assert_ok(account.client.get("/rest/Send/SendSms/", params=params))
     row = message_rows(admin.database, ids)[int(ids[0])]
     assert row.expires_at - row.due_at == timedelta(minutes=7)
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "desc"),
+    [
+        # Digits to str.isdigit() but not to int(): "²", "٣".
+        ("/rest/State/", {"messageId": "²"}, "Invalid messageId: ²"),
+        ("/rest/State/", {"messageId": "٣"}, "Invalid messageId: ٣"),
+        # More digits than int() reads (4,300).
+        ("/rest/State/", {"messageId": "9" * 5000}, None),
+        ("/rest/Send/SendSms/", {"validity": "9" * 5000}, None),
+        ("/rest/Send/SendBulkPacket/", {f"phone_data[sms][{'9' * 5000}][phone]": PHONE}, None),
+        ("/rest/statistic/all_stat.php", {"id_report": "²"}, "Id report not found"),
+    ],
+    ids=["superscript id", "arabic-indic id", "long id", "long validity", "long index", "report"],
+)
+def test_numbers_int_cannot_read_are_invalid_arguments(
+    account: Account, path: str, params: dict[str, str], desc: str | None
+) -> None:
+    """Code 2 and 400 with the value named, where int() would raise (a 500, Code 9)."""
+    base = endpoint_params("send", account) if "Send" in path else creds(account)
+    response = account.client.post(path, data=base | params)
+    assert_error(response, 2, desc)
+
+
+def test_a_tariff_prefix_is_ascii_digits(admin: AccountAdmin, account: Account) -> None:
+    """A prefix the tariff could not use would answer every send of the account Code 2."""
+    for prefix in ("²", "79a", "1" * 16, ""):
+        with pytest.raises(AdminError, match="prefix must be 1-15 digits"):
+            admin.set_tariff(account.login, prefix, Decimal("0.5"))
+    assert_ok(account.client.post("/rest/Send/SendSms/", data=endpoint_params("send", account)))
 
 
 def test_empty_send_date_means_now(admin: AccountAdmin, account: Account) -> None:

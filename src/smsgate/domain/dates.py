@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from smsgate.domain.digits import is_ascii_number
 from smsgate.domain.errors import InvalidArgument
 
 DEFAULT_VALIDITY_MINUTES = 1440
@@ -54,7 +55,7 @@ def parse_validity(raw: str | None) -> int:
     if raw is None or not raw.strip():
         return DEFAULT_VALIDITY_MINUTES
     text = raw.strip()
-    if text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_VALIDITY_MINUTES:
+    if is_ascii_number(text, 4) and 1 <= int(text) <= MAX_VALIDITY_MINUTES:
         return int(text)
     raise InvalidArgument(
         f"Invalid validity: {raw}; expected minutes from 1 to {MAX_VALIDITY_MINUTES}"

@@ -21,6 +21,8 @@ from enum import StrEnum
 from operator import attrgetter
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from smsgate.domain.digits import is_ascii_number
+
 # int("7" + ten zeros): subtracting it turns an international +7 number into a national one.
 _NATIONAL_BASE = 70_000_000_000
 _NO_TERRITORY = frozenset({"", "-"})
@@ -101,7 +103,7 @@ def _column(header: str) -> Column | None:
 
 
 def _number(value: str, limit: int, line: int, column: Column) -> int:
-    if not (value.isascii() and value.isdigit()) or int(value) > limit:
+    if not is_ascii_number(value, len(str(limit))) or int(value) > limit:
         raise NumberingError(f"line {line}: {column} {value!r} is not a number up to {limit}")
     return int(value)
 

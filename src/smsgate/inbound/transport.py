@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from smsgate.domain.digits import MAX_ID_DIGITS, is_ascii_number
+
 MAX_HEAD = 64 * 1024
 MAX_BODY = 1024 * 1024
 MAX_IDLE_PER_ORIGIN = 64
@@ -228,7 +230,7 @@ async def _drain_body(
                 return True
             await reader.readexactly(size + 2)
     length = fields.get(b"content-length")
-    if length is None or not length.isdigit() or int(length) > MAX_BODY:
+    if length is None or not is_ascii_number(length, MAX_ID_DIGITS) or int(length) > MAX_BODY:
         return False
     await reader.readexactly(int(length))
     return True

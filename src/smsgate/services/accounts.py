@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
+from smsgate.domain.digits import is_ascii_number
 from smsgate.domain.errors import ApiError
 from smsgate.domain.sender import validate_sender_name
 from smsgate.domain.timezones import check_zone
@@ -187,7 +188,7 @@ class AccountAdmin:
         self._change(work)
 
     def set_tariff(self, login: str, prefix: str, price: Decimal) -> None:
-        if not prefix.isdigit() or len(prefix) > 15:
+        if not is_ascii_number(prefix, 15):
             raise AdminError(f"prefix must be 1-15 digits: {prefix}")
         if price < 0:
             raise AdminError("price must not be negative")

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from smsgate.domain.digits import quoted_id
 from smsgate.domain.errors import InvalidArgument, InvalidOperation
 from smsgate.domain.phone import normalize_phone
 from smsgate.domain.states import MessageState
@@ -188,7 +189,7 @@ async def report_file(
 
 
 def parse_report_id(raw: str) -> int:
-    cleaned = raw.strip().strip("\"'").strip()
-    if not (cleaned.isascii() and cleaned.isdigit()) or len(cleaned) > 18:
+    report_id = quoted_id(raw)
+    if report_id is None:
         raise InvalidArgument(NOT_FOUND)
-    return int(cleaned)
+    return report_id

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote
 
+from smsgate.domain.digits import is_ascii_number
 from smsgate.domain.errors import InvalidArgument, MissingArgument
 
 _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
@@ -104,7 +105,7 @@ def _as_lists(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     converted = {key: _as_lists(value) for key, value in node.items()}
-    # ASCII digits only: "²" and "٣" are digits to str.isdigit() but not to int().
-    if converted and all((key.isascii() and key.isdigit()) or key == "" for key in converted):
+    # A longer "index" is a name: no list has a billion entries.
+    if converted and all(is_ascii_number(key, 9) or key == "" for key in converted):
         return [converted[key] for key in sorted(converted, key=lambda k: int(k or 0))]
     return converted

@@ -24,6 +24,7 @@ from smsgate.api.rest.call import ApiCall
 from smsgate.api.rest.params import Params, parse_form
 from smsgate.api.rest.rendering import render, render_error, send_json
 from smsgate.api.rest.reports import FileAnswer
+from smsgate.domain.digits import MAX_ID_DIGITS, is_ascii_number
 from smsgate.domain.errors import ApiError, InternalError, InvalidArgument, InvalidOperation
 from smsgate.platform import Platform
 from smsgate.services.limits import client_address
@@ -114,7 +115,7 @@ def body_headers(scope: Scope) -> tuple[int | None, bytes]:
     kind = b""
     for name, value in scope["headers"]:
         if name == b"content-length":
-            length = int(value) if value.isdigit() else 0
+            length = int(value) if is_ascii_number(value, MAX_ID_DIGITS) else 0
         elif name == b"transfer-encoding":
             chunked = True
         elif name == b"content-type" and not kind:

@@ -7,17 +7,17 @@ from typing import Any
 
 from smsgate.api.rest.call import ApiCall
 from smsgate.domain.dates import parse_api_datetime
+from smsgate.domain.digits import quoted_id
 from smsgate.domain.errors import InvalidArgument
 from smsgate.domain.states import UNKNOWN_STATE_CODE, UNKNOWN_STATE_DESCRIPTION
 from smsgate.services import reading
 
 
 def message_id(raw: str) -> int:
-    """``"371324579"``, `` 371324579 `` and ``'371324579'`` all name part 371324579."""
-    cleaned = raw.strip().strip("\"'").strip()
-    if not cleaned.isdigit() or len(cleaned) > 18:
+    part_id = quoted_id(raw)
+    if part_id is None:
         raise InvalidArgument(f"Invalid messageId: {raw}")
-    return int(cleaned)
+    return part_id
 
 
 async def state(call: ApiCall) -> dict[str, Any]:

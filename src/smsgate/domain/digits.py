@@ -1,0 +1,22 @@
+"""Whole numbers as clients, files and peers write them: ASCII digits, of a bounded length.
+
+``str.isdigit()`` is also true of "²" and "٣", which ``int()`` refuses, and ``int()`` refuses
+more than 4,300 digits: either would be a crash where the input deserves a clear error.
+"""
+
+from __future__ import annotations
+
+# Ids (parts, reports) are 63-bit integers: at most 18 digits always fit.
+MAX_ID_DIGITS = 18
+
+
+def is_ascii_number(text: str | bytes, max_digits: int) -> bool:
+    """``text`` is 1 to ``max_digits`` ASCII digits."""
+    return 0 < len(text) <= max_digits and text.isascii() and text.isdigit()
+
+
+def quoted_id(raw: str) -> int | None:
+    """The id in ``371324579``, `` 371324579 ``, ``"371324579"`` or ``'371324579'`` (clients
+    send all of them); None when ``raw`` holds no id."""
+    cleaned = raw.strip().strip("\"'").strip()
+    return int(cleaned) if is_ascii_number(cleaned, MAX_ID_DIGITS) else None
