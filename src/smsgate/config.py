@@ -23,6 +23,8 @@ from smsgate.delivery.connectors.settings import (
 from smsgate.domain.timezones import check_zone
 
 CONFIG_FILE_VARIABLE = "SMSGATE_CONFIG"
+# A batch's claim outlives its slowest submit by this much: the results' write, the sweep's tick.
+LEASE_MARGIN_SECONDS = 5.0
 
 
 class Settings(BaseSettings):
@@ -195,6 +197,16 @@ class Settings(BaseSettings):
         unknown = {n for route in self.routes for n in route.connectors} - set(self.connectors)
         if unknown:
             raise ValueError(f"routes name unknown connectors: {', '.join(sorted(unknown))}")
+        for name, connector in self.connectors.items():
+            # A claim that lapses while its part is still with the bind makes the part
+            # claimable again: it would be sent twice.
+            needed = connector.longest_submit + LEASE_MARGIN_SECONDS
+            if self.dispatch_lease_seconds <= needed:
+                raise ValueError(
+                    f"dispatch_lease_seconds ({self.dispatch_lease_seconds:g}) must exceed "
+                    f"connector {name}'s submit_deadline + response_timeout "
+                    f"({connector.longest_submit:g}) by more than {LEASE_MARGIN_SECONDS:g} s"
+                )
         return self
 
     @classmethod

@@ -243,6 +243,22 @@ def test_tls_settings_verify_the_smsc() -> None:
     assert context is not None and context.check_hostname
 
 
+def test_a_claim_outlives_the_longest_submit() -> None:
+    """A part still with a bind when its claim lapses would be claimed and sent again."""
+    connector = {"host": "smsc", "system_id": "gw", "password": "pw"}
+    # The defaults fit: 40 s throttled, 10 s for the resp, 5 s margin, a 60 s claim.
+    Settings(smsc="smpp", connectors={"a": connector})
+    with pytest.raises(ValidationError, match=r"must exceed connector a's .* \(70\)"):
+        Settings(smsc="smpp", connectors={"a": connector | {"submit_deadline": 60}})
+    with pytest.raises(ValidationError, match=r"dispatch_lease_seconds \(50\) must exceed"):
+        Settings(smsc="smpp", connectors={"a": connector}, dispatch_lease_seconds=50)
+    Settings(
+        smsc="smpp",
+        connectors={"a": connector | {"submit_deadline": 60}},
+        dispatch_lease_seconds=76,
+    )
+
+
 def test_smpp_needs_connectors_and_routes_name_known_ones(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="needs at least one"):
         Settings(smsc="smpp")

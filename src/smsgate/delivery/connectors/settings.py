@@ -89,7 +89,7 @@ class SmppConnectorSettings(BaseModel):
     throttle_delay: float = Field(default=0.1, gt=0)
     throttle_max_delay: float = Field(default=5.0, gt=0)
     submit_deadline: float = Field(
-        default=60.0, gt=0, description="Throttled this long, a part goes back to the queue."
+        default=40.0, gt=0, description="Throttled this long, a part goes back to the queue."
     )
     alphanumeric_source_ton_npi: TonNpi = (5, 0)
     numeric_source_ton_npi: TonNpi = (1, 1)
@@ -111,6 +111,12 @@ class SmppConnectorSettings(BaseModel):
         if not self.tls:
             return None
         return ssl.create_default_context(cafile=self.ca_file)
+
+    @property
+    def longest_submit(self) -> float:
+        """Seconds a part may stay with a bind before its answer: queued and resubmitted while
+        throttled (``submit_deadline``), then awaiting its last submit's resp."""
+        return self.submit_deadline + self.response_timeout
 
     def session_configs(self) -> list[SessionConfig]:
         """One per bind: the submitting sessions first, then a receiver if the mode has one."""
