@@ -2,7 +2,8 @@
 
 Verified credentials are cached as a keyed HMAC of the password (never the password itself), so
 ``login`` + ``pass`` costs one HMAC per request instead of an argon2 hash. Every cache is dropped
-when the configuration revision moves (any admin change), which each process polls.
+when the configuration revision moves (any admin change), which each process polls, and what a
+read begun before the drop found is not cached after it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 from sqlalchemy import Connection
 
@@ -30,6 +32,12 @@ from smsgate.store.database import Database
 log = logging.getLogger(__name__)
 
 _SESSION_ID = re.compile(r"[0-9a-f]{32}")
+# Entries a cache keeps at most, the oldest going first: a client that opens a session per
+# request must not grow the process without bound.
+MAX_CACHED = 100_000
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +80,11 @@ class Authenticator:
         self._credentials: dict[str, tuple[int, bytes]] = {}
         self._profiles: dict[int, AccountProfile] = {}
         self._revision: int | None = None
+        # Counts the drops, so that a read can tell whether one happened while it waited.
+        self._generation = 0
 
     def forget(self) -> None:
+        self._generation += 1
         self._sessions.clear()
         self._credentials.clear()
         self._profiles.clear()
@@ -86,10 +97,11 @@ class Authenticator:
         session_id = secrets.token_hex(16)
         now = datetime.now(UTC)
         expires_at = now + self.session_ttl if self.session_ttl else None
+        generation = self._generation
         await self.database.write(
             lambda c: store.insert_session(c, session_id, account, now, expires_at)
         )
-        self._sessions[session_id] = (account, expires_at)
+        self._keep(self._sessions, session_id, (account, expires_at), generation)
         return session_id
 
     async def by_session(self, session_id: str) -> AccountProfile:
@@ -98,10 +110,12 @@ class Authenticator:
         if cached is None:
             if not _SESSION_ID.fullmatch(session_id):
                 raise InvalidSession("Invalid session id")
+            generation = self._generation
             found = await self.database.lookup(lambda c: store.find_session(c, session_id))
             if found is None:
                 raise InvalidSession("Invalid session id")
-            self._sessions[session_id] = cached = found
+            self._keep(self._sessions, session_id, found, generation)
+            cached = found
         account_id, expires_at = cached
         if expires_at is not None and expires_at <= datetime.now(UTC):
             raise Unauthorized("SessionID expired")
@@ -117,8 +131,9 @@ class Authenticator:
         if cached is not None and hmac.compare_digest(cached[1], digest):
             account_id = cached[0]
         else:
+            generation = self._generation
             account_id = await self._verified(login, password, use_api_password=True)
-            self._credentials[login] = (account_id, digest)
+            self._keep(self._credentials, login, (account_id, digest), generation)
         profile = await self.profile(account_id)
         self._ensure_allowed(profile)
         return profile
@@ -127,9 +142,19 @@ class Authenticator:
         return self._profiles.get(account_id) or await self._load(account_id)
 
     async def _load(self, account_id: int) -> AccountProfile:
+        generation = self._generation
         profile = await self.database.lookup(lambda c: self._load_profile(c, account_id))
-        self._profiles[account_id] = profile
+        self._keep(self._profiles, account_id, profile, generation)
         return profile
+
+    def _keep(self, cache: dict[K, V], key: K, value: V, generation: int) -> None:
+        """Cache what a read begun at ``generation`` found, unless the caches were dropped
+        since: the read may have seen the database before the admin change that dropped them."""
+        if generation != self._generation:
+            return
+        cache[key] = value
+        if len(cache) > MAX_CACHED:
+            del cache[next(iter(cache))]
 
     async def watch_revisions(self, interval: float) -> None:
         """Poll the configuration revision forever, dropping caches when it moves."""

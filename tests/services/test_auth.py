@@ -1,0 +1,66 @@
+"""The authenticator's caches never outlive an admin change, even one made while a read of
+theirs was in flight; and they stay bounded."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from smsgate.domain.errors import Unauthorized
+from smsgate.services import auth
+from smsgate.services.accounts import AccountAdmin
+from smsgate.services.auth import Authenticator
+from smsgate.services.limits import LockoutPolicy, LoginThrottle
+from smsgate.store.database import Database
+
+OLD, NEW = "old-api-password", "new-api-password"
+
+
+def authenticator(database: Database) -> Authenticator:
+    lenient = LockoutPolicy(1000, 1, 1)
+    return Authenticator(
+        database,
+        default_price=Decimal(1),
+        session_ttl=None,
+        throttle=LoginThrottle(lenient, lenient),
+    )
+
+
+def test_a_password_changed_during_its_check_is_not_cached(database: Database) -> None:
+    admin = AccountAdmin(database)
+    admin.create("racer", password="account-password")
+    admin.set_passwords("racer", password=None, api_password=OLD)
+
+    async def scenario() -> None:
+        checker = authenticator(database)
+        # The check reads the old hash, then waits for argon2 in a thread: meanwhile the admin
+        # changes the password and this process drops its caches (as watch_revisions does).
+        checking = asyncio.create_task(checker.by_api_password("racer", OLD))
+        await asyncio.sleep(0)
+        admin.set_passwords("racer", password=None, api_password=NEW)
+        checker.forget()
+        assert (await checking).login == "racer"  # checked against what it read: let be
+        with pytest.raises(Unauthorized):
+            await checker.by_api_password("racer", OLD)
+        assert (await checker.by_api_password("racer", NEW)).login == "racer"
+
+    asyncio.run(scenario())
+
+
+def test_the_caches_keep_the_newest_entries(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(auth, "MAX_CACHED", 3)
+    admin = AccountAdmin(database)
+    admin.create("many", password="account-password")
+
+    async def scenario() -> None:
+        checker = authenticator(database)
+        sessions = [await checker.open_session("many", "account-password") for _ in range(5)]
+        assert list(checker._sessions) == sessions[-3:]
+        # An evicted session is read from the database again.
+        assert (await checker.by_session(sessions[0])).login == "many"
+
+    asyncio.run(scenario())
