@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import orjson
+import pytest
 
 from smsgate.domain.states import MessageState
 from smsgate.inbound.pusher import (
@@ -82,6 +83,20 @@ def test_status_body_reports_the_state_it_changed_to() -> None:
         "ReportedDateUtc": f"/Date({int(CREATED.timestamp() * 1000)})/",
         "Price": 0.5,
     }
+
+
+@pytest.mark.parametrize(
+    ("price", "written"),
+    [
+        ("0.0001", b"0.0001"),
+        ("1000.0000", b"1000"),
+        ("12345678901234.5678", b"12345678901234.5678"),
+    ],
+)
+def test_status_body_writes_the_price_exactly(price: str, written: bytes) -> None:
+    """The largest price the store holds has 18 digits: a float would round it."""
+    change = StatusChange(1, MessageState.DELIVERED, CREATED, Decimal(price))
+    assert b'"Price":' + written + b"}" in push_body(job(change))
 
 
 def test_headers_sign_only_with_a_secret() -> None:

@@ -27,6 +27,7 @@ import orjson
 from sqlalchemy import Connection
 
 from smsgate.domain.dates import to_api_date
+from smsgate.domain.money import decimal_text
 from smsgate.inbound.transport import PushTransport
 from smsgate.services.incoming import incoming_fields
 from smsgate.store.database import Database
@@ -82,7 +83,7 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return to_api_date(value)
     if isinstance(value, Decimal):
-        return float(value)  # four decimal places at most: the float prints them exactly
+        return orjson.Fragment(decimal_text(value))  # the exact amount, never a float
     raise TypeError(f"cannot render {type(value).__name__}")
 
 

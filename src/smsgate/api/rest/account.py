@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from smsgate.api.rest.call import ApiCall
-from smsgate.api.rest.rendering import decimal_text
+from smsgate.domain.money import decimal_text
 from smsgate.services import reading
 
 

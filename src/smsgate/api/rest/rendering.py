@@ -6,14 +6,16 @@ straight to ASGI: every answer is a small JSON body, so a response object buys n
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import orjson
 from starlette.types import Send
 
+from smsgate.domain.dates import to_api_date
 from smsgate.domain.errors import ApiError
+from smsgate.domain.money import decimal_text
 
 JSON_HEADERS = [(b"content-type", b"application/json; charset=utf-8")]
 
@@ -31,18 +33,13 @@ HTTP_STATUS_BY_CODE = {
 }
 
 
-def decimal_text(amount: Decimal) -> str:
-    """``Decimal('0.5000')`` -> ``0.5``; ``Decimal('1000.0000')`` -> ``1000``."""
-    text = format(amount.normalize(), "f")
-    return "0" if text in ("-0", "") else text
-
-
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return orjson.Fragment(decimal_text(value))
     if isinstance(value, datetime):
-        millis = max(0, int(value.astimezone(UTC).timestamp() * 1000))
-        return orjson.Fragment(f'"\\/Date({millis})\\/"')
+        # The slashes escaped, as the original service writes them ("\/Date(...)\/").
+        escaped = to_api_date(value).replace("/", "\\/")
+        return orjson.Fragment(f'"{escaped}"')
     raise TypeError(f"cannot render {type(value).__name__}")
 
 
