@@ -91,7 +91,11 @@ class Settings(BaseSettings):
     session_ttl_seconds: int | None = Field(
         default=None, description="Lifetime of a session id; none means API keys never expire."
     )
-    default_price: Decimal = Decimal("1.00")
+    # As the store keeps money (NUMERIC(18, 4)): a price with more places would be debited
+    # rounded per order but refunded rounded per part.
+    default_price: Decimal = Field(
+        default=Decimal("1.00"), ge=0, max_digits=18, decimal_places=4, allow_inf_nan=False
+    )
     smsc: Literal["simulator", "smpp"] = Field(
         default="simulator",
         description="simulator: the embedded simulated SMSC; smpp: the connectors below.",
@@ -103,15 +107,15 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Routes by destination prefix; none: all to the connectors in order.",
     )
-    simulator_delay: float = 1.0
-    flood_limit: int = 10
-    flood_window_seconds: int = 60
+    simulator_delay: float = Field(default=1.0, ge=0)
+    flood_limit: int = Field(default=10, ge=1)
+    flood_window_seconds: int = Field(default=60, ge=1)
     dispatch: bool = Field(
         default=True,
         description="Run the delivery here (dispatcher, connectors, pushes, reports); "
         "false: an API-only node.",
     )
-    dispatch_batch: int = 500
+    dispatch_batch: int = Field(default=500, ge=1)
     dispatch_lease_seconds: float = Field(
         default=60.0,
         gt=0,

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 
 import pytest
+from pydantic import ValidationError
 
 from smsgate.config import Settings
 from smsgate.domain.errors import FloodDetected, Unauthorized
@@ -136,6 +137,26 @@ def test_a_token_bucket_lets_a_burst_through_then_refills_at_the_rate() -> None:
     rate.spend(1)
     with pytest.raises(FloodDetected):
         rate.spend(1)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "complaint"),
+    [
+        ("default_price", "-1", "greater than or equal to 0"),
+        # Debited rounded per order but refunded rounded per part: money would be made.
+        ("default_price", "0.00015", "no more than 4 decimal places"),
+        ("default_price", "nan", "finite number"),
+        ("flood_limit", "0", "greater than or equal to 1"),
+        ("flood_window_seconds", "0", "greater than or equal to 1"),
+        ("dispatch_batch", "0", "greater than or equal to 1"),
+        ("simulator_delay", "-1", "greater than or equal to 0"),
+    ],
+)
+def test_settings_the_rules_could_not_use_are_refused(
+    setting: str, value: str, complaint: str
+) -> None:
+    with pytest.raises(ValidationError, match=complaint):
+        Settings.model_validate({setting: value})
 
 
 def test_the_defaults_are_a_32_mb_body_and_no_request_rate() -> None:
