@@ -141,6 +141,17 @@ def multipart(client: httpx.Client, path: str, params: dict[str, str]) -> httpx.
     return response
 
 
+def test_a_multipart_packet_of_thousands_of_fields_is_read(account: Account) -> None:
+    """Two fields a recipient, as PHP clients post a packet: past Starlette's default of 1,000."""
+    count = 1_500
+    params = {**creds(account), "sourceAddress": SENDER}
+    for i in range(count):
+        params[f"phone_data[sms][{i}][phone]"] = f"7916{i:07d}"
+        params[f"phone_data[sms][{i}][text]"] = "Hello"
+    response = multipart(account.client, "/rest/Send/SendBulkPacket/", params)
+    assert_ids(assert_ok(response), count)
+
+
 def raw_text(params: dict[str, str]) -> bytes:
     """Unencoded UTF-8 ``k=v&k=v`` as some clients send it."""
     return "&".join(f"{name}={value}" for name, value in params.items()).encode()

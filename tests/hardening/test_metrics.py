@@ -4,6 +4,7 @@ figures are read at scrape time; the page can have a port of its own."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -68,6 +69,35 @@ def test_request_and_part_counters_move_with_a_send(shared: Deployment) -> None:
     assert sample(after, "smsgate_connector_up", connector="simulator") == 1
     assert ("smsgate_queue_depth", frozenset()) in after
     assert sample(after, "smsgate_webhook_backlog") >= 1
+
+
+def test_a_body_cut_off_by_its_client_counts_as_aborted(shared: Deployment) -> None:
+    """In every encoding a client that goes away mid-body is owed no answer: counted aborted,
+    not a failure of the server (Code 9) with a traceback in its log."""
+    url = f"{shared.process.url}/metrics"
+    before = scrape(url)
+    heads = {
+        "urlencoded": "application/x-www-form-urlencoded",
+        "multipart": "multipart/form-data; boundary=cut",
+    }
+    for kind in heads.values():
+        with socket.create_connection(("127.0.0.1", shared.process.port)) as sock:
+            sock.sendall(
+                b"POST /rest/Send/SendBulk/ HTTP/1.1\r\nHost: t\r\n"
+                + f"Content-Type: {kind}\r\nContent-Length: 100000\r\n\r\n".encode()
+                + b'--cut\r\nContent-Disposition: form-data; name="data"\r\n\r\nHel'
+            )
+            time.sleep(0.2)  # the body's first bytes are read before the client goes
+
+    def count(samples: Samples, code: str) -> float:
+        return sample(samples, "smsgate_requests_total", endpoint="send_bulk", code=code)
+
+    def aborted() -> Samples | None:
+        samples = scrape(url)
+        return samples if count(samples, "aborted") - count(before, "aborted") == 2 else None
+
+    after = wait_for(aborted)
+    assert count(after, "9") == count(before, "9")
 
 
 def test_the_queue_depth_and_the_oldest_due_parts_age_are_read_at_scrape(ops: Ops) -> None:

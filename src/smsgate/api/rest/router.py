@@ -32,6 +32,9 @@ from smsgate.services.limits import client_address
 log = logging.getLogger(__name__)
 
 MAX_FORM_PART = 64 * 1024 * 1024
+# The fewest bytes a multipart field takes (its boundary line and Content-Disposition header):
+# the body limit then bounds the fields, and a bulk of any size the limit admits is read.
+MIN_FORM_FIELD_BYTES = 48
 # Raw paths whose endpoint a RestApp remembers: clients choose paths, so the memo is bounded.
 REMEMBERED_PATHS = 1024
 # Labels of requests that name no endpoint, and of those whose client went away.
@@ -100,6 +103,8 @@ def limited(receive: Receive, limit: int) -> Receive:
     async def counted() -> Message:
         nonlocal size
         message = await receive()
+        if message["type"] == "http.disconnect":  # as ``read_body``: no answer is owed
+            raise ConnectionAbortedError("client went away")
         size += len(message.get("body", b""))
         if size > limit:
             raise BodyTooLarge(limit)
@@ -132,7 +137,9 @@ async def read_params(scope: Scope, receive: Receive, limit: int) -> Params:
     if kind.lower().startswith(b"multipart/form-data"):
         try:
             # A field may hold a bulk list of 100,000 numbers: well over Starlette's 1 MB.
-            form_reader = Request(scope, limited(receive, limit)).form(max_part_size=MAX_FORM_PART)
+            form_reader = Request(scope, limited(receive, limit)).form(
+                max_part_size=MAX_FORM_PART, max_fields=limit // MIN_FORM_FIELD_BYTES
+            )
             async with form_reader as form:
                 body = [
                     (name, value)
