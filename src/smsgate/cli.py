@@ -30,7 +30,7 @@ from smsgate.domain.segments import segment_text
 from smsgate.services import numbering
 from smsgate.services.accounts import AccountAdmin, AdminError, parse_amount
 from smsgate.services.contacts import ContactAdmin
-from smsgate.services.incoming import InboundAdmin
+from smsgate.services.incoming import UNROUTED_LIST_LIMIT, InboundAdmin
 from smsgate.store.database import Database
 from smsgate.store.migrate import upgrade
 
@@ -397,7 +397,9 @@ def inbound_list(login: Annotated[str | None, typer.Argument()] = None) -> None:
 
 @inbound_cli.command("unrouted")
 def inbound_unrouted(
-    limit: Annotated[int, typer.Option(min=1, help="How many of the newest.")] = 100,
+    limit: Annotated[int, typer.Option(min=1, help="How many of the newest.")] = (
+        UNROUTED_LIST_LIMIT
+    ),
 ) -> None:
     """Print incoming messages that no account owns as JSON, oldest first."""
     print_json(run_inbound(lambda a: a.unrouted(limit)))

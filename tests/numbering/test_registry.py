@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import re
 from itertools import pairwise
-from pathlib import Path
 
 import pytest
 
@@ -20,7 +19,7 @@ from smsgate.domain.numbering import (
     parse_numbering_file,
     parse_subject_zones,
 )
-from smsgate.services.numbering_data import file_sha256, load_packaged_registry
+from smsgate.services.numbering_data import load_packaged_registry
 from tests.numbering.helpers import packaged_path
 
 HEADER_8 = "АВС/ DEF;От;До;Емкость;Оператор;Регион;Территория ГАР;ИНН"
@@ -53,12 +52,6 @@ def test_packaged_registry_is_complete_and_clean(registry: NumberingRegistry) ->
     assert report.zoned_ranges == 17_059 - 37
     assert report.numbers == sum(numbers.capacity for numbers in registry)
     assert load_packaged_registry() is registry
-
-
-def test_file_sha256(tmp_path: Path) -> None:
-    path = tmp_path / "data.bin"
-    path.write_bytes(b"numbering" * 10_000)
-    assert file_sha256(path) == hashlib.sha256(b"numbering" * 10_000).hexdigest()
 
 
 def test_find_is_an_interval_search(registry: NumberingRegistry) -> None:

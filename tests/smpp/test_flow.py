@@ -22,7 +22,7 @@ from smsgate.delivery.smpp.pdu import (
 )
 from smsgate.delivery.smpp.receipt import delivery_report, normalize_message_id
 from smsgate.delivery.smpp.text import decode_body, encode_text, message_body
-from smsgate.delivery.smpp.udh import Concat, Reassembler, concat_udh, find_concat, split_udh
+from smsgate.delivery.smpp.udh import Concat, concat_udh, find_concat, split_udh
 
 
 @pytest.mark.parametrize(
@@ -50,12 +50,11 @@ def test_concatenated_message_over_the_wire(
         )
         stream += encode(submit, seqnum)
 
-    reassembler: Reassembler[bytes] = Reassembler(timeout=60, clock=lambda: 0.0)
     # the SMSC hands the parts over in reverse, one octet at a time
     reader = FrameReader()
     frames = [f for i in range(len(stream)) for f in reader.feed(stream[i : i + 1])]
     assert len(frames) == len(parts)
-    joined = []
+    bodies: dict[int, bytes] = {}
     for frame in reversed(frames):
         _, pdu = decode(frame)
         assert isinstance(pdu, SubmitSm) and pdu.esm_class & ESM_CLASS_UDHI
@@ -65,21 +64,12 @@ def test_concatenated_message_over_the_wire(
         body = message_body(
             pdu.short_message, pdu.data_coding, udh_length=len(udh), gsm_packed=gsm_packed
         )
-        joined += reassembler.add(pdu.source_addr, pdu.destination_addr, concat, body)
-    [message] = joined
-    assert message.complete
+        assert (concat.reference, concat.total) == (0x2A, len(parts))
+        bodies[concat.seqnum] = body
     assert isinstance(pdu, SubmitSm)  # the last part read, as checked in the loop
-    text = decode_body(b"".join(p for p in message.parts if p is not None), pdu.data_coding)
+    # Joined as smpp/fragments joins them: the octets in part order, then decoded.
+    text = decode_body(b"".join(bodies[n] for n in sorted(bodies)), pdu.data_coding)
     assert text == "".join(parts)
-
-
-def test_ucs2_pair_split_by_the_smsc_joins() -> None:
-    """An SMSC may cut a part between the halves of a surrogate pair; joining octets heals it."""
-    _, whole = encode_text("ab😀cd", Encoding.UCS2)
-    reassembler: Reassembler[bytes] = Reassembler(timeout=60, clock=lambda: 0.0)
-    reassembler.add("a", "b", Concat(1, 2, 1), whole[:6])
-    [message] = reassembler.add("a", "b", Concat(1, 2, 2), whole[6:])
-    assert decode_body(b"".join(p for p in message.parts if p is not None), 8) == "ab😀cd"
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,6 @@ from smsgate.delivery.smpp.receipt import (
     ReceiptError,
     _parse_key_by_key,
     delivery_report,
-    final_status,
     normalize_message_id,
     parse_receipt,
 )
@@ -166,8 +165,9 @@ def test_dates_in_the_smsc_zone() -> None:
         ("", None),
     ],
 )
-def test_final_status(stat: str, status: ReportStatus | None) -> None:
-    assert final_status(stat) == status
+def test_the_stat_gives_the_report_its_status(stat: str, status: ReportStatus | None) -> None:
+    found = report(f"id:1 stat:{stat}")
+    assert (found.status if found is not None else None) == status
 
 
 # --- message ids ------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Concatenation UDH building and parsing, and reassembly of incoming parts."""
+"""Concatenation UDH building and parsing."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smsgate.delivery.smpp.udh import (
-    Assembled,
     Concat,
-    Reassembler,
     UdhError,
     concat_udh,
     find_concat,
@@ -83,91 +81,3 @@ def test_broken_elements(udh: str) -> None:
 def test_udh_length_overrun(short_message: str) -> None:
     with pytest.raises(UdhError):
         split_udh(bytes.fromhex(short_message))
-
-
-# --- Reassembler ------------------------------------------------------------------------------
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def reassembler(clock: Clock) -> Reassembler[str]:
-    return Reassembler(timeout=60, clock=clock, max_pending=3)
-
-
-def test_parts_in_any_order(reassembler: Reassembler[str]) -> None:
-    assert reassembler.add("a", "b", Concat(7, 3, 3), "three") == []
-    assert reassembler.add("a", "b", Concat(7, 3, 1), "one") == []
-    assert reassembler.add("a", "b", Concat(7, 3, 2), "two") == [
-        Assembled("a", "b", 7, ("one", "two", "three"), complete=True)
-    ]
-    assert len(reassembler) == 0
-
-
-def test_single_part_passes_through(reassembler: Reassembler[str]) -> None:
-    assert reassembler.add("a", "b", Concat(7, 1, 1), "x") == [
-        Assembled("a", "b", 7, ("x",), complete=True)
-    ]
-    assert len(reassembler) == 0
-
-
-def test_keys_are_separate(reassembler: Reassembler[str]) -> None:
-    """Same reference from another sender, to another number, or with another total."""
-    reassembler.add("a", "b", Concat(7, 2, 1), "a-b")
-    reassembler.add("c", "b", Concat(7, 2, 1), "c-b")
-    reassembler.add("a", "d", Concat(7, 2, 1), "a-d")
-    assert len(reassembler) == 3
-    assert reassembler.add("c", "b", Concat(7, 2, 2), "2") == [
-        Assembled("c", "b", 7, ("c-b", "2"), complete=True)
-    ]
-
-
-def test_resent_part_replaces(reassembler: Reassembler[str]) -> None:
-    reassembler.add("a", "b", Concat(7, 2, 1), "first")
-    reassembler.add("a", "b", Concat(7, 2, 1), "again")
-    assert reassembler.add("a", "b", Concat(7, 2, 2), "2")[0].parts == ("again", "2")
-
-
-def test_timeout_returns_what_arrived(reassembler: Reassembler[str], clock: Clock) -> None:
-    reassembler.add("a", "b", Concat(7, 3, 2), "two")
-    clock.now += 59
-    assert reassembler.expire() == []
-    clock.now += 1
-    assert reassembler.expire() == [Assembled("a", "b", 7, (None, "two", None), complete=False)]
-    assert len(reassembler) == 0 and reassembler.expire() == []
-
-
-def test_timeout_counts_from_the_latest_part(reassembler: Reassembler[str], clock: Clock) -> None:
-    reassembler.add("a", "b", Concat(1, 3, 1), "old")
-    clock.now += 10
-    reassembler.add("x", "y", Concat(2, 3, 1), "other")
-    clock.now += 40
-    reassembler.add("a", "b", Concat(1, 3, 2), "fresh")
-    clock.now += 20  # "a" last seen 20 s ago, "x" 60 s ago
-    assert [m.source for m in reassembler.expire()] == ["x"]
-    clock.now += 40
-    assert reassembler.expire() == [Assembled("a", "b", 1, ("old", "fresh", None), complete=False)]
-
-
-def test_overflow_evicts_the_least_recent_incomplete(
-    reassembler: Reassembler[str], clock: Clock
-) -> None:
-    for reference in range(3):
-        clock.now += 1
-        reassembler.add("a", "b", Concat(reference, 2, 1), f"r{reference}")
-    clock.now += 1
-    reassembler.add("a", "b", Concat(0, 2, 1), "r0 again")  # 1 is now the least recent
-    evicted = reassembler.add("a", "b", Concat(9, 2, 1), "r9")
-    assert evicted == [Assembled("a", "b", 1, ("r1", None), complete=False)]
-    assert len(reassembler) == 3

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
-import os
 from functools import cache
 from importlib.resources import files
 
@@ -37,9 +35,3 @@ def load_packaged_registry() -> NumberingRegistry:
     return build_registry(
         parse_numbering_file(packaged_file(NUMBERING_FILE)), load_packaged_subject_zones()
     )
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """The hex SHA-256 of a file (to record which data a registry came from)."""
-    with open(path, "rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from smsgate.store.prepared import Prepared, PreparedBatch, PreparedIn
 from smsgate.store.schema import accounts, counters, sender_names, sessions, tariff_prefixes
@@ -228,7 +228,3 @@ def read_config_revision(connection: Connection) -> int:
         select(counters.c.value).where(counters.c.name == CONFIG_COUNTER)
     ).scalar()
     return int(value or 0)
-
-
-def count_accounts(connection: Connection) -> int:
-    return int(connection.execute(select(func.count()).select_from(accounts)).scalar_one())

@@ -653,9 +653,3 @@ def count_by_state(
         .group_by(messages.c.state)
     )
     return {MessageState(state): count for state, count in connection.execute(query)}
-
-
-def count_unfinished(connection: Connection) -> int:
-    final = [state.value for state in MessageState if state.is_final]
-    query = select(func.count()).select_from(messages).where(messages.c.state.not_in(final))
-    return int(connection.execute(query).scalar_one())

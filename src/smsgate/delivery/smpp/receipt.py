@@ -60,12 +60,6 @@ def _stat_state(stat: str | None) -> MessageState | None:
     return None if stat is None else _STATE_BY_STAT.get(stat.strip().upper())
 
 
-def final_status(stat: str) -> ReportStatus | None:
-    """The final status a receipt's ``stat`` means; None for en route or unrecognised."""
-    state = _stat_state(stat)
-    return None if state is None else _FINAL_STATUS[state]
-
-
 @dataclass(frozen=True, slots=True)
 class Receipt:
     """The fields of a receipt text; any of them may be missing."""

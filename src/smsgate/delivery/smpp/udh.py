@@ -1,11 +1,9 @@
-"""Concatenation user data headers (3GPP TS 23.040 §9.2.3.24.1 and .8) and part reassembly."""
+"""Concatenation user data headers (3GPP TS 23.040 §9.2.3.24.1 and .8)."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, Generic, TypeVar
+from typing import Final, TypeVar
 
 IEI_CONCAT_8BIT: Final = 0x00
 IEI_CONCAT_16BIT: Final = 0x08
@@ -75,88 +73,3 @@ def find_concat(udh: bytes) -> Concat | None:
         except UdhError:
             continue
     return found
-
-
-@dataclass(frozen=True)  # no slots: a generic slotted dataclass breaks Assembled[X](...) in 3.11
-class Assembled(Generic[T]):
-    """A joined message; ``parts[i]`` is part i + 1, None if it never came (then incomplete)."""
-
-    source: str
-    destination: str
-    reference: int
-    parts: tuple[T | None, ...]
-    complete: bool
-
-
-class _Pending(Generic[T]):
-    __slots__ = ("last_seen", "parts", "received")
-
-    def __init__(self, total: int, now: float) -> None:
-        self.parts: list[T | None] = [None] * total
-        self.received = 0
-        self.last_seen = now
-
-
-_Key = tuple[str, str, int, int]
-
-
-class Reassembler(Generic[T]):
-    """Joins incoming parts keyed by (source, destination, reference, total).
-
-    Nothing is dropped: a message whose parts stop arriving for ``timeout`` seconds comes out
-    of ``expire`` incomplete, and beyond ``max_pending`` open messages the least recently
-    active comes out of ``add`` incomplete. ``clock`` is monotonic seconds.
-    """
-
-    def __init__(
-        self, *, timeout: float, clock: Callable[[], float], max_pending: int = 10_000
-    ) -> None:
-        self._timeout = timeout
-        self._clock = clock
-        self._max_pending = max_pending
-        # ordered by last activity, so expiry and eviction look only at the front
-        self._pending: OrderedDict[_Key, _Pending[T]] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._pending)
-
-    def add(self, source: str, destination: str, concat: Concat, part: T) -> list[Assembled[T]]:
-        """Store ``part``; return the messages this completes or evicts (usually none or one)."""
-        if concat.total == 1:
-            return [Assembled(source, destination, concat.reference, (part,), True)]
-        key = (source, destination, concat.reference, concat.total)
-        now = self._clock()
-        pending = self._pending.get(key)
-        if pending is None:
-            pending = self._pending[key] = _Pending(concat.total, now)
-        else:
-            pending.last_seen = now
-            self._pending.move_to_end(key)
-        if pending.parts[concat.seqnum - 1] is None:
-            pending.received += 1
-        pending.parts[concat.seqnum - 1] = part  # an SMSC resending a part replaces it
-        ready = []
-        if pending.received == concat.total:
-            del self._pending[key]
-            ready.append(_assembled(key, pending))
-        while len(self._pending) > self._max_pending:
-            ready.append(_assembled(*self._pending.popitem(last=False)))
-        return ready
-
-    def expire(self) -> list[Assembled[T]]:
-        """Messages with no new part for ``timeout`` seconds, incomplete, oldest first."""
-        horizon = self._clock() - self._timeout
-        expired = []
-        while self._pending:
-            key, pending = next(iter(self._pending.items()))
-            if pending.last_seen > horizon:
-                break
-            del self._pending[key]
-            expired.append(_assembled(key, pending))
-        return expired
-
-
-def _assembled(key: _Key, pending: _Pending[T]) -> Assembled[T]:
-    source, destination, reference, total = key
-    complete = pending.received == total
-    return Assembled(source, destination, reference, tuple(pending.parts), complete)
