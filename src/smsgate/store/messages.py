@@ -18,7 +18,6 @@ from sqlalchemy import (
     delete,
     func,
     literal_column,
-    or_,
     select,
     true,
     update,
@@ -32,6 +31,7 @@ from smsgate.store.push import (
     enqueue_receipt_callbacks,
     enqueue_status_callbacks,
     parts_in_states,
+    state_unindexed_in,
 )
 from smsgate.store.schema import counters, early_receipts, messages
 from smsgate.store.selected import AmongSelected
@@ -321,16 +321,6 @@ def claim_due(
     return sorted(claimed, key=lambda part: part.id)
 
 
-def _still_in(*states: str) -> ColumnElement[bool]:
-    """That parts found by their ids are still in one of ``states``, in a form no index
-    answers (``state || ''``). As ``state = ...`` the planner may instead find the parts by the
-    claim index's state and filter the ids: on statistics older than the last burst (saying no
-    part is sent, say), 10 of 121 batches of receipts read every sent part, up to 50 ms each.
-    """
-    unindexed = messages.c.state.concat("")
-    return or_(*(unindexed == state for state in states))
-
-
 def release_lapsed_leases(connection: Connection, now: datetime) -> int:
     """Parts whose dispatcher died holding them become claimable again."""
     result = connection.execute(
@@ -355,7 +345,7 @@ _RECORD_ACCEPTED = PreparedBatch(
     {"part_id": messages.c.id.type, "smsc_id": messages.c.smsc_id.type},
     lambda rows: (
         update(messages)
-        .where(messages.c.id == rows["part_id"], _still_in(MessageState.SUBMITTING.value))
+        .where(messages.c.id == rows["part_id"], state_unindexed_in(MessageState.SUBMITTING.value))
         .values(
             state=MessageState.SENT.value,
             smsc_id=rows["smsc_id"],
@@ -430,7 +420,7 @@ def record_retry(
     if part_ids:
         connection.execute(
             update(messages)
-            .where(messages.c.id.in_(part_ids), _still_in(MessageState.SUBMITTING.value))
+            .where(messages.c.id.in_(part_ids), state_unindexed_in(MessageState.SUBMITTING.value))
             .values(state=MessageState.QUEUED.value, due_at=due_at, lease_until=None, error=error)
         )
 
@@ -455,7 +445,7 @@ def finish_unsent(
         update(messages)
         .where(
             messages.c.id.in_(part_ids),
-            _still_in(*_WAITING, MessageState.SUBMITTING.value),
+            state_unindexed_in(*_WAITING, MessageState.SUBMITTING.value),
         )
         .values(state=state.value, reported_at=now, lease_until=None, error=error)
         .returning(messages.c.account_id, messages.c.price)
@@ -479,7 +469,7 @@ _APPLY_RECEIPT = PreparedBatch(
     },
     lambda rows: (
         update(messages)
-        .where(messages.c.id == rows["part_id"], _still_in(MessageState.SENT.value))
+        .where(messages.c.id == rows["part_id"], state_unindexed_in(MessageState.SENT.value))
         .values(state=rows["state"], reported_at=rows["done_at"], error=rows["error"])
     ),
 )
