@@ -23,7 +23,8 @@ from smsgate.delivery.connectors.settings import (
 from smsgate.domain.timezones import check_zone
 
 CONFIG_FILE_VARIABLE = "SMSGATE_CONFIG"
-# A batch's claim outlives its slowest submit by this much: the results' write, the sweep's tick.
+# A batch's claim outlives its slowest submit by this much: the results' write (tried again for
+# up to 3.5 s if it fails, ``dispatcher.RECORD_ATTEMPTS``), the sweep's tick.
 LEASE_MARGIN_SECONDS = 5.0
 
 

@@ -48,6 +48,11 @@ log = logging.getLogger(__name__)
 
 # How often a finishing dispatcher looks whether sent parts still await their reports.
 REPORT_POLL_SECONDS = 0.1
+# A write of submit results that fails (the database unreachable a moment) is tried again: the
+# SMSC has the parts, and unrecorded they would be sent again once their claim lapsed. The
+# waits add up to 3.5 s, inside the 5 s by which a claim outlives its slowest submit (config).
+RECORD_ATTEMPTS = 4
+RECORD_RETRY_SECONDS = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,9 +207,15 @@ class Dispatcher:
                 ],
                 with_callback=(),
             )
-        await asyncio.gather(
-            *(self._submit(self.connectors[name], batch) for name, batch in by_connector.items())
+        # Each connector's submit runs to its end, whatever another's does: the batch's slot
+        # is free only once none of its parts is with a connector.
+        outcomes = await asyncio.gather(
+            *(self._submit(self.connectors[name], batch) for name, batch in by_connector.items()),
+            return_exceptions=True,
         )
+        for name, outcome in zip(by_connector, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                log.error("dispatching a batch to %s failed", name, exc_info=outcome)
 
     async def _submit(self, connector: Connector, parts: Sequence[ClaimedPart]) -> None:
         try:
@@ -241,7 +252,18 @@ class Dispatcher:
                 finish_unsent(connection, part_ids, MessageState.NOT_DELIVERED, now, error)
             record_retry(connection, retry, retry_at, None)
 
-        await self.database.write(work, Lane.OUTCOMES)
+        for attempt in range(1, RECORD_ATTEMPTS + 1):
+            try:
+                await self.database.write(work, Lane.OUTCOMES)
+                break
+            except Exception:
+                # Nothing of it was written (or all of it: every update checks the state first).
+                if attempt == RECORD_ATTEMPTS:
+                    raise
+                log.warning(
+                    "recording %d submit results failed; trying again", len(results), exc_info=True
+                )
+                await asyncio.sleep(RECORD_RETRY_SECONDS * 2 ** (attempt - 1))
         PARTS_SUBMITTED.inc(len(accepted))
         PARTS_FAILED.inc(sum(map(len, rejected.values())))
 

@@ -1,0 +1,125 @@
+"""The dispatcher keeps what the SMSC took even when writing it fails for a moment."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, select
+
+from smsgate.delivery import dispatcher as dispatching
+from smsgate.delivery.connector import (
+    ConnectorEvents,
+    DeliveryReport,
+    IncomingPart,
+    IncomingSms,
+    OutboundPart,
+    SubmitOutcome,
+    SubmitResult,
+)
+from smsgate.delivery.dispatcher import Dispatcher, DispatchSettings
+from smsgate.delivery.routing import Route, Router
+from smsgate.domain.states import MessageState
+from smsgate.services.accounts import AccountAdmin
+from smsgate.store.database import Database, Lane
+from smsgate.store.messages import insert_parts
+from smsgate.store.schema import messages
+from tests.store.parts import part_row
+
+T = TypeVar("T")
+
+
+class CountingSmsc:
+    """An SMSC that takes every part, and remembers how often it was given each."""
+
+    name = "smsc"
+    is_up = True
+
+    def __init__(self) -> None:
+        self.taken: list[int] = []
+        self._ids = itertools.count(1000)
+
+    async def start(self, events: ConnectorEvents) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def submit(self, parts: Sequence[OutboundPart]) -> list[SubmitResult]:
+        self.taken += [part.message_id for part in parts]
+        return [
+            SubmitResult(part.message_id, SubmitOutcome.ACCEPTED, str(next(self._ids)))
+            for part in parts
+        ]
+
+
+class NoEvents:
+    """This SMSC reports nothing and sends nothing in."""
+
+    async def delivery_reports(self, reports: Sequence[DeliveryReport]) -> None:
+        raise AssertionError("no reports here")
+
+    async def incoming(self, message: IncomingSms) -> None:
+        raise AssertionError("no incoming here")
+
+    async def incoming_part(self, part: IncomingPart) -> None:
+        raise AssertionError("no incoming here")
+
+
+class UnreachableFirst(Database):
+    """The database, whose first ``failures`` writes of submit results fail as if it were
+    unreachable (nothing written)."""
+
+    def __init__(self, url: str, failures: int) -> None:
+        super().__init__(url)
+        self.failures = failures
+
+    async def write(self, work: Callable[[Connection], T], lane: Lane = Lane.MAIN) -> T:
+        if lane is Lane.OUTCOMES and self.failures:
+            self.failures -= 1
+            raise ConnectionError("the database is unreachable")
+        return await super().write(work, lane)
+
+
+def test_submit_results_are_recorded_after_failed_writes(
+    database: Database, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(dispatching, "RECORD_RETRY_SECONDS", 0.01)
+    account_id = AccountAdmin(database).create("records", password="secret-password")
+    now = datetime.now(UTC)
+    database.write_sync(
+        lambda c: insert_parts(c, [part_row(i, account_id, now) for i in (1, 2, 3)])
+    )
+    flaky = UnreachableFirst(database.url, failures=dispatching.RECORD_ATTEMPTS - 1)
+    smsc = CountingSmsc()
+    dispatcher = Dispatcher(
+        flaky,
+        Router({"smsc": smsc}, [Route("", ("smsc",))]),
+        events=None,  # type: ignore[arg-type]
+        settings=DispatchSettings(idle_poll=0.02, sweep_interval=60),
+    )
+
+    async def scenario() -> None:
+        running = asyncio.create_task(dispatcher.run())
+        try:
+            async with asyncio.timeout(10):
+                while flaky.failures or not _all_sent(database):  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        flaky.close()
+    assert sorted(smsc.taken) == [1, 2, 3]  # each sent once
+
+
+def _all_sent(database: Database) -> bool:
+    query = select(messages.c.state, messages.c.smsc_id)
+    rows = database.read_sync(lambda c: c.execute(query).all())
+    return all(state == MessageState.SENT.value and smsc_id for state, smsc_id in rows)
