@@ -18,6 +18,7 @@ from smsgate.store.messages import (
     _PARTS_OF_RECEIPTS,
     apply_receipts,
     claim_due,
+    forget_early_receipts,
     insert_parts,
     record_accepted,
 )
@@ -68,6 +69,21 @@ def test_receipts_in_one_batch_apply_once_each_and_the_first_wins(database: Data
         2: (MessageState.NOT_DELIVERED.value, "a2", "absent"),
         3: (MessageState.DELIVERED.value, "a3", None),
     }
+    assert database.read_sync(lambda c: c.execute(select(early_receipts)).all()) == []
+
+
+def test_receipts_no_submit_result_claimed_are_forgotten_after_a_day(database: Database) -> None:
+    ids = queued_parts(database, 1)
+    database.write_sync(lambda c: claim_due(c, NOW, NOW + timedelta(minutes=1), 10))
+    receipts = [
+        ("stale", MessageState.DELIVERED, NOW - timedelta(days=2), None),  # nothing of ours
+        ("fresh", MessageState.DELIVERED, NOW, None),  # its part's result is on its way
+    ]
+    database.write_sync(lambda c: apply_receipts(c, CONNECTOR, receipts))
+    day_ago = NOW - timedelta(days=1)
+    assert database.write_sync(lambda c: forget_early_receipts(c, day_ago)) == 1
+    database.write_sync(lambda c: record_accepted(c, CONNECTOR, [(ids[0], "fresh")], NOW, ()))
+    assert database.read_sync(states) == {1: (MessageState.DELIVERED.value, "fresh", None)}
     assert database.read_sync(lambda c: c.execute(select(early_receipts)).all()) == []
 
 

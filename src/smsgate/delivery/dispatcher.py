@@ -37,6 +37,7 @@ from smsgate.store.messages import (
     expire_sent,
     expired_waiting,
     finish_unsent,
+    forget_early_receipts,
     record_accepted,
     record_retry,
     release_all_leases,
@@ -53,6 +54,10 @@ REPORT_POLL_SECONDS = 0.1
 # waits add up to 3.5 s, inside the 5 s by which a claim outlives its slowest submit (config).
 RECORD_ATTEMPTS = 4
 RECORD_RETRY_SECONDS = 0.5
+# Receipts that came before their part's submit result wait for it (``early_receipts``); one
+# still unmatched after a day never will be. Looked for every ten minutes.
+EARLY_RECEIPTS_KEPT = timedelta(days=1)
+EARLY_RECEIPTS_SWEEP_SECONDS = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,12 +273,22 @@ class Dispatcher:
         PARTS_FAILED.inc(sum(map(len, rejected.values())))
 
     async def _sweep_loop(self) -> None:
+        forgotten_at = time.monotonic()
         while True:
             await asyncio.sleep(self.settings.sweep_interval)
             try:
                 PARTS_EXPIRED.inc(await self.database.write(self._sweep))
             except Exception:
                 log.exception("expiring parts failed")
+            if time.monotonic() - forgotten_at >= EARLY_RECEIPTS_SWEEP_SECONDS:
+                forgotten_at = time.monotonic()
+                try:
+                    forgotten = await self.database.write(self._forget_early_receipts)
+                except Exception:
+                    log.exception("forgetting unmatched receipts failed")
+                else:
+                    if forgotten:
+                        log.warning("forgot %d receipts that matched no sent part", forgotten)
 
     def _sweep(self, connection: Connection) -> int:
         """Expire what ran out of validity; the number of parts expired."""
@@ -284,3 +299,6 @@ class Dispatcher:
             connection, overdue, MessageState.EXPIRED, now, "validity ran out unsent"
         )
         return unsent + expire_sent(connection, now)
+
+    def _forget_early_receipts(self, connection: Connection) -> int:
+        return forget_early_receipts(connection, datetime.now(UTC) - EARLY_RECEIPTS_KEPT)

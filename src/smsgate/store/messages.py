@@ -413,6 +413,15 @@ def record_accepted(
         )
 
 
+def forget_early_receipts(connection: Connection, done_before: datetime) -> int:
+    """Drop receipts kept for a submit result that never came (an SMSC's id for nothing of
+    ours, or a result lost); how many. A part's result follows its receipt within seconds."""
+    result = connection.execute(
+        delete(early_receipts).where(early_receipts.c.done_at < done_before)
+    )
+    return int(result.rowcount)
+
+
 def record_retry(
     connection: Connection, part_ids: Sequence[int], due_at: datetime, error: str | None
 ) -> None:
