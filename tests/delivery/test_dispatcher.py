@@ -1,13 +1,15 @@
-"""The dispatcher keeps what the SMSC took even when writing it fails for a moment."""
+"""The dispatcher keeps what the SMSC took even when writing it fails for a moment, and why a
+part was refused or waits."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import pytest
 from sqlalchemy import Connection, select
 
 from smsgate.delivery import dispatcher as dispatching
@@ -33,12 +35,17 @@ T = TypeVar("T")
 
 
 class CountingSmsc:
-    """An SMSC that takes every part, and remembers how often it was given each."""
+    """An SMSC that takes every part (or answers each ``outcome`` with ``reason``), and
+    remembers how often it was given each."""
 
     name = "smsc"
     is_up = True
 
-    def __init__(self) -> None:
+    def __init__(
+        self, outcome: SubmitOutcome = SubmitOutcome.ACCEPTED, reason: str | None = None
+    ) -> None:
+        self.outcome = outcome
+        self.reason = reason
         self.taken: list[int] = []
         self._ids = itertools.count(1000)
 
@@ -50,6 +57,8 @@ class CountingSmsc:
 
     async def submit(self, parts: Sequence[OutboundPart]) -> list[SubmitResult]:
         self.taken += [part.message_id for part in parts]
+        if self.outcome is not SubmitOutcome.ACCEPTED:
+            return [SubmitResult(p.message_id, self.outcome, error=self.reason) for p in parts]
         return [
             SubmitResult(part.message_id, SubmitOutcome.ACCEPTED, str(next(self._ids)))
             for part in parts
@@ -123,3 +132,41 @@ def _all_sent(database: Database) -> bool:
     query = select(messages.c.state, messages.c.smsc_id)
     rows = database.read_sync(lambda c: c.execute(query).all())
     return all(state == MessageState.SENT.value and smsc_id for state, smsc_id in rows)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "state"),
+    [
+        (SubmitOutcome.RETRY, MessageState.QUEUED),
+        (SubmitOutcome.REJECTED, MessageState.NOT_DELIVERED),
+    ],
+)
+def test_a_part_keeps_why_it_waits_or_was_refused(
+    database: Database, outcome: SubmitOutcome, state: MessageState
+) -> None:
+    """As the connector said it, cut to the column (a reason may quote a long PDU error)."""
+    account_id = AccountAdmin(database).create("reasons", password="secret-password")
+    database.write_sync(lambda c: insert_parts(c, [part_row(1, account_id, datetime.now(UTC))]))
+    reason = "throttled too long: " + "x" * 300
+    dispatcher = Dispatcher(
+        database,
+        Router({"smsc": CountingSmsc(outcome, reason)}, [Route("", ("smsc",))]),
+        NoEvents(),
+        DispatchSettings(idle_poll=0.02, sweep_interval=60, retry_delay=timedelta(hours=1)),
+    )
+    query = select(messages.c.state, messages.c.error)
+
+    async def scenario() -> tuple[str, str | None]:
+        running = asyncio.create_task(dispatcher.run())
+        try:
+            async with asyncio.timeout(10):
+                while True:
+                    row = database.read_sync(lambda c: c.execute(query).one())
+                    if row.error is not None:
+                        return row.state, row.error
+                    await asyncio.sleep(0.02)
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+
+    assert asyncio.run(scenario()) == (state.value, reason[:200])

@@ -243,19 +243,22 @@ class Dispatcher:
             for result in results
             if result.outcome is SubmitOutcome.ACCEPTED and result.smsc_id is not None
         ]
-        retry = [r.message_id for r in results if r.outcome is SubmitOutcome.RETRY]
         retry_at = now + self.settings.retry_delay
-
+        # By error, which each part keeps: why it was refused, or why it waits.
         rejected: dict[str | None, list[int]] = defaultdict(list)
+        retry: dict[str | None, list[int]] = defaultdict(list)
         for result in results:
             if result.outcome is SubmitOutcome.REJECTED:
                 rejected[result.error].append(result.message_id)
+            elif result.outcome is SubmitOutcome.RETRY:
+                retry[result.error].append(result.message_id)
 
         def work(connection: Connection) -> None:
             record_accepted(connection, connector, accepted, now, with_callback)
             for error, part_ids in rejected.items():
                 finish_unsent(connection, part_ids, MessageState.NOT_DELIVERED, now, error)
-            record_retry(connection, retry, retry_at, None)
+            for error, part_ids in retry.items():
+                record_retry(connection, part_ids, retry_at, error)
 
         for attempt in range(1, RECORD_ATTEMPTS + 1):
             try:

@@ -30,6 +30,7 @@ from smsgate.domain.dates import to_api_date
 from smsgate.domain.money import decimal_text
 from smsgate.inbound.transport import PushTransport
 from smsgate.services.incoming import incoming_fields
+from smsgate.services.limits import doubled
 from smsgate.store.database import Database
 from smsgate.store.incoming import IncomingRow
 from smsgate.store.push import PushJob, claim_jobs, finish_jobs, release_push_leases
@@ -38,8 +39,6 @@ log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Smsgate-Signature"
 EVENT_HEADER = "X-Smsgate-Event"
-# Beyond 2**62 times the base any delay is the cap anyway; keeps the float in range.
-_MAX_DOUBLINGS = 62
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +62,7 @@ class PushSettings:
 
 def retry_delay(attempts: int, base: float, cap: float) -> float:
     """Seconds to wait after the ``attempts``-th failure: base, 2 base, 4 base, ... up to cap."""
-    return min(cap, base * (1 << min(max(attempts - 1, 0), _MAX_DOUBLINGS)))
+    return doubled(base, attempts - 1, cap)
 
 
 def next_attempt(job: PushJob, now: datetime, settings: PushSettings) -> datetime | None:

@@ -39,7 +39,8 @@ def parse_amount(raw: str | Decimal) -> Decimal:
     return amount
 
 
-def _require(connection: Connection, login: str) -> store.AccountRow:
+def account_of(connection: Connection, login: str) -> store.AccountRow:
+    """The account of ``login``; ``AdminError`` when there is none."""
     account = store.find_account(connection, login=login)
     if account is None:
         raise AdminError(f"no such account: {login}")
@@ -87,7 +88,7 @@ class AccountAdmin:
         def work(connection: Connection) -> int:
             if store.find_account(connection, login=login) is not None:
                 raise AdminError(f"account already exists: {login}")
-            parent_id = _require(connection, parent).id if parent else None
+            parent_id = account_of(connection, parent).id if parent else None
             account_id = store.insert_account(
                 connection,
                 login=login,
@@ -108,7 +109,7 @@ class AccountAdmin:
 
     def credit(self, login: str, amount: Decimal) -> Decimal:
         def work(connection: Connection) -> Decimal:
-            account = _require(connection, login)
+            account = account_of(connection, login)
             balance = store.change_balance(connection, account.id, amount)
             if balance is None:
                 raise AdminError(f"balance {account.balance} cannot go below zero (asked {amount})")
@@ -118,7 +119,7 @@ class AccountAdmin:
 
     def show(self, login: str) -> dict[str, Any]:
         def work(connection: Connection) -> dict[str, Any]:
-            account = _require(connection, login)
+            account = account_of(connection, login)
             parent = (
                 store.account_login(connection, account.parent_id) if account.parent_id else None
             )
@@ -141,7 +142,7 @@ class AccountAdmin:
         return self.database.read_sync(work)
 
     def set_blocked(self, login: str, blocked: bool) -> None:
-        self._change(lambda c: store.update_account(c, _require(c, login).id, blocked=blocked))
+        self._change(lambda c: store.update_account(c, account_of(c, login).id, blocked=blocked))
 
     def set_passwords(self, login: str, *, password: str | None, api_password: str | None) -> None:
         if not password and not api_password:
@@ -151,11 +152,11 @@ class AccountAdmin:
             values["password_hash"] = hash_password(password)
         if api_password:
             values["api_password_hash"] = hash_password(api_password)
-        self._change(lambda c: store.update_account(c, _require(c, login).id, **values))
+        self._change(lambda c: store.update_account(c, account_of(c, login).id, **values))
 
     def set_dynamic_sender(self, login: str, enabled: bool) -> None:
         self._change(
-            lambda c: store.update_account(c, _require(c, login).id, dynamic_sender=enabled)
+            lambda c: store.update_account(c, account_of(c, login).id, dynamic_sender=enabled)
         )
 
     def set_flood_limit(self, login: str, limit: int | None, window_seconds: int | None) -> None:
@@ -163,7 +164,10 @@ class AccountAdmin:
             raise AdminError("flood limit and window must be positive")
         self._change(
             lambda c: store.update_account(
-                c, _require(c, login).id, flood_limit=limit, flood_window_seconds=window_seconds
+                c,
+                account_of(c, login).id,
+                flood_limit=limit,
+                flood_window_seconds=window_seconds,
             )
         )
 
@@ -174,15 +178,15 @@ class AccountAdmin:
                 check_zone(zone)
             except ValueError as error:
                 raise AdminError(str(error)) from None
-        self._change(lambda c: store.update_account(c, _require(c, login).id, timezone=zone))
+        self._change(lambda c: store.update_account(c, account_of(c, login).id, timezone=zone))
 
     def add_sender(self, login: str, name: str) -> None:
         name = self._valid_sender(name)
-        self._change(lambda c: store.add_sender_name(c, _require(c, login).id, name))
+        self._change(lambda c: store.add_sender_name(c, account_of(c, login).id, name))
 
     def remove_sender(self, login: str, name: str) -> None:
         def work(connection: Connection) -> None:
-            if not store.remove_sender_name(connection, _require(connection, login).id, name):
+            if not store.remove_sender_name(connection, account_of(connection, login).id, name):
                 raise AdminError(f"{login} has no sender name {name!r}")
 
         self._change(work)
@@ -192,11 +196,11 @@ class AccountAdmin:
             raise AdminError(f"prefix must be 1-15 digits: {prefix}")
         if price < 0:
             raise AdminError("price must not be negative")
-        self._change(lambda c: store.set_tariff_price(c, _require(c, login).id, prefix, price))
+        self._change(lambda c: store.set_tariff_price(c, account_of(c, login).id, prefix, price))
 
     def tariff(self, login: str) -> dict[str, str]:
         def work(connection: Connection) -> dict[str, str]:
-            prices = store.read_tariff(connection, _require(connection, login).id)
+            prices = store.read_tariff(connection, account_of(connection, login).id)
             return {prefix: str(price) for prefix, price in sorted(prices.items())}
 
         return self.database.read_sync(work)

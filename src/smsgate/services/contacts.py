@@ -22,8 +22,7 @@ from typing import BinaryIO
 
 from smsgate.domain.errors import InvalidArgument
 from smsgate.domain.phone import normalize_phone
-from smsgate.services.accounts import AdminError
-from smsgate.store import accounts as account_store
+from smsgate.services.accounts import AdminError, account_of
 from smsgate.store import contacts as store
 from smsgate.store.contacts import Contact
 from smsgate.store.database import Database
@@ -92,10 +91,7 @@ class ContactAdmin:
         self.database = database
 
     def _account_id(self, login: str) -> int:
-        account = self.database.read_sync(lambda c: account_store.find_account(c, login=login))
-        if account is None:
-            raise AdminError(f"no such account: {login}")
-        return account.id
+        return self.database.read_sync(lambda c: account_of(c, login)).id
 
     def import_file(
         self, login: str, path: Path, on_progress: Callable[[int], None] | None = None

@@ -18,7 +18,7 @@ from smsgate.domain.inbound_routing import (
     route_incoming,
     validate_prefix,
 )
-from smsgate.services.accounts import AdminError
+from smsgate.services.accounts import AdminError, account_of
 from smsgate.services.sending import validate_callback_url
 from smsgate.store import accounts as account_store
 from smsgate.store import incoming as store
@@ -109,10 +109,7 @@ def validate_push_url(raw: str) -> str:
 
 
 def _account_id(connection: Connection, login: str) -> int:
-    account = account_store.find_account(connection, login=login)
-    if account is None:
-        raise AdminError(f"no such account: {login}")
-    return account.id
+    return account_of(connection, login).id
 
 
 def _describe(number: str, keyword: str) -> str:

@@ -30,6 +30,11 @@ _MAX_DOUBLINGS = 62
 Clock = Callable[[], float]
 
 
+def doubled(base: float, times: int, cap: float) -> float:
+    """``base`` doubled ``times`` times (none for 0 or less), at most ``cap``."""
+    return min(cap, base * (1 << min(max(times, 0), _MAX_DOUBLINGS)))
+
+
 @dataclass(frozen=True, slots=True)
 class LockoutPolicy:
     """``free`` failures in a row are let be; each further one locks the key for ``base``
@@ -45,7 +50,7 @@ class LockoutPolicy:
         over = failures - self.free
         if over <= 0:
             return 0.0
-        return min(self.cap, self.base * (1 << min(over - 1, _MAX_DOUBLINGS)))
+        return doubled(self.base, over - 1, self.cap)
 
 
 class FailureLog:

@@ -1,8 +1,9 @@
 """Connections to the store, and running work on them off the event loop.
 
-SQLAlchemy Core runs on blocking drivers (sqlite3, psycopg) in worker threads: one thread owns
-writes, a small pool serves reads. One hop to a thread per batch is cheaper than an async
-driver's hop per statement.
+SQLAlchemy Core runs on blocking drivers (sqlite3, psycopg): writes go to a writer per lane (a
+thread of its own on PostgreSQL, the event loop itself on SQLite, see below), reads to a small
+pool of threads. One hop to a thread per batch is cheaper than an async driver's hop per
+statement.
 
 Writes are group-committed: everything queued while the writer is busy runs in the next single
 transaction, each piece of work inside its own SAVEPOINT so that one failing piece rolls back

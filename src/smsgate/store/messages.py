@@ -33,7 +33,7 @@ from smsgate.store.push import (
     parts_in_states,
     state_unindexed_in,
 )
-from smsgate.store.schema import counters, early_receipts, messages
+from smsgate.store.schema import ERROR_LENGTH, counters, early_receipts, messages
 from smsgate.store.selected import AmongSelected
 from smsgate.store.upserts import upsert
 
@@ -422,15 +422,25 @@ def forget_early_receipts(connection: Connection, done_before: datetime) -> int:
     return int(result.rowcount)
 
 
+def _error_text(error: str | None) -> str | None:
+    """An error as the parts keep it: a connector's reason may be longer than the column."""
+    return None if error is None else error[:ERROR_LENGTH]
+
+
 def record_retry(
     connection: Connection, part_ids: Sequence[int], due_at: datetime, error: str | None
 ) -> None:
-    """Parts to submit again later (throttled, queue full, link down)."""
+    """Parts to submit again later (throttled, queue full, link down), and why."""
     if part_ids:
         connection.execute(
             update(messages)
             .where(messages.c.id.in_(part_ids), state_unindexed_in(MessageState.SUBMITTING.value))
-            .values(state=MessageState.QUEUED.value, due_at=due_at, lease_until=None, error=error)
+            .values(
+                state=MessageState.QUEUED.value,
+                due_at=due_at,
+                lease_until=None,
+                error=_error_text(error),
+            )
         )
 
 
@@ -456,7 +466,7 @@ def finish_unsent(
             messages.c.id.in_(part_ids),
             state_unindexed_in(*_WAITING, MessageState.SUBMITTING.value),
         )
-        .values(state=state.value, reported_at=now, lease_until=None, error=error)
+        .values(state=state.value, reported_at=now, lease_until=None, error=_error_text(error))
         .returning(messages.c.account_id, messages.c.price)
     ).all()
     refunds: dict[int, Decimal] = defaultdict(Decimal)

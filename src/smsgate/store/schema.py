@@ -92,6 +92,8 @@ counters = Table(
 )
 
 smsc_id_set = text("smsc_id IS NOT NULL")
+# Why a part failed or waits, as a connector said it.
+ERROR_LENGTH = 200
 
 messages = Table(
     "messages",
@@ -118,7 +120,7 @@ messages = Table(
     Column("connector", String(64)),
     Column("smsc_id", String(64)),
     Column("attempts", SmallInteger, nullable=False, default=0),
-    Column("error", String(200)),
+    Column("error", String(ERROR_LENGTH)),
     Column("callback_url", Text),
     # SendByTime: the zone chain step that chose the recipient's zone (``ZoneStep``).
     Column("timezone_step", String(16)),

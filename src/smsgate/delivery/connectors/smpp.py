@@ -128,7 +128,7 @@ def submit_result(part_id: int, reply: SubmitReply, submit_ids_hex: bool) -> Sub
     error = status_name(reply.status)
     if reply.reason:
         error = f"{error}: {reply.reason}"
-    return SubmitResult(part_id, SubmitOutcome.REJECTED, error=error[:200])
+    return SubmitResult(part_id, SubmitOutcome.REJECTED, error=error)
 
 
 def _content(pdu: Inbound) -> bytes:
