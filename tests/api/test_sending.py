@@ -390,6 +390,28 @@ def test_send_bulk_packet_json(admin: AccountAdmin, make_account: Callable[..., 
     ]
 
 
+@pytest.mark.parametrize(
+    ("entry", "code", "desc"),
+    [
+        ({"phone": PHONE}, 1, "phone_data.sms[0].text can not be null or empty"),
+        ({"phone": PHONE, "text": ""}, 1, "phone_data.sms[0].text can not be null or empty"),
+        ({"text": "Hi"}, 1, "phone_data.sms[0].phone can not be null or empty"),
+        ({"phone": [], "text": "Hi"}, 1, "phone_data.sms[0].phone can not be null or empty"),
+        # Given, but of a type no text or number has: invalid, not missing.
+        ({"phone": PHONE, "text": 42}, 2, "phone_data sms[0] has an invalid text"),
+        ({"phone": 7.9e10, "text": "Hi"}, 2, "phone_data sms[0] has an invalid phone"),
+        ({"phone": {"a": 1}, "text": "Hi"}, 2, "phone_data sms[0] has an invalid phone"),
+    ],
+)
+def test_send_bulk_packet_entry_errors(
+    make_account: Callable[..., Account], entry: dict[str, Any], code: int, desc: str
+) -> None:
+    account = make_account()
+    packet = json.dumps({"sms": [entry]})
+    params = {**creds(account), "sourceAddress": SENDER, "phone_data": packet}
+    assert_error(post(account, "SendBulkPacket", params), code, desc)
+
+
 def test_send_bulk_packet_php_brackets(
     admin: AccountAdmin, make_account: Callable[..., Account]
 ) -> None:

@@ -112,12 +112,16 @@ def packet_recipients(params: Params) -> Iterator[tuple[str, str]]:
             raise InvalidArgument(f"phone_data sms[{index}] must be an object")
         phones = entry.get("phone")
         text = entry.get("text")
-        if not isinstance(text, str) or not text:
+        if text is None or text == "":
             raise MissingArgument(f"phone_data.sms[{index}].text")
+        if not isinstance(text, str):  # a number or a list: given, but no text
+            raise InvalidArgument(f"phone_data sms[{index}] has an invalid text")
         if isinstance(phones, str | int):
             phones = split_phone_list(str(phones))
-        if not isinstance(phones, list) or not phones:
+        if phones is None or phones == []:
             raise MissingArgument(f"phone_data.sms[{index}].phone")
+        if not isinstance(phones, list):
+            raise InvalidArgument(f"phone_data sms[{index}] has an invalid phone")
         for phone in phones:
             if not isinstance(phone, str | int):
                 raise InvalidArgument(f"phone_data sms[{index}] has an invalid phone")
