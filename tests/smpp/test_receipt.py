@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from smsgate.delivery.connector import DeliveryReport, ReportStatus
 from smsgate.delivery.smpp.receipt import (
-    MessageState,
     Receipt,
     ReceiptError,
+    SmppMessageState,
     _parse_key_by_key,
     delivery_report,
     normalize_message_id,
@@ -264,10 +264,10 @@ def test_intermediate_receipts_are_not_reports(text: str) -> None:
 
 
 def test_tlvs_win_over_the_text() -> None:
-    result = report(STANDARD, receipted_message_id="ff", message_state=MessageState.REJECTED)
+    result = report(STANDARD, receipted_message_id="ff", message_state=SmppMessageState.REJECTED)
     assert result is not None
     assert (result.smsc_id, result.status) == ("255", ReportStatus.NOT_DELIVERED)
-    assert report(STANDARD, message_state=MessageState.ENROUTE) is None
+    assert report(STANDARD, message_state=SmppMessageState.ENROUTE) is None
 
 
 def test_unknown_message_state_falls_back_to_the_text() -> None:

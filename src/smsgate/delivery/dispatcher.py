@@ -40,7 +40,7 @@ from smsgate.store.messages import (
     forget_early_receipts,
     record_accepted,
     record_retry,
-    release_all_leases,
+    release_all_part_leases,
     release_lapsed_leases,
 )
 from smsgate.store.monitoring import awaiting_reports
@@ -117,7 +117,7 @@ class Dispatcher:
 
     async def run(self) -> None:
         if self.settings.release_leases_at_start:
-            released = await self.database.write(release_all_leases)
+            released = await self.database.write(release_all_part_leases)
             if released:
                 log.info("picked up %d parts left in flight", released)
         for connector in self.connectors.values():

@@ -331,7 +331,7 @@ def release_lapsed_leases(connection: Connection, now: datetime) -> int:
     return int(result.rowcount)
 
 
-def release_all_leases(connection: Connection) -> int:
+def release_all_part_leases(connection: Connection) -> int:
     """Make every leased part claimable now (only safe when no other dispatcher runs)."""
     result = connection.execute(
         update(messages)

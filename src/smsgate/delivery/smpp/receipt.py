@@ -20,7 +20,7 @@ from smsgate.delivery.connector import DeliveryReport, ReportStatus
 from smsgate.delivery.smpp.text import DataCoding, decode_body
 
 
-class MessageState(enum.IntEnum):
+class SmppMessageState(enum.IntEnum):
     """Values of the message_state TLV (SMPP 3.4 §5.2.28)."""
 
     ENROUTE = 1
@@ -37,26 +37,26 @@ class ReceiptError(ValueError):
     """A final receipt that names no message."""
 
 
-_FINAL_STATUS: Final[dict[MessageState, ReportStatus | None]] = {
-    MessageState.ENROUTE: None,
-    MessageState.DELIVERED: ReportStatus.DELIVERED,
-    MessageState.EXPIRED: ReportStatus.EXPIRED,
-    MessageState.DELETED: ReportStatus.NOT_DELIVERED,
-    MessageState.UNDELIVERABLE: ReportStatus.NOT_DELIVERED,
-    MessageState.ACCEPTED: None,
-    MessageState.UNKNOWN: ReportStatus.NOT_DELIVERED,
-    MessageState.REJECTED: ReportStatus.NOT_DELIVERED,
+_FINAL_STATUS: Final[dict[SmppMessageState, ReportStatus | None]] = {
+    SmppMessageState.ENROUTE: None,
+    SmppMessageState.DELIVERED: ReportStatus.DELIVERED,
+    SmppMessageState.EXPIRED: ReportStatus.EXPIRED,
+    SmppMessageState.DELETED: ReportStatus.NOT_DELIVERED,
+    SmppMessageState.UNDELIVERABLE: ReportStatus.NOT_DELIVERED,
+    SmppMessageState.ACCEPTED: None,
+    SmppMessageState.UNKNOWN: ReportStatus.NOT_DELIVERED,
+    SmppMessageState.REJECTED: ReportStatus.NOT_DELIVERED,
 }
 # Appendix B's seven-letter stat values, plus the full names some SMSCs write instead.
-_STATE_BY_STAT: Final = {state.name: state for state in MessageState} | {
-    "DELIVRD": MessageState.DELIVERED,
-    "UNDELIV": MessageState.UNDELIVERABLE,
-    "REJECTD": MessageState.REJECTED,
-    "ACCEPTD": MessageState.ACCEPTED,
+_STATE_BY_STAT: Final = {state.name: state for state in SmppMessageState} | {
+    "DELIVRD": SmppMessageState.DELIVERED,
+    "UNDELIV": SmppMessageState.UNDELIVERABLE,
+    "REJECTD": SmppMessageState.REJECTED,
+    "ACCEPTD": SmppMessageState.ACCEPTED,
 }
 
 
-def _stat_state(stat: str | None) -> MessageState | None:
+def _stat_state(stat: str | None) -> SmppMessageState | None:
     return None if stat is None else _STATE_BY_STAT.get(stat.strip().upper())
 
 
@@ -215,7 +215,7 @@ def delivery_report(
     """
     receipt = parse_receipt(_receipt_text(short_message, data_coding), tz=tz)
     if message_state in _FINAL_STATUS:
-        state: MessageState | None = MessageState(message_state)
+        state: SmppMessageState | None = SmppMessageState(message_state)
     else:
         state = _stat_state(receipt.stat)
     status = None if state is None else _FINAL_STATUS[state]
