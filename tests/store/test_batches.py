@@ -18,9 +18,11 @@ from smsgate.store.messages import (
     _PARTS_OF_RECEIPTS,
     apply_receipts,
     claim_due,
+    expired_waiting,
     forget_early_receipts,
     insert_parts,
     record_accepted,
+    record_retry,
 )
 from smsgate.store.schema import early_receipts, messages, simulator_parts
 from smsgate.store.simulator import TakenPart, mark_reported, take_parts
@@ -85,6 +87,25 @@ def test_receipts_no_submit_result_claimed_are_forgotten_after_a_day(database: D
     database.write_sync(lambda c: record_accepted(c, CONNECTOR, [(ids[0], "fresh")], NOW, ()))
     assert database.read_sync(states) == {1: (MessageState.DELIVERED.value, "fresh", None)}
     assert database.read_sync(lambda c: c.execute(select(early_receipts)).all()) == []
+
+
+def test_a_retry_is_due_no_later_than_the_parts_validity(database: Database) -> None:
+    """So the sweep finds it when its validity runs out, not a retry delay later."""
+    account_id = AccountAdmin(database).create("retries", password="secret-password")
+    rows = [
+        part_row(1, account_id, NOW, expires_at=NOW + timedelta(seconds=1)),
+        part_row(2, account_id, NOW, expires_at=NOW + timedelta(days=1)),
+    ]
+    database.write_sync(lambda c: insert_parts(c, rows))
+    database.write_sync(lambda c: claim_due(c, NOW, NOW + timedelta(minutes=1), 10))
+    retry_at = NOW + timedelta(hours=1)
+    database.write_sync(lambda c: record_retry(c, [1, 2], retry_at, "no bind up"))
+    due = dict(
+        database.read_sync(lambda c: c.execute(select(messages.c.id, messages.c.due_at)).all())
+    )
+    assert due == {1: NOW + timedelta(seconds=1), 2: retry_at}
+    later = NOW + timedelta(seconds=2)
+    assert database.read_sync(lambda c: expired_waiting(c, later, 10)) == [1]
 
 
 def test_simulator_batches_take_count_and_mark(database: Database) -> None:

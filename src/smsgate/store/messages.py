@@ -15,8 +15,10 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
+    case,
     delete,
     func,
+    literal,
     literal_column,
     select,
     true,
@@ -430,14 +432,18 @@ def _error_text(error: str | None) -> str | None:
 def record_retry(
     connection: Connection, part_ids: Sequence[int], due_at: datetime, error: str | None
 ) -> None:
-    """Parts to submit again later (throttled, queue full, link down), and why."""
+    """Parts to submit again later (throttled, queue full, link down), and why; due at
+    ``due_at``, or when their validity runs out if that comes first (then the sweep expires
+    and refunds them on time)."""
     if part_ids:
+        retry_at = literal(due_at, type_=messages.c.due_at.type)
+        expires_at = messages.c.expires_at
         connection.execute(
             update(messages)
             .where(messages.c.id.in_(part_ids), state_unindexed_in(MessageState.SUBMITTING.value))
             .values(
                 state=MessageState.QUEUED.value,
-                due_at=due_at,
+                due_at=case((expires_at < retry_at, expires_at), else_=retry_at),
                 lease_until=None,
                 error=_error_text(error),
             )
