@@ -24,7 +24,9 @@ class AmongSelected(ColumnElement[bool]):
     # A condition in itself: without this, a dialect with no boolean type compares it to 1,
     # which SQLite then cannot look up by index.
     _is_implicitly_boolean = True
-    inherit_cache = False  # compiled once per dialect by ``store.prepared``, never cached
+    # Not in SQLAlchemy's statement cache: a Prepared statement compiles it once per dialect,
+    # and the rare sweeps that run it through connection.execute compile it each time.
+    inherit_cache = False
 
     def __init__(self, key: ColumnElement[Any], selected: Select[Any]) -> None:
         self.column = key
