@@ -21,7 +21,7 @@ from smsgate.services.accounts import AccountAdmin
 from smsgate.services.reports import ReportFormat, ReportOrder, order_report
 from smsgate.store import reports as store
 from smsgate.store.database import Database
-from smsgate.store.reports import ReportStatus
+from smsgate.store.reports import ReportBuildStatus
 from smsgate.store.schema import reports
 
 DAY = datetime(2025, 3, 10, tzinfo=UTC)
@@ -72,7 +72,7 @@ def test_a_build_process_that_dies_fails_its_report(
 
     async def failed(report_id: int) -> bool:
         found = await database.read(lambda c: store.find_report(c, report_id))
-        return found is not None and found.status is ReportStatus.FAILED
+        return found is not None and found.status is ReportBuildStatus.FAILED
 
     report_id = run_one(database, tmp_path, timedelta(seconds=60), failed)
     query = reports.select().with_only_columns(reports.c.error).where(reports.c.id == report_id)
@@ -104,7 +104,7 @@ def test_a_builder_whose_report_was_taken_over_stops_building_it(
     report_id = run_one(database, tmp_path, timedelta(seconds=0.3), taken_over_and_stopped)
     assert time.monotonic() - started < 10  # the dawdling process was stopped, not awaited
     found = database.read_sync(lambda c: store.find_report(c, report_id))
-    assert found is not None and found.status is ReportStatus.BUILDING  # the other's to finish
+    assert found is not None and found.status is ReportBuildStatus.BUILDING  # the other's to finish
 
 
 @pytest.mark.parametrize(("grace", "left"), [(timedelta(0), False), (timedelta(minutes=1), True)])
@@ -131,11 +131,11 @@ def test_the_sweeper_expires_reports_and_deletes_their_files_after_a_grace(
     assert deleted == (0 if left else 1)
     assert (reports_dir / f"{old}.csv").exists() == left
     assert (reports_dir / f"{recent}.csv").exists()
-    expected = ReportStatus.EXPIRED if left else ReportStatus.DELETED
-    assert [status_of(database, i) for i in (old, recent)] == [expected, ReportStatus.READY]
+    expected = ReportBuildStatus.EXPIRED if left else ReportBuildStatus.DELETED
+    assert [status_of(database, i) for i in (old, recent)] == [expected, ReportBuildStatus.READY]
 
 
-def status_of(database: Database, report_id: int) -> ReportStatus:
+def status_of(database: Database, report_id: int) -> ReportBuildStatus:
     found = database.read_sync(lambda c: store.find_report(c, report_id))
     assert found is not None
     return found.status

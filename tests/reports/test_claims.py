@@ -10,7 +10,7 @@ import pytest
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store import reports as store
 from smsgate.store.database import Database
-from smsgate.store.reports import ReportStatus
+from smsgate.store.reports import ReportBuildStatus
 
 NOW = datetime(2025, 3, 10, 12, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
@@ -27,7 +27,7 @@ def claim(database: Database, at: datetime) -> store.ClaimedReport | None:
     return database.write_sync(lambda c: store.claim_report(c, at, at + LEASE, MAX_ATTEMPTS))
 
 
-def status(database: Database, report_id: int) -> ReportStatus:
+def status(database: Database, report_id: int) -> ReportBuildStatus:
     found = database.read_sync(lambda c: store.find_report(c, report_id))
     assert found is not None
     return found.status
@@ -51,7 +51,7 @@ def test_a_held_report_is_claimed_again_only_once_its_lease_lapses(
     assert database.write_sync(
         lambda c: store.finish_report(c, report_id, 2, f"{report_id}.csv", 5, later)
     )
-    assert status(database, report_id) is ReportStatus.READY
+    assert status(database, report_id) is ReportBuildStatus.READY
 
 
 def test_a_report_whose_builds_keep_dying_fails(database: Database, report_id: int) -> None:
@@ -62,7 +62,7 @@ def test_a_report_whose_builds_keep_dying_fails(database: Database, report_id: i
     assert claim(database, at) is None
     given_up = database.write_sync(lambda c: store.give_up_reports(c, at, MAX_ATTEMPTS))
     assert given_up == 1
-    assert status(database, report_id) is ReportStatus.FAILED
+    assert status(database, report_id) is ReportBuildStatus.FAILED
 
 
 def test_a_released_report_is_claimable_at_once_and_keeps_its_attempts(

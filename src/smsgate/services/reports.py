@@ -32,7 +32,7 @@ from smsgate.domain.states import MessageState
 from smsgate.store import reports as store
 from smsgate.store.accounts import lock_balance
 from smsgate.store.database import Database
-from smsgate.store.reports import ReportStatus
+from smsgate.store.reports import ReportBuildStatus
 
 MAX_BUILDING = 2
 TOO_MANY = "More than 2 reports at once are not allowed, make request later"
@@ -178,9 +178,9 @@ async def report_file(
     report = await database.lookup(find)
     if report is None:
         raise InvalidArgument(NOT_FOUND)
-    if report.status is ReportStatus.BUILDING:
+    if report.status is ReportBuildStatus.BUILDING:
         raise InvalidOperation(NOT_READY)
-    if report.status is not ReportStatus.READY or report.file_path is None:
+    if report.status is not ReportBuildStatus.READY or report.file_path is None:
         raise InvalidOperation(NO_FILE)
     path = reports_dir / report.file_path
     if not path.is_file():  # swept a moment ago, or the folder was cleaned by hand

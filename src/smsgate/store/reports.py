@@ -24,7 +24,7 @@ from smsgate.store.selected import AmongSelected
 _MEMO_SIZE = 10_000
 
 
-class ReportStatus(enum.StrEnum):
+class ReportBuildStatus(enum.StrEnum):
     BUILDING = "building"
     READY = "ready"
     FAILED = "failed"
@@ -37,7 +37,7 @@ class ReportRow:
     id: int
     account_id: int
     params: dict[str, Any]
-    status: ReportStatus
+    status: ReportBuildStatus
     file_path: str | None
     row_count: int | None
     created_at: datetime
@@ -55,7 +55,7 @@ def insert_report(
         .values(
             account_id=account_id,
             params=params,
-            status=ReportStatus.BUILDING.value,
+            status=ReportBuildStatus.BUILDING.value,
             attempts=0,
             created_at=now,
         )
@@ -66,7 +66,7 @@ def insert_report(
 
 def count_building(connection: Connection, account_id: int) -> int:
     query = select(func.count()).where(
-        reports.c.account_id == account_id, reports.c.status == ReportStatus.BUILDING.value
+        reports.c.account_id == account_id, reports.c.status == ReportBuildStatus.BUILDING.value
     )
     return int(connection.execute(query).scalar_one())
 
@@ -78,7 +78,7 @@ def find_report(connection: Connection, report_id: int) -> ReportRow | None:
     if row is None:
         return None
     values = row._asdict()
-    return ReportRow(**{**values, "status": ReportStatus(values["status"])})
+    return ReportRow(**{**values, "status": ReportBuildStatus(values["status"])})
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +92,7 @@ class ClaimedReport:
 
 def _unheld(now: datetime) -> Any:
     return and_(
-        reports.c.status == ReportStatus.BUILDING.value,
+        reports.c.status == ReportBuildStatus.BUILDING.value,
         or_(reports.c.lease_until.is_(None), reports.c.lease_until < now),
     )
 
@@ -103,7 +103,7 @@ def give_up_reports(connection: Connection, now: datetime, max_attempts: int) ->
         update(reports)
         .where(_unheld(now), reports.c.attempts >= max_attempts)
         .values(
-            status=ReportStatus.FAILED.value,
+            status=ReportBuildStatus.FAILED.value,
             error=f"not built in {max_attempts} attempts",
             finished_at=now,
             lease_until=None,
@@ -136,7 +136,7 @@ def _held(report_id: int, attempt: int) -> Any:
     return and_(
         reports.c.id == report_id,
         reports.c.attempts == attempt,
-        reports.c.status == ReportStatus.BUILDING.value,
+        reports.c.status == ReportBuildStatus.BUILDING.value,
     )
 
 
@@ -161,7 +161,7 @@ def finish_report(
         update(reports)
         .where(_held(report_id, attempt))
         .values(
-            status=ReportStatus.READY.value,
+            status=ReportBuildStatus.READY.value,
             file_path=file_path,
             row_count=row_count,
             finished_at=now,
@@ -178,7 +178,10 @@ def fail_report(
         update(reports)
         .where(_held(report_id, attempt))
         .values(
-            status=ReportStatus.FAILED.value, error=error[:200], finished_at=now, lease_until=None
+            status=ReportBuildStatus.FAILED.value,
+            error=error[:200],
+            finished_at=now,
+            lease_until=None,
         )
     )
     return bool(result.rowcount)
@@ -197,7 +200,7 @@ def release_all_leases(connection: Connection) -> int:
     """Make every report still to build claimable now (only safe when no other builder runs)."""
     result = connection.execute(
         update(reports)
-        .where(reports.c.status == ReportStatus.BUILDING.value)
+        .where(reports.c.status == ReportBuildStatus.BUILDING.value)
         .values(lease_until=None)
     )
     return int(result.rowcount)
@@ -208,9 +211,10 @@ def expire_reports(connection: Connection, finished_before: datetime, now: datet
     result = connection.execute(
         update(reports)
         .where(
-            reports.c.status == ReportStatus.READY.value, reports.c.finished_at < finished_before
+            reports.c.status == ReportBuildStatus.READY.value,
+            reports.c.finished_at < finished_before,
         )
-        .values(status=ReportStatus.EXPIRED.value, expired_at=now)
+        .values(status=ReportBuildStatus.EXPIRED.value, expired_at=now)
     )
     return int(result.rowcount)
 
@@ -221,7 +225,9 @@ def expired_files(
     """(id, file path) of reports expired at or before ``expired_by``."""
     query = (
         select(reports.c.id, reports.c.file_path)
-        .where(reports.c.status == ReportStatus.EXPIRED.value, reports.c.expired_at <= expired_by)
+        .where(
+            reports.c.status == ReportBuildStatus.EXPIRED.value, reports.c.expired_at <= expired_by
+        )
         .limit(limit)
     )
     return [(report_id, path) for report_id, path in connection.execute(query)]
@@ -230,8 +236,8 @@ def expired_files(
 def mark_deleted(connection: Connection, report_ids: Sequence[int]) -> None:
     connection.execute(
         update(reports)
-        .where(reports.c.id.in_(report_ids), reports.c.status == ReportStatus.EXPIRED.value)
-        .values(status=ReportStatus.DELETED.value)
+        .where(reports.c.id.in_(report_ids), reports.c.status == ReportBuildStatus.EXPIRED.value)
+        .values(status=ReportBuildStatus.DELETED.value)
     )
 
 
