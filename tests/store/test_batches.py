@@ -108,6 +108,22 @@ def test_a_retry_is_due_no_later_than_the_parts_validity(database: Database) -> 
     assert database.read_sync(lambda c: expired_waiting(c, later, 10)) == [1]
 
 
+def test_a_receipt_error_longer_than_the_column_is_kept_cut(database: Database) -> None:
+    """The error comes from the SMSC's text (``err:...``): any length, early or not."""
+    ids = queued_parts(database, 2)
+    database.write_sync(lambda c: claim_due(c, NOW, NOW + timedelta(minutes=1), 10))
+    error = "UNDELIVERABLE err:" + "9" * 300
+    database.write_sync(lambda c: record_accepted(c, CONNECTOR, [(ids[0], "b1")], NOW, ()))
+    receipts = [(smsc_id, MessageState.NOT_DELIVERED, NOW, error) for smsc_id in ("b1", "b2")]
+    database.write_sync(lambda c: apply_receipts(c, CONNECTOR, receipts))  # b2 comes early
+    database.write_sync(lambda c: record_accepted(c, CONNECTOR, [(ids[1], "b2")], NOW, ()))
+    kept = (MessageState.NOT_DELIVERED.value, error[:200])
+    assert {part: row[::2] for part, row in database.read_sync(states).items()} == {
+        1: kept,
+        2: kept,
+    }
+
+
 def test_simulator_batches_take_count_and_mark(database: Database) -> None:
     due = NOW + timedelta(seconds=1)
     parts = [TakenPart(part_id, f"s{part_id}", "DELIVRD", due, due) for part_id in (7, 5, 6)]

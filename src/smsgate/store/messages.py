@@ -35,7 +35,7 @@ from smsgate.store.push import (
     parts_in_states,
     state_unindexed_in,
 )
-from smsgate.store.schema import ERROR_LENGTH, counters, early_receipts, messages
+from smsgate.store.schema import counters, early_receipts, kept_error, messages
 from smsgate.store.selected import AmongSelected
 from smsgate.store.upserts import upsert
 
@@ -424,11 +424,6 @@ def forget_early_receipts(connection: Connection, done_before: datetime) -> int:
     return int(result.rowcount)
 
 
-def _error_text(error: str | None) -> str | None:
-    """An error as the parts keep it: a connector's reason may be longer than the column."""
-    return None if error is None else error[:ERROR_LENGTH]
-
-
 def record_retry(
     connection: Connection, part_ids: Sequence[int], due_at: datetime, error: str | None
 ) -> None:
@@ -445,7 +440,7 @@ def record_retry(
                 state=MessageState.QUEUED.value,
                 due_at=case((expires_at < retry_at, expires_at), else_=retry_at),
                 lease_until=None,
-                error=_error_text(error),
+                error=kept_error(error),
             )
         )
 
@@ -472,7 +467,7 @@ def finish_unsent(
             messages.c.id.in_(part_ids),
             state_unindexed_in(*_WAITING, MessageState.SUBMITTING.value),
         )
-        .values(state=state.value, reported_at=now, lease_until=None, error=_error_text(error))
+        .values(state=state.value, reported_at=now, lease_until=None, error=kept_error(error))
         .returning(messages.c.account_id, messages.c.price)
     ).all()
     refunds: dict[int, Decimal] = defaultdict(Decimal)
@@ -584,7 +579,12 @@ def apply_receipts(
         for part_id in parts_by_smsc_id.get(smsc_id, ()):
             matched.setdefault(
                 part_id,
-                {"part_id": part_id, "state": state.value, "done_at": done_at, "error": error},
+                {
+                    "part_id": part_id,
+                    "state": state.value,
+                    "done_at": done_at,
+                    "error": kept_error(error),
+                },
             )
     _APPLY_RECEIPT.execute_many(connection, [matched[part_id] for part_id in sorted(matched)])
     early = [
@@ -593,7 +593,7 @@ def apply_receipts(
             "smsc_id": smsc_id,
             "state": state.value,
             "done_at": done_at,
-            "error": error,
+            "error": kept_error(error),
         }
         for smsc_id, state, done_at, error in receipts
         if smsc_id not in parts_by_smsc_id

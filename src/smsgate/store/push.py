@@ -35,7 +35,7 @@ from sqlalchemy.sql.elements import BindParameter
 from smsgate.domain.states import MessageState
 from smsgate.store.incoming import IncomingRow
 from smsgate.store.prepared import Prepared, PreparedBatch, PreparedIn
-from smsgate.store.schema import accounts, incoming_messages, messages, push_jobs
+from smsgate.store.schema import accounts, incoming_messages, kept_error, messages, push_jobs
 
 
 class PushKind(enum.StrEnum):
@@ -345,7 +345,7 @@ def finish_jobs(
         _RESCHEDULE.execute_many(
             connection,
             [
-                {"job_id": job_id, "due_at": due_at, "error": error[:200]}
+                {"job_id": job_id, "due_at": due_at, "error": kept_error(error)}
                 for job_id, due_at, error in failed
             ],
         )

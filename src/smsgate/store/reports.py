@@ -17,7 +17,7 @@ from sqlalchemy.types import NullType
 
 from smsgate.domain.states import MessageState
 from smsgate.domain.timezones import zone_info
-from smsgate.store.schema import accounts, contacts, messages, reports
+from smsgate.store.schema import accounts, contacts, kept_error, messages, reports
 from smsgate.store.selected import AmongSelected
 
 # Memo size of a report stream's conversions: repeated values hit, memory stays bounded.
@@ -179,7 +179,7 @@ def fail_report(
         .where(_held(report_id, attempt))
         .values(
             status=ReportBuildStatus.FAILED.value,
-            error=error[:200],
+            error=kept_error(error),
             finished_at=now,
             lease_until=None,
         )

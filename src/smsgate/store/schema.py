@@ -92,8 +92,16 @@ counters = Table(
 )
 
 smsc_id_set = text("smsc_id IS NOT NULL")
-# Why a part failed or waits, as a connector said it.
+# Errors the tables keep (why a part failed or waits, a push or a report build failed), as
+# their source said them, cut to this length by ``kept_error``.
 ERROR_LENGTH = 200
+
+
+def kept_error(error: str | None) -> str | None:
+    """``error`` as an error column keeps it: a connector's reason, an SMSC's receipt text or a
+    receiver's answer may be any length."""
+    return None if error is None else error[:ERROR_LENGTH]
+
 
 messages = Table(
     "messages",
@@ -151,7 +159,7 @@ early_receipts = Table(
     Column("smsc_id", String(64), primary_key=True),
     Column("state", String(16), nullable=False),
     Column("done_at", UtcDateTime(), nullable=False),
-    Column("error", String(200)),
+    Column("error", String(ERROR_LENGTH)),
 )
 
 # Numbering plan files imported by ``smsgate admin numbering import``: the newest import is the
@@ -243,7 +251,7 @@ push_jobs = Table(
     Column("due_at", UtcDateTime()),
     Column("leased", Boolean, nullable=False),
     Column("attempts", Integer, nullable=False),
-    Column("error", String(200)),
+    Column("error", String(ERROR_LENGTH)),
     Index("ix_push_jobs_due_at", "due_at"),
     Index("ix_push_jobs_kind_subject_id", "kind", "subject_id"),
 )
@@ -266,7 +274,7 @@ reports = Table(
     Column("row_count", BigInteger),
     Column("attempts", SmallInteger, nullable=False),
     Column("lease_until", UtcDateTime()),
-    Column("error", String(200)),
+    Column("error", String(ERROR_LENGTH)),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("finished_at", UtcDateTime()),
     Column("expired_at", UtcDateTime()),
