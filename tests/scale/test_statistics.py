@@ -7,9 +7,17 @@ import asyncio
 import time
 from datetime import UTC, datetime
 
+from sqlalchemy import Connection
+
 from smsgate.store.database import Database
 from smsgate.store.simulator import add_incoming
-from smsgate.store.statistics import MIN_CHANGES, analyze_stale, keep_statistics, stale_tables
+from smsgate.store.statistics import (
+    MIN_CHANGES,
+    STATISTICS_TARGET,
+    analyze_stale,
+    keep_statistics,
+    stale_tables,
+)
 
 
 def test_a_table_that_grew_is_analyzed_once(database: Database) -> None:
@@ -17,6 +25,7 @@ def test_a_table_that_grew_is_analyzed_once(database: Database) -> None:
         # Returns at once instead of looping: nothing to keep.
         asyncio.run(asyncio.wait_for(keep_statistics(database, interval=0), 1))
         return
+    default_target = database.read_sync(_statistics_target)
     now = datetime.now(UTC)
     messages = [("79001234567", "1234", f"message {index}") for index in range(MIN_CHANGES + 1)]
     database.write_sync(lambda connection: add_incoming(connection, messages, now))
@@ -27,3 +36,17 @@ def test_a_table_that_grew_is_analyzed_once(database: Database) -> None:
         time.sleep(0.1)
     assert "simulator_inbox" in database.read_sync(analyze_stale)
     assert "simulator_inbox" not in database.read_sync(stale_tables)
+    # The small sample: every text differs, so a target of 100 (the server's default) would
+    # keep 101 histogram bounds of them; the connection is left with the server's default.
+    bounds = database.read_sync(
+        lambda connection: connection.exec_driver_sql(
+            "SELECT array_length(histogram_bounds, 1) FROM pg_stats"
+            " WHERE tablename = 'simulator_inbox' AND attname = 'text'"
+        ).scalar_one()
+    )
+    assert 2 <= bounds <= STATISTICS_TARGET + 1
+    assert database.read_sync(_statistics_target) == default_target
+
+
+def _statistics_target(connection: Connection) -> str:
+    return str(connection.exec_driver_sql("SHOW default_statistics_target").scalar())

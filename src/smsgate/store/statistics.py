@@ -10,6 +10,9 @@ the plan it made then (a sequential scan for a batch of ids, say) until the tabl
 So the delivering process checks twice a second and analyzes a busy table once a fifth of it
 changed since its last analysis: checked every 2 s, benchmark runs whose first analysis came
 2 s into a burst of 20,000 parts spent 150-230 µs of PostgreSQL per part, against 77-92.
+These analyses read a sample of 3,000 rows, not the server's default of 30,000: the plans
+need only the tables' sizes and their common values, and with the default the analyses of
+``messages`` alone (110-200 ms each) took a sixth of PostgreSQL's time in a delivery run.
 SQLite needs none of this: its planner uses no statistics unless asked to.
 """
 
@@ -39,6 +42,8 @@ CHECK_SECONDS: Final = 0.5
 # Analyze once this share of a table's rows changed, but not for fewer changes than MIN_CHANGES.
 CHANGED_SHARE: Final = 0.2
 MIN_CHANGES: Final = 500
+# PostgreSQL samples 300 rows per unit of the statistics target.
+STATISTICS_TARGET: Final = 10
 
 _STALE = text(
     "SELECT relname FROM pg_stat_user_tables"
@@ -58,6 +63,9 @@ def stale_tables(connection: Connection) -> list[str]:
 def analyze_stale(connection: Connection) -> list[str]:
     """Analyze the stale busy tables; which they were."""
     stale = stale_tables(connection)
+    if stale:
+        # LOCAL: the pooled connection's later transactions keep the server's default.
+        connection.exec_driver_sql(f"SET LOCAL default_statistics_target = {STATISTICS_TARGET}")
     for table in stale:
         # Names come from BUSY_TABLES only, never from input.
         connection.exec_driver_sql(f"ANALYZE {connection.dialect.identifier_preparer.quote(table)}")
