@@ -19,11 +19,13 @@ Errors carry the guide's texts exactly:
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from smsgate.domain.digits import quoted_id
 from smsgate.domain.errors import InvalidArgument, InvalidOperation
@@ -155,9 +157,13 @@ async def order_report(database: Database, account_id: int, order: ReportOrder) 
 
 @dataclass(frozen=True, slots=True)
 class ReportFile:
+    """A built report's file, open: the sweeper may delete it meanwhile, and an open file
+    stays readable to its end. Whoever takes it closes ``content``."""
+
     id: int
-    path: Path
     format: ReportFormat
+    content: BinaryIO
+    size: int
 
     @property
     def download_name(self) -> str:
@@ -182,10 +188,16 @@ async def report_file(
         raise InvalidOperation(NOT_READY)
     if report.status is not ReportBuildStatus.READY or report.file_path is None:
         raise InvalidOperation(NO_FILE)
-    path = reports_dir / report.file_path
-    if not path.is_file():  # swept a moment ago, or the folder was cleaned by hand
-        raise InvalidOperation(NO_FILE)
-    return ReportFile(report.id, path, ReportFormat(report.params["format"]))
+    try:
+        content = await asyncio.to_thread(_open_file, reports_dir / report.file_path)
+    except (FileNotFoundError, IsADirectoryError):  # swept, or the folder cleaned by hand
+        raise InvalidOperation(NO_FILE) from None
+    size = os.fstat(content.fileno()).st_size
+    return ReportFile(report.id, ReportFormat(report.params["format"]), content, size)
+
+
+def _open_file(path: Path) -> BinaryIO:
+    return path.open("rb")
 
 
 def parse_report_id(raw: str) -> int:

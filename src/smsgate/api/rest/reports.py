@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import BinaryIO
 
 from smsgate.api.rest.call import ApiCall
 from smsgate.domain.dates import parse_api_datetime
@@ -18,9 +18,11 @@ from smsgate.services.reports import BAD_END, BAD_REQUEST, BAD_START, ReportForm
 
 @dataclass(frozen=True, slots=True)
 class FileAnswer:
-    """A file to send as the response instead of JSON."""
+    """A file to send as the response instead of JSON: open, ``size`` octets long; closed
+    once sent."""
 
-    path: Path
+    content: BinaryIO
+    size: int
     media_type: str
     filename: str
 
@@ -54,7 +56,7 @@ async def all_stat(call: ApiCall) -> int | FileAnswer:
             reports.parse_report_id(raw_id),
             platform.settings.reports_dir,
         )
-        return FileAnswer(found.path, found.format.media_type, found.download_name)
+        return FileAnswer(found.content, found.size, found.format.media_type, found.download_name)
     state = call.params.get("state")
     phone = call.params.get("phone")
     order = ReportOrder(

@@ -6,8 +6,9 @@ endpoint answers at ``Session``, ``Session/``, ``Session//`` and its ``.php`` al
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from time import perf_counter
 from typing import Any
 
@@ -15,7 +16,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
-from starlette.responses import FileResponse
+from starlette.responses import StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from smsgate.api.observe import RequestObserver
@@ -32,6 +33,8 @@ from smsgate.services.limits import client_address
 log = logging.getLogger(__name__)
 
 MAX_FORM_PART = 64 * 1024 * 1024
+# Report files are read and sent in pieces of this size.
+FILE_CHUNK = 64 * 1024
 # The fewest bytes a multipart field takes (its boundary line and Content-Disposition header):
 # the body limit then bounds the fields, and a bulk of any size the limit admits is read.
 MIN_FORM_FIELD_BYTES = 48
@@ -155,6 +158,25 @@ async def read_params(scope: Scope, receive: Receive, limit: int) -> Params:
     return Params(query, parse_form(raw.decode("utf-8", "replace")) if raw else ())
 
 
+async def send_file(answer: FileAnswer, scope: Scope, receive: Receive, send: Send) -> None:
+    """``answer``'s file as an attachment, read from the file already open: a path opened
+    only now may have been swept since the endpoint found it."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        while chunk := await asyncio.to_thread(answer.content.read, FILE_CHUNK):
+            yield chunk
+
+    response = StreamingResponse(
+        chunks(),
+        media_type=answer.media_type,
+        headers={
+            "content-length": str(answer.size),
+            "content-disposition": f'attachment; filename="{answer.filename}"',
+        },
+    )
+    await response(scope, receive, send)
+
+
 class RestApp:
     """Serves the Stream Telecom-compatible API; every answer is JSON but report files."""
 
@@ -188,11 +210,11 @@ class RestApp:
             self.observer.done(scope, request_id, name, ABORTED, CLIENT_CLOSED, started)
             return
         if isinstance(answer, FileAnswer):
-            response = FileResponse(
-                answer.path, media_type=answer.media_type, filename=answer.filename
-            )
-            await response(scope, receive, send)
-            status = response.status_code
+            try:
+                await send_file(answer, scope, receive, send)
+            finally:
+                answer.content.close()
+            status = 200
         else:
             status = answer[0]
             await send_json(send, *answer)
