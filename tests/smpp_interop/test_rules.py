@@ -21,6 +21,7 @@ from smsgate.delivery.connector import (
 )
 from smsgate.delivery.connectors.settings import BindMode, SmppConnectorSettings
 from smsgate.delivery.connectors.smpp import (
+    AddressError,
     absolute_time,
     read_incoming,
     submit_result,
@@ -48,6 +49,7 @@ from smsgate.delivery.smpp.session import (
 )
 from smsgate.delivery.smpp.text import TextError, decode_body, encode_text, message_body
 from smsgate.delivery.smpp.udh import Concat, concat_udh, find_concat, split_udh
+from smsgate.store.schema import ADDRESS_LENGTH
 
 NOW = datetime(2026, 3, 1, 12, 30, 45, 678_000, tzinfo=UTC)
 SETTINGS = SmppConnectorSettings(host="smsc", system_id="gw", password="pw")
@@ -217,6 +219,24 @@ def test_a_one_part_concatenation_is_a_whole_message() -> None:
     assert read_incoming(pdu, "op", False, NOW) == IncomingSms(
         "op", "79115687451", "1234", "hi", NOW
     )
+
+
+def test_an_incoming_address_longer_than_the_store_keeps_is_refused() -> None:
+    # data_sm allows 64 characters: refused for good, not failed at the insert on PostgreSQL
+    # (a temporary error, offered again forever).
+    longest = "7" * ADDRESS_LENGTH
+    kept = DataSm(source_addr=longest, destination_addr=longest, tlvs=Tlvs(message_payload=b"hi"))
+    assert read_incoming(kept, "op", False, NOW) == IncomingSms("op", longest, longest, "hi", NOW)
+    for source, destination, status in (
+        ("7" * (ADDRESS_LENGTH + 8), "1234", CommandStatus.ESME_RINVSRCADR),
+        ("79115687451", "1" * (ADDRESS_LENGTH + 1), CommandStatus.ESME_RINVDSTADR),
+    ):
+        pdu = DataSm(
+            source_addr=source, destination_addr=destination, tlvs=Tlvs(message_payload=b"hi")
+        )
+        with pytest.raises(AddressError) as refused:
+            read_incoming(pdu, "op", False, NOW)
+        assert refused.value.status == status
 
 
 def test_an_incoming_binary_message_is_not_text() -> None:

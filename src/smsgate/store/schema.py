@@ -92,6 +92,8 @@ counters = Table(
 )
 
 smsc_id_set = text("smsc_id IS NOT NULL")
+# The longest source or destination address an incoming message may have (data_sm allows 64).
+ADDRESS_LENGTH = 32
 # Errors the tables keep (why a part failed or waits, a push or a report build failed), as
 # their source said them, cut to this length by ``kept_error``.
 ERROR_LENGTH = 200
@@ -205,8 +207,8 @@ incoming_messages = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("account_id", Id, ForeignKey("accounts.id")),
     Column("prefix", String(32), nullable=False),
-    Column("source", String(32), nullable=False),
-    Column("destination", String(32), nullable=False),
+    Column("source", String(ADDRESS_LENGTH), nullable=False),
+    Column("destination", String(ADDRESS_LENGTH), nullable=False),
     Column("text", Text, nullable=False),
     Column("connector", String(64), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
@@ -220,8 +222,8 @@ incoming_fragments = Table(
     "incoming_fragments",
     metadata,
     Column("connector", String(64), primary_key=True),
-    Column("source", String(32), primary_key=True),
-    Column("destination", String(32), primary_key=True),
+    Column("source", String(ADDRESS_LENGTH), primary_key=True),
+    Column("destination", String(ADDRESS_LENGTH), primary_key=True),
     Column("reference", Integer, primary_key=True),
     Column("total", SmallInteger, primary_key=True),
     Column("seqnum", SmallInteger, primary_key=True),
@@ -338,8 +340,8 @@ simulator_inbox = Table(
     "simulator_inbox",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("source", String(32), nullable=False),
-    Column("destination", String(32), nullable=False),
+    Column("source", String(ADDRESS_LENGTH), nullable=False),
+    Column("destination", String(ADDRESS_LENGTH), nullable=False),
     Column("text", Text, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("lease_until", UtcDateTime(), nullable=False),

@@ -56,6 +56,7 @@ from smsgate.delivery.smpp.receipt import ReceiptError, delivery_report, normali
 from smsgate.delivery.smpp.session import Inbound, Session, SubmitReply, status_name
 from smsgate.delivery.smpp.text import TextError, decode_body, encode_text, message_body
 from smsgate.delivery.smpp.udh import Concat, UdhError, concat_udh, find_concat, split_udh
+from smsgate.store.schema import ADDRESS_LENGTH
 
 log = logging.getLogger(__name__)
 
@@ -137,13 +138,28 @@ def _content(pdu: Inbound) -> bytes:
     return short_message or pdu.tlvs.message_payload or b""
 
 
+class AddressError(ValueError):
+    """An incoming message's address longer than the store keeps; ``status`` refuses it."""
+
+    def __init__(self, status: CommandStatus, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
 def read_incoming(
     pdu: Inbound, connector: str, gsm_packed: bool, received_at: datetime
 ) -> IncomingSms | IncomingPart:
     """A mobile-originated message, or one part of it (UDH or SAR TLVs say which).
 
-    Raises ``TextError`` when its data_coding is not text and ``UdhError`` for a bad header.
+    Raises ``TextError`` when its data_coding is not text, ``UdhError`` for a bad header and
+    ``AddressError`` for an address over ``ADDRESS_LENGTH`` (data_sm allows 64 characters).
     """
+    for address, status in (
+        (pdu.source_addr, CommandStatus.ESME_RINVSRCADR),
+        (pdu.destination_addr, CommandStatus.ESME_RINVDSTADR),
+    ):
+        if len(address) > ADDRESS_LENGTH:
+            raise AddressError(status, f"address {address!r} over {ADDRESS_LENGTH} characters")
     content = _content(pdu)
     udh = b""
     concat = None
@@ -366,11 +382,13 @@ class SmppConnector:
         assert self._events is not None, "started"
         try:
             message = read_incoming(pdu, self.name, self.settings.gsm_packed, datetime.now(UTC))
-        except (TextError, UdhError) as error:
+        except (TextError, UdhError, AddressError) as error:
             self.counters.incoming_refused += 1
             log.warning(
-                "%s: incoming message from %s refused: %s", self.name, pdu.source_addr, error
+                "%s: incoming message from %r refused: %s", self.name, pdu.source_addr, error
             )
+            if isinstance(error, AddressError):
+                return error.status
             return CommandStatus.ESME_RX_P_APPN
         if isinstance(message, IncomingSms):
             await self._events.incoming(message)
