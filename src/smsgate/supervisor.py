@@ -50,16 +50,25 @@ class Child:
     args: tuple[object, ...]
     process: BaseProcess | None = None
     started_at: float = field(default=0.0)
+    # Whether this process was passed a stopping signal.
+    signalled: bool = False
 
     def start(self) -> None:
         context = multiprocessing.get_context("spawn")
         process = context.Process(
             target=_child_main, args=(self.target, self.args, os.getpid()), name=self.name
         )
+        self.signalled = False
         process.start()
         self.process = process
         self.started_at = time.monotonic()
         log.info("started %s (pid %s)", self.name, self.process.pid)
+
+    def stop(self) -> None:
+        """Pass on a stopping signal (SIGTERM), if the process runs."""
+        if self.process is not None and self.process.is_alive():
+            os.kill(self.process.pid or 0, signal.SIGTERM)
+            self.signalled = True
 
 
 def supervise(settings: Settings) -> None:
@@ -86,18 +95,35 @@ def _supervise(settings: Settings) -> None:
     if settings.dispatch:
         children.append(Child("smsgate-worker", run_worker, (settings,)))
 
+    try:
+        supervise_children(children)
+    finally:
+        for bound in {*api_sockets, *shared_sockets}:
+            bound.close()
+
+
+def supervise_children(children: Sequence[Child]) -> None:
+    """Start ``children``, start again each that dies, until SIGTERM or SIGINT; pass each
+    signal on to every child and return once all have ended."""
     signals: list[int] = []
 
     def on_signal(signal_number: int, _frame: FrameType | None) -> None:
         signals.append(signal_number)
         for child in children:
-            if child.process is not None and child.process.is_alive():
-                os.kill(child.process.pid or 0, signal.SIGTERM)
+            child.stop()
+
+    def start(child: Child) -> None:
+        child.start()
+        # A signal that came while it started found no process to pass it on to.
+        if signals and not child.signalled:
+            child.stop()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     for child in children:
-        child.start()
+        if signals:
+            break
+        start(child)
     while True:
         running = [child for child in children if child.process is not None]
         if not running:
@@ -114,9 +140,9 @@ def _supervise(settings: Settings) -> None:
             log.error("%s exited with status %s: starting it again", child.name, code)
             if time.monotonic() - child.started_at < RESTART_BACKOFF_SECONDS:
                 time.sleep(RESTART_BACKOFF_SECONDS)
-            child.start()
-    for bound in {*api_sockets, *shared_sockets}:
-        bound.close()
+                if signals:  # came during the pause: stopping, not starting
+                    continue
+            start(child)
 
 
 def bind_listeners(
