@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection, select, update
 
 from smsgate.store.database import Database
 from smsgate.store.leases import Lease, LeaseLost, lease_holders, process_identity
@@ -99,6 +99,43 @@ def test_the_guarded_work_is_cancelled_when_the_lease_is_taken_over(database: Da
         assert (await database.read(lease_holders))["delivery"][0] == "worker-2"
 
     asyncio.run(scenario())
+
+
+def test_a_renewal_that_hangs_stops_the_guarded_work_before_the_lease_lapses(
+    database: Database,
+) -> None:
+    if database.dialect == "sqlite":
+        pytest.skip("SQLite writes on the event loop, in the one process that uses the file")
+    # Another transaction holds the lease's row, as a stalled connection or lock would: the
+    # holder's renewal waits on it for as long as it is held.
+    blocker = database.write_engine.connect()
+
+    async def scenario() -> None:
+        holder = Lease(database, "delivery", "worker-1", TTL)
+        cancelled = asyncio.Event()
+
+        async def guarded() -> None:
+            async with holder.hold():
+                try:
+                    await asyncio.sleep(30)
+                except asyncio.CancelledError:
+                    cancelled.set()
+                    raise
+
+        running = asyncio.create_task(guarded())
+        await asyncio.sleep(0.05)
+        with blocker.begin():
+            blocker.execute(select(leases).with_for_update()).all()
+            # Stopped by the time the lease lapses (0.6 s), while the renewal still waits.
+            with pytest.raises(LeaseLost):
+                await asyncio.wait_for(running, 3 * TTL.total_seconds())
+        assert cancelled.is_set()
+        assert not holder.held
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        blocker.close()
 
 
 def test_hold_waits_until_the_lease_is_free(database: Database) -> None:

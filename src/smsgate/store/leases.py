@@ -118,6 +118,9 @@ class Lease:
         self.holder = holder
         self.ttl = ttl
         self.held = False
+        # The event loop's time at which the lease we last wrote lapses: counted from before
+        # that write began, as its expiry was.
+        self._lapses_at = 0.0
 
     @property
     def renew_interval(self) -> float:
@@ -130,6 +133,7 @@ class Lease:
 
     async def _take(self) -> bool | None:
         """True: held; False: another process holds it; None: the database failed."""
+        started = asyncio.get_running_loop().time()
         now = datetime.now(UTC)
         try:
             self.held = await self.database.write(
@@ -141,6 +145,8 @@ class Lease:
             log.exception("lease %s: taking or renewing failed", self.name)
             self.held = False
             return None
+        if self.held:
+            self._lapses_at = started + self.ttl.total_seconds()
         return self.held
 
     async def wait_taken(self) -> None:
@@ -157,14 +163,19 @@ class Lease:
         """Renew the lease until cancelled. Raise ``LeaseLost`` when another process took it,
         or when renewing kept failing until it is about to lapse: the caller must then stop
         what the lease guards at once."""
-        loop = asyncio.get_running_loop()
-        renewed_at = loop.time()
         while True:
             await asyncio.sleep(self.renew_interval)
-            taken = await self._take()
-            if taken:
-                renewed_at = loop.time()
-            elif taken is False or loop.time() - renewed_at >= 2 * self.renew_interval:
+            # A renewal must be done while the lease has a renew interval left, however long
+            # the database takes to answer: the work must have stopped before it lapses.
+            deadline = self._lapses_at - self.renew_interval
+            try:
+                async with asyncio.timeout_at(deadline):
+                    taken = await self._take()
+            except TimeoutError:
+                log.error("lease %s: renewing took too long", self.name)
+                taken = None
+            if taken is False or (not taken and asyncio.get_running_loop().time() >= deadline):
+                self.held = False
                 raise LeaseLost(self.name)
 
     async def release(self) -> None:
