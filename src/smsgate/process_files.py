@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
+
+log = logging.getLogger(__name__)
 
 INTERVAL: Final = 1.0
 LIVE_SECONDS: Final = 5.0
@@ -35,20 +38,38 @@ def own_file(folder: Path, suffix: str) -> Path:
 
 async def publish(folder: Path, suffix: str, render: Callable[[bool], bytes]) -> None:
     """Write ``render(True)`` to this process's file every ``INTERVAL`` until cancelled, then
-    ``render(False)`` (the argument: whether the process still runs)."""
-    _delete_old(folder, suffix)
+    ``render(False)`` (the argument: whether the process still runs).
+
+    A write that fails (a full disk, a folder made read-only) is logged and tried again at the
+    next interval: the process's other work runs beside this task and must not stop with it.
+    """
     path = own_file(folder, suffix)
+    failing = False
     try:
+        _delete_old(folder, suffix)
         while True:
-            replace_file(path, render(True))
+            try:
+                replace_file(path, render(True))
+            except OSError as error:
+                if not failing:
+                    log.warning(
+                        "cannot write %s: %s; trying again every %ss", path, error, INTERVAL
+                    )
+                failing = True
+            else:
+                failing = False
             await asyncio.sleep(INTERVAL)
     finally:
-        replace_file(path, render(False))
+        try:
+            replace_file(path, render(False))
+        except OSError as error:
+            log.warning("cannot write %s: %s", path, error)
 
 
 def _delete_old(folder: Path, suffix: str) -> None:
     cutoff = time.time() - KEPT_SECONDS
-    for path in folder.glob(f"*{suffix}"):
-        with contextlib.suppress(FileNotFoundError):
-            if path.stat().st_mtime < cutoff:
-                path.unlink()
+    with contextlib.suppress(OSError):
+        for path in folder.glob(f"*{suffix}"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
