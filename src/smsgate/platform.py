@@ -204,10 +204,12 @@ class Platform:
             self.reporting = self.report_builder()
             tasks.create_task(self.reporting.run())
             pusher = self.pusher()
-            events = CountedEvents(InboundEvents(self.database, pusher))
+            inbound = InboundEvents(self.database, pusher)
+            events = CountedEvents(inbound)
             self.dispatching = self.dispatcher(events)
             self._dispatch_task = tasks.create_task(self.dispatching.run())
             tasks.create_task(pusher.run())
+            tasks.create_task(inbound.messages.join_stale())
             tasks.create_task(publish_status(self.dispatching.connectors, self.settings.data_dir))
             tasks.create_task(keep_statistics(self.database))
             if self.database.dialect == "postgresql":

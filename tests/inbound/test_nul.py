@@ -1,15 +1,17 @@
 """An incoming message whose text holds U+0000 (NUL) is stored on every backend, each NUL
-replaced by U+FFFD (PostgreSQL text cannot hold NUL); the message is never dropped."""
+replaced by U+FFFD (PostgreSQL text cannot hold NUL); the message is never dropped, nor one
+whose parts stopped coming."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
 from smsgate.delivery.connector import IncomingPart, IncomingSms
+from smsgate.delivery.smpp.fragments import STALE_AFTER
 from smsgate.delivery.smpp.text import DataCoding
 from smsgate.inbound.incoming import IncomingRecorder
 from smsgate.inbound.pusher import Pusher, PushSettings
@@ -54,3 +56,23 @@ def test_a_long_message_with_nul_is_stored_with_u_fffd_once_joined(database: Dat
 
     _record(database, deliver)
     assert _stored_texts(database, number) == ["Part\ufffdone, part two\ufffd"]
+
+
+def test_the_recorder_records_a_message_whose_parts_stopped_coming(database: Database) -> None:
+    number = unique_number()
+    long_ago = datetime.now(UTC) - STALE_AFTER - timedelta(seconds=1)
+    first = "First\x00 half".encode("utf-16-be")
+    part = IncomingPart(CONNECTOR, SENDER_PHONE, number, 9, 2, 1, DataCoding.UCS2, first, long_ago)
+
+    async def deliver(recorder: IncomingRecorder) -> None:
+        await recorder.incoming_part(part)
+        assert _stored_texts(database, number) == []
+        sweeping = asyncio.create_task(recorder.join_stale(interval=0.01))
+        deadline = asyncio.get_running_loop().time() + 5
+        while not _stored_texts(database, number):
+            assert asyncio.get_running_loop().time() < deadline, "never joined"
+            await asyncio.sleep(0.01)
+        sweeping.cancel()
+
+    _record(database, deliver)
+    assert _stored_texts(database, number) == ["First\ufffd half"]

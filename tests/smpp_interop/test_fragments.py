@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, func, select
 
 from smsgate.delivery.connector import IncomingPart, IncomingSms
-from smsgate.delivery.smpp.fragments import STALE_AFTER, whole_messages
+from smsgate.delivery.smpp.fragments import STALE_AFTER, stale_messages, whole_messages
 from smsgate.store.database import Database
 from smsgate.store.migrate import upgrade
 from smsgate.store.schema import incoming_fragments
@@ -73,5 +73,43 @@ def test_a_message_whose_parts_stopped_coming_is_joined_from_those_there_are(
     found = database.write_sync(
         lambda c: whole_messages(c, incoming_part(1, CUTS[0], reference=2, at=later))
     )
-    assert found == [IncomingSms("op", "79115687451", "1234", "Hello", NOW)]
+    # Received when joined: a client reading the latest incoming messages finds it.
+    assert found == [IncomingSms("op", "79115687451", "1234", "Hello", later)]
     assert database.read_sync(stored) == 1  # the new message's part
+
+
+def test_a_last_part_that_comes_late_completes_its_message(database: Database) -> None:
+    assert database.write_sync(lambda c: whole_messages(c, incoming_part(1, CUTS[0]))) == []
+    later = NOW + STALE_AFTER + timedelta(seconds=1)
+    found = database.write_sync(lambda c: whole_messages(c, incoming_part(2, CUTS[1], at=later)))
+    assert found == [IncomingSms("op", "79115687451", "1234", "Hi 😀!", later)]
+    assert database.read_sync(stored) == 0
+
+
+def test_a_stale_part_of_the_same_number_starts_a_new_message(database: Database) -> None:
+    hello = "Hello".encode("utf-16-be")
+    assert database.write_sync(lambda c: whole_messages(c, incoming_part(1, hello))) == []
+    later = NOW + STALE_AFTER + timedelta(seconds=1)
+    # The reference came round again: the old message is joined as it is, not mixed in.
+    found = database.write_sync(lambda c: whole_messages(c, incoming_part(1, CUTS[0], at=later)))
+    assert found == [IncomingSms("op", "79115687451", "1234", "Hello", later)]
+    joined = database.write_sync(lambda c: whole_messages(c, incoming_part(2, CUTS[1], at=later)))
+    assert joined == [IncomingSms("op", "79115687451", "1234", "Hi 😀!", later)]
+
+
+def test_messages_whose_parts_stopped_coming_are_joined_without_another_part(
+    database: Database,
+) -> None:
+    other = IncomingPart("other", "79115687452", "5678", 3, 2, 2, 8, CUTS[1], NOW)
+    database.write_sync(lambda c: whole_messages(c, incoming_part(1, CUTS[0])))
+    database.write_sync(lambda c: whole_messages(c, other))
+    assert database.write_sync(lambda c: stale_messages(c, NOW + STALE_AFTER / 2)) == []
+    later = NOW + STALE_AFTER + timedelta(seconds=1)
+    found = database.write_sync(lambda c: stale_messages(c, later))
+    assert sorted(found, key=lambda message: message.connector) == [
+        # each half of the cut emoji: U+FFFD
+        IncomingSms("op", "79115687451", "1234", "Hi \ufffd", later),
+        IncomingSms("other", "79115687452", "5678", "\ufffd!", later),
+    ]
+    assert database.read_sync(stored) == 0
+    assert database.write_sync(lambda c: stale_messages(c, later)) == []

@@ -201,6 +201,15 @@ def test_an_incoming_part_keeps_its_octets_for_joining() -> None:
     assert found.body == message_body(short_message, 0, udh_length=len(udh), gsm_packed=True)
 
 
+def test_a_ucs2_part_padded_with_a_stray_octet_keeps_the_next_parts_aligned() -> None:
+    udh = concat_udh(Concat(9, 2, 1))
+    pdu = deliver(udh + "Hi".encode("utf-16-be") + b"\x00", esm_class=ESM_CLASS_UDHI, data_coding=8)
+    found = read_incoming(pdu, "op", False, NOW)
+    assert isinstance(found, IncomingPart)
+    assert found.body == "Hi".encode("utf-16-be")
+    assert decode_body(found.body + "!".encode("utf-16-be"), 8) == "Hi!"
+
+
 def test_sar_tlvs_mark_an_incoming_part_and_data_sm_carries_a_payload() -> None:
     pdu = DataSm(
         source_addr="79115687451",

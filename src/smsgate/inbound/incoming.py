@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Final
 
 from sqlalchemy import Connection
 
 from smsgate.delivery.connector import IncomingPart, IncomingSms
-from smsgate.delivery.smpp.fragments import whole_messages
+from smsgate.delivery.smpp.fragments import stale_messages, whole_messages
 from smsgate.domain.text import replace_nul
 from smsgate.inbound.pusher import Pusher
 from smsgate.services.incoming import RecordedIncoming, record_incoming
 from smsgate.store.database import Database
 
 log = logging.getLogger(__name__)
+
+# How often messages whose parts stopped coming are looked for (they are joined once their
+# last part is ``STALE_AFTER`` old, 10 minutes).
+STALE_CHECK_SECONDS: Final = 60.0
 
 
 class IncomingRecorder:
@@ -39,12 +46,27 @@ class IncomingRecorder:
     async def incoming_part(self, part: IncomingPart) -> None:
         """A part of a longer message: stored now, the message recorded in the commit that
         stores its last part (``smsgate.delivery.smpp.fragments``)."""
+        await self._record_all(lambda connection: whole_messages(connection, part))
+
+    async def join_stale(self, interval: float = STALE_CHECK_SECONDS) -> None:
+        """Every ``interval``, record the messages whose parts stopped coming, until cancelled:
+        a connector that gets no more parts would otherwise keep them unread."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._record_all(
+                    lambda connection: stale_messages(connection, datetime.now(UTC))
+                )
+            except Exception:
+                log.exception("joining incoming messages whose parts stopped coming failed")
+
+    async def _record_all(self, messages: Callable[[Connection], list[IncomingSms]]) -> None:
         lease_until = datetime.now(UTC) + self.pusher.settings.lease
 
         def work(connection: Connection) -> list[tuple[IncomingSms, RecordedIncoming]]:
             return [
                 (message, self._record(connection, message, lease_until))
-                for message in whole_messages(connection, part)
+                for message in messages(connection)
             ]
 
         for message, recorded in await self.database.write(work):

@@ -34,7 +34,6 @@ class FragmentedMessage:
 
     key: MessageKey
     fragments: tuple[Fragment, ...]
-    received_at: datetime  # when its newest part came
 
     @property
     def complete(self) -> bool:
@@ -80,45 +79,52 @@ def add_fragment(
     return _take(connection, key)
 
 
-def take_stale(connection: Connection, connector: str, before: datetime) -> list[FragmentedMessage]:
-    """Remove and return the messages of ``connector`` that got no part since ``before``."""
+def has_fragment(connection: Connection, key: MessageKey, seqnum: int) -> bool:
+    """Whether part ``seqnum`` of ``key`` is stored."""
+    found = select(fragments.c.seqnum).where(_of(key), fragments.c.seqnum == seqnum)
+    return connection.execute(found).first() is not None
+
+
+def take_stale(
+    connection: Connection,
+    before: datetime,
+    *,
+    connector: str | None = None,
+    keep: MessageKey | None = None,
+) -> list[FragmentedMessage]:
+    """Remove and return the messages (of ``connector``, or of all) that got no part since
+    ``before``, but ``keep``."""
     newest = func.max(fragments.c.received_at)
-    stale = connection.execute(
-        select(
-            fragments.c.connector,
-            fragments.c.source,
-            fragments.c.destination,
-            fragments.c.reference,
-            fragments.c.total,
-        )
-        .where(fragments.c.connector == connector)
-        .group_by(
-            fragments.c.connector,
-            fragments.c.source,
-            fragments.c.destination,
-            fragments.c.reference,
-            fragments.c.total,
-        )
-        .having(newest < before)
-    ).all()
-    return [_take(connection, MessageKey(*row)) for row in stale]
-
-
-def _take(connection: Connection, key: MessageKey) -> FragmentedMessage:
-    mine = _of(key)
-    rows = connection.execute(
-        select(
-            fragments.c.seqnum,
-            fragments.c.data_coding,
-            fragments.c.body,
-            fragments.c.received_at,
-        )
-        .where(mine)
-        .order_by(fragments.c.seqnum)
-    ).all()
-    connection.execute(fragments.delete().where(mine))
-    return FragmentedMessage(
-        key,
-        tuple(Fragment(row.seqnum, row.data_coding, row.body) for row in rows),
-        max(row.received_at for row in rows),
+    query = select(
+        fragments.c.connector,
+        fragments.c.source,
+        fragments.c.destination,
+        fragments.c.reference,
+        fragments.c.total,
     )
+    if connector is not None:
+        query = query.where(fragments.c.connector == connector)
+    stale = connection.execute(
+        query.group_by(
+            fragments.c.connector,
+            fragments.c.source,
+            fragments.c.destination,
+            fragments.c.reference,
+            fragments.c.total,
+        ).having(newest < before)
+    ).all()
+    keys = [key for key in (MessageKey(*row) for row in stale) if key != keep]
+    return [message for message in (_take(connection, key) for key in keys) if message]
+
+
+def _take(connection: Connection, key: MessageKey) -> FragmentedMessage | None:
+    """Remove the parts of ``key`` and return them; None if another process took them first
+    (its delete came first, so this one returns no rows)."""
+    rows = connection.execute(
+        fragments.delete()
+        .where(_of(key))
+        .returning(fragments.c.seqnum, fragments.c.data_coding, fragments.c.body)
+    ).all()
+    if not rows:
+        return None
+    return FragmentedMessage(key, tuple(Fragment(*row) for row in sorted(rows)))

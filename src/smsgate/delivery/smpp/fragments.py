@@ -3,13 +3,15 @@
 Each part is stored (``incoming_fragments``) in the transaction that precedes its
 ``deliver_sm_resp``; the transaction that stores the last part turns the parts into the
 joined message. A message whose parts stopped coming ``STALE_AFTER`` ago is joined from the
-parts there are, when the next part of any message of its connector arrives.
+parts there are: when the next part of a message of its connector arrives, or by the periodic
+``stale_messages``, whichever comes first. Such a message counts as received when it is
+joined, so that a client reading recent incoming messages finds it.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Final
 
 from sqlalchemy import Connection
@@ -21,6 +23,7 @@ from smsgate.store.fragments import (
     FragmentedMessage,
     MessageKey,
     add_fragment,
+    has_fragment,
     take_stale,
 )
 
@@ -33,16 +36,26 @@ def whole_messages(connection: Connection, part: IncomingPart) -> list[IncomingS
     """Store ``part``; return the messages to record now: the one it completes, if any, and
     any of its connector whose parts stopped coming."""
     key = MessageKey(part.connector, part.source, part.destination, part.reference, part.total)
-    done = take_stale(connection, part.connector, part.received_at - STALE_AFTER)
+    # A part that fills a gap of its stale message completes it, late; one whose number is
+    # stored already belongs to a new message that reuses the reference.
+    keep = None if has_fragment(connection, key, part.seqnum) else key
+    done = take_stale(
+        connection, part.received_at - STALE_AFTER, connector=part.connector, keep=keep
+    )
     whole = add_fragment(
         connection, key, Fragment(part.seqnum, part.data_coding, part.body), part.received_at
     )
     if whole is not None:
         done.append(whole)
-    return [joined(message) for message in done]
+    return [joined(message, part.received_at) for message in done]
 
 
-def joined(message: FragmentedMessage) -> IncomingSms:
+def stale_messages(connection: Connection, now: datetime) -> list[IncomingSms]:
+    """The messages of every connector whose parts stopped coming, joined from what came."""
+    return [joined(message, now) for message in take_stale(connection, now - STALE_AFTER)]
+
+
+def joined(message: FragmentedMessage, received_at: datetime) -> IncomingSms:
     """The text of the parts in order (decoded after joining their octets)."""
     key = message.key
     if not message.complete:
@@ -55,4 +68,4 @@ def joined(message: FragmentedMessage) -> IncomingSms:
         )
     body = b"".join(fragment.body for fragment in message.fragments)
     text = decode_body(body, message.fragments[0].data_coding)
-    return IncomingSms(key.connector, key.source, key.destination, text, message.received_at)
+    return IncomingSms(key.connector, key.source, key.destination, text, received_at)

@@ -194,9 +194,18 @@ def message_body(
     Bodies of the parts of one message can be concatenated before ``decode_body``.
     """
     body = short_message[udh_length:]
-    if gsm_packed and _alphabet(data_coding) is _Alphabet.GSM:
+    alphabet = _alphabet(data_coding)
+    if gsm_packed and alphabet is _Alphabet.GSM:
         return unpack_septets(body, _fill_bits(udh_length))
+    if alphabet is _Alphabet.UCS2:
+        # Per part: a stray octet in one would shift every character of the parts after it.
+        return _whole_ucs2(body)
     return body
+
+
+def _whole_ucs2(body: bytes) -> bytes:
+    """``body`` without a stray last octet: some SMSCs pad UCS-2 text with one."""
+    return body[: len(body) & ~1]
 
 
 def decode_body(body: bytes, data_coding: int) -> str:
@@ -207,5 +216,5 @@ def decode_body(body: bytes, data_coding: int) -> str:
     if alphabet is _Alphabet.GSM:
         return gsm_decode(body)
     if alphabet is _Alphabet.UCS2:
-        body = body[: len(body) & ~1]  # some SMSCs pad with a stray octet
+        body = _whole_ucs2(body)
     return body.decode(alphabet.value, "replace")
