@@ -13,6 +13,7 @@ queue (parts left in flight are picked up again at the next start).
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import sys
 from collections.abc import Sequence
@@ -44,6 +45,7 @@ class SmsgateServer(uvicorn.Server):
         self.companions = [uvicorn.Server(companion) for companion in companions]
         self.companion_sockets = companion_sockets
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._ignores_interrupt = interrupt_ignored()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
@@ -72,6 +74,8 @@ class SmsgateServer(uvicorn.Server):
         # uvicorn forces only on a second Ctrl-C, and raises the signal again once stopped (so
         # even a drained shutdown would end by the signal); here any second signal forces, and a
         # shutdown ends with status 0.
+        if sig == signal.SIGINT and self._ignores_interrupt:
+            return
         if not self.should_exit:
             self.should_exit = True
             return
@@ -80,6 +84,13 @@ class SmsgateServer(uvicorn.Server):
             companion.force_exit = True
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self.app.abort)
+
+
+def interrupt_ignored() -> bool:
+    """Whether this process was started with SIGINT ignored, as the supervisor starts its
+    children: Ctrl-C reaches the whole process group, and the supervisor passes it on as
+    SIGTERM, so a child acting on it too would take one stop for two (the second forcing)."""
+    return signal.getsignal(signal.SIGINT) is signal.SIG_IGN
 
 
 def listener_ports(settings: Settings) -> list[int]:

@@ -18,6 +18,7 @@ from smsgate.config import Settings
 from smsgate.garbage_collection import collect_rarely
 from smsgate.logs import configure_logging
 from smsgate.platform import Platform
+from smsgate.serving import interrupt_ignored
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,8 @@ async def _deliver_until_signalled(settings: Settings) -> None:
         (abort if stop.is_set() else stop).set()
 
     loop = asyncio.get_running_loop()
-    for signal_number in (signal.SIGTERM, signal.SIGINT):
+    stopping = (signal.SIGTERM,) if interrupt_ignored() else (signal.SIGTERM, signal.SIGINT)
+    for signal_number in stopping:
         loop.add_signal_handler(signal_number, on_signal)
     log.info("worker %s delivering", platform.identity)
     try:
