@@ -27,13 +27,21 @@ from smsgate.store.upserts import upsert
 log = logging.getLogger(__name__)
 
 
+# Enough of a host's name to tell it apart, so that a holder fits its column (100).
+HOST_NAME_KEPT = 48
+
+
 def _place() -> str:
-    """This host, and the pid namespace within it (containers on one host share a name)."""
+    """This host and its boot (hosts may share a name), and the pid namespace within it
+    (containers on one host may share a name too, and each numbers its pids)."""
+    place = socket.gethostname()[:HOST_NAME_KEPT]
     try:
+        with open("/proc/sys/kernel/random/boot_id") as boot:
+            place += "/" + boot.read().strip()[:8]
         namespace = os.readlink("/proc/self/ns/pid")
     except OSError:
-        return socket.gethostname()
-    return f"{socket.gethostname()}/{''.join(filter(str.isdigit, namespace))}"
+        return place
+    return f"{place}/{''.join(filter(str.isdigit, namespace))}"
 
 
 def process_identity(pid: int | None = None) -> str:
