@@ -70,3 +70,33 @@ def test_a_waiting_job_whose_lease_would_lapse_is_handed_back(
     assert rows[lapsing.id].attempts == 0
     assert rows[lapsing.id].due_at <= datetime.now(UTC)
     database.close()
+
+
+def test_jobs_given_up_long_ago_are_deleted(database: Database) -> None:
+    account_id = AccountAdmin(database).create("owner", password="x", balance=Decimal(0))
+    settings = PushSettings()
+    now = datetime.now(UTC)
+    kept_for = settings.give_up_after + settings.given_up_kept
+    old, recent = (
+        queue_push(database, account_id, "http://127.0.0.1:9/", now).id for _ in range(2)
+    )
+
+    def give_up(connection: Connection) -> None:
+        for job_id, created_at in ((old, now - kept_for - timedelta(minutes=1)), (recent, now)):
+            connection.execute(
+                push_jobs.update()
+                .where(push_jobs.c.id == job_id)
+                .values(due_at=None, leased=False, created_at=created_at)
+            )
+
+    database.write_sync(give_up)
+
+    async def scenario() -> None:
+        running = asyncio.create_task(Pusher(database, settings).run())
+        await asyncio.sleep(0.3)
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+    asyncio.run(scenario())
+    left = database.read_sync(lambda c: set(c.scalars(select(push_jobs.c.id))))
+    assert left == {recent}

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import hmac
 import logging
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +34,13 @@ from smsgate.services.incoming import incoming_fields
 from smsgate.services.limits import doubled
 from smsgate.store.database import Database
 from smsgate.store.incoming import IncomingRow
-from smsgate.store.push import PushJob, claim_jobs, finish_jobs, release_push_leases
+from smsgate.store.push import (
+    PushJob,
+    claim_jobs,
+    finish_jobs,
+    forget_given_up,
+    release_push_leases,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +55,9 @@ class PushSettings:
     retry_base: float = 1.0
     retry_cap: float = 3600.0
     give_up_after: timedelta = timedelta(hours=24)
+    # How long a job given up is kept (for the operator to look into) before it is deleted.
+    given_up_kept: timedelta = timedelta(days=7)
+    forget_interval: float = 600.0
     connect_timeout: float = 5.0
     read_timeout: float = 10.0
     # The whole attempt, so a receiver that trickles its answer cannot hold a slot for long.
@@ -156,9 +166,13 @@ class Pusher:
             released = await self.database.write(lambda c: release_push_leases(c, now))
             if released:
                 log.info("picked up %d pushes left in flight", released)
+        forgotten_at = 0.0
         try:
             while True:
                 self._wakeup.clear()
+                if time.monotonic() - forgotten_at >= settings.forget_interval:
+                    forgotten_at = time.monotonic()
+                    await self._forget_given_up()
                 try:
                     jobs = await self.database.write(self._round())
                 except Exception:
@@ -173,6 +187,17 @@ class Pusher:
                     await asyncio.sleep(settings.round_pause)
         finally:
             await self._stop()
+
+    async def _forget_given_up(self) -> None:
+        settings = self.settings
+        before = datetime.now(UTC) - settings.give_up_after - settings.given_up_kept
+        try:
+            forgotten = await self.database.write(lambda c: forget_given_up(c, before))
+        except Exception:
+            log.exception("deleting pushes given up long ago failed")
+            return
+        if forgotten:
+            log.info("deleted %d pushes given up over %s ago", forgotten, settings.given_up_kept)
 
     def _has_room(self, account_id: int) -> bool:
         return (

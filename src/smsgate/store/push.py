@@ -22,6 +22,7 @@ from sqlalchemy import (
     Integer,
     and_,
     bindparam,
+    delete,
     exists,
     insert,
     literal,
@@ -361,5 +362,16 @@ def release_push_leases(connection: Connection, now: datetime) -> int:
     """Make every leased job due now (only safe when no other pusher runs)."""
     result = connection.execute(
         update(push_jobs).where(push_jobs.c.leased.is_(True)).values(due_at=now, leased=False)
+    )
+    return int(result.rowcount)
+
+
+def forget_given_up(connection: Connection, created_before: datetime) -> int:
+    """Delete the jobs given up (``due_at`` NULL) that were created before ``created_before``;
+    how many."""
+    result = connection.execute(
+        delete(push_jobs).where(
+            push_jobs.c.due_at.is_(None), push_jobs.c.created_at < created_before
+        )
     )
     return int(result.rowcount)

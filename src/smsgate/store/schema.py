@@ -237,7 +237,8 @@ incoming_fragments = Table(
 # ``subject_id`` the message) and status callbacks of parts (``kind`` "status", ``subject_id``
 # the part, with the state it changed to). ``due_at`` is the next attempt; while a pusher holds
 # the job (``leased``) it is the end of the lease, so the job of a pusher that died is tried
-# again then. A job leaves the table on a 2xx; ``due_at`` NULL means it was given up.
+# again then. A job leaves the table on a 2xx; ``due_at`` NULL means it was given up (deleted
+# a week later by the pusher).
 push_jobs = Table(
     "push_jobs",
     metadata,
