@@ -16,8 +16,9 @@ import asyncio
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -62,9 +63,15 @@ class SmsgateServer(uvicorn.Server):
         return await super().on_tick(counter)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        await asyncio.gather(
-            super().shutdown(sockets), *(companion.shutdown() for companion in self.companions)
-        )
+        # Every listener stops taking connections and drains at once, but the app's lifespan,
+        # which closes the database, waits for the companions' requests too: uvicorn runs it
+        # once only this listener's own are done.
+        companions = asyncio.gather(*(companion.shutdown() for companion in self.companions))
+        self.lifespan = _AfterCompanions(self.lifespan, companions)
+        try:
+            await super().shutdown(sockets)
+        finally:
+            await companions
         if not self.app.stopped:
             # A second signal came before the lifespan's turn, so uvicorn skipped it: the app
             # still stops its workers and closes the database (at once, as it is aborted).
@@ -84,6 +91,18 @@ class SmsgateServer(uvicorn.Server):
             companion.force_exit = True
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self.app.abort)
+
+
+class _AfterCompanions:
+    """The app's lifespan, shut down only once the companion listeners have drained."""
+
+    def __init__(self, lifespan: Any, companions: Awaitable[object]) -> None:
+        self.lifespan = lifespan
+        self.companions = companions
+
+    async def shutdown(self) -> None:
+        await self.companions
+        await self.lifespan.shutdown()
 
 
 def interrupt_ignored() -> bool:

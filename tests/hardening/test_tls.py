@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import signal
+import socket
 import ssl
+import time
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
 
 from smsgate.config import Settings
+from smsgate.services.accounts import AccountAdmin
+from smsgate.store.database import Database
 from tests.api.helpers import assert_ok, wait_for
 from tests.conftest import new_account
 from tests.hardening.conftest import Ops
+from tests.hardening.helpers import FORM, read_response, request_head
 from tests.server import ServerProcess, free_port
 from tests.tls import CertificateFiles, make_test_ca
 
@@ -80,3 +87,34 @@ def test_https_settings_come_in_pairs(tmp_path: Path) -> None:
         Settings(ssl_certfile=tmp_path / "cert.pem")
     with pytest.raises(ValueError, match="plain_http = false needs"):
         Settings(plain_http=False)
+
+
+def test_a_request_in_flight_on_https_is_answered_through_a_graceful_stop(
+    database: Database, database_url: str, tmp_path: Path
+) -> None:
+    certificate = make_test_ca(tmp_path)
+    server = ServerProcess(database_url, tmp_path)
+    ssl_port = free_port()
+    server.start(
+        *("--ssl-certfile", str(certificate.certfile)),
+        *("--ssl-keyfile", str(certificate.keyfile)),
+        *("--ssl-port", str(ssl_port)),
+    )
+    try:
+        AccountAdmin(database).create("owner", password="secret-pass-1", balance=Decimal(5))
+        trust = ssl.create_default_context(cafile=str(certificate.ca_file))
+        body = b"login=owner&pass=secret-pass-1"
+        raw = socket.create_connection(("127.0.0.1", ssl_port), timeout=10)
+        with trust.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            tls.sendall(request_head("/rest/Balance/", FORM, len(body)) + body[:5])
+            assert server.process is not None
+            server.process.send_signal(signal.SIGTERM)
+            # The plain HTTP listener has nothing in flight: its side of the stop is done.
+            time.sleep(1)
+            tls.sendall(body[5:])
+            answer = read_response(tls)
+        # Answered from the database, which the stop closes only once this is done.
+        assert (answer.status, answer.body) == (200, b"5")
+        assert server.process.wait(30) == 0
+    finally:
+        server.stop()
