@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 
 from smsgate.reports import builder as builder_module
 from smsgate.reports.builder import BuilderSettings, ReportBuilder
@@ -105,6 +106,40 @@ def test_a_builder_whose_report_was_taken_over_stops_building_it(
     assert time.monotonic() - started < 10  # the dawdling process was stopped, not awaited
     found = database.read_sync(lambda c: store.find_report(c, report_id))
     assert found is not None and found.status is ReportBuildStatus.BUILDING  # the other's to finish
+
+
+def test_a_renewal_the_database_failed_leaves_the_report_to_be_built_again(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if database.dialect == "sqlite":
+        pytest.skip("PostgreSQL: the server ends the builder's connection")
+    monkeypatch.setattr(builder_module, "run_job", dawdle)
+    ended = False
+
+    async def built_again(report_id: int) -> bool:
+        nonlocal ended
+        query = select(reports.c.status, reports.c.attempts).where(reports.c.id == report_id)
+        try:
+            status, attempts = await database.read(lambda c: c.execute(query).one())
+        except OperationalError:  # a reader's connection the server ended
+            return False
+        assert status == ReportBuildStatus.BUILDING.value  # never failed for the database's fault
+        if attempts == 1 and not ended:
+            # A restart of the server, as the builder sees it: its connection is gone, the
+            # next one works.
+            await asyncio.to_thread(_end_other_connections, database)
+            ended = True
+        return bool(attempts >= 2)
+
+    run_one(database, tmp_path, timedelta(seconds=0.6), built_again)
+
+
+def _end_other_connections(database: Database) -> None:
+    with database.write_engine.connect() as connection:
+        connection.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 @pytest.mark.parametrize(("grace", "left"), [(timedelta(0), False), (timedelta(minutes=1), True)])

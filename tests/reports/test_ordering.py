@@ -138,7 +138,7 @@ def test_a_failed_build_answers_file_not_exist(late_server: Deployment) -> None:
     account = late_server.make_account()
     report_id = order(account)
     # A folder where the file must go: the build cannot put its file in place.
-    (late_server.process.workdir / "var" / "reports" / f"{report_id}.csv").mkdir(parents=True)
+    (late_server.process.workdir / "var" / "reports" / f"{report_id}.1.csv").mkdir(parents=True)
     deadline = time.monotonic() + BUILD_DELAY + 15
     while status(late_server, report_id) == "building":
         assert time.monotonic() < deadline

@@ -62,6 +62,10 @@ class BuildFailed(Exception):
     """The build process failed; the message says why."""
 
 
+class LeaseUnknown(Exception):
+    """Renewing the build's lease failed in the database: whether it is still held is unknown."""
+
+
 class ReportBuilder:
     """Builds ordered reports in the background and sweeps old files."""
 
@@ -128,13 +132,28 @@ class ReportBuilder:
             await asyncio.sleep(self.settings.start_delay)
             await asyncio.to_thread(self._prepare, claimed.id, workdir)
             rows = await self._run_build_process(claimed, order, workdir)
-            name = f"{claimed.id}.{order.format.value}"
-            os.replace(report_path(workdir, order), self.settings.reports_dir / name)
+            # The attempt's own name: a builder taken over meanwhile never replaces the file
+            # of the one that took over.
+            name = f"{claimed.id}.{claimed.attempt}.{order.format.value}"
+            path = self.settings.reports_dir / name
+            os.replace(report_path(workdir, order), path)
             now = datetime.now(UTC)
-            await self.database.write(
-                lambda c: store.finish_report(c, claimed.id, claimed.attempt, name, rows, now)
-            )
+            try:
+                finished = await self.database.write(
+                    lambda c: store.finish_report(c, claimed.id, claimed.attempt, name, rows, now)
+                )
+            except BaseException:
+                path.unlink(missing_ok=True)
+                raise
+            if not finished:
+                path.unlink(missing_ok=True)
+                raise BuildFailed("another builder took the report over")
             log.info("report %d built: %d rows", claimed.id, rows)
+        except LeaseUnknown:
+            # The database failed, not the build: the report is built again by whichever
+            # builder claims it once the lease lapses (the attempt counts, so a database that
+            # keeps failing still ends in a failed report after max_attempts).
+            log.exception("report %d: its lease could not be renewed", claimed.id)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):  # the lease lapses otherwise
                 await self.database.write(
@@ -175,14 +194,17 @@ class ReportBuilder:
         try:
             ended = asyncio.ensure_future(asyncio.to_thread(process.join))
             while not (await asyncio.wait({ended}, timeout=renew_every))[0]:
-                renewed = await self.database.write(
-                    partial(
-                        store.renew_lease,
-                        report_id=claimed.id,
-                        attempt=claimed.attempt,
-                        lease_until=datetime.now(UTC) + self.settings.lease,
+                try:
+                    renewed = await self.database.write(
+                        partial(
+                            store.renew_lease,
+                            report_id=claimed.id,
+                            attempt=claimed.attempt,
+                            lease_until=datetime.now(UTC) + self.settings.lease,
+                        )
                     )
-                )
+                except Exception as error:
+                    raise LeaseUnknown(str(error)) from error
                 if not renewed:
                     raise BuildFailed("another builder took the report over")
         finally:
