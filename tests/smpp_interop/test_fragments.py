@@ -32,9 +32,9 @@ def opened(database_url: str) -> Database:
 
 
 def stored(connection: Connection) -> int:
-    return int(
-        connection.execute(select(func.count()).select_from(incoming_fragments)).scalar_one()
-    )
+    """The parts waiting for the rest of their message (not those of joined messages)."""
+    waiting = select(func.count()).where(incoming_fragments.c.joined_at.is_(None))
+    return int(connection.execute(waiting).scalar_one())
 
 
 def test_parts_survive_a_restart_and_join_when_the_last_one_comes(database_url: str) -> None:
@@ -113,3 +113,29 @@ def test_messages_whose_parts_stopped_coming_are_joined_without_another_part(
     ]
     assert database.read_sync(stored) == 0
     assert database.write_sync(lambda c: stale_messages(c, later)) == []
+
+
+def test_a_copy_of_a_part_of_a_joined_message_is_dropped(database: Database) -> None:
+    database.write_sync(lambda c: whole_messages(c, incoming_part(1, CUTS[0])))
+    assert database.write_sync(lambda c: whole_messages(c, incoming_part(2, CUTS[1]))) == [
+        IncomingSms("op", "79115687451", "1234", "Hi 😀!", NOW)
+    ]
+    # The SMSC sends the last part again (our acknowledgement was lost), then, later, the
+    # message's sender sends a new message that reuses the reference.
+    soon = NOW + timedelta(seconds=30)
+    assert (
+        database.write_sync(lambda c: whole_messages(c, incoming_part(2, CUTS[1], at=soon))) == []
+    )
+    assert database.read_sync(stored) == 0
+    other = "Ok".encode("utf-16-be")
+    assert database.write_sync(lambda c: whole_messages(c, incoming_part(2, other, at=soon))) == []
+    assert database.read_sync(stored) == 1
+    # The joined message's parts are forgotten once stale; nothing else is recorded then.
+    later = soon + STALE_AFTER + timedelta(seconds=1)
+    assert database.write_sync(lambda c: stale_messages(c, later)) == [
+        IncomingSms("op", "79115687451", "1234", "Ok", later)
+    ]
+    everything = select(func.count()).select_from(incoming_fragments)
+    assert database.read_sync(lambda c: c.execute(everything).scalar_one()) == 1  # marked joined
+    assert database.write_sync(lambda c: stale_messages(c, later + STALE_AFTER * 2)) == []
+    assert database.read_sync(lambda c: c.execute(everything).scalar_one()) == 0

@@ -40,6 +40,9 @@ class FragmentedMessage:
         return len(self.fragments) == self.key.total
 
 
+_UNJOINED = fragments.c.joined_at.is_(None)
+
+
 def _of(key: MessageKey) -> ColumnElement[bool]:
     return and_(
         fragments.c.connector == key.connector,
@@ -56,9 +59,17 @@ def add_fragment(
     fragment: Fragment,
     received_at: datetime,
 ) -> FragmentedMessage | None:
-    """Store a part (a resent one replaces its copy); when it was the last one missing,
-    remove the message's parts and return them."""
-    mine = _of(key)
+    """Store a part (a resent one replaces its copy); when it was the last one missing, mark
+    the message's parts joined and return them. A copy of a part of a message joined already
+    is dropped; any other part of its key starts a new message."""
+    joined = connection.execute(
+        select(fragments.c.seqnum, fragments.c.body).where(_of(key), ~_UNJOINED)
+    ).all()
+    if joined:
+        if (fragment.seqnum, fragment.body) in {(row.seqnum, row.body) for row in joined}:
+            return None
+        connection.execute(fragments.delete().where(_of(key), ~_UNJOINED))
+    mine = and_(_of(key), _UNJOINED)
     connection.execute(fragments.delete().where(mine, fragments.c.seqnum == fragment.seqnum))
     connection.execute(
         insert(fragments).values(
@@ -76,34 +87,38 @@ def add_fragment(
     stored = connection.execute(select(func.count()).where(mine)).scalar_one()
     if stored < key.total:
         return None
-    return _take(connection, key)
+    return _take(connection, key, received_at)
 
 
 def has_fragment(connection: Connection, key: MessageKey, seqnum: int) -> bool:
-    """Whether part ``seqnum`` of ``key`` is stored."""
-    found = select(fragments.c.seqnum).where(_of(key), fragments.c.seqnum == seqnum)
+    """Whether part ``seqnum`` of ``key`` waits for the rest of its message."""
+    found = select(fragments.c.seqnum).where(_of(key), _UNJOINED, fragments.c.seqnum == seqnum)
     return connection.execute(found).first() is not None
 
 
 def take_stale(
     connection: Connection,
     before: datetime,
+    now: datetime,
     *,
     connector: str | None = None,
     keep: MessageKey | None = None,
 ) -> list[FragmentedMessage]:
-    """Remove and return the messages (of ``connector``, or of all) that got no part since
-    ``before``, but ``keep``."""
-    newest = func.max(fragments.c.received_at)
+    """Take and return the messages (of ``connector``, or of all) that got no part since
+    ``before``, but ``keep``; forget the parts of messages joined before ``before``."""
+    forgotten = fragments.delete().where(fragments.c.joined_at < before)
     query = select(
         fragments.c.connector,
         fragments.c.source,
         fragments.c.destination,
         fragments.c.reference,
         fragments.c.total,
-    )
+    ).where(_UNJOINED)
     if connector is not None:
+        forgotten = forgotten.where(fragments.c.connector == connector)
         query = query.where(fragments.c.connector == connector)
+    connection.execute(forgotten)
+    newest = func.max(fragments.c.received_at)
     stale = connection.execute(
         query.group_by(
             fragments.c.connector,
@@ -114,15 +129,17 @@ def take_stale(
         ).having(newest < before)
     ).all()
     keys = [key for key in (MessageKey(*row) for row in stale) if key != keep]
-    return [message for message in (_take(connection, key) for key in keys) if message]
+    taken = (_take(connection, key, now) for key in keys)
+    return [message for message in taken if message]
 
 
-def _take(connection: Connection, key: MessageKey) -> FragmentedMessage | None:
-    """Remove the parts of ``key`` and return them; None if another process took them first
-    (its delete came first, so this one returns no rows)."""
+def _take(connection: Connection, key: MessageKey, now: datetime) -> FragmentedMessage | None:
+    """Mark the waiting parts of ``key`` joined and return them; None if another process took
+    them first (its update came first, so this one finds none)."""
     rows = connection.execute(
-        fragments.delete()
-        .where(_of(key))
+        fragments.update()
+        .where(_of(key), _UNJOINED)
+        .values(joined_at=now)
         .returning(fragments.c.seqnum, fragments.c.data_coding, fragments.c.body)
     ).all()
     if not rows:

@@ -216,8 +216,10 @@ incoming_messages = Table(
 )
 
 # Parts of multi-part incoming messages not yet whole. A part is stored before its deliver_sm
-# is acknowledged, and the joined message replaces its parts in the transaction that stores
-# the last one, so a crash at any point loses none. ``body`` is the part's text octets.
+# is acknowledged, and the joined message is recorded in the transaction that stores the last
+# one, so a crash at any point loses none. ``body`` is the part's text octets. The parts of a
+# joined message stay a while with ``joined_at`` set, so that one the SMSC sends again (its
+# acknowledgement lost) is known for a copy rather than taken for the start of a new message.
 incoming_fragments = Table(
     "incoming_fragments",
     metadata,
@@ -230,6 +232,7 @@ incoming_fragments = Table(
     Column("data_coding", SmallInteger, nullable=False),
     Column("body", LargeBinary, nullable=False),
     Column("received_at", UtcDateTime(), nullable=False),
+    Column("joined_at", UtcDateTime()),
     Index("ix_incoming_fragments_connector_received_at", "connector", "received_at"),
 )
 

@@ -2,8 +2,10 @@
 
 Each part is stored (``incoming_fragments``) in the transaction that precedes its
 ``deliver_sm_resp``; the transaction that stores the last part turns the parts into the
-joined message. A message whose parts stopped coming ``STALE_AFTER`` ago is joined from the
-parts there are: when the next part of a message of its connector arrives, or by the periodic
+joined message. Its parts are kept ``STALE_AFTER`` more, marked joined, so that a copy the
+SMSC sends again (its acknowledgement lost) is dropped instead of starting a message of its
+own. A message whose parts stopped coming ``STALE_AFTER`` ago is joined from the parts there
+are: when the next part of a message of its connector arrives, or by the periodic
 ``stale_messages``, whichever comes first. Such a message counts as received when it is
 joined, so that a client reading recent incoming messages finds it.
 """
@@ -40,7 +42,11 @@ def whole_messages(connection: Connection, part: IncomingPart) -> list[IncomingS
     # stored already belongs to a new message that reuses the reference.
     keep = None if has_fragment(connection, key, part.seqnum) else key
     done = take_stale(
-        connection, part.received_at - STALE_AFTER, connector=part.connector, keep=keep
+        connection,
+        part.received_at - STALE_AFTER,
+        part.received_at,
+        connector=part.connector,
+        keep=keep,
     )
     whole = add_fragment(
         connection, key, Fragment(part.seqnum, part.data_coding, part.body), part.received_at
@@ -52,7 +58,7 @@ def whole_messages(connection: Connection, part: IncomingPart) -> list[IncomingS
 
 def stale_messages(connection: Connection, now: datetime) -> list[IncomingSms]:
     """The messages of every connector whose parts stopped coming, joined from what came."""
-    return [joined(message, now) for message in take_stale(connection, now - STALE_AFTER)]
+    return [joined(message, now) for message in take_stale(connection, now - STALE_AFTER, now)]
 
 
 def joined(message: FragmentedMessage, received_at: datetime) -> IncomingSms:
