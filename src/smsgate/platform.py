@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,7 +25,7 @@ from smsgate.inbound.pusher import Pusher, PushSettings
 from smsgate.metrics import INSTRUMENTS, PARTS_ACCEPTED, CountedEvents
 from smsgate.reports.builder import BuilderSettings, ReportBuilder
 from smsgate.services.auth import Authenticator
-from smsgate.services.limits import LockoutPolicy, LoginThrottle, RequestRate
+from smsgate.services.limits import LockoutPolicy, LoginThrottle, RequestRate, doubled
 from smsgate.services.numbering import NumberingService
 from smsgate.services.order_writer import OrderDesk
 from smsgate.services.sending import FloodLimit, OrderBuilder, SendOrder
@@ -36,6 +37,11 @@ from smsgate.store.queue_signal import QueueSignal, listen_for_queued_parts
 from smsgate.store.statistics import keep_statistics
 
 log = logging.getLogger(__name__)
+
+# Delivery stopped by an error starts again after this pause, doubled while it keeps failing
+# up to the cap; one that ran longer than the cap before failing starts from the first pause.
+DELIVERY_RESTART_SECONDS = 1.0
+DELIVERY_RESTART_CAP = 60.0
 
 
 def build_router(settings: Settings, database: Database) -> Router:
@@ -182,22 +188,32 @@ class Platform:
                 tasks.create_task(self.run_delivery())
 
     async def run_delivery(self) -> None:
-        """Dispatch, receive, push and build reports until cancelled.
+        """Dispatch, receive, push and build reports until cancelled; started again after an
+        error that stopped them (a database that failed as they started, say), after a pause
+        that doubles while they keep failing.
 
         On SQLite the leases of parts, pushes and reports are released at start, so a crash is
         recovered at once instead of when they lapse; that is only right while one process
         delivers, so there the delivery itself is leased (a second worker stands by).
         """
-        if self.database.dialect != "sqlite":
-            await self._deliver()
-            return
-        lease = self.lease("delivery")
+        lease = self.lease("delivery") if self.database.dialect == "sqlite" else None
+        failures = 0
         while True:
+            started = time.monotonic()
             try:
-                async with lease.hold():
+                if lease is None:
                     await self._deliver()
+                else:
+                    async with lease.hold():
+                        await self._deliver()
             except LeaseLost:
                 log.error("the delivery lease was lost: delivery stopped; standing by")
+                continue
+            except Exception:
+                failures = 1 if time.monotonic() - started > DELIVERY_RESTART_CAP else failures + 1
+                pause = doubled(DELIVERY_RESTART_SECONDS, failures - 1, DELIVERY_RESTART_CAP)
+                log.exception("delivery stopped on an error: starting it again in %.0f s", pause)
+                await asyncio.sleep(pause)
 
     async def _deliver(self) -> None:
         async with asyncio.TaskGroup() as tasks:
