@@ -281,6 +281,44 @@ def test_body_wins_over_query(account: Account, encoding: str) -> None:
     assert_error(post(account.client, path, {"sessionId": "f" * 32}), 3)
 
 
+def test_an_empty_body_value_hides_no_query_value(account: Account) -> None:
+    # Empty values count as absent: the query's session id stands.
+    path = f"/rest/Balance/?sessionId={account.session_id()}"
+    check_answer("balance", account.client.post(path, data={"sessionId": ""}))
+
+
+def test_a_parameter_nested_too_deep_is_an_invalid_argument(account: Account) -> None:
+    # 1,200 levels: read whole, it ran out of Python's recursion (a 500).
+    name = "phone_data" + "[a]" * 1200
+    response = account.client.post(
+        "/rest/Send/SendBulkPacket/", data=endpoint_params("send", account) | {name: "1"}
+    )
+    assert_error(response, 2)
+
+
+@pytest.mark.parametrize("fields", [("login", "password"), ("login", "pass")])
+def test_a_multipart_value_decoded_to_a_lone_surrogate_is_a_wrong_password(
+    account: Account, fields: tuple[str, str]
+) -> None:
+    # A part may name any charset: unicode_escape turns "\ud800" into half a surrogate pair,
+    # which neither the password hash nor the database could take (a 500).
+    login, secret = fields
+    body = (
+        f'--X\r\nContent-Disposition: form-data; name="{login}"\r\n\r\n{account.login}\r\n'
+        f'--X\r\nContent-Disposition: form-data; name="{secret}"\r\n\r\n\\ud800\r\n--X--\r\n'
+    ).encode()
+    content_type = "multipart/form-data; charset=unicode_escape; boundary=X"
+    path = "/rest/Session/" if secret == "password" else "/rest/Balance/"
+    response = account.client.post(path, content=body, headers={"content-type": content_type})
+    assert_error(response, 4)
+
+
+def test_a_multipart_type_on_a_request_without_a_body_reads_the_query(account: Account) -> None:
+    path = f"/rest/Balance/?sessionId={account.session_id()}"
+    response = account.client.get(path, headers={"content-type": "multipart/form-data"})
+    check_answer("balance", response)
+
+
 def test_query_and_body_are_merged(account: Account) -> None:
     query = {"login": account.login, "sourceAddress": SENDER}
     body = {"pass": account.api_password, "destinationAddress": PHONE, "data": "Hello"}

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
 from smsgate.domain.states import MessageState
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database
 from smsgate.store.messages import _CLAIM, claim_due, insert_parts
+from smsgate.store.schema import messages
 from tests.store.parts import part_row
 from tests.store.plans import query_plan
 
@@ -31,3 +34,17 @@ def test_a_claim_takes_the_due_parts_by_the_primary_key(database: Database) -> N
     assert "Seq Scan on messages" not in shown and "SCAN messages" not in shown, shown
     claimed = database.write_sync(lambda c: claim_due(c, later, later, 500))
     assert [part.id for part in claimed] == list(range(1, 501))
+
+
+def test_claiming_a_scheduled_part_dates_its_change_to_queued(database: Database) -> None:
+    account_id = AccountAdmin(database).create("scheduled", password="secret-password")
+    scheduled = part_row(1, account_id, NOW, state=MessageState.SCHEDULED.value)
+    queued = part_row(2, account_id, NOW)
+    database.write_sync(lambda c: insert_parts(c, [scheduled, queued]))
+    later = NOW + timedelta(minutes=5)
+    database.write_sync(lambda c: claim_due(c, later, later, 10))
+    reported = database.read_sync(
+        lambda c: dict(c.execute(select(messages.c.id, messages.c.reported_at)).all())
+    )
+    # State then reads Queued instead of Scheduled; a queued part's State does not change.
+    assert reported == {1: later, 2: NOW}

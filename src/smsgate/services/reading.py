@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from smsgate.domain.errors import InvalidArgument
 from smsgate.domain.states import MessageState
@@ -29,7 +29,8 @@ class Statistic:
         if not self.sent:
             return 0
         ratio = Decimal(100 * self.delivered) / Decimal(self.sent)
-        return int(ratio.to_integral_value(rounding=ROUND_HALF_UP))
+        # round() as API.md writes it: a half goes to the even number.
+        return int(ratio.to_integral_value(rounding=ROUND_HALF_EVEN))
 
 
 async def balance(database: Database, account_id: int) -> Decimal:

@@ -294,14 +294,18 @@ def _claim_statement(state: str) -> Prepared:
         .limit(bindparam("limit"))
         .with_for_update(skip_locked=True)  # PostgreSQL: dispatchers never wait on each other
     )
+    claimed: dict[str, Any] = {
+        "state": MessageState.SUBMITTING.value,
+        "lease_until": bindparam("lease_until", type_=messages.c.lease_until.type),
+        "attempts": messages.c.attempts + 1,
+    }
+    if state == MessageState.SCHEDULED.value:
+        # Its State reads Queued from now on: a change of state, which ReportedDateUtc dates.
+        claimed["reported_at"] = now
     return Prepared(
         update(messages)
         .where(AmongSelected(messages.c.id, due))
-        .values(
-            state=MessageState.SUBMITTING.value,
-            lease_until=bindparam("lease_until", type_=messages.c.lease_until.type),
-            attempts=messages.c.attempts + 1,
-        )
+        .values(**claimed)
         .returning(*_CLAIM_COLUMNS)
     )
 

@@ -16,6 +16,8 @@ from smsgate.domain.digits import is_ascii_number
 from smsgate.domain.errors import InvalidArgument, MissingArgument
 
 _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
+# The deepest bracket name read: ``phone_data[sms][0][phone][0]`` is 4 deep.
+MAX_NESTING = 8
 
 
 def parse_form(text: str) -> list[tuple[str, str]]:
@@ -54,7 +56,10 @@ class Params:
         from_body: dict[str, list[str]] = {}
         for name, value in body:
             from_body.setdefault(name.lower(), []).append(value)
-        values.update(from_body)
+        for name, found in from_body.items():
+            # The body wins, but an empty value is absent: it hides none of the query's.
+            if name not in values or any(value.strip() for value in found):
+                values[name] = found
         self._values = values
 
     def get(self, name: str) -> str | None:
@@ -86,6 +91,8 @@ class Params:
             path = _BRACKETS.findall(key[len(name) :])
             if not path:
                 continue  # ``phone_data[`` names nothing, like any unknown parameter
+            if len(path) > MAX_NESTING:
+                raise InvalidArgument(f"Invalid parameter {key[:60]}: nested too deep")
             node = root
             for step in path[:-1]:
                 child = node.setdefault(step, {})

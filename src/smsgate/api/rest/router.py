@@ -137,6 +137,8 @@ async def read_params(scope: Scope, receive: Receive, limit: int) -> Params:
     if length is not None and length > limit:
         raise BodyTooLarge(limit)
     query = parse_form(scope["query_string"].decode("utf-8", "replace"))
+    if length == 0:  # HTTP/1.1: no Content-Length and no Transfer-Encoding, no body
+        return Params(query)
     if kind.lower().startswith(b"multipart/form-data"):
         try:
             # A field may hold a bulk list of 100,000 numbers: well over Starlette's 1 MB.
@@ -145,15 +147,13 @@ async def read_params(scope: Scope, receive: Receive, limit: int) -> Params:
             )
             async with form_reader as form:
                 body = [
-                    (name, value)
+                    (_valid_text(name), _valid_text(value))
                     for name, value in form.multi_items()
                     if not isinstance(value, UploadFile)
                 ]
         except (MultiPartException, HTTPException):
             raise InvalidArgument("Invalid multipart/form-data body") from None
         return Params(query, body)
-    if length == 0:  # HTTP/1.1: no Content-Length and no Transfer-Encoding, no body
-        return Params(query)
     raw = await read_body(receive, limit)
     return Params(query, parse_form(raw.decode("utf-8", "replace")) if raw else ())
 
@@ -175,6 +175,12 @@ async def send_file(answer: FileAnswer, scope: Scope, receive: Receive, send: Se
         },
     )
     await response(scope, receive, send)
+
+
+def _valid_text(text: str) -> str:
+    """``text`` with any lone surrogate replaced: a part may declare any charset, and
+    ``unicode_escape`` or ``utf-7`` can make one, which no encoder takes further on."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 class RestApp:
