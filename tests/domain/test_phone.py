@@ -34,10 +34,13 @@ def reference(digits: str) -> tuple[str, str | None] | None:
         return None
     if phonenumbers.number_type(number) not in WANTED_TYPES:
         return None
+    international = phonenumbers.format_number(number, PhoneNumberFormat.E164)[1:]
+    if len(international) > 15:  # over E.164's bound: refused, see smsgate.domain.phone
+        return None
     region = phonenumbers.region_code_for_number(number)
     if region == REGION_CODE_FOR_NON_GEO_ENTITY:
         region = None
-    return phonenumbers.format_number(number, PhoneNumberFormat.E164)[1:], region
+    return international, region
 
 
 def ours(digits: str) -> tuple[str, str | None] | None:
@@ -164,6 +167,16 @@ def test_rejects_numbers_that_cannot_be_real(number: str) -> None:
         normalize_phone(number)
     assert region_of(number) is None
     assert reference(number) is None
+
+
+def test_a_number_over_the_15_digits_of_e164_is_refused_though_phonenumbers_takes_it() -> None:
+    # A German fixed line of 15 national digits: a part row keeps 16 digits (on PostgreSQL,
+    # the whole group commit failed on it, other clients' orders with it: a 500 each).
+    number = "49291417776317066"
+    assert phonenumbers.is_valid_number(phonenumbers.parse("+" + number))
+    with pytest.raises(InvalidArgument, match=f"Invalid phone number: {number}$"):
+        normalize_phone(number)
+    assert region_of(number) is None
 
 
 @pytest.mark.parametrize(

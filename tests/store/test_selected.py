@@ -4,13 +4,20 @@ primary key, never by a scan of the whole table."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import select
 
 from smsgate.domain.states import MessageState
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database
-from smsgate.store.messages import _CLAIM, claim_due, insert_parts
+from smsgate.store.messages import (
+    _CLAIM,
+    claim_due,
+    expired_waiting,
+    finish_unsent,
+    insert_parts,
+)
 from smsgate.store.schema import messages
 from tests.store.parts import part_row
 from tests.store.plans import query_plan
@@ -48,3 +55,29 @@ def test_claiming_a_scheduled_part_dates_its_change_to_queued(database: Database
     )
     # State then reads Queued instead of Scheduled; a queued part's State does not change.
     assert reported == {1: later, 2: NOW}
+
+
+def test_a_part_claimed_after_the_expiry_sweep_found_it_is_not_refunded(
+    database: Database,
+) -> None:
+    # Two dispatchers whose clocks differ by a moment: one finds the part expired, the other,
+    # meanwhile, claims it as still valid and sends it.
+    admin = AccountAdmin(database)
+    account_id = admin.create("race", password="secret-password", balance=Decimal(0))
+    expires_at = NOW + timedelta(minutes=1)
+    part = part_row(1, account_id, NOW, expires_at=expires_at)
+    database.write_sync(lambda c: insert_parts(c, [part]))
+    sweeper_now = expires_at + timedelta(milliseconds=5)
+    found = database.read_sync(lambda c: expired_waiting(c, sweeper_now, 10))
+    claimer_now = expires_at - timedelta(milliseconds=5)
+    claimed = database.write_sync(lambda c: claim_due(c, claimer_now, sweeper_now, 10))
+    assert found == [1] and [claimed_part.id for claimed_part in claimed] == [1]
+    ended = database.write_sync(
+        lambda c: finish_unsent(c, found, MessageState.EXPIRED, sweeper_now, "ran out", held=False)
+    )
+    assert ended == 0
+    state = database.read_sync(
+        lambda c: c.execute(select(messages.c.state).where(messages.c.id == 1)).scalar_one()
+    )
+    assert state == MessageState.SUBMITTING.value
+    assert Decimal(admin.show("race")["balance"]) == 0

@@ -256,7 +256,9 @@ class Dispatcher:
         def work(connection: Connection) -> None:
             record_accepted(connection, connector, accepted, now, with_callback)
             for error, part_ids in rejected.items():
-                finish_unsent(connection, part_ids, MessageState.NOT_DELIVERED, now, error)
+                finish_unsent(
+                    connection, part_ids, MessageState.NOT_DELIVERED, now, error, held=True
+                )
             for error, part_ids in retry.items():
                 record_retry(connection, part_ids, retry_at, error)
 
@@ -299,7 +301,7 @@ class Dispatcher:
         release_lapsed_leases(connection, now)
         overdue = expired_waiting(connection, now, 10_000)
         unsent = finish_unsent(
-            connection, overdue, MessageState.EXPIRED, now, "validity ran out unsent"
+            connection, overdue, MessageState.EXPIRED, now, "validity ran out unsent", held=False
         )
         return unsent + expire_sent(connection, now)
 

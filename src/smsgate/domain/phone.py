@@ -1,7 +1,9 @@
 """Phone numbers: client input to international digits, validated against libphonenumber metadata.
 
 A number is accepted exactly when ``phonenumbers.parse("+" + digits)`` succeeds, the result
-``is_valid_number`` and its ``number_type`` is FIXED_LINE, MOBILE or FIXED_LINE_OR_MOBILE.
+``is_valid_number`` and its ``number_type`` is FIXED_LINE, MOBILE or FIXED_LINE_OR_MOBILE,
+and it has at most the 15 digits of an international number (ITU-T E.164: phonenumbers takes
+a few longer German fixed lines, which no SMSC addresses and no part row could hold).
 Going through ``phonenumbers`` costs tens of µs a number (it recompiles metadata patterns and
 runs a regular expression per number type), too slow for bulk sends. This module mirrors the steps
 of that path on pre-compiled metadata: per country calling code and national number length, all
@@ -22,6 +24,8 @@ from smsgate.domain.errors import InvalidArgument
 # Bounds phonenumbers puts on a national significant number.
 _MIN_NATIONAL_LENGTH = 2
 _MAX_NATIONAL_LENGTH = 17
+# ITU-T E.164's bound on an international number, country code included.
+MAX_INTERNATIONAL_DIGITS = 15
 
 # Formatting clients put in numbers; a leading "+" is handled apart because only there is it
 # meaningful (and it may arrive as a space, "+" being a space in urlencoded forms).
@@ -247,7 +251,12 @@ def _lookup(raw: str) -> tuple[str, str] | None:
     """``_classify`` of the number once its formatting is stripped."""
     # Most numbers of a bulk list come clean: they skip the costlier cleanup.
     digits = raw if raw.isdigit() else raw.strip().removeprefix("+").translate(_FORMATTING)
-    return _classify(digits) if digits.isascii() and digits.isdigit() else None
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    classified = _classify(digits)
+    if classified is None or len(classified[0]) > MAX_INTERNATIONAL_DIGITS:
+        return None
+    return classified
 
 
 def normalize_phone(raw: str) -> str:

@@ -455,22 +455,20 @@ def finish_unsent(
     state: MessageState,
     now: datetime,
     error: str | None,
+    *,
+    held: bool,
 ) -> int:
-    """End parts that never reached the operator, refunding each part's price."""
+    """End parts that never reached the operator, refunding each part's price: those this
+    dispatcher holds (``held``: the SMSC refused them), or those waiting (their validity ran
+    out). Either way only in that state: a waiting part another dispatcher claimed since it
+    was found may be on its way to the operator, and is not refunded."""
     if not part_ids:
         return 0
-    enqueue_status_callbacks(
-        connection,
-        parts_in_states(part_ids, (*_WAITING, MessageState.SUBMITTING.value)),
-        state,
-        now,
-    )
+    leaving = (MessageState.SUBMITTING.value,) if held else _WAITING
+    enqueue_status_callbacks(connection, parts_in_states(part_ids, leaving), state, now)
     rows = connection.execute(
         update(messages)
-        .where(
-            messages.c.id.in_(part_ids),
-            state_unindexed_in(*_WAITING, MessageState.SUBMITTING.value),
-        )
+        .where(messages.c.id.in_(part_ids), state_unindexed_in(*leaving))
         .values(state=state.value, reported_at=now, lease_until=None, error=kept_error(error))
         .returning(messages.c.account_id, messages.c.price)
     ).all()
