@@ -108,11 +108,11 @@ def test_a_builder_whose_report_was_taken_over_stops_building_it(
     assert found is not None and found.status is ReportBuildStatus.BUILDING  # the other's to finish
 
 
+# PostgreSQL only: a server that ends the builder's connection.
+@pytest.mark.parametrize("databases", ["postgresql"], indirect=True)
 def test_a_renewal_the_database_failed_leaves_the_report_to_be_built_again(
     database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if database.dialect == "sqlite":
-        pytest.skip("PostgreSQL: the server ends the builder's connection")
     monkeypatch.setattr(builder_module, "run_job", dawdle)
     ended = False
 

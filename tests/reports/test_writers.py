@@ -73,3 +73,50 @@ def test_csv_amounts_take_a_decimal_comma_and_empty_cells_stay_empty(tmp_path: P
             ["1", "", "", "1000"],
             ["2", "2025-03-10 12:00:00", "a;b", "0,125"],
         ]
+
+
+INJECTED = (
+    '<r><t>hi</t></r></is></c><c r="C2"><f>HYPERLINK("http://evil.example","x")</f></c>'
+    "<c><is><r><t>x</t></r>"
+)
+
+
+def test_xlsx_text_is_text_whatever_it_holds(tmp_path: Path) -> None:
+    # XlsxWriter's constant-memory mode wrote a text in <r>...</r> into the sheet's XML as it
+    # is: the first broke the file, the second wrote a formula cell of its own.
+    texts = ["<r>a & b</r>", INJECTED, "=1+1", "<r>"]
+    columns = [Column("<r>name</r>", Kind.TEXT), Column("State", Kind.NUMBER)]
+    path = tmp_path / "texts.xlsx"
+    writer = XlsxReportWriter(path, columns, tmp_path)
+    writer.write([(text, -1) for text in texts])
+    writer.close()
+    sheet = openpyxl.load_workbook(path).worksheets[0]
+    assert list(sheet.iter_rows(values_only=True)) == [
+        ("<r>name</r>", "State"),
+        *((text, -1) for text in texts),
+    ]
+    assert all(cell.data_type == "s" for row in sheet.iter_rows(max_col=1) for cell in row)
+
+
+def test_csv_text_that_a_spreadsheet_would_take_for_a_formula_is_kept_as_text(
+    tmp_path: Path,
+) -> None:
+    columns = [Column("=Id", Kind.TEXT), Column("State", Kind.NUMBER), Column("Text", Kind.TEXT)]
+    writer = CsvReportWriter(tmp_path / "r.csv", columns)
+    texts = [
+        '=HYPERLINK("http://evil.example";"x")',
+        "+7 900",
+        "-5%",
+        "@SUM(1)",
+        "\tx",
+        "ok = fine",
+    ]
+    writer.write([(text, -1, "plain") for text in texts])
+    writer.close()
+    with (tmp_path / "r.csv").open(encoding="utf-8-sig", newline="") as file:
+        read = list(csv.reader(file, delimiter=";"))
+    assert read[0] == ["'=Id", "State", "Text"]
+    assert read[1:] == [
+        *([f"'{text}", "-1", "plain"] for text in texts[:-1]),
+        ["ok = fine", "-1", "plain"],
+    ]

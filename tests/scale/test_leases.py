@@ -105,11 +105,11 @@ def test_the_guarded_work_is_cancelled_when_the_lease_is_taken_over(database: Da
     asyncio.run(scenario())
 
 
+# PostgreSQL only: SQLite writes on the event loop, in the one process that uses the file.
+@pytest.mark.parametrize("databases", ["postgresql"], indirect=True)
 def test_a_renewal_that_hangs_stops_the_guarded_work_before_the_lease_lapses(
     database: Database,
 ) -> None:
-    if database.dialect == "sqlite":
-        pytest.skip("SQLite writes on the event loop, in the one process that uses the file")
     # Another transaction holds the lease's row, as a stalled connection or lock would: the
     # holder's renewal waits on it for as long as it is held.
     blocker = database.write_engine.connect()

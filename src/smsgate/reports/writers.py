@@ -59,6 +59,16 @@ def _comma_decimal(amount: Decimal) -> str:
     return format(amount.normalize(), "f").replace(".", ",")
 
 
+# What makes a spreadsheet read a cell as a formula (OWASP's list): a text that starts so gets
+# a leading apostrophe in the CSV, which Excel shows as text. Texts are clients' own, and a
+# sub-account's land in its parent's report.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _as_text(value: str | None) -> str | None:
+    return "'" + value if value is not None and value.startswith(_FORMULA_STARTS) else value
+
+
 class CsvReportWriter:
     """UTF-8 with a BOM, ``;``-separated, times ``YYYY-MM-DD HH:MM:SS`` and amounts with a
     decimal comma: what Excel opens as typed columns in Russian locales (with a decimal point
@@ -71,7 +81,8 @@ class CsvReportWriter:
         # Rows go through a buffer, written once per page: a file write per row costs more.
         self._buffer = io.StringIO()
         self._writer = csv.writer(self._buffer, delimiter=";")
-        self._writer.writerow([column.header for column in columns])
+        self._writer.writerow([_as_text(column.header) for column in columns])
+        self._texts = [index for index, column in enumerate(columns) if column.kind is Kind.TEXT]
         self.amount = lru_cache(maxsize=_AMOUNTS_MEMO)(_comma_decimal)
 
     @staticmethod
@@ -79,8 +90,18 @@ class CsvReportWriter:
         return moment
 
     def write(self, rows: Iterable[Sequence[Any]]) -> None:
-        self._writer.writerows(rows)
+        self._writer.writerows(self._as_texts(row) for row in rows)
         self._flush()
+
+    def _as_texts(self, row: Sequence[Any]) -> Sequence[Any]:
+        for index in self._texts:
+            value = row[index]
+            if value is not None and value.startswith(_FORMULA_STARTS):
+                changed = list(row)
+                for text in self._texts:
+                    changed[text] = _as_text(changed[text])
+                return changed
+        return row
 
     def _flush(self) -> None:
         self._file.write(self._buffer.getvalue())
@@ -93,6 +114,25 @@ class CsvReportWriter:
 
 
 CellWriter = Callable[[int, int, Any], Any]
+
+
+def _text_writer(sheet: Worksheet, cell_format: Any = None) -> CellWriter:
+    """Writes a text as it is. In constant-memory mode XlsxWriter copies a string that starts
+    with ``<r>`` and ends with ``</r>`` into the sheet's XML unescaped, as rich text: such a
+    text broke the file or wrote cells of its own (formulas). Written as a rich string of plain
+    fragments, it is escaped like any other."""
+    write_string = sheet.write_string
+    write_rich_string = sheet.write_rich_string
+
+    def write(row: int, col: int, text: str) -> Any:
+        if text.startswith("<r>") and text.endswith("</r>"):
+            fragments = (text[:1], text[1:2], text[2:])
+            if cell_format is None:
+                return write_rich_string(row, col, *fragments)
+            return write_rich_string(row, col, *fragments, cell_format)
+        return write_string(row, col, text, cell_format)
+
+    return write
 
 
 class XlsxReportWriter:
@@ -125,9 +165,10 @@ class XlsxReportWriter:
             "Messages" if self._sheets == 1 else f"Messages {self._sheets}"
         )
         sheet.freeze_panes(1, 0)
+        header = _text_writer(sheet, self._bold)
         for index, column in enumerate(self._columns):
             sheet.set_column(index, index, column.width)
-            sheet.write_string(0, index, column.header, self._bold)
+            header(0, index, column.header)
         self._cells = [
             (index, self._cell_writer(sheet, column.kind))
             for index, column in enumerate(self._columns)
@@ -138,7 +179,7 @@ class XlsxReportWriter:
         if kind is Kind.NUMBER:
             return sheet.write_number  # type: ignore[no-any-return]
         if kind is Kind.TEXT:
-            return sheet.write_string  # type: ignore[no-any-return]
+            return _text_writer(sheet)
         if kind is Kind.TIME:
             time = self._time
             return lambda row, col, moment: sheet.write_datetime(row, col, moment, time)
