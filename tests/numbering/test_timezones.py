@@ -14,6 +14,7 @@ from smsgate.domain.timezones import (
     ZoneStep,
     local_to_utc,
     resolve_zone,
+    same_clock,
     zone_info,
 )
 from tests.numbering.helpers import number_in
@@ -52,6 +53,34 @@ def test_uzbek_number_gets_the_phonenumbers_zone(registry: NumberingRegistry) ->
     decision = resolve_zone("998901234567", registry, None, PLATFORM)
     assert decision == ZoneDecision("Asia/Tashkent", ZoneStep.PHONENUMBERS)
     assert local_to_utc(LOCAL, decision.zone) == datetime(2030, 1, 10, 5, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("number", "utc"),
+    [
+        ("447911123456", datetime(2030, 1, 10, 10, 0, tzinfo=UTC)),  # London, Jersey, ...
+        ("358412345678", datetime(2030, 1, 10, 8, 0, tzinfo=UTC)),  # Helsinki, Mariehamn
+        ("393123456789", datetime(2030, 1, 10, 9, 0, tzinfo=UTC)),  # Rome, the Vatican
+        ("4791234567", datetime(2030, 1, 10, 9, 0, tzinfo=UTC)),  # Oslo, Longyearbyen
+    ],
+)
+def test_several_zones_of_one_clock_decide_the_time(
+    registry: NumberingRegistry, number: str, utc: datetime
+) -> None:
+    # phonenumbers names several zones for these: they keep one time, so any of them will do
+    # (taking none sent UK messages by Moscow's clock, three hours early in winter).
+    assert len(time_zones_for_number(phonenumbers.parse("+" + number))) > 1
+    decision = resolve_zone(number, registry, None, PLATFORM)
+    assert decision.step is ZoneStep.PHONENUMBERS
+    assert local_to_utc(LOCAL, decision.zone) == utc
+
+
+def test_zones_keep_one_clock_only_with_the_same_offsets_all_year() -> None:
+    assert same_clock(("Europe/London", "Europe/Jersey", "Europe/Isle_of_Man"))
+    assert same_clock(("Europe/London", "Europe/Lisbon"))  # other names, one time all year
+    assert not same_clock(("Europe/London", "Europe/Paris"))
+    # A name this system's zone data lacks decides nothing (the chain goes on), never a 500.
+    assert not same_clock(("Asia/Nowhere",))
 
 
 def test_nationwide_range_falls_back_to_the_next_step(registry: NumberingRegistry) -> None:

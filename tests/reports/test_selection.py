@@ -86,6 +86,7 @@ def test_phone_filter_reads_the_number_as_sends_do(reports_server: Deployment) -
     )
     assert listed_ids(account, phone="79001234567") == [mine]
     assert listed_ids(account, phone="+7 (900) 123-45-67") == [mine]
+    assert listed_ids(account, phone="7.900.123.45.67") == [mine]  # dots, as sends take them
     assert listed_ids(account, phone="79001230000") == []
 
 

@@ -16,12 +16,12 @@ from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from operator import attrgetter
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from smsgate.domain.digits import is_ascii_number
+from smsgate.domain.timezones import same_clock
 
 # int("7" + ten zeros): subtracting it turns an international +7 number into a national one.
 _NATIONAL_BASE = 70_000_000_000
@@ -187,11 +187,6 @@ _EXPANSIONS: dict[str, tuple[str, ...]] = {
 }
 # Separators of multi-subject territories: "A, B" (ГАР), "A и B", "A * B" (older Регион).
 _SUBJECT_SEPARATOR = re.compile(r"\s*(?:,|\*|\s+и\s+)\s*")
-# Zones of different names count as one when their UTC offsets agree at every sample (each 12
-# hours) of this window: a territory spanning them is scheduled in the first subject's zone.
-_SAME_OFFSETS_FROM = datetime(2025, 1, 1, tzinfo=UTC)
-_SAME_OFFSETS_UNTIL = datetime(2045, 1, 1, tzinfo=UTC)
-_SAME_OFFSETS_STEP = timedelta(hours=12)
 
 
 def _squash(text: str) -> str:
@@ -203,17 +198,6 @@ def _subject_key(name: str) -> frozenset[str]:
     for word in _WORD.findall(name.casefold().replace("ё", "е")):
         words.extend(_EXPANSIONS.get(word, (word,)))
     return frozenset(words)
-
-
-def _same_offsets(zones: Iterable[str]) -> bool:
-    first, *others = (ZoneInfo(zone) for zone in zones)
-    instant = _SAME_OFFSETS_FROM
-    while instant < _SAME_OFFSETS_UNTIL:
-        offset = instant.astimezone(first).utcoffset()
-        if any(instant.astimezone(other).utcoffset() != offset for other in others):
-            return False
-        instant += _SAME_OFFSETS_STEP
-    return True
 
 
 class SubjectZones:
@@ -267,7 +251,8 @@ class SubjectZones:
         if None in zones:
             return RegionZone(None, RegionStatus.NATIONWIDE)
         named = [zone for zone in zones if zone is not None]
-        if len(named) == 1 or _same_offsets(named):
+        # A territory spanning zones of one clock is scheduled in the first subject's zone.
+        if len(named) == 1 or same_clock(tuple(named)):
             return RegionZone(named[0], RegionStatus.ZONED)
         return RegionZone(None, RegionStatus.MULTI_ZONE)
 
@@ -400,9 +385,9 @@ class NumberingRegistry:
 def build_registry(numbering: NumberingFile, subjects: SubjectZones) -> NumberingRegistry:
     """Resolve every row's zone and build the registry with its report.
 
-    A multi-subject territory gets a zone only when its subjects share one (or zones keeping the
-    same offsets, see ``_same_offsets``); a subject the table lacks leaves its ranges without a
-    zone and is listed in the report. Raises NumberingError on overlapping ranges.
+    A multi-subject territory gets a zone only when its subjects share one (or zones of one
+    clock, see ``timezones.same_clock``); a subject the table lacks leaves its ranges without
+    a zone and is listed in the report. Raises NumberingError on overlapping ranges.
     """
     resolved: dict[str, RegionZone] = {}
     # One string object per distinct operator, territory and INN instead of one per row.

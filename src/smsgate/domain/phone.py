@@ -247,10 +247,16 @@ def _classify(digits: str) -> tuple[str, str] | None:
     return plan.digits + national, region.code
 
 
+def without_formatting(raw: str) -> str:
+    """``raw`` without the formatting clients put in numbers: a leading ``+``, spaces, dashes,
+    dots and brackets (``"+7 (900) 123-45.67"`` -> ``"79001234567"``)."""
+    return raw.strip().removeprefix("+").translate(_FORMATTING)
+
+
 def _lookup(raw: str) -> tuple[str, str] | None:
     """``_classify`` of the number once its formatting is stripped."""
     # Most numbers of a bulk list come clean: they skip the costlier cleanup.
-    digits = raw if raw.isdigit() else raw.strip().removeprefix("+").translate(_FORMATTING)
+    digits = raw if raw.isdigit() else without_formatting(raw)
     if not (digits.isascii() and digits.isdigit()):
         return None
     classified = _classify(digits)

@@ -7,7 +7,7 @@ conversions are cached (there are few distinct zones and one send time per bulk)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -99,6 +99,30 @@ def _decision(zone: str, step: ZoneStep) -> ZoneDecision:
     return ZoneDecision(zone, step)
 
 
+# Zones of different names count as one clock when their UTC offsets agree at every sample
+# (each 12 hours) of this window.
+_SAME_CLOCK_FROM = datetime(2025, 1, 1, tzinfo=UTC)
+_SAME_CLOCK_UNTIL = datetime(2045, 1, 1, tzinfo=UTC)
+_SAME_CLOCK_STEP = timedelta(hours=12)
+
+
+@lru_cache(maxsize=256)
+def same_clock(zones: tuple[str, ...]) -> bool:
+    """Whether the zones keep one time (London and Jersey, say), as far as can be told; False
+    when a name is unknown to this system's zone data."""
+    try:
+        first, *others = (zone_info(zone) for zone in zones)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    instant = _SAME_CLOCK_FROM
+    while instant < _SAME_CLOCK_UNTIL:
+        offset = instant.astimezone(first).utcoffset()
+        if any(instant.astimezone(other).utcoffset() != offset for other in others):
+            return False
+        instant += _SAME_CLOCK_STEP
+    return True
+
+
 def _phonenumbers_zone(number: str) -> str | None:
     if number.startswith(_PHONENUMBERS_UNDECIDED):
         return None
@@ -106,7 +130,8 @@ def _phonenumbers_zone(number: str) -> str | None:
         zones = time_zones_for_number(phonenumbers.parse("+" + number))
     except phonenumbers.NumberParseException:
         return None
-    if len(zones) != 1 or zones[0] == UNKNOWN_TIMEZONE:
+    # Several zones decide the time only when they keep one (the UK's and its islands', say).
+    if not zones or UNKNOWN_TIMEZONE in zones or not same_clock(tuple(zones)):
         return None
     return _PHONENUMBERS_FIXES.get(number[:4]) or _PHONENUMBERS_FIXES.get(number[:3]) or zones[0]
 

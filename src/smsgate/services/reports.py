@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 
 from smsgate.domain.digits import quoted_id
 from smsgate.domain.errors import InvalidArgument, InvalidOperation
-from smsgate.domain.phone import normalize_phone
+from smsgate.domain.phone import normalize_phone, without_formatting
 from smsgate.domain.states import MessageState
 from smsgate.store import reports as store
 from smsgate.store.accounts import lock_balance
@@ -49,7 +49,6 @@ NO_FILE = "File not exist"
 
 # E.164: at most 15 digits; the shortest numbers in service (a few island nations) have 7.
 PHONE_DIGITS = range(7, 16)
-_PHONE_FORMATTING = str.maketrans("", "", " \t-()")
 
 _IN_PROGRESS = tuple(state for state in MessageState if not state.is_final)
 STATE_FILTERS: dict[str, tuple[MessageState, ...]] = {
@@ -131,7 +130,7 @@ class ReportOrder:
 def report_phone(raw: str) -> str:
     """The ``phone`` filter as stored destinations read: formatting stripped, and normalised
     when it is a valid number (any other number of a possible length simply matches none)."""
-    digits = raw.strip().removeprefix("+").translate(_PHONE_FORMATTING)
+    digits = without_formatting(raw)
     if not (digits.isascii() and digits.isdigit()):
         raise InvalidArgument(PHONE_NOT_NUMERIC)
     if len(digits) not in PHONE_DIGITS:
