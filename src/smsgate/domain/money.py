@@ -1,8 +1,12 @@
-"""Amounts as the API writes them."""
+"""Amounts: their bounds, and as the API writes them."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+
+# What a balance or a price may reach, exclusive: PostgreSQL keeps money as NUMERIC(18, 4), and
+# SQLite as a 64-bit count of ten-thousandths, which holds a little more.
+MONEY_LIMIT = Decimal(10) ** 14
 
 
 def decimal_text(amount: Decimal) -> str:

@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 
 from smsgate.domain.digits import is_ascii_number
 from smsgate.domain.errors import ApiError
+from smsgate.domain.money import MONEY_LIMIT
 from smsgate.domain.sender import validate_sender_name
 from smsgate.domain.timezones import check_zone
 from smsgate.services.passwords import hash_password
@@ -34,6 +35,8 @@ def parse_amount(raw: str | Decimal) -> Decimal:
         raise AdminError(f"not a number: {raw}") from None
     if not amount.is_finite():
         raise AdminError(f"not a number: {raw}")
+    if abs(amount) >= MONEY_LIMIT:
+        raise AdminError(f"{raw} is out of range: amounts stay below {MONEY_LIMIT:,}")
     if amount != amount.quantize(Decimal("0.0001")):
         raise AdminError(f"at most 4 decimal places: {raw}")
     return amount
@@ -112,7 +115,10 @@ class AccountAdmin:
             account = account_of(connection, login)
             balance = store.change_balance(connection, account.id, amount)
             if balance is None:
-                raise AdminError(f"balance {account.balance} cannot go below zero (asked {amount})")
+                raise AdminError(
+                    f"balance {account.balance} cannot go below zero or reach {MONEY_LIMIT:,}"
+                    f" (asked {amount})"
+                )
             return balance
 
         return self._change(work)

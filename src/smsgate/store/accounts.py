@@ -8,8 +8,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, literal, select, update
 
+from smsgate.domain.money import MONEY_LIMIT
 from smsgate.store.prepared import Prepared, PreparedBatch, PreparedIn
 from smsgate.store.schema import accounts, counters, sender_names, sessions, tariff_prefixes
 from smsgate.store.upserts import upsert
@@ -58,22 +59,26 @@ def update_account(connection: Connection, account_id: int, **values: object) ->
     connection.execute(update(accounts).where(accounts.c.id == account_id).values(**values))
 
 
+_NEW_BALANCE = accounts.c.balance + bindparam("amount", type_=accounts.c.balance.type)
 _CHANGE_BALANCE = Prepared(
     update(accounts)
     .where(
         accounts.c.id == bindparam("account_id"),
-        accounts.c.balance + bindparam("amount", type_=accounts.c.balance.type) >= 0,
+        _NEW_BALANCE >= 0,
+        literal(MONEY_LIMIT, type_=accounts.c.balance.type) > _NEW_BALANCE,
     )
-    .values(balance=accounts.c.balance + bindparam("amount", type_=accounts.c.balance.type))
+    .values(balance=_NEW_BALANCE)
     .returning(accounts.c.balance)
 )
 _READ_BALANCE = Prepared(select(accounts.c.balance).where(accounts.c.id == bindparam("account_id")))
 
 
 def change_balance(connection: Connection, account_id: int, amount: Decimal) -> Decimal | None:
-    """Add ``amount`` (negative to take) unless the balance would go below zero.
+    """Add ``amount`` (negative to take) unless the balance would go below zero, or reach
+    ``MONEY_LIMIT``.
 
-    Returns the new balance, or None when the balance does not cover a negative amount.
+    Returns the new balance, or None when the balance does not cover a negative amount (or
+    would overflow).
     """
     balance = _CHANGE_BALANCE.scalar(connection, account_id=account_id, amount=amount)
     return Decimal(balance) if balance is not None else None

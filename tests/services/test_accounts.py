@@ -1,0 +1,28 @@
+"""Admin amounts: exact, and bounded by what every backend keeps exactly."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from smsgate.services.accounts import AccountAdmin, AdminError, parse_amount
+from smsgate.store.database import Database
+
+
+@pytest.mark.parametrize("raw", ["1e30", "1e20", "100000000000000", "-100000000000000"])
+def test_an_amount_out_of_range_is_refused_with_a_message(raw: str) -> None:
+    # 1e30 raised from the rounding (a traceback); 1e20 overflowed SQLite's integer.
+    with pytest.raises(AdminError, match="out of range"):
+        parse_amount(raw)
+
+
+def test_a_credit_cannot_take_a_balance_past_the_limit(database: Database) -> None:
+    admin = AccountAdmin(database)
+    admin.create("rich", password="secret-pass-1", balance=Decimal(0))
+    admin.credit("rich", parse_amount("90000000000000"))
+    # Twice would be 1.8e14: past NUMERIC(18, 4), and a float on SQLite.
+    with pytest.raises(AdminError, match="cannot go below zero or reach"):
+        admin.credit("rich", parse_amount("90000000000000"))
+    admin.credit("rich", parse_amount("-0.0001"))
+    assert Decimal(admin.show("rich")["balance"]) == Decimal("89999999999999.9999")
