@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from smsgate.config import Settings, load_settings
 from smsgate.delivery.connectors.simulator import simulate_incoming as queue_incoming
@@ -83,9 +85,16 @@ def settings(**overrides: object) -> Settings:
         fail(str(error))
 
 
-def open_database() -> Database:
-    database = Database(settings().database_url)
-    upgrade(database.write_engine)
+def open_database(config: Settings | None = None) -> Database:
+    """The settings' database, its schema brought up to date; a clear error when it cannot
+    be opened (a server down, a folder that cannot be written)."""
+    url = (config or settings()).database_url
+    try:
+        database = Database(url)
+        upgrade(database.write_engine)
+    except (SQLAlchemyError, OSError) as error:
+        reason = " ".join(str(getattr(error, "orig", None) or error).split())  # the driver's
+        fail(f"cannot open the database {make_url(url).render_as_string()}: {reason}")
     return database
 
 
@@ -151,7 +160,7 @@ def serve(
         dispatch=dispatch,
     )
     if demo:
-        ensure_demo_account(AccountAdmin(Database(config.database_url)), config)
+        ensure_demo_account(AccountAdmin(open_database(config)), config)
     if config.workers > 1:
         from smsgate.supervisor import supervise
 
@@ -171,7 +180,6 @@ def worker() -> None:
 
 
 def ensure_demo_account(accounts: AccountAdmin, config: Settings) -> None:
-    upgrade(accounts.database.write_engine)
     with contextlib.suppress(AdminError):  # already there: keep its balance and history
         accounts.create(
             DEMO_LOGIN,

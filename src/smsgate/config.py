@@ -14,6 +14,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from smsgate.delivery.connectors.settings import (
     MAX_NAME_LENGTH,
@@ -181,6 +183,17 @@ class Settings(BaseSettings):
     @classmethod
     def _known_zone(cls, zone: str) -> str:
         return check_zone(zone)
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, url: str) -> str:
+        try:
+            backend = make_url(url).get_backend_name()
+        except ArgumentError:
+            raise ValueError(f"not a database URL: {url!r}") from None
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database {backend!r}: sqlite or postgresql")
+        return url
 
     @model_validator(mode="after")
     def _https(self) -> Settings:

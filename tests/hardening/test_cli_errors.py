@@ -1,0 +1,49 @@
+"""Settings and databases the CLI cannot use: one line of error and status 1, no traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def smsgate(tmp_path: Path, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    environment = {
+        **os.environ,
+        "SMSGATE_DATA_DIR": str(tmp_path),
+        **{f"SMSGATE_{name.upper()}": value for name, value in settings.items()},
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "smsgate", *args],
+        env=environment,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("foo", "not a database URL"),
+        ("mysql://x/y", "unsupported database 'mysql'"),
+        ("postgresql://nobody:secret@127.0.0.1:1/x", "cannot open the database postgresql"),
+        ("sqlite:///{tmp}/a-file/smsgate.db", "cannot open the database sqlite"),
+    ],
+    ids=["not a url", "mysql", "server down", "folder unwritable"],
+)
+def test_a_database_that_cannot_be_opened_is_a_line_of_error(
+    tmp_path: Path, url: str, message: str
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    result = smsgate(
+        tmp_path, "admin", "account", "show", "alice", database_url=url.format(tmp=tmp_path)
+    )
+    assert result.returncode == 1
+    assert message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "secret" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
