@@ -22,6 +22,7 @@ from smsgate.delivery.connectors.settings import (
     RouteSettings,
     SmppConnectorSettings,
 )
+from smsgate.domain.flood import MAX_FLOOD_LIMIT, MAX_FLOOD_WINDOW_SECONDS
 from smsgate.domain.timezones import check_zone
 
 CONFIG_FILE_VARIABLE = "SMSGATE_CONFIG"
@@ -33,17 +34,20 @@ LEASE_MARGIN_SECONDS = 5.0
 class Settings(BaseSettings):
     """Everything an operator can set; environment variables win over the TOML file."""
 
-    model_config = SettingsConfigDict(env_prefix="SMSGATE_", extra="ignore")
+    # No setting is infinite or NaN: each is a duration, a rate or an amount.
+    model_config = SettingsConfigDict(env_prefix="SMSGATE_", extra="ignore", allow_inf_nan=False)
 
     database_url: str = "sqlite:///./var/smsgate.db"
     data_dir: Path = Path("./var")
     host: str = "127.0.0.1"
-    port: int = Field(default=8080, description="Plain HTTP port (unless plain_http is false).")
+    port: int = Field(
+        default=8080, ge=1, le=65535, description="Plain HTTP port (unless plain_http is false)."
+    )
     ssl_certfile: Path | None = Field(
         default=None, description="PEM certificate (with its chain): HTTPS is served on ssl_port."
     )
     ssl_keyfile: Path | None = Field(default=None, description="PEM private key of ssl_certfile.")
-    ssl_port: int = 8443
+    ssl_port: int = Field(default=8443, ge=1, le=65535)
     plain_http: bool = Field(
         default=True, description="Serve plain HTTP too; false: HTTPS only (needs a certificate)."
     )
@@ -74,7 +78,10 @@ class Settings(BaseSettings):
         default=None, ge=1, description="Requests an account may make at once (default: rate)."
     )
     metrics_port: int | None = Field(
-        default=None, description="Serve /metrics on this port only; none: on the API's ports."
+        default=None,
+        ge=1,
+        le=65535,
+        description="Serve /metrics on this port only; none: on the API's ports.",
     )
     log_format: Literal["kv", "json"] = Field(
         default="kv", description="kv: key=value lines; json: one JSON object per line."
@@ -92,7 +99,9 @@ class Settings(BaseSettings):
         description="After SIGTERM: delivery reports are still taken this long for sent parts.",
     )
     session_ttl_seconds: int | None = Field(
-        default=None, description="Lifetime of a session id; none means API keys never expire."
+        default=None,
+        ge=1,
+        description="Lifetime of a session id; none means API keys never expire.",
     )
     # As the store keeps money (NUMERIC(18, 4)): a price with more places would be debited
     # rounded per order but refunded rounded per part.
@@ -111,8 +120,8 @@ class Settings(BaseSettings):
         description="Routes by destination prefix; none: all to the connectors in order.",
     )
     simulator_delay: float = Field(default=1.0, ge=0)
-    flood_limit: int = Field(default=10, ge=1)
-    flood_window_seconds: int = Field(default=60, ge=1)
+    flood_limit: int = Field(default=10, ge=1, le=MAX_FLOOD_LIMIT)
+    flood_window_seconds: int = Field(default=60, ge=1, le=MAX_FLOOD_WINDOW_SECONDS)
     dispatch: bool = Field(
         default=True,
         description="Run the delivery here (dispatcher, connectors, pushes, reports); "
@@ -141,7 +150,12 @@ class Settings(BaseSettings):
         gt=0,
         description="A report being built is another worker's to build if not renewed by then.",
     )
-    cache_refresh_seconds: float = 0.5
+    cache_refresh_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=3600,
+        description="How often each process looks for admin changes (and drops its caches).",
+    )
     push_concurrency: int = Field(
         default=64, ge=1, description="Instant pushes and status callbacks in flight at once."
     )
@@ -194,6 +208,17 @@ class Settings(BaseSettings):
         if backend not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported database {backend!r}: sqlite or postgresql")
         return url
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> Settings:
+        listening = [self.port] if self.plain_http else []
+        if self.ssl_certfile is not None:
+            listening.append(self.ssl_port)
+        if self.metrics_port is not None:
+            listening.append(self.metrics_port)
+        if len(set(listening)) != len(listening):
+            raise ValueError(f"the HTTP, HTTPS and metrics ports must differ: {listening}")
+        return self
 
     @model_validator(mode="after")
     def _https(self) -> Settings:

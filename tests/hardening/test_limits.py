@@ -150,6 +150,15 @@ def test_a_token_bucket_lets_a_burst_through_then_refills_at_the_rate() -> None:
         ("flood_window_seconds", "0", "greater than or equal to 1"),
         ("dispatch_batch", "0", "greater than or equal to 1"),
         ("simulator_delay", "-1", "greater than or equal to 0"),
+        # A window of 10^11 s overflowed every SendSms's date arithmetic (Code 9 for each).
+        ("flood_window_seconds", "100000000000", "less than or equal to 315360000"),
+        ("flood_limit", "99999999999999999999", "less than or equal to 2147483647"),
+        ("port", "70000", "less than or equal to 65535"),  # wrapped round to 4464
+        ("metrics_port", "8080", "ports must differ"),
+        ("cache_refresh_seconds", "0", "greater than 0"),  # a loop polling the database
+        ("cache_refresh_seconds", "inf", "finite number"),  # admin changes never arriving
+        ("session_ttl_seconds", "-5", "greater than or equal to 1"),  # sessions dead at birth
+        ("simulator_delay", "nan", "finite number"),
     ],
 )
 def test_settings_the_rules_could_not_use_are_refused(

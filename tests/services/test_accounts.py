@@ -26,3 +26,14 @@ def test_a_credit_cannot_take_a_balance_past_the_limit(database: Database) -> No
         admin.credit("rich", parse_amount("90000000000000"))
     admin.credit("rich", parse_amount("-0.0001"))
     assert Decimal(admin.show("rich")["balance"]) == Decimal("89999999999999.9999")
+
+
+def test_a_flood_override_out_of_range_is_refused(database: Database) -> None:
+    admin = AccountAdmin(database)
+    admin.create("bob", password="secret-pass-1")
+    # A window of 10^11 s made every SendSms of the account answer Code 9.
+    with pytest.raises(AdminError, match="flood window must be from 1 to"):
+        admin.set_flood_limit("bob", None, 10**11)
+    with pytest.raises(AdminError, match="flood limit must be from 1 to"):
+        admin.set_flood_limit("bob", 10**20, None)
+    admin.set_flood_limit("bob", 2**31 - 1, 10 * 365 * 24 * 3600)

@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 
 from smsgate.domain.digits import is_ascii_number
 from smsgate.domain.errors import ApiError
+from smsgate.domain.flood import MAX_FLOOD_LIMIT, MAX_FLOOD_WINDOW_SECONDS
 from smsgate.domain.money import MONEY_LIMIT
 from smsgate.domain.sender import validate_sender_name
 from smsgate.domain.timezones import check_zone
@@ -166,8 +167,12 @@ class AccountAdmin:
         )
 
     def set_flood_limit(self, login: str, limit: int | None, window_seconds: int | None) -> None:
-        if (limit is not None and limit < 1) or (window_seconds is not None and window_seconds < 1):
-            raise AdminError("flood limit and window must be positive")
+        if limit is not None and not 1 <= limit <= MAX_FLOOD_LIMIT:
+            raise AdminError(f"flood limit must be from 1 to {MAX_FLOOD_LIMIT:,}")
+        if window_seconds is not None and not 1 <= window_seconds <= MAX_FLOOD_WINDOW_SECONDS:
+            raise AdminError(
+                f"flood window must be from 1 to {MAX_FLOOD_WINDOW_SECONDS:,} seconds (10 years)"
+            )
         self._change(
             lambda c: store.update_account(
                 c,
