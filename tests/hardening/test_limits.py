@@ -211,7 +211,17 @@ def test_a_brute_force_loop_is_slowed_to_the_lockout_pace_and_spares_existing_se
     # 0.1 and 0.2 s, then of 0.25 s (the cap) each: guessing runs at the cap's pace.
     ramp = math.ceil(math.log2(cap / base)) + 1
     assert free + 1 < checked <= free + 1 + ramp + math.ceil(elapsed / cap), (checked, elapsed)
-    # While locked, even the right password is not checked ...
+    # While locked, even the right password is not checked: right after a guess that was
+    # checked (and so began a lockout of the cap) ...
+    wait_for(
+        lambda: (
+            assert_error(
+                client.get("/rest/Balance/", params={"login": victim.login, "pass": "one-more"}), 4
+            )
+            == WRONG_PASSWORD
+        ),
+        interval=0.01,
+    )
     by_password = client.get("/rest/Balance/", params=creds(victim))
     assert assert_error(by_password, 4) == LOCKED_OUT
     # ... and once the lockout ends it opens the account again.
