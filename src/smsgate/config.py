@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     """Everything an operator can set; environment variables win over the TOML file."""
 
     # No setting is infinite or NaN: each is a duration, a rate or an amount.
-    model_config = SettingsConfigDict(env_prefix="SMSGATE_", extra="ignore", allow_inf_nan=False)
+    # A key of the settings file that names no setting (a misspelling) is an error.
+    model_config = SettingsConfigDict(env_prefix="SMSGATE_", extra="forbid", allow_inf_nan=False)
 
     database_url: str = "sqlite:///./var/smsgate.db"
     data_dir: Path = Path("./var")
@@ -232,6 +233,14 @@ class Settings(BaseSettings):
     def _connectors_for_smpp(self) -> Settings:
         if self.smsc == "smpp" and not self.connectors:
             raise ValueError("smsc = smpp needs at least one [connectors.NAME] table")
+        if self.smsc != "smpp" and (self.connectors or self.routes):
+            # The simulated SMSC would report every message delivered while the operator
+            # believed them sent through the connectors written.
+            raise ValueError("connectors and routes are used with smsc = smpp only")
+        prefixes = [route.prefix for route in self.routes]
+        if len(set(prefixes)) != len(prefixes):
+            twice = sorted({prefix for prefix in prefixes if prefixes.count(prefix) > 1})
+            raise ValueError(f"routes with the same prefix: {', '.join(map(repr, twice))}")
         for name in self.connectors:
             if not 0 < len(name) <= MAX_NAME_LENGTH:
                 raise ValueError(
@@ -274,4 +283,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         if not config_file.is_file():
             raise FileNotFoundError(f"config file not found: {config_file}")
         os.environ[CONFIG_FILE_VARIABLE] = str(config_file)
+    named = os.environ.get(CONFIG_FILE_VARIABLE)
+    if named and not Path(named).is_file():
+        raise FileNotFoundError(f"config file not found: {named} (from {CONFIG_FILE_VARIABLE})")
     return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -10,7 +10,7 @@ from typing import TypedDict, Unpack
 import pytest
 from pydantic import ValidationError
 
-from smsgate.config import CONFIG_FILE_VARIABLE, Settings
+from smsgate.config import CONFIG_FILE_VARIABLE, Settings, load_settings
 from smsgate.delivery.connector import (
     Encoding,
     IncomingPart,
@@ -50,6 +50,7 @@ from smsgate.delivery.smpp.session import (
 from smsgate.delivery.smpp.text import TextError, decode_body, encode_text, message_body
 from smsgate.delivery.smpp.udh import Concat, concat_udh, find_concat, split_udh
 from smsgate.store.schema import ADDRESS_LENGTH
+from tests.tls import make_test_ca
 
 NOW = datetime(2026, 3, 1, 12, 30, 45, 678_000, tzinfo=UTC)
 SETTINGS = SmppConnectorSettings(host="smsc", system_id="gw", password="pw")
@@ -288,6 +289,32 @@ def test_a_claim_outlives_the_longest_submit() -> None:
     )
 
 
+def test_settings_the_connectors_would_not_use_are_refused(tmp_path: Path) -> None:
+    connector = {"host": "smsc", "system_id": "gw", "password": "pw"}
+    # With the simulator they were ignored: every message reported delivered, none sent.
+    with pytest.raises(ValidationError, match="used with smsc = smpp only"):
+        Settings(connectors={"a": connector})
+    with pytest.raises(ValidationError, match="routes with the same prefix: '7'"):
+        Settings(
+            smsc="smpp",
+            connectors={"a": connector},
+            routes=[{"prefix": "7", "connectors": ["a"]}, {"prefix": "7", "connectors": ["a"]}],
+        )
+    # Read when the binds start, long after: named at once instead of a traceback then.
+    with pytest.raises(ValidationError, match=r"cannot use .*missing\.pem as a CA file"):
+        SmppConnectorSettings(**connector, tls=True, ca_file=tmp_path / "missing.pem")
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        Settings.model_validate({"flood_limt": 20})  # a misspelt key of the settings file
+
+
+def test_a_settings_file_named_in_the_environment_must_exist(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CONFIG_FILE_VARIABLE, str(tmp_path / "missing.toml"))
+    with pytest.raises(FileNotFoundError, match=r"config file not found: .*missing\.toml"):
+        load_settings()
+
+
 def test_smpp_needs_connectors_and_routes_name_known_ones(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="needs at least one"):
         Settings(smsc="smpp")
@@ -353,8 +380,10 @@ def test_the_readme_example_is_a_valid_settings_file(
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     blocks = [block.split("```")[0] for block in readme.split("```toml\n")[1:]]
     (example,) = [block for block in blocks if 'smsc = "smpp"' in block]
+    # The CA file it names is read at start: here, one of a test CA.
+    ca_file = make_test_ca(tmp_path).ca_file
     config = tmp_path / "smsgate.toml"
-    config.write_text(example)
+    config.write_text(example.replace("/etc/smsgate/mts-ca.pem", str(ca_file)))
     monkeypatch.setenv(CONFIG_FILE_VARIABLE, str(config))
     settings = Settings()
     assert settings.smsc == "smpp"

@@ -99,6 +99,18 @@ class SmppConnectorSettings(BaseModel):
     submit_ids_hex: bool = Field(default=False, description="submit_sm_resp ids are hex.")
     receipt_ids_hex: bool = Field(default=False, description="Receipt text ids are hex.")
 
+    @field_validator("ca_file")
+    @classmethod
+    def _readable_ca(cls, ca_file: Path | None) -> Path | None:
+        # Read when the binds start, long after the settings: a file that cannot serve fails
+        # the start with the file named, not with a traceback from the connector.
+        if ca_file is not None:
+            try:
+                ssl.create_default_context(cafile=ca_file)
+            except (OSError, ssl.SSLError) as error:
+                raise ValueError(f"cannot use {ca_file} as a CA file: {error}") from None
+        return ca_file
+
     @field_validator("alphanumeric_source_ton_npi", "numeric_source_ton_npi", "destination_ton_npi")
     @classmethod
     def _octets(cls, value: TonNpi) -> TonNpi:
