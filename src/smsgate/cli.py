@@ -224,7 +224,8 @@ def account_create(
     )
 
 
-@account_cli.command("credit")
+# "-5" is the amount to take, not an option.
+@account_cli.command("credit", context_settings={"ignore_unknown_options": True})
 def account_credit(login: str, value: Annotated[str, typer.Argument(metavar="AMOUNT")]) -> None:
     """Add AMOUNT to the balance (negative to take; never below zero)."""
     balance = run(lambda a: a.credit(login, amount(value)))

@@ -238,6 +238,8 @@ def test_capacity_mismatch_is_reported(numbering_bytes: bytes, subject_bytes: by
         ("АВС/ DEF;От;До;Оператор;Регион\n900;2;1;x;y", "reversed"),
         ("АВС/ DEF;От;До;Оператор;Регион\n900;1;12345678;x;y", "not a number"),
         ("АВС/ DEF;От;До;Оператор;Регион\n9OO;1;2;x;y", "not a number"),
+        # An unbalanced quote takes the lines after it into one field: a csv.Error traceback.
+        ('АВС/ DEF;От;До;Оператор;Регион\n900;1;2;x;"T2' + "\nmore" * 30_000, "field limit"),
     ],
 )
 def test_malformed_numbering_files_are_rejected(text: str, message: str) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from smsgate.cli import app
@@ -50,6 +52,27 @@ def test_import_keeps_further_columns_as_fields_and_normalises_phones(
         {"phone": "79001234567", "name": "Анна", "fields": {"city": "Омск", "birthday": "01.02"}},
         {"phone": "79007654321", "name": "Борис", "fields": {"city": "", "birthday": ""}},
     ]
+
+
+def test_a_nul_in_a_contact_is_kept_as_u_fffd(reports_server: Deployment, tmp_path: Path) -> None:
+    # PostgreSQL text holds no NUL: the import failed with a traceback after earlier chunks.
+    account = reports_server.make_account()
+    path = write(tmp_path / "nul.csv", ["phone;name;ci\x00ty", "79001234567;An\x00na;Om\x00sk"])
+    code, _, err = admin(reports_server, "contacts", "import", account.login, str(path))
+    assert code == 0, err
+    assert listed(reports_server, account.login) == [
+        {"phone": "79001234567", "name": "An\ufffdna", "fields": {"ci\ufffdty": "Om\ufffdsk"}}
+    ]
+
+
+@pytest.mark.parametrize("amount", ["-5", "-0.5"])
+def test_credit_takes_a_negative_amount_as_written(reports_server: Deployment, amount: str) -> None:
+    # README: "negative to take"; typer read "-5" as an unknown option.
+    account = reports_server.make_account()
+    code, out, err = admin(reports_server, "account", "credit", account.login, amount)
+    assert code == 0, err
+    balance = Decimal(out.strip().rpartition(" ")[2])
+    assert balance == Decimal(1000) + Decimal(amount)
 
 
 def test_a_cp1251_file_with_commas_imports_and_a_second_import_updates(

@@ -36,6 +36,10 @@ def test_ctrl_c_to_the_process_group_stops_gracefully(database_url: str, tmp_pat
         wait_for(lambda: _ready(server.log_path.read_text()), timeout=30)
         body = b"login=nobody&password=wrong"
         with connect(server.port) as sock:
+            # A whole request first: the connection is then an API process's, not one still
+            # in the listening socket's queue (which a stop closes unanswered).
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+            assert read_response(sock).status == 200
             sock.sendall(request_head("/rest/Balance/", FORM, len(body)) + body[:5])
             os.killpg(process.pid, signal.SIGINT)
             time.sleep(1)

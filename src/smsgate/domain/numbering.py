@@ -18,10 +18,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from operator import attrgetter
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from smsgate.domain.digits import is_ascii_number
 from smsgate.domain.timezones import same_clock
+
+if TYPE_CHECKING:
+    from _csv import Reader
 
 # int("7" + ten zeros): subtracting it turns an international +7 number into a national one.
 _NATIONAL_BASE = 70_000_000_000
@@ -116,6 +120,13 @@ def parse_numbering_file(data: bytes | str) -> NumberingFile:
     """
     text, encoding = _decode(data)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=";")
+    try:
+        return _parse_rows(reader, encoding)
+    except csv.Error as error:  # an unbalanced quote swallowing the lines after it, say
+        raise NumberingError(f"line {reader.line_num}: {error}") from None
+
+
+def _parse_rows(reader: Reader, encoding: str) -> NumberingFile:
     header = next(reader, None)
     if header is None:
         raise NumberingError("empty numbering file")

@@ -22,6 +22,7 @@ from typing import BinaryIO
 
 from smsgate.domain.errors import InvalidArgument
 from smsgate.domain.phone import normalize_phone
+from smsgate.domain.text import replace_nul
 from smsgate.services.accounts import AdminError, account_of
 from smsgate.store import contacts as store
 from smsgate.store.contacts import Contact
@@ -81,7 +82,9 @@ class _CountingReader(io.RawIOBase):
 
 
 def _header_names(cells: list[str]) -> list[str]:
-    return [name.strip() or f"column {index}" for index, name in enumerate(cells, start=1)]
+    return [
+        replace_nul(name.strip()) or f"column {index}" for index, name in enumerate(cells, start=1)
+    ]
 
 
 class ContactAdmin:
@@ -149,8 +152,12 @@ class ContactAdmin:
             except InvalidArgument:
                 outcome.reject(line, f"invalid phone number: {cells[0].strip()}")
                 continue
-            name = cells[1].strip() if len(cells) > 1 else ""
-            fields = {key: value.strip() for key, value in zip(header[2:], cells[2:], strict=False)}
+            # PostgreSQL keeps no NUL in text: as incoming texts, it reads U+FFFD.
+            name = replace_nul(cells[1].strip()) if len(cells) > 1 else ""
+            fields = {
+                key: replace_nul(value.strip())
+                for key, value in zip(header[2:], cells[2:], strict=False)
+            }
             chunk[phone] = Contact(phone, name, fields)
             if len(chunk) >= CHUNK_ROWS:
                 yield list(chunk.values())
