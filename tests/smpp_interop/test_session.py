@@ -168,6 +168,16 @@ def test_throttled_past_the_deadline_comes_back_unanswered(smscs: MakeSmsc) -> N
     assert smsc.stats()["accepted"] == 0
 
 
+def test_a_part_throttled_past_its_deadline_is_not_sent_again(smscs: MakeSmsc) -> None:
+    # Each answer (a throttle) comes 0.6 s late: the second comes after the 1 s deadline,
+    # and the part must not go out a third time (each further send could outlive its claim).
+    smsc = smscs(throttle_percent=100, resp_delay=600)
+    session = Session(config(smsc, throttle_delay=0.01, submit_deadline=1.0), acknowledge)
+    reply = run(session, lambda s: s.submit([submit_sm()])[0])
+    assert (reply.status, reply.reason) == (None, "throttled too long")
+    assert smsc.stats()["submitted"] == 2
+
+
 def raw_frame(command_id: int, sequence: int, body: bytes) -> str:
     return (
         (16 + len(body)).to_bytes(4, "big")

@@ -13,6 +13,7 @@ from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database
 from smsgate.store.messages import (
     _CLAIM,
+    MAX_ATTEMPTS_COUNTED,
     claim_due,
     expired_waiting,
     finish_unsent,
@@ -81,3 +82,15 @@ def test_a_part_claimed_after_the_expiry_sweep_found_it_is_not_refunded(
     )
     assert state == MessageState.SUBMITTING.value
     assert Decimal(admin.show("race")["balance"]) == 0
+
+
+def test_a_part_claimed_the_most_times_a_count_keeps_is_claimed_again(
+    database: Database,
+) -> None:
+    account_id = AccountAdmin(database).create("retried", password="secret-password")
+    part = part_row(1, account_id, NOW, attempts=MAX_ATTEMPTS_COUNTED)
+    database.write_sync(lambda c: insert_parts(c, [part]))
+    later = NOW + timedelta(seconds=1)
+    # PostgreSQL failed the whole claim on it ("smallint out of range"): no part was claimed.
+    (claimed,) = database.write_sync(lambda c: claim_due(c, later, later, 10))
+    assert claimed.attempts == MAX_ATTEMPTS_COUNTED

@@ -41,6 +41,8 @@ from smsgate.store.upserts import upsert
 
 MESSAGE_ID_COUNTER = "messages"
 _WAITING = (MessageState.QUEUED.value, MessageState.SCHEDULED.value)
+# The most a part's SmallInteger attempts column counts.
+MAX_ATTEMPTS_COUNTED = 32_767
 
 PART_COLUMNS = (
     "id",
@@ -297,7 +299,12 @@ def _claim_statement(state: str) -> Prepared:
     claimed: dict[str, Any] = {
         "state": MessageState.SUBMITTING.value,
         "lease_until": bindparam("lease_until", type_=messages.c.lease_until.type),
-        "attempts": messages.c.attempts + 1,
+        # A count the column keeps: a part retried every 5 s through a validity of 72 h (its
+        # route down) would pass 32,767, and on PostgreSQL every claim would then fail on it.
+        "attempts": case(
+            (messages.c.attempts < MAX_ATTEMPTS_COUNTED, messages.c.attempts + 1),
+            else_=messages.c.attempts,
+        ),
     }
     if state == MessageState.SCHEDULED.value:
         # Its State reads Queued from now on: a change of state, which ReportedDateUtc dates.

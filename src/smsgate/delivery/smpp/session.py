@@ -555,6 +555,12 @@ class Session:
             submission = self._queue.popleft()
             if submission.future.done():  # the caller gave up on it
                 continue
+            if submission.deadline <= now:
+                # Throttled past its deadline: sent now, it could still be with the bind when
+                # its claim lapses (the settings' bound), and be claimed and sent twice.
+                self.counters.unsent += 1
+                self._reply(submission, SubmitReply(None, reason="throttled too long"))
+                continue
             try:
                 self._send_request(submission.pdu, _Pending(response_deadline, submission))
             except PduError as error:
