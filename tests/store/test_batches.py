@@ -74,6 +74,29 @@ def test_receipts_in_one_batch_apply_once_each_and_the_first_wins(database: Data
     assert database.read_sync(lambda c: c.execute(select(early_receipts)).all()) == []
 
 
+def test_a_receipt_waits_for_its_part_though_an_ended_part_had_the_same_id(
+    database: Database,
+) -> None:
+    ids = queued_parts(database, 2)
+    database.write_sync(lambda c: claim_due(c, NOW, NOW + timedelta(minutes=1), 10))
+    # The SMSC gives the id "26" to the first part, and later again to the second (its count
+    # restarted, or "1A" in hex is 26): the second's receipt comes before its submit result.
+    database.write_sync(lambda c: record_accepted(c, CONNECTOR, [(ids[0], "26")], NOW, ()))
+    first = ("26", MessageState.DELIVERED, NOW, None)
+    database.write_sync(lambda c: apply_receipts(c, CONNECTOR, [first]))
+    later = NOW + timedelta(minutes=5)
+    second = ("26", MessageState.NOT_DELIVERED, later, "absent")
+    # The first part's receipt once more (a repeat) is dropped; the second's waits.
+    database.write_sync(lambda c: apply_receipts(c, CONNECTOR, [first, second]))
+    waiting = database.read_sync(lambda c: c.execute(select(early_receipts.c.state)).all())
+    assert [tuple(row) for row in waiting] == [(MessageState.NOT_DELIVERED.value,)]
+    database.write_sync(lambda c: record_accepted(c, CONNECTOR, [(ids[1], "26")], later, ()))
+    assert database.read_sync(states) == {
+        1: (MessageState.DELIVERED.value, "26", None),
+        2: (MessageState.NOT_DELIVERED.value, "26", "absent"),
+    }
+
+
 def test_receipts_no_submit_result_claimed_are_forgotten_after_a_day(database: Database) -> None:
     ids = queued_parts(database, 1)
     database.write_sync(lambda c: claim_due(c, NOW, NOW + timedelta(minutes=1), 10))

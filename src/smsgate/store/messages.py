@@ -516,7 +516,12 @@ _KEEP_EARLY_RECEIPT = PreparedBatch(
     },
     lambda rows: rows.into(rows.insert(early_receipts)).on_conflict_do_nothing(),
 )
-_PART_COLUMNS_OF_RECEIPT = (messages.c.id, messages.c.callback_url.is_not(None).label("callback"))
+_PART_COLUMNS_OF_RECEIPT = (
+    messages.c.id,
+    messages.c.callback_url.is_not(None).label("callback"),
+    messages.c.state,
+    messages.c.reported_at,
+)
 # SQLite: the operator ids as an IN list, each a look-up of (connector, smsc_id).
 _PARTS_BY_SMSC_ID = PreparedIn(
     lambda among: select(messages.c.smsc_id, *_PART_COLUMNS_OF_RECEIPT).where(
@@ -538,9 +543,13 @@ _PARTS_OF_SMSC_ID = (
     .lateral("parts")
 )
 _PARTS_OF_RECEIPTS = Prepared(
-    select(_SMSC_IDS["smsc_id"], _PARTS_OF_SMSC_ID.c.id, _PARTS_OF_SMSC_ID.c.callback).select_from(
-        _SMSC_IDS.table.join(_PARTS_OF_SMSC_ID, true())
-    ),
+    select(
+        _SMSC_IDS["smsc_id"],
+        _PARTS_OF_SMSC_ID.c.id,
+        _PARTS_OF_SMSC_ID.c.callback,
+        _PARTS_OF_SMSC_ID.c.state,
+        _PARTS_OF_SMSC_ID.c.reported_at,
+    ).select_from(_SMSC_IDS.table.join(_PARTS_OF_SMSC_ID, true())),
     arrays=_SMSC_IDS.columns,
 )
 
@@ -548,7 +557,8 @@ _PARTS_OF_RECEIPTS = Prepared(
 def _parts_of_receipts(
     connection: Connection, connector: str, smsc_ids: Collection[str]
 ) -> list[tuple[Any, ...]]:
-    """(smsc_id, part id, whether the part has a callback URL) of each part with those ids."""
+    """(smsc_id, part id, whether the part has a callback URL, state, reported_at) of each
+    part with those ids."""
     if connection.dialect.name == "postgresql":
         ids = sorted(set(smsc_ids))
         return _PARTS_OF_RECEIPTS.rows(connection, smsc_id=ids, connector=connector)
@@ -564,10 +574,18 @@ def apply_receipts(
     waits in ``early_receipts``."""
     if not receipts:
         return
+    # Only parts awaiting their report take one. An SMSC may give an id again (it restarted
+    # its count; or "1A" in hex and "26" are one number) while the part of the new one is not
+    # yet recorded as sent: that receipt waits for it. One for a part that ended by that very
+    # receipt is a repeat, and is dropped.
     parts_by_smsc_id: dict[str, list[int]] = defaultdict(list)
+    ended: dict[str, set[datetime]] = defaultdict(set)
     found = _parts_of_receipts(connection, connector, [smsc_id for smsc_id, *_ in receipts])
     with_callback = set()
-    for smsc_id, part_id, has_callback in found:
+    for smsc_id, part_id, has_callback, state, reported_at in found:
+        if state != MessageState.SENT.value:
+            ended[smsc_id].add(reported_at)
+            continue
         parts_by_smsc_id[smsc_id].append(part_id)
         if has_callback:
             with_callback.add(part_id)
@@ -605,7 +623,7 @@ def apply_receipts(
             "error": kept_error(error),
         }
         for smsc_id, state, done_at, error in receipts
-        if smsc_id not in parts_by_smsc_id
+        if smsc_id not in parts_by_smsc_id and done_at not in ended[smsc_id]
     ]
     if early:
         _KEEP_EARLY_RECEIPT.execute_many(connection, early)
