@@ -19,6 +19,7 @@ from smsgate.delivery.smpp.text import (
     pack_septets,
     unpack_septets,
 )
+from smsgate.delivery.smpp.udh import Concat, concat_udh
 
 BASIC = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"  # noqa: E501
 EXTENSION = "\f^{}\\[~]|€"
@@ -103,6 +104,21 @@ def test_packing_round_trip(septets: bytes, fill_bits: int) -> None:
         assert unpacked == septets + b"\r"  # 23.038: a second CR, shown as one line feed
     else:
         assert unpacked == septets
+
+
+@pytest.mark.parametrize(("text", "udh"), [("a" * 159 + "\r", b""), ("a" * 152 + "\r", True)])
+def test_a_full_packed_part_ending_in_cr_keeps_to_140_octets(text: str, udh: object) -> None:
+    # A CR ending on an octet boundary gets a second one, except in a full part: there is no
+    # room for it (160 septets, or 153 after a UDH), and a 141st octet breaks the SMS.
+    header = concat_udh(Concat(7, 2, 1)) if udh else b""
+    _, short_message = encode_text(text, Encoding.GSM7, udh=header, gsm_packed=True)
+    assert len(short_message) == 140
+    # A full part's last CR reads as the fill a shorter text would have: it is whitespace.
+    assert message_body(short_message, 0, udh_length=len(header), gsm_packed=True) == (
+        gsm_encode(text[:-1])
+    )
+    # Room to spare: the second CR is written, as 23.038 asks.
+    assert len(pack_septets(gsm_encode("a" * 7 + "\r"))) == 8
 
 
 def test_packing_rejects_octets() -> None:

@@ -36,6 +36,8 @@ def _characters(table: dict[int, str]) -> dict[int, str]:
     return {code: unicodedata.lookup(name) for code, name in table.items()}
 
 
+# The user data of one SMS (TP-UD), its header included.
+SMS_OCTETS: Final = 140
 _BASIC: Final = _characters(BASIC_CHARACTER_SET)  # 0x1B is ESC, the shift to the extension
 _EXTENSION: Final = _characters(BASIC_CHARACTER_SET_EXTENSION)
 
@@ -110,19 +112,26 @@ def _lanes(count: int) -> int:
     return 1 << max(count - 1, 0).bit_length()
 
 
-def pack_septets(septets: bytes, fill_bits: int = 0) -> bytes:
-    """Pack septets LSB first after ``fill_bits`` zero bits (3GPP TS 23.038 §6.1.2.1.1)."""
+def pack_septets(septets: bytes, fill_bits: int = 0, room: int | None = None) -> bytes:
+    """Pack septets LSB first after ``fill_bits`` zero bits (3GPP TS 23.038 §6.1.2.1.1), in at
+    most ``room`` octets when the septets fit them."""
     if not septets.isascii():
         raise TextError("a septet is at most 0x7F")
     spare = -(fill_bits + 7 * len(septets)) % 8
-    if spare == 7 or (spare == 0 and septets.endswith(b"\r")):
+    ends_with_cr = spare == 0 and septets.endswith(b"\r")
+    if spare == 7 or (ends_with_cr and (room is None or _packed_octets(septets, fill_bits) < room)):
         # 23.038 §6.1.2.3.1: CR fills 7 spare bits, which the receiver would read as '@', and a
-        # CR that ends on an octet boundary gets a second one so it is not taken for that fill.
+        # CR that ends on an octet boundary gets a second one so it is not taken for that fill
+        # (unless the part is full: 160 septets end the message, with no fill to mistake).
         septets += b"\r"
     value = int.from_bytes(septets, "little")
     for low, high, shift in _squeeze_steps(_lanes(len(septets))):
         value = (value & low) | ((value & high) >> shift)
     return (value << fill_bits).to_bytes((fill_bits + 7 * len(septets) + 7) // 8, "little")
+
+
+def _packed_octets(septets: bytes, fill_bits: int) -> int:
+    return (fill_bits + 7 * len(septets) + 7) // 8
 
 
 def unpack_septets(packed: bytes, fill_bits: int = 0) -> bytes:
@@ -153,7 +162,7 @@ def encode_text(
             raise TextError("a lone surrogate cannot be sent as UCS-2") from None
     septets = gsm_encode(text)
     if gsm_packed:
-        septets = pack_septets(septets, _fill_bits(len(udh)))
+        septets = pack_septets(septets, _fill_bits(len(udh)), room=SMS_OCTETS - len(udh))
     return DataCoding.SMSC_DEFAULT, udh + septets
 
 
