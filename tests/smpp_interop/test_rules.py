@@ -3,6 +3,8 @@ results, incoming PDUs read, settings checked, and the session's counters and cl
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TypedDict, Unpack
@@ -12,16 +14,19 @@ from pydantic import ValidationError
 
 from smsgate.config import CONFIG_FILE_VARIABLE, Settings, load_settings
 from smsgate.delivery.connector import (
+    DeliveryReport,
     Encoding,
     IncomingPart,
     IncomingSms,
     OutboundPart,
+    ReportStatus,
     SubmitOutcome,
     SubmitResult,
 )
 from smsgate.delivery.connectors.settings import BindMode, SmppConnectorSettings
 from smsgate.delivery.connectors.smpp import (
     AddressError,
+    SmppConnector,
     absolute_time,
     read_incoming,
     submit_result,
@@ -393,3 +398,41 @@ def test_the_readme_example_is_a_valid_settings_file(
         ("", ("backup",)),
     ]
     assert settings.connectors["backup"].bind is BindMode.TRANSMITTER_RECEIVER
+
+
+class StalledStore:
+    """Events whose receipts' commit never ends, as with a database that hangs."""
+
+    def __init__(self) -> None:
+        self.committing = asyncio.Event()
+
+    async def delivery_reports(self, reports: Sequence[DeliveryReport]) -> None:
+        self.committing.set()
+        await asyncio.Event().wait()
+
+    async def incoming(self, message: IncomingSms) -> None:
+        raise AssertionError("not used")
+
+    async def incoming_part(self, part: IncomingPart) -> None:
+        raise AssertionError("not used")
+
+
+def test_receipts_in_hand_when_the_connector_stops_are_left_unanswered() -> None:
+    # Their futures pending forever, each session counted them in hand: at 10,000 it stopped
+    # reading its socket for good.
+    async def scenario() -> list[asyncio.Future[int]]:
+        connector = SmppConnector("op", SETTINGS)
+        store = StalledStore()
+        await connector.start(store)
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in range(3)]
+        report = DeliveryReport("op", "26", ReportStatus.DELIVERED, NOW)
+        connector._receipts.add(report, futures[0])
+        await store.committing.wait()  # the first in a commit that hangs
+        connector._receipts.add(report, futures[1])  # the next waiting for its turn
+        await connector.stop()
+        connector._receipts.add(report, futures[2])  # one that comes after the stop
+        return futures
+
+    futures = asyncio.run(scenario())
+    assert all(future.cancelled() for future in futures)

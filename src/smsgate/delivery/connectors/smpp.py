@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache, partial
@@ -221,7 +221,11 @@ class _ReceiptBatcher:
         self._committer = asyncio.create_task(self._commit_loop(events))
 
     def add(self, report: DeliveryReport, answered: asyncio.Future[int]) -> None:
-        """``answered`` gets the status to acknowledge the receipt with, after the commit."""
+        """``answered`` gets the status to acknowledge the receipt with, after the commit (it
+        is cancelled, and the receipt left unanswered, when the batcher has stopped)."""
+        if self._committer is None or self._committer.done():
+            answered.cancel()
+            return
         self._batch.append((report, answered))
         self._waiting.set()
 
@@ -237,6 +241,11 @@ class _ReceiptBatcher:
             status: int = CommandStatus.ESME_ROK
             try:
                 await events.delivery_reports([report for report, _ in batch])
+            except asyncio.CancelledError:
+                # Stopping: unanswered, the SMSC offers them again; the session counts them
+                # out (else its count of receipts in hand only grows, till it stops reading).
+                _cancel(future for _, future in batch)
+                raise
             except Exception:
                 # Not acknowledged as taken: the SMSC offers them again later.
                 log.exception("%s: committing %d receipts failed", self.name, len(batch))
@@ -249,6 +258,13 @@ class _ReceiptBatcher:
         if self._committer is not None:
             self._committer.cancel()
             await asyncio.gather(self._committer, return_exceptions=True)
+        _cancel(future for _, future in self._batch)
+        self._batch.clear()
+
+
+def _cancel(futures: Iterable[asyncio.Future[int]]) -> None:
+    for future in futures:
+        future.cancel()
 
 
 class SmppConnector:
@@ -283,6 +299,8 @@ class SmppConnector:
     async def stop(self) -> None:
         await asyncio.gather(*(session.stop() for session in self.sessions))
         await self._receipts.stop()
+        _cancel(future for held in self._unrecorded.values() for _, future in held)
+        self._unrecorded.clear()
 
     async def submit(self, parts: Sequence[OutboundPart]) -> list[SubmitResult]:
         bound = [session for session in self._submitters if session.is_bound]
