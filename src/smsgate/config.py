@@ -205,7 +205,10 @@ class Settings(BaseSettings):
         try:
             backend = make_url(url).get_backend_name()
         except ArgumentError:
-            raise ValueError(f"not a database URL: {url!r}") from None
+            # Not echoed: a mistyped URL may still hold a password.
+            raise ValueError(
+                "not a database URL (sqlite:///PATH or postgresql://USER@HOST/NAME)"
+            ) from None
         if backend not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported database {backend!r}: sqlite or postgresql")
         return url
