@@ -105,11 +105,20 @@ class _AfterCompanions:
         await self.lifespan.shutdown()
 
 
+_interrupts_to_the_supervisor = False
+
+
+def leave_interrupts_to_the_supervisor() -> None:
+    """Called in each child of ``serve --workers``: Ctrl-C reaches the whole process group,
+    and the supervisor passes it on as SIGTERM, so a child acting on it too would take one
+    stop for two (the second forcing)."""
+    global _interrupts_to_the_supervisor
+    _interrupts_to_the_supervisor = True
+
+
 def interrupt_ignored() -> bool:
-    """Whether this process was started with SIGINT ignored, as the supervisor starts its
-    children: Ctrl-C reaches the whole process group, and the supervisor passes it on as
-    SIGTERM, so a child acting on it too would take one stop for two (the second forcing)."""
-    return signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    """Whether SIGINT is the supervisor's to act on, not this process's."""
+    return _interrupts_to_the_supervisor
 
 
 def listener_ports(settings: Settings) -> list[int]:

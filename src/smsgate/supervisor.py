@@ -27,7 +27,12 @@ from types import FrameType
 
 from smsgate.config import Settings
 from smsgate.logs import configure_logging
-from smsgate.serving import STARTUP_FAILURE, listener_ports, serve
+from smsgate.serving import (
+    STARTUP_FAILURE,
+    leave_interrupts_to_the_supervisor,
+    listener_ports,
+    serve,
+)
 from smsgate.store.database import Database
 from smsgate.store.migrate import upgrade
 from smsgate.worker import run_worker
@@ -198,8 +203,9 @@ def _bound(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
 
 def _child_main(target: Callable[..., None], args: Sequence[object], parent: int) -> None:
     # Ctrl-C reaches the whole process group: only the supervisor acts on it, so that a child
-    # sees one SIGTERM per signal rather than two.
+    # sees one SIGTERM per signal rather than two (ignored until its own handlers are in place).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    leave_interrupts_to_the_supervisor()
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     target(*args)
 

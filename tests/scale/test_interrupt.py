@@ -56,3 +56,28 @@ def test_ctrl_c_to_the_process_group_stops_gracefully(database_url: str, tmp_pat
 
 def _ready(log: str) -> bool:
     return log.count("Application startup complete.") == 2 and " delivering" in log
+
+
+def test_a_lone_server_started_in_the_background_still_stops_on_sigint(
+    database_url: str, tmp_path: Path
+) -> None:
+    # A shell starts a background job with SIGINT ignored (`smsgate serve &`): only the
+    # supervisor's children leave SIGINT to their parent, a lone server still acts on it.
+    server = ServerProcess(database_url, tmp_path, **FAST)
+    with server.log_path.open("ab") as log:
+        server.process = subprocess.Popen(
+            [sys.executable, "-m", "smsgate", "serve"],
+            cwd=tmp_path,
+            env=server.environment(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        )
+    process = server.process
+    try:
+        server.wait_ready()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0
+    finally:
+        stop_process(process, signal.SIGKILL)
+        server.process = None
