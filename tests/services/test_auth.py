@@ -12,7 +12,7 @@ from smsgate.domain.errors import Unauthorized
 from smsgate.services import auth
 from smsgate.services.accounts import AccountAdmin
 from smsgate.services.auth import Authenticator
-from smsgate.services.limits import LockoutPolicy, LoginThrottle
+from smsgate.services.limits import LOCKED_OUT, LockoutPolicy, LoginThrottle
 from smsgate.store.database import Database
 
 OLD, NEW = "old-api-password", "new-api-password"
@@ -64,3 +64,28 @@ def test_the_caches_keep_the_newest_entries(
         assert (await checker.by_session(sessions[0])).login == "many"
 
     asyncio.run(scenario())
+
+
+def test_concurrent_guesses_are_checked_one_at_a_time_so_the_lockout_holds(
+    database: Database,
+) -> None:
+    AccountAdmin(database).create("target", password="account-password")
+    # Two failures free, the third locks the login for a minute.
+    strict = LockoutPolicy(2, 60, 60)
+    checker = Authenticator(
+        database,
+        default_price=Decimal(1),
+        session_ttl=None,
+        throttle=LoginThrottle(strict, LockoutPolicy(1000, 1, 1)),
+    )
+
+    async def scenario() -> list[str]:
+        guesses = (checker.open_session("target", f"guess-{n}") for n in range(12))
+        answers = await asyncio.gather(*guesses, return_exceptions=True)
+        return [str(answer) for answer in answers]
+
+    answers = asyncio.run(scenario())
+    # All twelve passed the lockout's check while the first was still being hashed: twelve
+    # passwords were checked where three may be.
+    assert answers.count("Invalid login or password") == 3
+    assert answers.count(LOCKED_OUT) == 9

@@ -82,6 +82,8 @@ class Authenticator:
         self._revision: int | None = None
         # Counts the drops, so that a read can tell whether one happened while it waited.
         self._generation = 0
+        # Per login: the password checks under way, one at a time (see ``_verified``).
+        self._checking: dict[str, tuple[asyncio.Lock, int]] = {}
 
     def forget(self) -> None:
         self._generation += 1
@@ -173,14 +175,27 @@ class Authenticator:
         return hmac.new(self._key, password.encode(), hashlib.sha256).digest()
 
     async def _verified(self, login: str, password: str, *, use_api_password: bool) -> int:
-        self.throttle.check(login)
+        # One check of a login's password at a time, its outcome counted before the next is
+        # let through: concurrent guesses all passed the lockout's check while the first was
+        # still hashing, and so guessed at any pace.
+        lock, users = self._checking.get(login) or (asyncio.Lock(), 0)
+        self._checking[login] = (lock, users + 1)
         try:
-            account = await self._check_password(login, password, use_api_password)
-        except Unauthorized:
-            self.throttle.failed(login)
-            raise
-        self.throttle.succeeded(login)
-        return account
+            async with lock:
+                self.throttle.check(login)
+                try:
+                    account = await self._check_password(login, password, use_api_password)
+                except Unauthorized:
+                    self.throttle.failed(login)
+                    raise
+                self.throttle.succeeded(login)
+                return account
+        finally:
+            lock, users = self._checking[login]
+            if users == 1:
+                del self._checking[login]
+            else:
+                self._checking[login] = (lock, users - 1)
 
     async def _check_password(self, login: str, password: str, use_api_password: bool) -> int:
         # No login holds a NUL, and PostgreSQL refuses one even in a query.
