@@ -33,6 +33,15 @@ def connect(port: int) -> socket.socket:
     return sock
 
 
+def accepted(port: int) -> socket.socket:
+    """A connection the server has taken: a whole request answered on it first (one still in
+    the listening socket's queue, on a busy machine, a stop closes unanswered)."""
+    sock = connect(port)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+    assert read_response(sock).status == 200
+    return sock
+
+
 def read_response(sock: socket.socket) -> RawResponse:
     """One HTTP/1.1 response with a Content-Length, read off ``sock``."""
     data = b""

@@ -79,17 +79,7 @@ def test_the_guarded_work_is_cancelled_when_the_lease_is_taken_over(database: Da
         holder = Lease(database, "delivery", "worker-1", TTL)
         usurper = Lease(database, "delivery", "worker-2", TTL)
         cancelled = asyncio.Event()
-
-        async def guarded() -> None:
-            async with holder.hold():
-                assert holder.held
-                try:
-                    await asyncio.sleep(30)
-                except asyncio.CancelledError:
-                    cancelled.set()
-                    raise
-
-        running = asyncio.create_task(guarded())
+        running = asyncio.create_task(guarded(holder, cancelled))
         await asyncio.sleep(0.05)
         assert not await usurper.try_take()
         # A stalled holder: its row lapses, another process takes it over.
@@ -117,16 +107,7 @@ def test_a_renewal_that_hangs_stops_the_guarded_work_before_the_lease_lapses(
     async def scenario() -> None:
         holder = Lease(database, "delivery", "worker-1", TTL)
         cancelled = asyncio.Event()
-
-        async def guarded() -> None:
-            async with holder.hold():
-                try:
-                    await asyncio.sleep(30)
-                except asyncio.CancelledError:
-                    cancelled.set()
-                    raise
-
-        running = asyncio.create_task(guarded())
+        running = asyncio.create_task(guarded(holder, cancelled))
         await asyncio.sleep(0.05)
         with blocker.begin():
             blocker.execute(select(leases).with_for_update()).all()
@@ -160,6 +141,17 @@ def test_hold_waits_until_the_lease_is_free(database: Database) -> None:
         assert order == ["first took", "first let go", "second took", "second let go"]
 
     asyncio.run(scenario())
+
+
+async def guarded(holder: Lease, cancelled: asyncio.Event) -> None:
+    """Work ``holder`` guards for 30 s; ``cancelled`` is set when the lease's loss stops it."""
+    async with holder.hold():
+        assert holder.held
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
 
 
 def _lapse(connection: Connection) -> None:

@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 
 from smsgate.domain.digits import quoted_id
 from smsgate.domain.errors import InvalidArgument, InvalidOperation
-from smsgate.domain.phone import normalize_phone, without_formatting
+from smsgate.domain.phone import MAX_INTERNATIONAL_DIGITS, normalize_phone, without_formatting
 from smsgate.domain.states import MessageState
 from smsgate.store import reports as store
 from smsgate.store.accounts import lock_balance
@@ -47,8 +47,8 @@ NOT_FOUND = "Id report not found"
 NOT_READY = "Report is not ready yet"
 NO_FILE = "File not exist"
 
-# E.164: at most 15 digits; the shortest numbers in service (a few island nations) have 7.
-PHONE_DIGITS = range(7, 16)
+# E.164's bound; the shortest numbers in service (a few island nations) have 7 digits.
+PHONE_DIGITS = range(7, MAX_INTERNATIONAL_DIGITS + 1)
 
 _IN_PROGRESS = tuple(state for state in MessageState if not state.is_final)
 STATE_FILTERS: dict[str, tuple[MessageState, ...]] = {
