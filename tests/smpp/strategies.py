@@ -32,7 +32,8 @@ def cstrings(max_length: int) -> st.SearchStrategy[str]:
 
 
 KNOWN_TAGS = frozenset(TlvTag)
-unknown_tags = st.integers(0, 0xFFFF).filter(lambda tag: tag not in KNOWN_TAGS)
+# Tag 0 is no TLV: a body ending in NULs is padding.
+unknown_tags = st.integers(1, 0xFFFF).filter(lambda tag: tag not in KNOWN_TAGS)
 
 tlvs = st.builds(
     Tlvs,

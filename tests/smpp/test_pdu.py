@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from smsgate.delivery.smpp.pdu import (
     MAX_COMMAND_LENGTH,
     NO_TLVS,
+    RESPONSE_BIT,
     BindReceiver,
     BindReceiverResp,
     BindTransceiver,
@@ -248,6 +249,10 @@ def test_pdus_are_frozen() -> None:
 # --- malformed frames: PduError with the status to answer ------------------------------------
 
 
+def is_response(pdu_class: type[Pdu]) -> bool:
+    return bool(pdu_class.command_id & RESPONSE_BIT)
+
+
 def decode_error(data: bytes) -> PduError:
     with pytest.raises(PduError) as caught:
         decode(data)
@@ -307,6 +312,13 @@ CSTRING_FIELDS = [
     for f in dataclasses.fields(pdu_class)
     if f.type == "str"
 ]
+# Requests are read by the rules; responses leniently (their verdict is the header's status).
+REQUEST_CSTRING_FIELDS = [
+    (pdu_class, name) for pdu_class, name in CSTRING_FIELDS if not is_response(pdu_class)
+]
+RESPONSE_CSTRING_FIELDS = [
+    (pdu_class, name) for pdu_class, name in CSTRING_FIELDS if is_response(pdu_class)
+]
 
 
 def with_cstring(pdu_class: type[Pdu], name: str, value: str) -> Pdu:
@@ -328,7 +340,7 @@ def longest(pdu_class: type[Pdu], name: str) -> Pdu:
     return pdu_class(**values | {name: "x" * (limit(pdu_class, name) - 1)})
 
 
-@pytest.mark.parametrize(("pdu_class", "name"), CSTRING_FIELDS, ids=str)
+@pytest.mark.parametrize(("pdu_class", "name"), REQUEST_CSTRING_FIELDS, ids=str)
 def test_cstring_without_nul_in_its_max_length(pdu_class: type[Pdu], name: str) -> None:
     wire = encode(longest(pdu_class, name), 11)
     nul = wire.index(b"x" * (limit(pdu_class, name) - 1) + b"\0") + limit(pdu_class, name) - 1
@@ -341,12 +353,37 @@ def test_cstring_without_nul_in_its_max_length(pdu_class: type[Pdu], name: str) 
     )
 
 
-@pytest.mark.parametrize(("pdu_class", "name"), CSTRING_FIELDS, ids=str)
+@pytest.mark.parametrize(("pdu_class", "name"), REQUEST_CSTRING_FIELDS, ids=str)
 def test_body_ending_inside_a_cstring(pdu_class: type[Pdu], name: str) -> None:
     wire = encode(longest(pdu_class, name), 12)
     cut = wire.index(b"x" * (limit(pdu_class, name) - 1)) + 2
     error = decode_error(struct.pack(">I", cut) + wire[4:cut])
     assert (error.status, error.sequence_number) == (S.ESME_RINVCMDLEN, 12)
+
+
+def with_body(pdu_class: type[Pdu], status: int, body: bytes) -> bytes:
+    return header(16 + len(body), pdu_class.command_id, status, 13) + body
+
+
+@pytest.mark.parametrize(("pdu_class", "name"), RESPONSE_CSTRING_FIELDS, ids=str)
+@pytest.mark.parametrize(
+    ("body", "value"),
+    [
+        (b"12345", "12345"),  # no NUL
+        (b"12345\0\0", "12345"),  # NUL padding
+        (b"ab\0\x04\x24\x00", "ab"),  # a broken TLV after the string
+        (b"x" * 80, "x" * 80),  # too long: cut to the field's size
+    ],
+    ids=["no-nul", "padding", "broken-tlv", "too-long"],
+)
+def test_a_malformed_response_body_keeps_the_header_verdict(
+    pdu_class: type[Pdu], name: str, body: bytes, value: str
+) -> None:
+    status = S.ESME_RINVDSTADR
+    head, pdu = decode(with_body(pdu_class, status, body))
+    assert (head.command_status, head.sequence_number) == (status, 13)
+    expected = value[: limit(pdu_class, name) - 1]
+    assert pdu == pdu_class(**{name: expected})  # type: ignore[arg-type]
 
 
 def submit_sm_body(sm_length: int, message: bytes, tail: bytes = b"") -> bytes:
@@ -379,6 +416,13 @@ def test_body_ending_in_the_fixed_fields(cut: int) -> None:
     assert (error.status, error.sequence_number) == (S.ESME_RINVCMDLEN, 8)
 
 
+def deliver_sm_with(tail: str) -> bytes:
+    """A deliver_sm frame with ``tail`` (hex) after its short_message."""
+    wire = encode(DeliverSm(source_addr="1", short_message=b"id:1 stat:DELIVRD"), 31)
+    extra = frame(tail)
+    return struct.pack(">I", len(wire) + len(extra)) + wire[4:] + extra
+
+
 @pytest.mark.parametrize(
     "tlv",
     [
@@ -390,9 +434,16 @@ def test_body_ending_in_the_fixed_fields(cut: int) -> None:
     ],
 )
 def test_tlv_overflow(tlv: str) -> None:
-    body = frame("3900 " + tlv)
-    error = decode_error(header(16 + len(body), CommandId.DATA_SM_RESP, 0, 31) + body)
+    error = decode_error(deliver_sm_with(tlv))
     assert (error.status, error.sequence_number) == (S.ESME_RINVOPTPARSTREAM, 31)
+
+
+@pytest.mark.parametrize("padding", ["00", "0000 00", "0000 0000 00", "0204 0002 0007 00"])
+def test_nul_padding_after_the_body_is_ignored(padding: str) -> None:
+    _, pdu = decode(deliver_sm_with(padding))
+    assert isinstance(pdu, DeliverSm)
+    assert pdu.short_message == b"id:1 stat:DELIVRD"
+    assert pdu.tlvs.unknown == ()
 
 
 @pytest.mark.parametrize(
@@ -402,22 +453,28 @@ def test_tlv_overflow(tlv: str) -> None:
         "0427 0000",
         "020c 0001 01",  # sar_msg_ref_num is two
         "020e 0002 0001",
-        "0204 0003 000001",
+        "0204 0004 00000001",  # user_message_reference is two
         "001e 0041" + "61" * 65,  # receipted_message_id holds at most 64 characters
     ],
 )
-def test_known_tlv_with_a_wrong_length(tlv: str) -> None:
-    body = frame("3900 " + tlv)
-    error = decode_error(header(16 + len(body), CommandId.DATA_SM_RESP, 0, 32) + body)
-    assert (error.status, error.sequence_number) == (S.ESME_RINVPARLEN, 32)
+def test_a_known_tlv_with_a_wrong_length_is_kept_raw(tlv: str) -> None:
+    raw = frame(tlv)
+    _, pdu = decode(deliver_sm_with(tlv))
+    assert isinstance(pdu, DeliverSm)
+    tag, length = struct.unpack_from(">HH", raw)
+    assert pdu.tlvs == Tlvs(unknown=((tag, raw[4 : 4 + length]),))
 
 
-@pytest.mark.parametrize(
-    "pdu_class", [EnquireLink, EnquireLinkResp, Unbind, UnbindResp, GenericNack]
-)
-def test_header_only_pdu_with_a_body(pdu_class: type[Pdu]) -> None:
-    error = decode_error(header(17, pdu_class.command_id, 0, 4) + b"\0")
+@pytest.mark.parametrize("pdu_class", [EnquireLink, Unbind])
+def test_header_only_request_with_a_body(pdu_class: type[Pdu]) -> None:
+    error = decode_error(header(17, pdu_class.command_id, 0, 4) + b"\1")
     assert (error.status, error.sequence_number) == (S.ESME_RINVCMDLEN, 4)
+
+
+@pytest.mark.parametrize("pdu_class", [EnquireLinkResp, UnbindResp, GenericNack])
+def test_header_only_response_with_a_body_keeps_its_verdict(pdu_class: type[Pdu]) -> None:
+    head, pdu = decode(header(17, pdu_class.command_id, S.ESME_RSYSERR, 4) + b"\1")
+    assert (head.command_status, pdu) == (S.ESME_RSYSERR, pdu_class())
 
 
 def test_stray_octet_after_a_bind() -> None:

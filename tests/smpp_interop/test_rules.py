@@ -165,14 +165,26 @@ def test_text_outside_its_encoding_cannot_be_encoded() -> None:
         (SubmitReply(0x400), SubmitResult(1, SubmitOutcome.REJECTED, error="0x00000400")),
         (SubmitReply(CommandStatus.ESME_RINVMSGLEN, reason="too long"),
          SubmitResult(1, SubmitOutcome.REJECTED, error="ESME_RINVMSGLEN: too long")),
+        # the SMSC's own trouble: sent again later
+        (SubmitReply(CommandStatus.ESME_RSYSERR), SubmitResult(1, SubmitOutcome.RETRY,
+                                                               error="ESME_RSYSERR")),
+        (SubmitReply(CommandStatus.ESME_RX_T_APPN), SubmitResult(1, SubmitOutcome.RETRY,
+                                                                 error="ESME_RX_T_APPN")),
     ],
 )  # fmt: skip
 def test_submit_results(reply: SubmitReply, result: SubmitResult) -> None:
-    assert submit_result(1, reply, submit_ids_hex=False) == result
+    assert submit_result(1, reply, SETTINGS) == result
+
+
+def test_a_connector_names_its_smscs_temporary_statuses() -> None:
+    settings = SETTINGS.model_copy(update={"temporary_statuses": frozenset({0x400})})
+    assert submit_result(1, SubmitReply(0x400), settings).outcome is SubmitOutcome.RETRY
+    assert submit_result(1, SubmitReply(0x401), settings).outcome is SubmitOutcome.REJECTED
 
 
 def test_hex_submit_ids_are_read_as_hex() -> None:
-    assert submit_result(1, SubmitReply(0, "10"), submit_ids_hex=True).smsc_id == "16"
+    settings = SETTINGS.model_copy(update={"submit_ids_hex": True})
+    assert submit_result(1, SubmitReply(0, "10"), settings).smsc_id == "16"
 
 
 # --- incoming PDUs -----------------------------------------------------------------------------

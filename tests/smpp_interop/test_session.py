@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
+import pytest
+
 from smsgate.delivery.smpp.pdu import (
     CommandId,
     CommandStatus,
@@ -219,6 +221,66 @@ def test_malformed_pdus_are_answered_and_the_session_goes_on(smscs: MakeSmsc) ->
     assert answers[3]["command_status"] == CommandStatus.ESME_RINVMSGLEN
     assert (answers[4]["command"], answers[4]["command_status"]) == ("enquire_link_resp", 0)
     assert session.counters.binds == 1  # still the first connection
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "reply"),
+    [
+        (CommandStatus.ESME_ROK, b"12345", (CommandStatus.ESME_ROK, "12345")),  # no NUL
+        (CommandStatus.ESME_ROK, b"12345\0\0", (CommandStatus.ESME_ROK, "12345")),  # padding
+        # a rejection whose body is a broken TLV
+        (CommandStatus.ESME_RINVDSTADR, b"\0\x04\x24\x00", (CommandStatus.ESME_RINVDSTADR, "")),
+    ],
+)
+def test_a_malformed_submit_sm_resp_keeps_its_verdict(
+    smscs: MakeSmsc, status: int, body: bytes, reply: tuple[int, str]
+) -> None:
+    smsc = smscs(resp_status=status, resp_body=body.hex())
+
+    async def work(session: Session) -> tuple[int | None, str]:
+        (answer,) = await asyncio.gather(*session.submit([submit_sm()]))
+        return answer.status, answer.message_id
+
+    assert run(Session(config(smsc), acknowledge), work) == reply
+    assert smsc.stats()["raw_resps"] == 1  # answered once, not submitted again
+
+
+def test_an_overdue_submit_sm_resp_ends_the_connection(smscs: MakeSmsc) -> None:
+    smsc = smscs(resp_delay=1500)
+    session = Session(config(smsc, response_timeout=0.3), acknowledge)
+
+    async def work(session: Session) -> list[int | None]:
+        statuses = await submit_all(session, 3)
+        # Not refilled on the link the SMSC still counts them on: a new one is bound.
+        await until(lambda: session.counters.binds == 2)
+        return statuses
+
+    assert run(session, work) == [None] * 3
+    assert session.counters.timed_out >= 1
+    assert smsc.stats()["submitted"] == 3
+
+
+def test_esme_rinvbndsts_binds_again_and_the_part_is_not_failed(smscs: MakeSmsc) -> None:
+    smsc = smscs(resp_status=CommandStatus.ESME_RINVBNDSTS, resp_body="")
+    session = Session(config(smsc), acknowledge)
+
+    async def work(session: Session) -> list[int | None]:
+        statuses = await submit_all(session, 1)
+        await until(lambda: session.counters.binds == 2)
+        return statuses
+
+    assert run(session, work) == [None]
+    assert session.counters.rejected == 0
+
+
+def test_a_failed_enquire_link_resp_binds_again(smscs: MakeSmsc) -> None:
+    smsc = smscs(enquire_status=CommandStatus.ESME_RINVBNDSTS)
+    session = Session(config(smsc, enquire_link_interval=0.2), acknowledge)
+
+    async def work(session: Session) -> None:
+        await until(lambda: session.counters.binds >= 2)
+
+    run(session, work)
 
 
 def test_lost_framing_is_nacked_and_the_session_reconnects(smscs: MakeSmsc) -> None:

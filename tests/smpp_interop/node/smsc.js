@@ -16,12 +16,17 @@
 //   --journal FILE         remember owed receipts in FILE, and deliver them after a restart
 //   --tls-cert F --tls-key F  serve TLS with this certificate
 //   --quiet                no "message" events (for the benchmark)
+//   --resp-status N --resp-body HEX  answer each submit_sm with this command_status and these raw
+//                          body octets (a malformed resp), taking no message
+//   --enquire-status N     answer enquire_link with this command_status
 //
 // Output, one JSON object a line: {"event":"listening","port":N}, {"event":"bound",...},
 // {"event":"bind_refused",...}, {"event":"message",...} (a whole message: text joined from its
 // parts), {"event":"mo_done",...}, {"event":"stats",...}.
 // Input, one JSON object a line: {"op":"stats"}; {"op":"set","throttle_percent":P} (any option
-// that is read per PDU: throttle_percent, resp_delay, receipt_delay); {"op":"mo","id":..,"source":..,
+// that is read per PDU: throttle_percent, resp_delay, receipt_delay, resp_status, resp_body,
+// enquire_status);
+// {"op":"mo","id":..,"source":..,
 // "destination":..,"text":..,"coding":"gsm"|"ucs2"|"binary","part_size":N,"reverse":bool};
 // {"op":"raw","hex":".."} (bytes written as they are to a bound session); {"op":"unbind"}.
 'use strict';
@@ -45,9 +50,13 @@ function parseArgs(argv) {
     tls_cert: null,
     tls_key: null,
     quiet: false,
+    resp_status: 0,
+    resp_body: null,
+    enquire_status: 0,
   };
   const flags = new Set(['receipts_before_resp', 'receipt_text_only', 'quiet']);
-  const numbers = new Set(['port', 'resp_delay', 'receipt_delay', 'throttle_percent']);
+  const numbers = new Set(['port', 'resp_delay', 'receipt_delay', 'throttle_percent', 'resp_status',
+    'enquire_status']);
   for (let i = 0; i < argv.length; i++) {
     const name = argv[i].replace(/^--/, '').replace(/-/g, '_');
     if (!(name in options)) throw new Error('unknown option ' + argv[i]);
@@ -84,6 +93,7 @@ const stats = {
   unbinds: 0,
   enquire_links: 0,
   raw_answers: [],
+  raw_resps: 0,
 };
 
 // Owed receipts: {id, source, destination}, delivered to any session that can receive.
@@ -255,6 +265,17 @@ function onSubmit(session, pdu) {
   const answer = () => {
     stats.in_flight--;
     session.in_flight--;
+    if (options.resp_body !== null) {
+      stats.raw_resps++;
+      const body = Buffer.from(options.resp_body, 'hex');
+      const header = Buffer.alloc(16);
+      header.writeUInt32BE(16 + body.length, 0);
+      header.writeUInt32BE(0x80000004, 4);
+      header.writeUInt32BE(options.resp_status >>> 0, 8);
+      header.writeUInt32BE(pdu.sequence_number, 12);
+      session.socket.write(Buffer.concat([header, body]));
+      return;
+    }
     if (Math.random() * 100 < options.throttle_percent) {
       stats.throttled++;
       session.send(pdu.response({ command_status: smpp.ESME_RTHROTTLED }));
@@ -309,7 +330,7 @@ function serve(session) {
   session.on('submit_sm', (pdu) => onSubmit(session, pdu));
   session.on('enquire_link', (pdu) => {
     stats.enquire_links++;
-    session.send(pdu.response());
+    session.send(pdu.response({ command_status: options.enquire_status }));
   });
   session.on('unbind', (pdu) => {
     stats.unbinds++;

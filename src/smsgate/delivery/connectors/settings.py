@@ -98,6 +98,11 @@ class SmppConnectorSettings(BaseModel):
     gsm_packed: bool = Field(default=False, description="GSM text packed 7-bit, both ways.")
     submit_ids_hex: bool = Field(default=False, description="submit_sm_resp ids are hex.")
     receipt_ids_hex: bool = Field(default=False, description="Receipt text ids are hex.")
+    temporary_statuses: frozenset[int] = Field(
+        default=frozenset(),
+        description="submit_sm_resp statuses (vendor codes) after which a part is sent again "
+        "later rather than failed; ESME_RSYSERR and ESME_RX_T_APPN always are.",
+    )
 
     @field_validator("ca_file")
     @classmethod

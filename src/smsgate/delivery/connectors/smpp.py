@@ -119,16 +119,25 @@ def submit_sm_for(part: OutboundPart, settings: SmppConnectorSettings) -> Submit
     )
 
 
-def submit_result(part_id: int, reply: SubmitReply, submit_ids_hex: bool) -> SubmitResult:
+# An SMSC's own trouble, not a verdict on the message: it goes back to the queue (as Kannel
+# takes them). A connector's settings may name more (``temporary_statuses``, vendor codes).
+TEMPORARY_STATUSES: Final = frozenset({CommandStatus.ESME_RSYSERR, CommandStatus.ESME_RX_T_APPN})
+
+
+def submit_result(
+    part_id: int, reply: SubmitReply, settings: SmppConnectorSettings
+) -> SubmitResult:
     """The dispatcher's view of the SMSC's answer to one part."""
     if reply.status is None:
         return SubmitResult(part_id, SubmitOutcome.RETRY, error=reply.reason)
     if reply.status == CommandStatus.ESME_ROK:
-        smsc_id = normalize_message_id(reply.message_id, digits_are_hex=submit_ids_hex)
+        smsc_id = normalize_message_id(reply.message_id, digits_are_hex=settings.submit_ids_hex)
         return SubmitResult(part_id, SubmitOutcome.ACCEPTED, smsc_id)
     error = status_name(reply.status)
     if reply.reason:
         error = f"{error}: {reply.reason}"
+    if reply.status in TEMPORARY_STATUSES or reply.status in settings.temporary_statuses:
+        return SubmitResult(part_id, SubmitOutcome.RETRY, error=error)
     return SubmitResult(part_id, SubmitOutcome.REJECTED, error=error)
 
 
@@ -327,7 +336,7 @@ class SmppConnector:
         def settle(part_id: int, reply: asyncio.Future[SubmitReply]) -> None:
             if reply.cancelled():
                 return
-            result = submit_result(part_id, reply.result(), self.settings.submit_ids_hex)
+            result = submit_result(part_id, reply.result(), self.settings)
             results[part_id] = result
             if holding and result.smsc_id is not None:
                 self._unrecorded.setdefault(result.smsc_id, [])

@@ -224,7 +224,8 @@ def _tlv(tag: TlvTag, kind: _TlvKind) -> Any:
 class Tlvs:
     """The optional parameters a gateway reads; any other TLV is kept raw in ``unknown``.
 
-    A known tag that repeats keeps its first value; the repeats go to ``unknown`` untouched.
+    A known tag that repeats keeps its first value; the repeats, and a value that cannot be
+    read as its tag's kind, go to ``unknown`` untouched.
     """
 
     receipted_message_id: str | None = _tlv(TlvTag.RECEIPTED_MESSAGE_ID, _TlvCString(65))
@@ -278,9 +279,16 @@ def _decode_tlvs(frame: bytes, pos: int, end: int) -> Tlvs:
     known: dict[str, Any] = {}
     unknown: list[tuple[int, bytes]] = []
     while pos < end:
+        # Some SMSCs pad the body with NULs: no TLV has tag 0.
         if end - pos < _TLV_HEAD.size:
-            raise PduError(_Status.ESME_RINVOPTPARSTREAM, f"{end - pos} stray octets after TLVs")
+            if any(frame[pos:end]):
+                raise PduError(
+                    _Status.ESME_RINVOPTPARSTREAM, f"{end - pos} stray octets after TLVs"
+                )
+            break
         tag, length = _TLV_HEAD.unpack_from(frame, pos)
+        if tag == 0 and not any(frame[pos:end]):
+            break
         pos += _TLV_HEAD.size
         if pos + length > end:
             raise PduError(
@@ -296,8 +304,10 @@ def _decode_tlvs(frame: bytes, pos: int, end: int) -> Tlvs:
         name, kind = spec
         try:
             known[name] = kind.unpack(raw)
-        except ValueError as exc:
-            raise PduError(_Status.ESME_RINVPARLEN, f"{name}: {exc}") from None
+        except ValueError:
+            # Kept raw, as an unsupported parameter is (§3.2.3): a receipt then falls back to
+            # its text, a message part to its UDH.
+            unknown.append((tag, raw))
     return Tlvs(**known, unknown=tuple(unknown))
 
 
@@ -621,6 +631,10 @@ class _Codec:
         # SMSCs answer errors, and often deliver_sm, with a bare header: the body keeps defaults.
         bare_ok = not fields or self.command_id & RESPONSE_BIT
         self._empty = pdu_class() if bare_ok else None
+        # A response's verdict is its header's command_status: a body that breaks the rules (a
+        # message_id without its NUL, padding after it, a rejection carrying odd TLVs) is read
+        # leniently rather than lose that verdict. Every response head is strings alone.
+        self.lenient = bool(self.command_id & RESPONSE_BIT) and len(self._cstrings) == len(head)
 
     def _invalid(self, values: tuple[Any, ...]) -> PduError:
         """The error naming the head value that failed the fast path."""
@@ -686,6 +700,21 @@ class _Codec:
             raise PduError(_Status.ESME_RINVCMDLEN, f"{end - pos} octets after the body")
         return self._pdu_class(*values)
 
+    def decode_body_leniently(self, frame: bytes) -> Pdu:
+        """A response body read without its rules: each string up to its NUL or the end of
+        the frame (cut to its size), the rest, TLVs included, ignored."""
+        end = len(frame)
+        values: list[Any] = []
+        pos = HEADER_LENGTH
+        for spec in self._cstrings:
+            nul = frame.find(b"\0", pos, end)
+            stop = end if nul < 0 else nul
+            values.append(frame[pos:stop][: spec.max_length - 1].decode("latin-1"))
+            pos = min(stop + 1, end)
+        if self._has_tlvs:
+            values.append(NO_TLVS)
+        return self._pdu_class(*values)
+
 
 _CODEC_BY_CLASS: Final[dict[type[Pdu], _Codec]] = {cls: _Codec(cls) for cls in get_args(Pdu)}
 _CODEC_BY_ID: Final = {codec.command_id.value: codec for codec in _CODEC_BY_CLASS.values()}
@@ -715,7 +744,10 @@ def encode(pdu: Pdu, sequence_number: int, command_status: int = _Status.ESME_RO
 
 
 def decode(frame: bytes) -> tuple[Header, Pdu]:
-    """Split one complete frame into its header and PDU; raises only ``PduError``."""
+    """Split one complete frame into its header and PDU; raises only ``PduError``.
+
+    A response whose body is malformed still decodes (see ``_Codec.lenient``).
+    """
     if len(frame) < HEADER_LENGTH:
         raise PduError(_Status.ESME_RINVCMDLEN, f"{len(frame)} octets cannot hold a header")
     length, command_id, command_status, sequence_number = _HEADER.unpack_from(frame)
@@ -727,7 +759,12 @@ def decode(frame: bytes) -> tuple[Header, Pdu]:
         codec = _CODEC_BY_ID.get(command_id)
         if codec is None:
             raise PduError(_Status.ESME_RINVCMDID, f"command_id {command_id:#010x} not supported")
-        pdu = codec.decode_body(frame)
+        try:
+            pdu = codec.decode_body(frame)
+        except PduError:
+            if not codec.lenient:
+                raise
+            pdu = codec.decode_body_leniently(frame)
     except PduError as exc:
         exc.command_id = command_id
         exc.sequence_number = sequence_number

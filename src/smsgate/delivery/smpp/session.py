@@ -465,7 +465,7 @@ class Session:
         while not connection.closed:
             await asyncio.sleep(tick)
             now = time.monotonic()
-            self._expire(now)
+            self._expire(now, connection)
             if now >= next_enquiry:
                 next_enquiry = now + interval
                 asyncio.get_running_loop().create_task(self._enquire(connection))
@@ -473,14 +473,25 @@ class Session:
     async def _enquire(self, connection: _Connection) -> None:
         try:
             async with asyncio.timeout(self.config.response_timeout):
-                await self._request(EnquireLink())
+                header, _ = await self._request(EnquireLink())
         except TimeoutError:
             self._close(connection, "enquire_link unanswered")
         except LinkError:
             pass  # the connection ended meanwhile
+        else:
+            if header.command_status != CommandStatus.ESME_ROK:
+                # The SMSC no longer holds this session bound (ESME_RINVBNDSTS): bind again.
+                self._close(
+                    connection, f"enquire_link answered {status_name(header.command_status)}"
+                )
 
-    def _expire(self, now: float) -> None:
-        """Submits unanswered past ``response_timeout``, or queued past their deadline."""
+    def _expire(self, now: float, connection: _Connection) -> None:
+        """Submits unanswered past ``response_timeout``, or queued past their deadline.
+
+        An overdue submit_sm_resp ends the connection: the SMSC may yet take the message, and
+        its late resp would find nothing waiting, while a link kept up would be refilled past
+        the window the SMSC still counts. Its parts go back to the queue (sent at least once).
+        """
         while self._pending:
             sequence, entry = next(iter(self._pending.items()))
             if entry.deadline > now:
@@ -490,6 +501,7 @@ class Session:
                 self._release_slot()
                 self.counters.timed_out += 1
                 self._reply(entry.submission, SubmitReply(None, reason="no submit_sm_resp"))
+                self._close(connection, "submit_sm_resp overdue")
             elif entry.future is not None and not entry.future.done():
                 entry.future.set_exception(TimeoutError("no resp"))
         while self._queue and self._queue[0].deadline <= now:
@@ -599,6 +611,11 @@ class Session:
             self._paused_until = max(self._paused_until, now + pause)
             # Same PDU again, first in line; the deadline still bounds how long it may wait.
             self._queue.appendleft(submission)
+        elif status == CommandStatus.ESME_RINVBNDSTS:
+            # Not a verdict on the message: the SMSC no longer holds this session bound.
+            self._reply(submission, SubmitReply(None, reason="the SMSC says the bind is gone"))
+            if self._connection is not None:
+                self._close(self._connection, "submit_sm answered ESME_RINVBNDSTS")
         else:
             self._throttled_in_a_row = 0
             if status == CommandStatus.ESME_ROK:
