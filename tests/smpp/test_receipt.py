@@ -138,6 +138,13 @@ def test_bad_dates_are_none(value: str) -> None:
     assert parse_receipt(f"id:1 done date:{value} stat:DELIVRD").done_date is None
 
 
+def test_dates_with_the_century() -> None:
+    receipt = parse_receipt("submit date:20240315123000 done date:19991231235959 stat:DELIVRD")
+    assert receipt.submit_date == datetime(2024, 3, 15, 12, 30, tzinfo=UTC)
+    assert receipt.done_date == datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    assert parse_receipt("done date:30240315123000").done_date is None
+
+
 def test_dates_in_the_smsc_zone() -> None:
     moscow = timezone(timedelta(hours=3))
     done = parse_receipt("done date:2403151231", tz=moscow).done_date
@@ -161,7 +168,10 @@ def test_dates_in_the_smsc_zone() -> None:
         ("ENROUTE", None),
         ("ACCEPTD", None),
         ("ACCEPTED", None),
-        ("FAILED", None),
+        ("FAILED", ReportStatus.NOT_DELIVERED),
+        ("UNDELIVERED", ReportStatus.NOT_DELIVERED),
+        ("DELETD", ReportStatus.NOT_DELIVERED),
+        ("EXPIRD", ReportStatus.EXPIRED),
         ("", None),
     ],
 )
@@ -189,7 +199,9 @@ def test_the_stat_gives_the_report_its_status(stat: str, status: ReportStatus | 
         ("Msg-XYZ", "msg-xyz"),
         ("", ""),
         ("١٢٣", "١٢٣"),  # not ASCII digits: not a number
-        ("1" * 65, "1" * 65),  # longer than any SMPP message_id: left as it is
+        ("1" * 65, "1" * 64),  # longer than any SMPP message_id: cut to what the store keeps
+        ("f" * 60, "f" * 60),  # more decimal digits than the store keeps: left as written
+        ("Z" * 70, "z" * 64),
     ],
 )
 def test_normalize_message_id(raw: str, canonical: str) -> None:
@@ -258,9 +270,17 @@ def test_report_failure_carries_the_reason() -> None:
     )
 
 
-@pytest.mark.parametrize("text", ["id:5 stat:ENROUTE", "id:5 stat:ACCEPTD", "id:5", "id:5 stat:??"])
+@pytest.mark.parametrize("text", ["id:5 stat:ENROUTE", "id:5 stat:ACCEPTD", "id:5"])
 def test_intermediate_receipts_are_not_reports(text: str) -> None:
     assert report(text) is None
+
+
+@pytest.mark.parametrize("stat", ["??", "BOUNCED"])
+def test_an_unknown_stat_word_is_an_unreadable_receipt(stat: str) -> None:
+    with pytest.raises(ReceiptError, match="unknown stat"):
+        report(f"id:5 stat:{stat}")
+    # the message_state TLV still decides
+    assert report(f"id:5 stat:{stat}", message_state=SmppMessageState.DELIVERED) is not None
 
 
 def test_tlvs_win_over_the_text() -> None:

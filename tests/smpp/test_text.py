@@ -212,13 +212,23 @@ def test_ucs2_rejects_lone_surrogate_text() -> None:
         (0xF1, b"\x00", "@"),
         (0xD0, b"\x00", "@"),  # message waiting, store, GSM
         (0xE0, b"\x00A", "A"),  # message waiting, store, UCS-2
+        (0x06, b"\xbf\xe0\xd8\xd2\xd5\xe2", "Привет"),  # ISO-8859-5
+        (0x07, b"\xf9\xec\xe5\xed", "שלום"),  # ISO-8859-8
+        (0x0E, "안녕".encode("euc_kr"), "안녕"),  # KS C 5601
+        (0x11, b"Hi\x11", "Hi_"),  # GSM general data coding, class 1
+        (0x18, "Привет".encode("utf-16-be"), "Привет"),  # UCS-2, class 0 (flash)
+        (0x19, b"\x00A", "A"),
+        (0x48, b"\x00A", "A"),  # UCS-2, marked for automatic deletion
     ],
 )
 def test_incoming_codings(data_coding: int, octets: bytes, text: str) -> None:
     assert decode_body(octets, data_coding) == text
 
 
-@pytest.mark.parametrize("data_coding", [0x02, 0x04, 0x05, 0xF4, 0xF7, 0x09])
+# 8-bit data, JIS (0x05, unsupported), compressed (0x20+), reserved groups and alphabets
+@pytest.mark.parametrize(
+    "data_coding", [0x02, 0x04, 0x05, 0xF4, 0xF7, 0x09, 0x14, 0x1C, 0x30, 0x80, 0xBF]
+)
 def test_binary_codings_are_not_text(data_coding: int) -> None:
     with pytest.raises(TextError):
         decode_body(b"\x01\x02", data_coding)

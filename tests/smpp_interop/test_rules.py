@@ -95,10 +95,26 @@ def test_numeric_and_alphanumeric_senders_get_their_own_ton_npi() -> None:
     custom = SETTINGS.model_copy(
         update={"numeric_source_ton_npi": (2, 9), "alphanumeric_source_ton_npi": (5, 9)}
     )
-    numeric = submit_sm_for(part(sender_name="1234"), custom)
+    numeric = submit_sm_for(part(sender_name="79001112233"), custom)
     assert (numeric.source_addr_ton, numeric.source_addr_npi) == (2, 9)
     alphanumeric = submit_sm_for(part(sender_name="Shop 24"), custom)
     assert (alphanumeric.source_addr_ton, alphanumeric.source_addr_npi) == (5, 9)
+
+
+@pytest.mark.parametrize(
+    ("sender_name", "ton_npi"),
+    [("900", (3, 0)), ("12345678", (3, 0)), ("123456789", (1, 1)), ("0911", (3, 0))],
+)
+def test_short_codes_are_not_international_numbers(
+    sender_name: str, ton_npi: tuple[int, int]
+) -> None:
+    pdu = submit_sm_for(part(sender_name=sender_name), SETTINGS)
+    assert (pdu.source_addr_ton, pdu.source_addr_npi) == ton_npi
+    custom = SETTINGS.model_copy(
+        update={"short_code_digits": 4, "short_code_source_ton_npi": (0, 1)}
+    )
+    assert submit_sm_for(part(sender_name="1234"), custom).source_addr_ton == 0
+    assert submit_sm_for(part(sender_name="12345"), custom).source_addr_ton == 1
 
 
 def test_absolute_time_is_utc_with_tenths() -> None:
@@ -427,6 +443,39 @@ class StalledStore:
 
     async def incoming_part(self, part: IncomingPart) -> None:
         raise AssertionError("not used")
+
+
+class RecordingStore(StalledStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reports: list[DeliveryReport] = []
+
+    async def delivery_reports(self, reports: Sequence[DeliveryReport]) -> None:
+        self.reports.extend(reports)
+
+
+def test_receipt_dates_are_read_in_the_connectors_receipt_timezone() -> None:
+    text = b"id:26 sub:001 dlvrd:001 submit date:2403151230 done date:2403151231 stat:DELIVRD"
+
+    async def scenario() -> list[DeliveryReport]:
+        settings = SETTINGS.model_copy(update={"receipt_timezone": "Europe/Moscow"})
+        connector = SmppConnector("op", settings)
+        store = RecordingStore()
+        await connector.start(store)
+        try:
+            status = await connector._inbound(DeliverSm(esm_class=4, short_message=text))
+        finally:
+            await connector.stop()
+        assert status == CommandStatus.ESME_ROK
+        return store.reports
+
+    (report,) = asyncio.run(scenario())
+    assert report.done_at == datetime(2024, 3, 15, 9, 31, tzinfo=UTC)
+
+
+def test_an_unknown_receipt_timezone_is_refused() -> None:
+    with pytest.raises(ValidationError, match="unknown time zone"):
+        SmppConnectorSettings(host="h", system_id="s", password="p", receipt_timezone="Mars/Base")
 
 
 def test_receipts_in_hand_when_the_connector_stops_are_left_unanswered() -> None:

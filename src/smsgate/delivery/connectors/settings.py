@@ -33,6 +33,7 @@ import enum
 import ssl
 from dataclasses import replace
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -98,6 +99,13 @@ class SmppConnectorSettings(BaseModel):
     gsm_packed: bool = Field(default=False, description="GSM text packed 7-bit, both ways.")
     submit_ids_hex: bool = Field(default=False, description="submit_sm_resp ids are hex.")
     receipt_ids_hex: bool = Field(default=False, description="Receipt text ids are hex.")
+    receipt_timezone: str = Field(
+        default="UTC", description="The time zone of the dates in the SMSC's receipt texts."
+    )
+    short_code_source_ton_npi: TonNpi = (3, 0)
+    short_code_digits: int = Field(
+        default=8, ge=0, le=15, description="Senders of at most this many digits are short codes."
+    )
     temporary_statuses: frozenset[int] = Field(
         default=frozenset(),
         description="submit_sm_resp statuses (vendor codes) after which a part is sent again "
@@ -116,7 +124,21 @@ class SmppConnectorSettings(BaseModel):
                 raise ValueError(f"cannot use {ca_file} as a CA file: {error}") from None
         return ca_file
 
-    @field_validator("alphanumeric_source_ton_npi", "numeric_source_ton_npi", "destination_ton_npi")
+    @field_validator("receipt_timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError(f"unknown time zone {name!r}") from None
+        return name
+
+    @field_validator(
+        "alphanumeric_source_ton_npi",
+        "numeric_source_ton_npi",
+        "short_code_source_ton_npi",
+        "destination_ton_npi",
+    )
     @classmethod
     def _octets(cls, value: TonNpi) -> TonNpi:
         if not all(0 <= octet <= 0xFF for octet in value):

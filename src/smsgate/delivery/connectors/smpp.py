@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache, partial
 from typing import Final
+from zoneinfo import ZoneInfo
 
 from smsgate.delivery.connector import (
     ConnectorEvents,
@@ -76,8 +77,11 @@ def absolute_time(moment: datetime) -> str:
 
 
 def source_ton_npi(sender_name: str, settings: SmppConnectorSettings) -> TonNpi:
-    """A sender name of digits is a number; any other is alphanumeric."""
+    """A sender name of digits is a short code, or a number when longer than one; any other
+    is alphanumeric."""
     if sender_name.isascii() and sender_name.isdigit():
+        if len(sender_name) <= settings.short_code_digits:
+            return settings.short_code_source_ton_npi
         return settings.numeric_source_ton_npi
     return settings.alphanumeric_source_ton_npi
 
@@ -282,6 +286,7 @@ class SmppConnector:
     def __init__(self, name: str, settings: SmppConnectorSettings) -> None:
         self.name = name
         self.settings = settings
+        self._receipt_zone = ZoneInfo(settings.receipt_timezone)
         self.sessions = [
             Session(config, self._inbound, name=f"{name}#{number} {config.bind_type}")
             for number, config in enumerate(settings.session_configs(), start=1)
@@ -385,6 +390,7 @@ class SmppConnector:
                 message_state=pdu.tlvs.message_state,
                 submit_ids_hex=self.settings.submit_ids_hex,
                 receipt_ids_hex=self.settings.receipt_ids_hex,
+                tz=self._receipt_zone,
             )
         except ReceiptError as error:
             # Nothing can ever match it: taken, so the SMSC does not offer it forever.

@@ -47,12 +47,17 @@ _FINAL_STATUS: Final[dict[SmppMessageState, ReportStatus | None]] = {
     SmppMessageState.UNKNOWN: ReportStatus.NOT_DELIVERED,
     SmppMessageState.REJECTED: ReportStatus.NOT_DELIVERED,
 }
-# Appendix B's seven-letter stat values, plus the full names some SMSCs write instead.
+# Appendix B's seven-letter stat values, plus the full names and spellings SMSCs and
+# aggregators write instead.
 _STATE_BY_STAT: Final = {state.name: state for state in SmppMessageState} | {
     "DELIVRD": SmppMessageState.DELIVERED,
     "UNDELIV": SmppMessageState.UNDELIVERABLE,
+    "UNDELIVERED": SmppMessageState.UNDELIVERABLE,
+    "FAILED": SmppMessageState.UNDELIVERABLE,
     "REJECTD": SmppMessageState.REJECTED,
     "ACCEPTD": SmppMessageState.ACCEPTED,
+    "EXPIRD": SmppMessageState.EXPIRED,
+    "DELETD": SmppMessageState.DELETED,
 }
 
 
@@ -89,18 +94,24 @@ _FIELD_BY_KEY: Final = {
     "text": "text",
 }
 _DATE: Final = re.compile(r"(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)?", re.ASCII)
+_CENTURY: Final = re.compile(r"(?:19|20)\d{12}", re.ASCII)
 
 
 # An SMSC's receipts of one minute carry the same dates: each is read once.
 @functools.lru_cache(maxsize=1024)
 def _date(value: str | None, tz: tzinfo) -> datetime | None:
-    """YYMMDDhhmm or YYMMDDhhmmss, None when absent or not a date."""
-    match = _DATE.fullmatch(value or "")
+    """YYMMDDhhmm or YYMMDDhhmmss (Appendix B), or YYYYMMDDhhmmss as some SMSCs write it;
+    None when absent or not a date."""
+    value = value or ""
+    century = 2000
+    if _CENTURY.fullmatch(value):
+        century, value = 100 * int(value[:2]), value[2:]
+    match = _DATE.fullmatch(value)
     if match is None:
         return None
     year, month, day, hour, minute, second = map(int, match.groups("0"))
     try:
-        return datetime(2000 + year, month, day, hour, minute, second, tzinfo=tz)
+        return datetime(century + year, month, day, hour, minute, second, tzinfo=tz)
     except ValueError:
         return None
 
@@ -177,12 +188,15 @@ def normalize_message_id(raw: str, *, digits_are_hex: bool = False) -> str:
     (set it for whichever side of a connector writes hex: the digits-only hex id is the one
     case a single string cannot settle). Case, blanks and leading zeros never matter.
     """
-    value = raw.strip(_BLANK)
-    if len(value) <= _MAX_ID_LENGTH:
-        if _DECIMAL.fullmatch(value):
-            return str(int(value, 16 if digits_are_hex else 10))
-        if _HEX.fullmatch(value):
-            return str(int(value, 16))
+    value = raw.strip(_BLANK)[:_MAX_ID_LENGTH]
+    number = None
+    if _DECIMAL.fullmatch(value):
+        number = str(int(value, 16 if digits_are_hex else 10))
+    elif _HEX.fullmatch(value):
+        number = str(int(value, 16))
+    # A long hex id has more decimal digits than the store keeps: it stays as written.
+    if number is not None and len(number) <= _MAX_ID_LENGTH:
+        return number
     return value.lower()
 
 
@@ -211,13 +225,17 @@ def delivery_report(
     The TLVs win over the text. receipted_message_id repeats submit_sm_resp's message_id, so
     it is read like that one (``submit_ids_hex``); the text's id with ``receipt_ids_hex``.
     ``done_at`` is the receipt's done date, else ``received_at``. Raises ``ReceiptError`` for a
-    final receipt that names no message.
+    final receipt that names no message, and for a stat word it does not know.
     """
     receipt = parse_receipt(_receipt_text(short_message, data_coding), tz=tz)
     if message_state in _FINAL_STATUS:
         state: SmppMessageState | None = SmppMessageState(message_state)
     else:
         state = _stat_state(receipt.stat)
+        if state is None and receipt.stat is not None:
+            # Asked for final receipts only, an unknown word is most likely a failure: say so
+            # rather than take it for a message still on its way.
+            raise ReceiptError(f"unknown stat {receipt.stat!r}")
     status = None if state is None else _FINAL_STATUS[state]
     if state is None or status is None:
         return None

@@ -172,6 +172,9 @@ class _Alphabet(enum.Enum):
     GSM = "gsm"
     ASCII = "ascii"
     LATIN_1 = "latin-1"
+    CYRILLIC = "iso8859-5"
+    HEBREW = "iso8859-8"
+    KOREAN = "euc_kr"
     UCS2 = "utf-16-be"
 
 
@@ -179,15 +182,27 @@ _SMPP_ALPHABETS: Final[dict[int, _Alphabet]] = {
     DataCoding.SMSC_DEFAULT: _Alphabet.GSM,
     DataCoding.IA5: _Alphabet.ASCII,
     DataCoding.LATIN_1: _Alphabet.LATIN_1,
+    0x06: _Alphabet.CYRILLIC,
+    0x07: _Alphabet.HEBREW,
     DataCoding.UCS2: _Alphabet.UCS2,
+    0x0E: _Alphabet.KOREAN,  # KS C 5601
 }
+# Bits 3-2 of a GSM 03.38 general data coding group: default alphabet, 8-bit data, UCS-2.
+_GSM_GROUP_ALPHABETS: Final = (_Alphabet.GSM, None, _Alphabet.UCS2, None)
 
 
 def _alphabet(data_coding: int) -> _Alphabet | None:
-    # SMPP 3.4 §5.2.19 defines the low values itself; 0xC0 and up follow the GSM 03.38 DCS
-    # groups that handsets put on incoming messages (message waiting, message class).
-    if data_coding < 0xC0:
+    # SMPP 3.4 §5.2.19 defines the low values itself; the rest follow the GSM 03.38 DCS groups
+    # that SMSCs pass on from handsets: general data coding with a message class (0x10-0x3F),
+    # marked for automatic deletion (0x40-0x7F), message waiting and message class (0xC0 up).
+    if data_coding < 0x10:
         return _SMPP_ALPHABETS.get(data_coding)
+    if data_coding < 0x80:
+        if data_coding & 0x20:
+            return None  # compressed text
+        return _GSM_GROUP_ALPHABETS[(data_coding >> 2) & 0x03]
+    if data_coding < 0xC0:
+        return None  # reserved
     if data_coding < 0xE0:
         return _Alphabet.GSM
     if data_coding < 0xF0:
