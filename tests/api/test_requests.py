@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -21,6 +22,7 @@ from tests.api.helpers import (
     assert_ids,
     assert_json,
     assert_ok,
+    balance,
     creds,
     message_rows,
     state,
@@ -206,10 +208,116 @@ def test_utf8_text_arrives_intact(admin: AccountAdmin, account: Account, encodin
     params = endpoint_params("send", account) | {"data": text}
     ids = assert_ok(ENCODINGS[encoding](account.client, "/rest/Send/SendSms/", params))
     assert_ids(ids, 1)
-    stored = message_rows(admin.database, ids)[int(ids[0])]
-    # A raw body is read like a form: "+" is a space there.
-    expected = text.replace("+", " ") if encoding in ("raw", "text/plain") else text
-    assert stored.text == expected
+    assert message_rows(admin.database, ids)[int(ids[0])].text == text
+
+
+def stored_texts(admin: AccountAdmin, response: httpx.Response) -> list[str]:
+    ids = assert_ok(response)
+    rows = message_rows(admin.database, ids)
+    return [rows[int(part_id)].text for part_id in ids]
+
+
+@pytest.mark.parametrize(
+    "text", ["Скидка 50% на всё + подарок", "Code 100%25 ok", "a+b c", "x%2By €"]
+)
+def test_a_raw_body_keeps_the_clients_plus_and_percent(
+    admin: AccountAdmin, account: Account, text: str
+) -> None:
+    # A field with a raw space or non-ASCII character was not urlencoded (the guide's own
+    # examples send such bodies): its "+" and "%" are text.
+    params = endpoint_params("send", account) | {"data": text}
+    assert stored_texts(admin, raw_body(account.client, "/rest/Send/SendSms/", params)) == [text]
+
+
+def test_an_encoded_field_of_a_raw_body_is_still_decoded(
+    admin: AccountAdmin, account: Account
+) -> None:
+    params = endpoint_params("send", account) | {"data": "a%2Bb+c"}
+    texts = stored_texts(admin, raw_body(account.client, "/rest/Send/SendSms/", params))
+    assert texts == ["a+b c"]
+
+
+@pytest.mark.parametrize("charset", ["windows-1251", "cp1251", '"windows-1251"', "koi8-r"])
+def test_a_body_in_its_declared_charset(
+    admin: AccountAdmin, account: Account, charset: str
+) -> None:
+    codec = charset.strip('"')
+    params = endpoint_params("send", account) | {"data": "Привет, мир"}
+    content_type = f"application/x-www-form-urlencoded; charset={charset}"
+    for content in (
+        urlencode(params, encoding=codec),
+        "&".join(f"{name}={value}" for name, value in params.items()).encode(codec),  # raw
+    ):
+        response = account.client.post(
+            "/rest/Send/SendSms/", content=content, headers={"Content-Type": content_type}
+        )
+        assert stored_texts(admin, response) == ["Привет, мир"]
+
+
+def test_text_that_is_not_utf8_is_code_2_and_nothing_is_sent(account: Account) -> None:
+    params = endpoint_params("send", account)
+    cp1251 = urlencode(params | {"data": "Привет"}, encoding="cp1251")
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    for response in (
+        account.client.post("/rest/Send/SendSms/", content=cp1251, headers=headers),
+        account.client.get(f"/rest/Send/SendSms/?{cp1251}"),
+        account.client.post(
+            "/rest/Send/SendSms/",
+            content=urlencode(params).encode() + b"&data=\xcf\xf0\xe8",  # raw cp1251 octets
+            headers=headers,
+        ),
+    ):
+        assert "not utf-8 text" in assert_error(response, 2)
+    assert balance(account) == 1000
+
+
+@pytest.mark.parametrize("charset", ["klingon", "base64", ""])
+def test_an_unknown_charset_is_code_2(account: Account, charset: str) -> None:
+    response = account.client.post(
+        "/rest/Balance/",
+        content=urlencode(creds(account)),
+        headers={"Content-Type": f"application/x-www-form-urlencoded; charset={charset}"},
+    )
+    assert "charset" in assert_error(response, 2)
+
+
+def test_a_byte_order_mark_before_the_body(account: Account) -> None:
+    content = "\ufeff".encode() + urlencode(creds(account)).encode()
+    response = account.client.post("/rest/Balance/", content=content)
+    assert assert_ok(response) == 1000
+
+
+def test_php_indexed_lists_are_lists(admin: AccountAdmin, account: Account) -> None:
+    # http_build_query(["destinationAddresses" => [...]]) writes name[0]=..&name[1]=..
+    params = endpoint_params("send", account)
+    del params["destinationAddress"]
+    body = urlencode(params) + f"&destinationAddresses%5B1%5D={OTHER_PHONE}"
+    body += f"&destinationAddresses%5B0%5D={PHONE}"
+    response = account.client.post(
+        "/rest/Send/SendBulk/",
+        content=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    ids = assert_ok(response)
+    rows = message_rows(admin.database, ids)
+    assert [rows[int(part_id)].destination for part_id in ids] == [PHONE, OTHER_PHONE]
+
+
+def test_multipart_fields_sent_as_files_are_read(account: Account) -> None:
+    # Python's requests with files= gives every part a file name.
+    files = {name: (name, value.encode()) for name, value in creds(account).items()}
+    assert assert_ok(account.client.post("/rest/Balance/", files=files)) == 1000
+
+
+def test_php_json_encode_forms_of_phone_data(admin: AccountAdmin, account: Account) -> None:
+    # An array with a gap in its keys is written as an object; a numeric string as a number.
+    packet = {"sms": {"0": {"phone": PHONE, "text": 42}, "2": {"phone": OTHER_PHONE, "text": "Hi"}}}
+    params = creds(account) | {"sourceAddress": SENDER, "phone_data": json.dumps(packet)}
+    texts = stored_texts(admin, account.client.post("/rest/Send/SendBulkPacket/", data=params))
+    assert texts == ["42", "Hi"]
+    packet = {"sms": [{"phone": PHONE, "text": True}]}
+    params["phone_data"] = json.dumps(packet)
+    assert_error(account.client.post("/rest/Send/SendBulkPacket/", data=params), 2)
 
 
 def test_raw_unencoded_cyrillic_counts_as_characters(account: Account) -> None:

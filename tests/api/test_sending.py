@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
+from smsgate.domain.dates import parse_api_datetime
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database
 from smsgate.store.messages import allocate_ids
@@ -670,6 +671,18 @@ def test_future_send_date_is_scheduled(
     assert row.expires_at == wanted + timedelta(minutes=1440)
 
 
+@pytest.mark.parametrize("suffix", ["Z", "+00:00", "+03:00", "-0530"])
+def test_a_send_date_with_a_zone_is_that_utc_time(
+    admin: AccountAdmin, make_account: Callable[..., Account], suffix: str
+) -> None:
+    account = make_account()
+    wanted = (datetime.now(UTC) + timedelta(hours=10)).replace(second=0, microsecond=0)
+    offset = parse_api_datetime(f"2000-01-01T12:00{suffix}") - datetime(2000, 1, 1, 12)
+    written = (wanted - offset).strftime("%Y-%m-%dT%H:%M:%S") + suffix
+    ids = send_ok(account, PHONE, "Hi", sendDate=written)
+    assert message_rows(admin.database, ids)[int(ids[0])].due_at == wanted
+
+
 def test_past_send_date_means_now(
     admin: AccountAdmin, make_account: Callable[..., Account]
 ) -> None:
@@ -681,7 +694,19 @@ def test_past_send_date_means_now(
 
 
 @pytest.mark.parametrize(
-    "url", ["ftp://example.com/cb", "javascript:alert(1)", "example.com/cb", "http://", "cb"]
+    "url",
+    [
+        "ftp://example.com/cb",
+        "javascript:alert(1)",
+        "example.com/cb",
+        "http://",
+        "cb",
+        "http://[::1",  # urlsplit raises on these (a 500 before)
+        "http://[bad]/x",
+        "http://example.com:99999999/",
+        "http://example.com:port/",
+        "http://example.com:0/",
+    ],
 )
 def test_non_http_callback_url_is_code_2(make_account: Callable[..., Account], url: str) -> None:
     account = make_account()

@@ -36,8 +36,11 @@ def test_parse_api_datetime(raw: str, expected: datetime) -> None:
         "yesterday",
         "2024-03-05",
         "2024-03-05T07",
-        "2024-03-05T07:08:09Z",
-        "2024-03-05T07:08:09+03:00",
+        "2024-03-05T07:08:09+3:00",
+        "2024-03-05T07:08:09+03:60",
+        "2024-03-05T07:08:09+24:00",
+        "2024-03-05T07:08:09z",
+        "0001-01-01T00:00:00+00:01",  # before year 1 in UTC
         "2024-03-05T07:08.5",
         "2024-13-05T07:08:09",
         "2023-02-29T07:08:09",
@@ -50,6 +53,21 @@ def test_parse_api_datetime_refuses(raw: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         parse_api_datetime(raw)
     assert caught.value.desc == f"Invalid date: {raw}"
+
+
+@pytest.mark.parametrize(
+    ("raw", "utc"),
+    [
+        ("2024-03-05T07:08:09Z", datetime(2024, 3, 5, 7, 8, 9)),
+        ("2024-03-05T07:08:09+03:00", datetime(2024, 3, 5, 4, 8, 9)),
+        ("2024-03-05 07:08-0130", datetime(2024, 3, 5, 8, 38)),
+        ("2024-03-05T01:00:00.5+02:00", datetime(2024, 3, 4, 23, 0, 0, 500000)),
+    ],
+)
+def test_a_zone_suffix_gives_the_utc_time(raw: str, utc: datetime) -> None:
+    assert parse_api_datetime(raw) == utc
+    with pytest.raises(InvalidArgument, match="a local time has no zone"):
+        parse_api_datetime(raw, zoned=False)
 
 
 @given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)))

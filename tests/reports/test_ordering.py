@@ -37,8 +37,16 @@ def ordering(account: Account, **params: str) -> httpx.Response:
 @pytest.mark.parametrize(
     ("params", "code", "desc"),
     [
-        ({"endTime": "2025-03-10T00:00:00"}, 1, "startDateTime can not be null or empty"),
-        ({"startTime": "2025-03-10T00:00:00"}, 1, "endDateTime can not be null or empty"),
+        (
+            {"endTime": "2025-03-10T00:00:00"},
+            1,
+            "StartDateTime can not be null or empty\r\nParameter name: startDateTime",
+        ),
+        (
+            {"startTime": "2025-03-10T00:00:00"},
+            1,
+            "EndDateTime can not be null or empty\r\nParameter name: endDateTime",
+        ),
         ({**period(), "startTime": "10.03.2025"}, 2, "Not correct format startTime"),
         ({**period(), "endTime": "2025-03-32T00:00:00"}, 2, "Not correct format endTime"),
         ({**period(), "phone": "7900123456a"}, 2, "Phone must be numeric"),

@@ -146,6 +146,8 @@ def test_send_date_is_required(make_account: Callable[..., Account], send_date: 
         ("79241234567", "0001-01-01T00:00:00"),  # Vladivostok: before year 1 in UTC
         ("12125551234", "9999-12-31T23:59:00"),  # New York: after year 9999 in UTC
         ("79001234567", "9999-12-31T23:59:00"),  # Moscow: its validity ends after 9999
+        ("79001234567", "2030-01-01T10:00:00+03:00"),  # a local time has no zone
+        ("79001234567", "2030-01-01T10:00:00Z"),
     ],
 )
 def test_send_dates_out_of_range_are_invalid_arguments(

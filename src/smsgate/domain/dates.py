@@ -11,24 +11,29 @@ from smsgate.domain.errors import InvalidArgument
 DEFAULT_VALIDITY_MINUTES = 1440
 MAX_VALIDITY_MINUTES = 4320
 
-# Fractions beyond microseconds (.NET clients send seven digits) are cut, not rejected.
+# Fractions beyond microseconds (.NET clients send seven digits) are cut, not rejected. The
+# zone suffix is what ISO 8601 writers (Go, Java, JavaScript, Python) add: Z or +HH:MM.
 _API_DATETIME = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6})\d*)?)?",
+    r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6})\d*)?)?"
+    r"(Z|[+-]\d{2}:?\d{2})?",
     re.ASCII,
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
 
 
-def parse_api_datetime(raw: str) -> datetime:
+def parse_api_datetime(raw: str, *, zoned: bool = True) -> datetime:
     """A naive datetime from ``YYYY-MM-DDTHH:MM[:SS[.fff]]`` (``T`` or a space); the caller
-    knows which zone it is in."""
+    knows which zone it is in. With a zone suffix (``Z``, ``+03:00``) it is the UTC time, for
+    callers whose dates are UTC; the others pass ``zoned=False`` and refuse one."""
     match = _API_DATETIME.fullmatch(raw.strip())
     if match is None:
         raise InvalidArgument(f"Invalid date: {raw}")
-    year, month, day, hour, minute, second, fraction = match.groups()
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    if zone is not None and not zoned:
+        raise InvalidArgument(f"Invalid date: {raw} (a local time has no zone)")
     try:
-        return datetime(
+        moment = datetime(
             int(year),
             int(month),
             int(day),
@@ -37,8 +42,16 @@ def parse_api_datetime(raw: str) -> datetime:
             int(second or 0),
             int((fraction or "").ljust(6, "0")),
         )
-    except ValueError:
+        if zone is not None and zone != "Z":
+            digits = zone[1:].replace(":", "")
+            hours, minutes = int(digits[:2]), int(digits[2:])
+            if hours > 23 or minutes > 59:
+                raise ValueError(zone)
+            offset = timedelta(hours=hours, minutes=minutes)
+            moment = moment - offset if zone[0] == "+" else moment + offset
+    except (ValueError, OverflowError):
         raise InvalidArgument(f"Invalid date: {raw}") from None
+    return moment
 
 
 def to_api_date(dt: datetime) -> str:

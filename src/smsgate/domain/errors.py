@@ -19,8 +19,8 @@ class ApiError(Exception):
 class MissingArgument(ApiError):
     code = 1
 
-    def __init__(self, name: str) -> None:
-        super().__init__(f"{name} can not be null or empty")
+    def __init__(self, name: str, text: str | None = None) -> None:
+        super().__init__(text or f"{name} can not be null or empty")
 
 
 class InvalidArgument(ApiError):

@@ -6,8 +6,8 @@ in the background (``smsgate.reports``).
 
 Errors carry the guide's texts exactly:
 
-- Code 1: "startDateTime can not be null or empty" (or endDateTime), when neither spelling of
-  the bound was sent;
+- Code 1: "StartDateTime can not be null or empty\\r\\nParameter name: startDateTime" (or
+  EndDateTime, with a real CR LF as .NET writes it), when neither spelling of the bound was sent;
 - Code 2, a bad argument: "Not correct format startTime" / "Not correct format endTime",
   "Phone must be numeric", "Not correct length phone", "Id report not found" (no such report,
   or another account's), "Bad Request" (the end before the start; a ``state``, ``c_base``,
@@ -41,6 +41,8 @@ TOO_MANY = "More than 2 reports at once are not allowed, make request later"
 BAD_REQUEST = "Bad Request"
 BAD_START = "Not correct format startTime"
 BAD_END = "Not correct format endTime"
+NO_START = "StartDateTime can not be null or empty\r\nParameter name: startDateTime"
+NO_END = "EndDateTime can not be null or empty\r\nParameter name: endDateTime"
 PHONE_NOT_NUMERIC = "Phone must be numeric"
 PHONE_LENGTH = "Not correct length phone"
 NOT_FOUND = "Id report not found"

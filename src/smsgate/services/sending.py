@@ -100,8 +100,17 @@ def validate_callback_url(raw: str | None) -> str | None:
         return None
     # urlsplit keeps a NUL in the host or path; the store could not.
     url = refuse_nul("callback_url", raw).strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        # Reading the port raises for one that is no number or out of range.
+        valid = (
+            parts.scheme in ("http", "https")
+            and bool(parts.hostname)
+            and (parts.port is None or parts.port > 0)
+        )
+    except ValueError:  # also a bracketed host that is no IPv6 address
+        valid = False
+    if not valid:
         raise InvalidArgument(f"Invalid callback_url: {raw}")
     return url
 

@@ -20,26 +20,49 @@ _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
 MAX_NESTING = 8
 
 
-def parse_form(text: str) -> list[tuple[str, str]]:
-    """Parse ``k=v&k=v`` text: urlencoded, or raw unencoded UTF-8 that clients also send.
+def parse_form(raw: bytes, charset: str = "utf-8") -> list[tuple[str, str]]:
+    """Parse ``k=v&k=v`` octets: urlencoded, or raw unencoded text that clients also send.
 
     The pairs of ``parse_qsl(text, keep_blank_values=True)``, at a fraction of its cost: most
-    names and values need no decoding at all.
+    names and values need no decoding at all. A field holding a raw space or a non-ASCII
+    character was not urlencoded (the guide's own examples send ``sourceAddress=SMS Info``):
+    its ``+`` and ``%`` are the client's text. Raises ``InvalidArgument`` for octets that are
+    not ``charset`` text, rather than send what the client did not write.
     """
+    try:
+        text = raw.decode(charset)
+    except UnicodeDecodeError:
+        raise InvalidArgument(f"Invalid request: the parameters are not {charset} text") from None
+    # C#'s StreamWriter starts a UTF-8 body with a byte order mark.
+    text = text.removeprefix("\ufeff")
     pairs = []
     for field in text.split("&"):
         if field:
             name, _, value = field.partition("=")
-            if "%" in field or "+" in field:
-                name, value = _decoded(name), _decoded(value)
+            if ("%" in field or "+" in field) and field.isascii() and " " not in field:
+                name = _decoded(name, name, charset)
+                value = _decoded(value, name, charset)
             pairs.append((name, value))
+    if charset != "utf-8":
+        pairs = [(without_lone_surrogates(n), without_lone_surrogates(v)) for n, v in pairs]
     return pairs
 
 
-def _decoded(text: str) -> str:
+def without_lone_surrogates(text: str) -> str:
+    """``text`` with any lone surrogate replaced: a request may declare any charset, and
+    ``unicode_escape`` or ``utf-7`` can make one, which no encoder takes further on."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _decoded(text: str, name: str, charset: str) -> str:
     if "+" in text:
         text = text.replace("+", " ")
-    return unquote(text) if "%" in text else text
+    if "%" not in text:
+        return text
+    try:
+        return unquote(text, encoding=charset, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidArgument(f"Invalid parameter {name[:60]}: not {charset} text") from None
 
 
 class Params:
@@ -76,9 +99,19 @@ class Params:
         return value
 
     def get_all(self, name: str) -> list[str]:
-        """Every non-empty value of ``name`` and ``name[]``, in order."""
+        """Every non-empty value of ``name``, ``name[]`` and then ``name[0]``, ``name[1]``..
+        (PHP's ``http_build_query`` form), in order."""
         key = name.lower()
         found = self._values.get(key, []) + self._values.get(key + "[]", [])
+        prefix = key + "["
+        indexed = [
+            (int(index), values[-1])
+            for other, values in self._values.items()
+            if other.startswith(prefix)
+            and other.endswith("]")
+            and is_ascii_number(index := other[len(prefix) : -1], 9)
+        ]
+        found += [value for _, value in sorted(indexed)]
         return [value for value in found if value.strip()]
 
     def nested(self, name: str) -> Any:
@@ -112,7 +145,14 @@ def _as_lists(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     converted = {key: _as_lists(value) for key, value in node.items()}
+    listed = indexed_values(converted)
+    return converted if listed is None else listed
+
+
+def indexed_values(node: dict[str, Any]) -> list[Any] | None:
+    """The values of a dict whose keys are all array indices, in index order (a PHP array;
+    its ``json_encode`` also writes one whose indices have gaps as such an object), or None."""
     # A longer "index" is a name: no list has a billion entries.
-    if converted and all(is_ascii_number(key, 9) or key == "" for key in converted):
-        return [converted[key] for key in sorted(converted, key=lambda k: int(k or 0))]
-    return converted
+    if node and all(is_ascii_number(key, 9) or key == "" for key in node):
+        return [node[key] for key in sorted(node, key=lambda k: int(k or 0))]
+    return None

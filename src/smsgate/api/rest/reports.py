@@ -13,7 +13,15 @@ from smsgate.api.rest.call import ApiCall
 from smsgate.domain.dates import parse_api_datetime
 from smsgate.domain.errors import InvalidArgument, MissingArgument
 from smsgate.services import reports
-from smsgate.services.reports import BAD_END, BAD_REQUEST, BAD_START, ReportFormat, ReportOrder
+from smsgate.services.reports import (
+    BAD_END,
+    BAD_REQUEST,
+    BAD_START,
+    NO_END,
+    NO_START,
+    ReportFormat,
+    ReportOrder,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,10 +35,10 @@ class FileAnswer:
     filename: str
 
 
-def _bound(call: ApiCall, names: tuple[str, str], bad_format: str) -> datetime:
+def _bound(call: ApiCall, names: tuple[str, str], missing: str, bad_format: str) -> datetime:
     raw = call.params.get(names[0]) or call.params.get(names[1])
     if raw is None:
-        raise MissingArgument(names[1])
+        raise MissingArgument(names[1], missing)
     try:
         return parse_api_datetime(raw).replace(tzinfo=UTC)
     except InvalidArgument:
@@ -60,8 +68,8 @@ async def all_stat(call: ApiCall) -> int | FileAnswer:
     state = call.params.get("state")
     phone = call.params.get("phone")
     order = ReportOrder(
-        start=_bound(call, ("startTime", "startDateTime"), BAD_START),
-        end=_bound(call, ("endTime", "endDateTime"), BAD_END),
+        start=_bound(call, ("startTime", "startDateTime"), NO_START, BAD_START),
+        end=_bound(call, ("endTime", "endDateTime"), NO_END, BAD_END),
         format=ReportFormat.XLSX if _switch(call, "type_load") else ReportFormat.CSV,
         zone=account.timezone or platform.settings.default_timezone,
         state=state.strip().lower() if state is not None else None,

@@ -7,6 +7,7 @@ endpoint answers at ``Session``, ``Session/``, ``Session//`` and its ``.php`` al
 from __future__ import annotations
 
 import asyncio
+import codecs
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from time import perf_counter
@@ -22,7 +23,7 @@ from starlette.types import Message, Receive, Scope, Send
 from smsgate.api.observe import RequestObserver
 from smsgate.api.rest import account, incoming, reports, send, state
 from smsgate.api.rest.call import ApiCall
-from smsgate.api.rest.params import Params, parse_form
+from smsgate.api.rest.params import Params, parse_form, without_lone_surrogates
 from smsgate.api.rest.rendering import render, render_error, send_json
 from smsgate.api.rest.reports import FileAnswer
 from smsgate.domain.digits import MAX_ID_DIGITS, is_ascii_number
@@ -136,7 +137,7 @@ async def read_params(scope: Scope, receive: Receive, limit: int) -> Params:
     length, kind = body_headers(scope)
     if length is not None and length > limit:
         raise BodyTooLarge(limit)
-    query = parse_form(scope["query_string"].decode("utf-8", "replace"))
+    query = parse_form(scope["query_string"])
     if length == 0:  # HTTP/1.1: no Content-Length and no Transfer-Encoding, no body
         return Params(query)
     if kind.lower().startswith(b"multipart/form-data"):
@@ -147,15 +148,40 @@ async def read_params(scope: Scope, receive: Receive, limit: int) -> Params:
             )
             async with form_reader as form:
                 body = [
-                    (_valid_text(name), _valid_text(value))
+                    (without_lone_surrogates(name), await _field_text(name, value))
                     for name, value in form.multi_items()
-                    if not isinstance(value, UploadFile)
                 ]
         except (MultiPartException, HTTPException):
             raise InvalidArgument("Invalid multipart/form-data body") from None
         return Params(query, body)
     raw = await read_body(receive, limit)
-    return Params(query, parse_form(raw.decode("utf-8", "replace")) if raw else ())
+    return Params(query, parse_form(raw, declared_charset(kind)) if raw else ())
+
+
+async def _field_text(name: str, value: str | UploadFile) -> str:
+    """A multipart field's text. Clients mark fields as files too (Python's ``requests`` with
+    ``files=`` gives every part a file name): a file's content is its value, in UTF-8."""
+    if not isinstance(value, UploadFile):
+        return without_lone_surrogates(value)
+    try:
+        return (await value.read()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidArgument(f"Invalid parameter {name[:60]}: not utf-8 text") from None
+
+
+def declared_charset(content_type: bytes) -> str:
+    """The ``charset`` of a Content-Type (UTF-8 when none); ``InvalidArgument`` for one that
+    Python does not know."""
+    _, found, rest = content_type.lower().partition(b"charset=")
+    if not found:
+        return "utf-8"
+    name = rest.split(b";", 1)[0].strip(b" \t\"'").decode("latin-1")
+    try:
+        codec = codecs.lookup(name).name
+        b"a".decode(codec, "ignore")  # refuses codecs that are no text encodings (base64)
+    except LookupError:
+        raise InvalidArgument(f"Unsupported charset {name[:40]}") from None
+    return codec
 
 
 async def send_file(answer: FileAnswer, scope: Scope, receive: Receive, send: Send) -> None:
@@ -175,12 +201,6 @@ async def send_file(answer: FileAnswer, scope: Scope, receive: Receive, send: Se
         },
     )
     await response(scope, receive, send)
-
-
-def _valid_text(text: str) -> str:
-    """``text`` with any lone surrogate replaced: a part may declare any charset, and
-    ``unicode_escape`` or ``utf-7`` can make one, which no encoder takes further on."""
-    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 class RestApp:

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from smsgate.api.rest.call import ApiCall
-from smsgate.api.rest.params import Params
+from smsgate.api.rest.params import Params, indexed_values
 from smsgate.domain.dates import parse_api_datetime, parse_validity
 from smsgate.domain.errors import GatewayError, InvalidArgument, MissingArgument
 from smsgate.domain.phone import split_phone_list
@@ -37,7 +37,7 @@ async def utc_send_date(call: ApiCall, _account: AccountProfile) -> datetime | N
 
 async def local_send_date(call: ApiCall, account: AccountProfile) -> DueFor:
     """Required ``sendDate`` as each recipient's wall-clock time, in the zone of its number."""
-    local = parse_api_datetime(call.params.require("sendDate"))
+    local = parse_api_datetime(call.params.require("sendDate"), zoned=False)
     numbering = await call.platform.numbering.current()
     return local_times(
         numbering.registry, local, account.timezone, call.platform.settings.default_timezone
@@ -105,6 +105,8 @@ def packet_recipients(params: Params) -> Iterator[tuple[str, str]]:
     if data is None:
         raise MissingArgument("phone_data")
     entries = data.get("sms") if isinstance(data, dict) else None
+    if isinstance(entries, dict):
+        entries = indexed_values(entries)
     if not isinstance(entries, list) or not entries:
         raise InvalidArgument('phone_data must be {"sms":[{"phone":..,"text":..}]}')
     for index, entry in enumerate(entries):
@@ -114,7 +116,9 @@ def packet_recipients(params: Params) -> Iterator[tuple[str, str]]:
         text = entry.get("text")
         if text is None or text == "":
             raise MissingArgument(f"phone_data.sms[{index}].text")
-        if not isinstance(text, str):  # a number or a list: given, but no text
+        if isinstance(text, int | float) and not isinstance(text, bool):
+            text = str(text)  # PHP's json_encode writes a numeric string as a number
+        if not isinstance(text, str):  # a list, an object or a boolean: given, but no text
             raise InvalidArgument(f"phone_data sms[{index}] has an invalid text")
         if isinstance(phones, str | int):
             phones = split_phone_list(str(phones))
