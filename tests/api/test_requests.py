@@ -311,12 +311,11 @@ def test_multipart_fields_sent_as_files_are_read(account: Account) -> None:
 
 def test_php_json_encode_forms_of_phone_data(admin: AccountAdmin, account: Account) -> None:
     # An array with a gap in its keys is written as an object; a numeric string as a number.
-    packet = {"sms": {"0": {"phone": PHONE, "text": 42}, "2": {"phone": OTHER_PHONE, "text": "Hi"}}}
-    params = creds(account) | {"sourceAddress": SENDER, "phone_data": json.dumps(packet)}
+    sparse = {"sms": {"0": {"phone": PHONE, "text": 42}, "2": {"phone": OTHER_PHONE, "text": "Hi"}}}
+    params = creds(account) | {"sourceAddress": SENDER, "phone_data": json.dumps(sparse)}
     texts = stored_texts(admin, account.client.post("/rest/Send/SendBulkPacket/", data=params))
     assert texts == ["42", "Hi"]
-    packet = {"sms": [{"phone": PHONE, "text": True}]}
-    params["phone_data"] = json.dumps(packet)
+    params["phone_data"] = json.dumps({"sms": [{"phone": PHONE, "text": True}]})
     assert_error(account.client.post("/rest/Send/SendBulkPacket/", data=params), 2)
 
 
