@@ -60,6 +60,7 @@ class BackendScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist has
         return backend_of(nodeid) or super()._split_scope(nodeid)
 
 
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: pytest -p no:xdist runs without it
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> BackendScheduling:
     return BackendScheduling(config, log)
 
