@@ -26,8 +26,9 @@ from smsgate.domain.flood import MAX_FLOOD_LIMIT, MAX_FLOOD_WINDOW_SECONDS
 from smsgate.domain.timezones import check_zone
 
 CONFIG_FILE_VARIABLE = "SMSGATE_CONFIG"
-# A batch's claim outlives its slowest submit by this much: the results' write (tried again for
-# up to 3.5 s if it fails, ``dispatcher.RECORD_ATTEMPTS``), the sweep's tick.
+# A batch's claim outlives its slowest submit by more than this: the results' write (tried
+# again while the claim holds if it fails, ``dispatcher.RECORD_RETRY_SECONDS``), the sweep's
+# tick.
 LEASE_MARGIN_SECONDS = 5.0
 
 

@@ -97,12 +97,15 @@ def test_submit_results_are_recorded_after_failed_writes(
     database: Database, monkeypatch: Any
 ) -> None:
     monkeypatch.setattr(dispatching, "RECORD_RETRY_SECONDS", 0.01)
+    monkeypatch.setattr(dispatching, "RECORD_RETRY_MAX_SECONDS", 0.05)
     account_id = AccountAdmin(database).create("records", password="secret-password")
     now = datetime.now(UTC)
     database.write_sync(
         lambda c: insert_parts(c, [part_row(i, account_id, now) for i in (1, 2, 3)])
     )
-    flaky = UnreachableFirst(database.url, failures=dispatching.RECORD_ATTEMPTS - 1)
+    # More failures than the four a fixed count of attempts allowed: tried as long as the
+    # claim holds (60 s here), each part is still sent once.
+    flaky = UnreachableFirst(database.url, failures=12)
     smsc = CountingSmsc()
     dispatcher = Dispatcher(
         flaky,

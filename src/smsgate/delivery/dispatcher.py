@@ -49,11 +49,14 @@ log = logging.getLogger(__name__)
 
 # How often a finishing dispatcher looks whether sent parts still await their reports.
 REPORT_POLL_SECONDS = 0.1
-# A write of submit results that fails (the database unreachable a moment) is tried again: the
-# SMSC has the parts, and unrecorded they would be sent again once their claim lapsed. The
-# waits add up to 3.5 s, inside the 5 s by which a claim outlives its slowest submit (config).
-RECORD_ATTEMPTS = 4
+# A write of submit results that fails (the database unreachable a while, a failover) is tried
+# again, the waits doubling, for as long as the batch's claim holds: the SMSC has the parts,
+# and unrecorded they would be sent again once their claim lapsed. Past that, another claim
+# may have taken them, and the results are another dispatcher's to write.
 RECORD_RETRY_SECONDS = 0.5
+RECORD_RETRY_MAX_SECONDS = 5.0
+# The last write is tried this long before the claim lapses at the latest (clocks differ).
+CLOCK_MARGIN_SECONDS = 1.0
 # Receipts that came before their part's submit result wait for it (``early_receipts``); one
 # still unmatched after a day never will be. Looked for every ten minutes.
 EARLY_RECEIPTS_KEPT = timedelta(days=1)
@@ -166,7 +169,10 @@ class Dispatcher:
                 log.exception("claiming due parts failed")
                 claimed = []
             if claimed:
-                task = asyncio.create_task(self._dispatch(claimed))
+                lease_ends = (
+                    time.monotonic() + self.settings.lease.total_seconds() - CLOCK_MARGIN_SECONDS
+                )
+                task = asyncio.create_task(self._dispatch(claimed, lease_ends))
                 self._batches.add(task)
                 task.add_done_callback(self._batch_done)
             else:
@@ -193,7 +199,8 @@ class Dispatcher:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), self.settings.idle_poll)
 
-    async def _dispatch(self, parts: Sequence[ClaimedPart]) -> None:
+    async def _dispatch(self, parts: Sequence[ClaimedPart], lease_ends: float) -> None:
+        """Submit claimed ``parts`` and record the results before ``lease_ends`` (monotonic)."""
         by_connector: dict[str, list[ClaimedPart]] = defaultdict(list)
         unroutable: list[ClaimedPart] = []
         for part in parts:
@@ -211,18 +218,24 @@ class Dispatcher:
                     for p in unroutable
                 ],
                 with_callback=(),
+                lease_ends=lease_ends,
             )
         # Each connector's submit runs to its end, whatever another's does: the batch's slot
         # is free only once none of its parts is with a connector.
         outcomes = await asyncio.gather(
-            *(self._submit(self.connectors[name], batch) for name, batch in by_connector.items()),
+            *(
+                self._submit(self.connectors[name], batch, lease_ends)
+                for name, batch in by_connector.items()
+            ),
             return_exceptions=True,
         )
         for name, outcome in zip(by_connector, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 log.error("dispatching a batch to %s failed", name, exc_info=outcome)
 
-    async def _submit(self, connector: Connector, parts: Sequence[ClaimedPart]) -> None:
+    async def _submit(
+        self, connector: Connector, parts: Sequence[ClaimedPart], lease_ends: float
+    ) -> None:
         try:
             results = await connector.submit([outbound(part) for part in parts])
         except Exception:
@@ -231,11 +244,19 @@ class Dispatcher:
                 SubmitResult(p.id, SubmitOutcome.RETRY, error="connector error") for p in parts
             ]
         await self._record(
-            connector.name, results, with_callback={p.id for p in parts if p.has_callback}
+            connector.name,
+            results,
+            with_callback={p.id for p in parts if p.has_callback},
+            lease_ends=lease_ends,
         )
 
     async def _record(
-        self, connector: str, results: Sequence[SubmitResult], with_callback: Collection[int]
+        self,
+        connector: str,
+        results: Sequence[SubmitResult],
+        *,
+        with_callback: Collection[int],
+        lease_ends: float,
     ) -> None:
         now = datetime.now(UTC)
         accepted = [
@@ -262,18 +283,20 @@ class Dispatcher:
             for error, part_ids in retry.items():
                 record_retry(connection, part_ids, retry_at, error)
 
-        for attempt in range(1, RECORD_ATTEMPTS + 1):
+        wait = RECORD_RETRY_SECONDS
+        while True:
             try:
                 await self.database.write(work, Lane.OUTCOMES)
                 break
             except Exception:
                 # Nothing of it was written (or all of it: every update checks the state first).
-                if attempt == RECORD_ATTEMPTS:
+                if time.monotonic() + wait >= lease_ends:
                     raise
                 log.warning(
                     "recording %d submit results failed; trying again", len(results), exc_info=True
                 )
-                await asyncio.sleep(RECORD_RETRY_SECONDS * 2 ** (attempt - 1))
+                await asyncio.sleep(wait)
+                wait = min(2 * wait, RECORD_RETRY_MAX_SECONDS)
         PARTS_SUBMITTED.inc(len(accepted))
         PARTS_FAILED.inc(sum(map(len, rejected.values())))
 
