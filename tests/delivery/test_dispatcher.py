@@ -18,6 +18,7 @@ from smsgate.delivery.connector import (
     DeliveryReport,
     IncomingPart,
     IncomingSms,
+    OnAnswer,
     OutboundPart,
     SubmitOutcome,
     SubmitResult,
@@ -55,7 +56,9 @@ class CountingSmsc:
     async def stop(self) -> None:
         return None
 
-    async def submit(self, parts: Sequence[OutboundPart]) -> list[SubmitResult]:
+    async def submit(
+        self, parts: Sequence[OutboundPart], on_answer: OnAnswer | None = None
+    ) -> list[SubmitResult]:
         self.taken += [part.message_id for part in parts]
         if self.outcome is not SubmitOutcome.ACCEPTED:
             return [SubmitResult(p.message_id, self.outcome, error=self.reason) for p in parts]

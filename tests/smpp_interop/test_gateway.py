@@ -13,6 +13,7 @@ One server serves every test here; each SMSC sits behind its own route:
 | 7906 | crashy | node-smpp that the test kills and restarts (it keeps a journal) |
 | 7907 | sar | node-smpp; long messages carry SAR TLVs instead of a UDH |
 | 7908 | rust | smpp34.Server, receipts before their resp |
+| 7909 | stalling | node-smpp; numbers ending in 99 throttled while a test wants it |
 
 No route covers 7495 (Moscow landlines): sending there answers Code 8.
 """
@@ -34,7 +35,15 @@ import pytest
 
 from smsgate.delivery.smpp.pdu import CommandStatus
 from tests.api import conftest as api_fixtures
-from tests.api.helpers import Deployment, assert_error, balance, message_rows, send_sms, wait_for
+from tests.api.helpers import (
+    Deployment,
+    assert_error,
+    balance,
+    message_rows,
+    send_sms,
+    state,
+    wait_for,
+)
 from tests.databases import Databases
 from tests.inbound.helpers import Inbound, unique_number, wait_incoming
 from tests.server import free_port
@@ -77,6 +86,7 @@ def gateway(
         "tls": NodeSmsc(tls_cert=certificates.certfile, tls_key=certificates.keyfile),
         "crashy": NodeSmsc(resp_delay=5, receipt_delay=300, journal=workdir / "crashy.journal"),
         "sar": NodeSmsc(),
+        "stalling": NodeSmsc(),
     }
     rust = RustSmsc()
     deployment = None
@@ -91,6 +101,7 @@ def gateway(
         connectors["throttled"] |= {"throttle_delay": 0.01, "throttle_max_delay": 0.1}
         connectors["tls"] |= {"tls": True, "ca_file": str(certificates.ca_file)}
         connectors["sar"] |= {"concatenation": "sar"}
+        connectors["stalling"] |= {"throttle_delay": 0.05, "throttle_max_delay": 0.2}
         connectors["dead"] = {**TEST_CONNECTOR, "port": free_port()}
         connectors["rust"] = {**TEST_CONNECTOR, "port": rust.port}
         routes = [
@@ -102,6 +113,7 @@ def gateway(
             ("7906", ["crashy"]),
             ("7907", ["sar"]),
             ("7908", ["rust"]),
+            ("7909", ["stalling"]),
         ]
         config = settings_file(workdir / "smsgate.toml", connectors, routes)
         deployment = api_fixtures.deploy(databases, workdir, config=str(config))
@@ -160,6 +172,24 @@ def test_a_throttling_storm_loses_nothing(gateway: Gateway) -> None:
     after = smsc.stats()
     assert after["accepted"] - before["accepted"] == 500  # each taken once
     assert after["throttled"] - before["throttled"] > 10
+
+
+def test_parts_taken_are_recorded_while_the_rest_of_their_batch_is_throttled(
+    gateway: Gateway,
+) -> None:
+    # A stop cut short, or a crash, while the batch is still out would otherwise leave the
+    # part the SMSC took unrecorded, to be sent again.
+    smsc = gateway.smscs["stalling"]
+    smsc.send("set", throttle_suffix="99")
+    account = gateway.account()
+    taken, stalled = send_bulk(account, ["79090000001", "79090000099"], "Half throttled")
+    try:
+        wait_for(lambda: state(account, taken)["SubmittedDateUtc"] is not None, timeout=5)
+        assert state(account, stalled)["SubmittedDateUtc"] is None  # its batch is still out
+    finally:
+        smsc.send("set", throttle_suffix=None)
+    wait_delivered(account, 2)
+    assert smsc.stats()["accepted"] == 2  # each taken once
 
 
 def test_an_smsc_killed_and_restarted_mid_run_loses_nothing(gateway: Gateway) -> None:
@@ -269,6 +299,11 @@ def test_tls_connector_delivers(gateway: Gateway) -> None:
     assert gateway.smscs["tls"].stats()["accepted"] == 20
 
 
+def connector_named(status: dict[str, Any], name: str) -> dict[str, Any]:
+    (connector,) = (c for c in status["connectors"] if c["name"] == name)
+    return dict(connector)
+
+
 def smsgate(deployment: Deployment, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "smsgate", *args],
@@ -282,14 +317,35 @@ def smsgate(deployment: Deployment, *args: str) -> subprocess.CompletedProcess[s
 
 
 def test_admin_connectors_shows_each_bind(gateway: Gateway) -> None:
-    shown = smsgate(gateway.deployment, "admin", "connectors", "--json")
-    status = json.loads(shown.stdout)
+    account = gateway.account()
+    send_bulk(account, numbers("7916", 1), "Counted")  # whatever ran before this test
+    wait_delivered(account, 1)
+
+    def shown_status() -> dict[str, Any]:
+        shown = smsgate(gateway.deployment, "admin", "connectors", "--json")
+        return dict(json.loads(shown.stdout))
+
+    def main_counted() -> bool:
+        (main,) = connector_named(shown_status(), "main")["sessions"]
+        return bool(main["accepted"] >= 1 and main["inbound"] >= 1)
+
+    wait_for(main_counted, timeout=10, interval=0.2)  # the status file is written each second
+    status = shown_status()
     assert status["running"] is True
     by_name = {connector["name"]: connector for connector in status["connectors"]}
-    assert set(by_name) == {"main", "racing", "throttled", "tls", "dead", "crashy", "sar", "rust"}
+    assert set(by_name) == {
+        "main",
+        "racing",
+        "throttled",
+        "tls",
+        "dead",
+        "crashy",
+        "sar",
+        "rust",
+        "stalling",
+    }
     (main,) = by_name["main"]["sessions"]
     assert (main["state"], main["window"], main["bind"]) == ("bound", 10, "transceiver")
-    assert main["accepted"] >= 1 and main["inbound"] >= 1
     (dead,) = by_name["dead"]["sessions"]
     assert by_name["dead"]["up"] is False
     assert "Connect" in dead["last_error"] or "refused" in dead["last_error"], dead

@@ -11,7 +11,7 @@ database (``smsgate.store.simulator``), which nothing of the platform reads.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -120,6 +120,10 @@ class ConnectorEvents(Protocol):
         ...
 
 
+# Told each part's result as the SMSC answers it, while the rest of the batch is still out.
+OnAnswer = Callable[[SubmitResult], None]
+
+
 class Connector(Protocol):
     """An outbound link to an SMSC."""
 
@@ -130,6 +134,11 @@ class Connector(Protocol):
 
     async def start(self, events: ConnectorEvents) -> None: ...
 
-    async def submit(self, parts: Sequence[OutboundPart]) -> list[SubmitResult]: ...
+    async def submit(
+        self, parts: Sequence[OutboundPart], on_answer: OnAnswer | None = None
+    ) -> list[SubmitResult]:
+        """Submit ``parts``; each one's result, in order. A connector whose parts are answered
+        one by one tells ``on_answer`` each result as it comes, before the call returns."""
+        ...
 
     async def stop(self) -> None: ...

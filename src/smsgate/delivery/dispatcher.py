@@ -57,6 +57,8 @@ RECORD_RETRY_SECONDS = 0.5
 RECORD_RETRY_MAX_SECONDS = 5.0
 # The last write is tried this long before the claim lapses at the latest (clocks differ).
 CLOCK_MARGIN_SECONDS = 1.0
+# Results of a batch still partly with its connector are written this often (see ``_submit``).
+RESULTS_FLUSH_SECONDS = 0.5
 # Receipts that came before their part's submit result wait for it (``early_receipts``); one
 # still unmatched after a day never will be. Looked for every ten minutes.
 EARLY_RECEIPTS_KEPT = timedelta(days=1)
@@ -236,19 +238,46 @@ class Dispatcher:
     async def _submit(
         self, connector: Connector, parts: Sequence[ClaimedPart], lease_ends: float
     ) -> None:
+        """Submit ``parts`` through ``connector`` and record their results: those answered
+        one by one every ``RESULTS_FLUSH_SECONDS`` while the rest are out (a batch partly
+        throttled can take most of a minute, and a stop or a crash meanwhile would otherwise
+        leave the parts the SMSC took unrecorded, to be sent again), the others at the end."""
+        with_callback = {p.id for p in parts if p.has_callback}
+        answered: list[SubmitResult] = []
+        recorded: set[int] = set()
+        done = asyncio.Event()
+
+        async def record_answered() -> None:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), RESULTS_FLUSH_SECONDS)
+                taken = answered[:]
+                answered.clear()
+                if taken:
+                    await self._record(
+                        connector.name, taken, with_callback=with_callback, lease_ends=lease_ends
+                    )
+                    recorded.update(result.message_id for result in taken)
+                if done.is_set():
+                    return
+
+        recorder = asyncio.create_task(record_answered())
         try:
-            results = await connector.submit([outbound(part) for part in parts])
+            results = await connector.submit([outbound(part) for part in parts], answered.append)
         except Exception:
             log.exception("connector %s failed a submit of %d parts", connector.name, len(parts))
             results = [
                 SubmitResult(p.id, SubmitOutcome.RETRY, error="connector error") for p in parts
             ]
-        await self._record(
-            connector.name,
-            results,
-            with_callback={p.id for p in parts if p.has_callback},
-            lease_ends=lease_ends,
-        )
+        finally:
+            # Also when this batch is cancelled (a stop cut short): what was answered is written.
+            done.set()
+            await asyncio.gather(recorder, return_exceptions=True)
+        rest = [result for result in results if result.message_id not in recorded]
+        if rest:
+            await self._record(
+                connector.name, rest, with_callback=with_callback, lease_ends=lease_ends
+            )
 
     async def _record(
         self,

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from smsgate.delivery.connector import (
     Connector,
     ConnectorEvents,
+    OnAnswer,
     OutboundPart,
     SubmitOutcome,
     SubmitResult,
@@ -53,13 +54,15 @@ class ExclusiveConnector:
             except LeaseLost:
                 log.warning("%s: lease lost, connector stopped; standing by", self.name)
 
-    async def submit(self, parts: Sequence[OutboundPart]) -> list[SubmitResult]:
+    async def submit(
+        self, parts: Sequence[OutboundPart], on_answer: OnAnswer | None = None
+    ) -> list[SubmitResult]:
         if not self.lease.held:
             return [
                 SubmitResult(part.message_id, SubmitOutcome.RETRY, error="bind run elsewhere")
                 for part in parts
             ]
-        return await self.connector.submit(parts)
+        return await self.connector.submit(parts, on_answer)
 
     async def stop(self) -> None:
         if self._runner is not None:

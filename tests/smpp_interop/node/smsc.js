@@ -19,13 +19,14 @@
 //   --resp-status N --resp-body HEX  answer each submit_sm with this command_status and these raw
 //                          body octets (a malformed resp), taking no message
 //   --enquire-status N     answer enquire_link with this command_status
+//   --throttle-suffix S    answer ESME_RTHROTTLED to every submit_sm to a number ending in S
 //
 // Output, one JSON object a line: {"event":"listening","port":N}, {"event":"bound",...},
 // {"event":"bind_refused",...}, {"event":"message",...} (a whole message: text joined from its
 // parts), {"event":"mo_done",...}, {"event":"stats",...}.
 // Input, one JSON object a line: {"op":"stats"}; {"op":"set","throttle_percent":P} (any option
 // that is read per PDU: throttle_percent, resp_delay, receipt_delay, resp_status, resp_body,
-// enquire_status);
+// enquire_status, throttle_suffix);
 // {"op":"mo","id":..,"source":..,
 // "destination":..,"text":..,"coding":"gsm"|"ucs2"|"binary","part_size":N,"reverse":bool};
 // {"op":"raw","hex":".."} (bytes written as they are to a bound session); {"op":"unbind"}.
@@ -53,6 +54,7 @@ function parseArgs(argv) {
     resp_status: 0,
     resp_body: null,
     enquire_status: 0,
+    throttle_suffix: null,
   };
   const flags = new Set(['receipts_before_resp', 'receipt_text_only', 'quiet']);
   const numbers = new Set(['port', 'resp_delay', 'receipt_delay', 'throttle_percent', 'resp_status',
@@ -276,7 +278,8 @@ function onSubmit(session, pdu) {
       session.socket.write(Buffer.concat([header, body]));
       return;
     }
-    if (Math.random() * 100 < options.throttle_percent) {
+    const stalled = options.throttle_suffix && pdu.destination_addr.endsWith(options.throttle_suffix);
+    if (stalled || Math.random() * 100 < options.throttle_percent) {
       stats.throttled++;
       session.send(pdu.response({ command_status: smpp.ESME_RTHROTTLED }));
       return;

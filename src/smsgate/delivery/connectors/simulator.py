@@ -31,6 +31,7 @@ from smsgate.delivery.connector import (
     DeliveryReport,
     IncomingPart,
     IncomingSms,
+    OnAnswer,
     OutboundPart,
     ReportStatus,
     SubmitOutcome,
@@ -170,7 +171,10 @@ class SimulatedSmsc:
         except Exception:
             log.exception("%s: releasing what it held failed; its leases will lapse", self.name)
 
-    async def submit(self, parts: Sequence[OutboundPart]) -> list[SubmitResult]:
+    async def submit(
+        self, parts: Sequence[OutboundPart], on_answer: OnAnswer | None = None
+    ) -> list[SubmitResult]:
+        # Every part is answered by one write, as the call returns: ``on_answer`` has no use.
         now = datetime.now(UTC)
         due_at = now + timedelta(seconds=self.delay)
         due = time.monotonic() + self.delay

@@ -32,6 +32,7 @@ from smsgate.delivery.connector import (
     DeliveryReport,
     IncomingPart,
     IncomingSms,
+    OnAnswer,
     OutboundPart,
     SubmitOutcome,
     SubmitResult,
@@ -316,7 +317,9 @@ class SmppConnector:
         _cancel(future for held in self._unrecorded.values() for _, future in held)
         self._unrecorded.clear()
 
-    async def submit(self, parts: Sequence[OutboundPart]) -> list[SubmitResult]:
+    async def submit(
+        self, parts: Sequence[OutboundPart], on_answer: OnAnswer | None = None
+    ) -> list[SubmitResult]:
         bound = [session for session in self._submitters if session.is_bound]
         if not bound:
             return [
@@ -343,6 +346,8 @@ class SmppConnector:
                 return
             result = submit_result(part_id, reply.result(), self.settings)
             results[part_id] = result
+            if on_answer is not None:
+                on_answer(result)
             if holding and result.smsc_id is not None:
                 self._unrecorded.setdefault(result.smsc_id, [])
                 accepted.append(result.smsc_id)
