@@ -139,8 +139,9 @@ class Site:
     async def claim(self, count: int) -> list[OutboundPart]:
         """Due parts, claimed as a dispatcher claims them (for a minute)."""
         now = datetime.now(UTC)
+        self.claimed_until = now + timedelta(minutes=1)
         claimed = await self.api.database.write(
-            lambda c: claim_due(c, now, now + timedelta(minutes=1), count)
+            lambda c: claim_due(c, now, self.claimed_until, count)
         )
         return [outbound(part) for part in claimed]
 
@@ -149,7 +150,14 @@ class Site:
         accepted = [(result.message_id, str(result.smsc_id)) for result in results]
         await self.api.database.write(
             # Every part may have a callback URL: the store looks which do.
-            lambda c: record_accepted(c, "simulator", accepted, datetime.now(UTC), dict(accepted))
+            lambda c: record_accepted(
+                c,
+                "simulator",
+                accepted,
+                datetime.now(UTC),
+                dict(accepted),
+                claimed_until=self.claimed_until,
+            )
         )
 
     def rows(self, query: Any) -> list[Any]:

@@ -4,6 +4,7 @@ PostgreSQL, ``executemany`` on SQLite; the same outcome on both."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -19,10 +20,12 @@ from smsgate.store.messages import (
     apply_receipts,
     claim_due,
     expired_waiting,
+    finish_unsent,
     forget_early_receipts,
     insert_parts,
     record_accepted,
     record_retry,
+    release_lapsed_leases,
 )
 from smsgate.store.schema import early_receipts, messages, simulator_parts
 from smsgate.store.simulator import TakenPart, mark_reported, take_parts
@@ -30,6 +33,7 @@ from tests.store.parts import part_row
 from tests.store.plans import every_index_condition_names, query_plan
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+CLAIMED_UNTIL = NOW + timedelta(minutes=1)
 CONNECTOR = "main"
 
 
@@ -49,7 +53,7 @@ def states(connection: Connection) -> dict[int, tuple[str, str | None, str | Non
 
 def test_receipts_in_one_batch_apply_once_each_and_the_first_wins(database: Database) -> None:
     ids = queued_parts(database, 3)
-    database.write_sync(lambda c: claim_due(c, NOW, NOW + timedelta(minutes=1), 10))
+    database.write_sync(lambda c: claim_due(c, NOW, CLAIMED_UNTIL, 10))
     # Part 3's receipt comes before its submit_sm_resp, twice: it waits, once.
     receipts = [
         ("a1", MessageState.DELIVERED, NOW, None),
@@ -59,13 +63,19 @@ def test_receipts_in_one_batch_apply_once_each_and_the_first_wins(database: Data
         ("a3", MessageState.EXPIRED, NOW, "repeated"),
     ]
     accepted = [(ids[1], "a2"), (ids[0], "a1")]  # not in id order
-    database.write_sync(lambda c: record_accepted(c, CONNECTOR, accepted, NOW, ()))
+    database.write_sync(
+        lambda c: record_accepted(c, CONNECTOR, accepted, NOW, (), claimed_until=CLAIMED_UNTIL)
+    )
     database.write_sync(lambda c: apply_receipts(c, CONNECTOR, receipts))
     waiting = database.read_sync(
         lambda c: c.execute(select(early_receipts.c.smsc_id, early_receipts.c.state)).all()
     )
     assert [tuple(row) for row in waiting] == [("a3", MessageState.DELIVERED.value)]
-    database.write_sync(lambda c: record_accepted(c, CONNECTOR, [(ids[2], "a3")], NOW, ()))
+    database.write_sync(
+        lambda c: record_accepted(
+            c, CONNECTOR, [(ids[2], "a3")], NOW, (), claimed_until=CLAIMED_UNTIL
+        )
+    )
     assert database.read_sync(states) == {
         1: (MessageState.DELIVERED.value, "a1", None),
         2: (MessageState.NOT_DELIVERED.value, "a2", "absent"),
@@ -78,10 +88,14 @@ def test_a_receipt_waits_for_its_part_though_an_ended_part_had_the_same_id(
     database: Database,
 ) -> None:
     ids = queued_parts(database, 2)
-    database.write_sync(lambda c: claim_due(c, NOW, NOW + timedelta(minutes=1), 10))
+    database.write_sync(lambda c: claim_due(c, NOW, CLAIMED_UNTIL, 10))
     # The SMSC gives the id "26" to the first part, and later again to the second (its count
     # restarted, or "1A" in hex is 26): the second's receipt comes before its submit result.
-    database.write_sync(lambda c: record_accepted(c, CONNECTOR, [(ids[0], "26")], NOW, ()))
+    database.write_sync(
+        lambda c: record_accepted(
+            c, CONNECTOR, [(ids[0], "26")], NOW, (), claimed_until=CLAIMED_UNTIL
+        )
+    )
     first = ("26", MessageState.DELIVERED, NOW, None)
     database.write_sync(lambda c: apply_receipts(c, CONNECTOR, [first]))
     later = NOW + timedelta(minutes=5)
@@ -90,7 +104,11 @@ def test_a_receipt_waits_for_its_part_though_an_ended_part_had_the_same_id(
     database.write_sync(lambda c: apply_receipts(c, CONNECTOR, [first, second]))
     waiting = database.read_sync(lambda c: c.execute(select(early_receipts.c.state)).all())
     assert [tuple(row) for row in waiting] == [(MessageState.NOT_DELIVERED.value,)]
-    database.write_sync(lambda c: record_accepted(c, CONNECTOR, [(ids[1], "26")], later, ()))
+    database.write_sync(
+        lambda c: record_accepted(
+            c, CONNECTOR, [(ids[1], "26")], later, (), claimed_until=CLAIMED_UNTIL
+        )
+    )
     assert database.read_sync(states) == {
         1: (MessageState.DELIVERED.value, "26", None),
         2: (MessageState.NOT_DELIVERED.value, "26", "absent"),
@@ -99,7 +117,7 @@ def test_a_receipt_waits_for_its_part_though_an_ended_part_had_the_same_id(
 
 def test_receipts_no_submit_result_claimed_are_forgotten_after_a_day(database: Database) -> None:
     ids = queued_parts(database, 1)
-    database.write_sync(lambda c: claim_due(c, NOW, NOW + timedelta(minutes=1), 10))
+    database.write_sync(lambda c: claim_due(c, NOW, CLAIMED_UNTIL, 10))
     receipts = [
         ("stale", MessageState.DELIVERED, NOW - timedelta(days=2), None),  # nothing of ours
         ("fresh", MessageState.DELIVERED, NOW, None),  # its part's result is on its way
@@ -107,7 +125,11 @@ def test_receipts_no_submit_result_claimed_are_forgotten_after_a_day(database: D
     database.write_sync(lambda c: apply_receipts(c, CONNECTOR, receipts))
     day_ago = NOW - timedelta(days=1)
     assert database.write_sync(lambda c: forget_early_receipts(c, day_ago)) == 1
-    database.write_sync(lambda c: record_accepted(c, CONNECTOR, [(ids[0], "fresh")], NOW, ()))
+    database.write_sync(
+        lambda c: record_accepted(
+            c, CONNECTOR, [(ids[0], "fresh")], NOW, (), claimed_until=CLAIMED_UNTIL
+        )
+    )
     assert database.read_sync(states) == {1: (MessageState.DELIVERED.value, "fresh", None)}
     assert database.read_sync(lambda c: c.execute(select(early_receipts)).all()) == []
 
@@ -120,9 +142,11 @@ def test_a_retry_is_due_no_later_than_the_parts_validity(database: Database) -> 
         part_row(2, account_id, NOW, expires_at=NOW + timedelta(days=1)),
     ]
     database.write_sync(lambda c: insert_parts(c, rows))
-    database.write_sync(lambda c: claim_due(c, NOW, NOW + timedelta(minutes=1), 10))
+    database.write_sync(lambda c: claim_due(c, NOW, CLAIMED_UNTIL, 10))
     retry_at = NOW + timedelta(hours=1)
-    database.write_sync(lambda c: record_retry(c, [1, 2], retry_at, "no bind up"))
+    database.write_sync(
+        lambda c: record_retry(c, [1, 2], retry_at, "no bind up", claimed_until=CLAIMED_UNTIL)
+    )
     due = dict(
         database.read_sync(lambda c: c.execute(select(messages.c.id, messages.c.due_at)).all())
     )
@@ -134,12 +158,20 @@ def test_a_retry_is_due_no_later_than_the_parts_validity(database: Database) -> 
 def test_a_receipt_error_longer_than_the_column_is_kept_cut(database: Database) -> None:
     """The error comes from the SMSC's text (``err:...``): any length, early or not."""
     ids = queued_parts(database, 2)
-    database.write_sync(lambda c: claim_due(c, NOW, NOW + timedelta(minutes=1), 10))
+    database.write_sync(lambda c: claim_due(c, NOW, CLAIMED_UNTIL, 10))
     error = "UNDELIVERABLE err:" + "9" * 300
-    database.write_sync(lambda c: record_accepted(c, CONNECTOR, [(ids[0], "b1")], NOW, ()))
+    database.write_sync(
+        lambda c: record_accepted(
+            c, CONNECTOR, [(ids[0], "b1")], NOW, (), claimed_until=CLAIMED_UNTIL
+        )
+    )
     receipts = [(smsc_id, MessageState.NOT_DELIVERED, NOW, error) for smsc_id in ("b1", "b2")]
     database.write_sync(lambda c: apply_receipts(c, CONNECTOR, receipts))  # b2 comes early
-    database.write_sync(lambda c: record_accepted(c, CONNECTOR, [(ids[1], "b2")], NOW, ()))
+    database.write_sync(
+        lambda c: record_accepted(
+            c, CONNECTOR, [(ids[1], "b2")], NOW, (), claimed_until=CLAIMED_UNTIL
+        )
+    )
     kept = (MessageState.NOT_DELIVERED.value, error[:200])
     assert {part: row[::2] for part, row in database.read_sync(states).items()} == {
         1: kept,
@@ -241,3 +273,33 @@ def test_receipts_look_up_each_operator_id_whatever_the_statistics(database: Dat
     assert (
         sorted(database.read_sync(lambda c: c.execute(delivered).scalars().all())) == ids[100:600]
     )
+
+
+def test_results_of_a_claim_that_lapsed_change_nothing(database: Database) -> None:
+    # Dispatcher A's claim lapses while its submit is slow; B claims the part and sends it.
+    # A's late results (rejected, retry, accepted) must not end, refund or re-queue B's part.
+    admin = AccountAdmin(database)
+    account_id = admin.create("lapsed", password="secret-password", balance=Decimal(10))
+    database.write_sync(lambda c: insert_parts(c, [part_row(1, account_id, NOW)]))
+    first_until = NOW + timedelta(seconds=1)
+    database.write_sync(lambda c: claim_due(c, NOW, first_until, 10))
+    later = NOW + timedelta(seconds=2)
+    database.write_sync(lambda c: release_lapsed_leases(c, later))
+    second_until = later + timedelta(minutes=1)
+    database.write_sync(lambda c: claim_due(c, later, second_until, 10))
+
+    def stale_results(connection: Connection) -> int:
+        ended = finish_unsent(
+            connection, [1], MessageState.NOT_DELIVERED, later, "refused", claimed_until=first_until
+        )
+        record_retry(connection, [1], later, "throttled", claimed_until=first_until)
+        record_accepted(connection, CONNECTOR, [(1, "a-1")], later, (), claimed_until=first_until)
+        return ended
+
+    assert database.write_sync(stale_results) == 0
+    assert database.read_sync(states)[1] == (MessageState.SUBMITTING.value, None, None)
+    assert Decimal(admin.show("lapsed")["balance"]) == 10
+    database.write_sync(
+        lambda c: record_accepted(c, CONNECTOR, [(1, "b-1")], later, (), claimed_until=second_until)
+    )
+    assert database.read_sync(states)[1] == (MessageState.SENT.value, "b-1", None)

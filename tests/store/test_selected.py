@@ -74,7 +74,9 @@ def test_a_part_claimed_after_the_expiry_sweep_found_it_is_not_refunded(
     claimed = database.write_sync(lambda c: claim_due(c, claimer_now, sweeper_now, 10))
     assert found == [1] and [claimed_part.id for claimed_part in claimed] == [1]
     ended = database.write_sync(
-        lambda c: finish_unsent(c, found, MessageState.EXPIRED, sweeper_now, "ran out", held=False)
+        lambda c: finish_unsent(
+            c, found, MessageState.EXPIRED, sweeper_now, "ran out", claimed_until=None
+        )
     )
     assert ended == 0
     state = database.read_sync(

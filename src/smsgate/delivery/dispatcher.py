@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from sqlalchemy import Connection
 
@@ -76,6 +77,22 @@ class DispatchSettings:
     max_batches_in_flight: int = 4
     # Only one dispatcher may use a database when leases are released at start (SQLite).
     release_leases_at_start: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A batch's lease, taken ``at``: ``until`` in the store, which only this claim's writes
+    match, and when it ``ends`` here (``time.monotonic``, a margin early: clocks differ)."""
+
+    at: datetime
+    until: datetime
+    ends: float
+
+    @classmethod
+    def starting(cls, lease: timedelta) -> Claim:
+        now = datetime.now(UTC)
+        ends = time.monotonic() + lease.total_seconds() - CLOCK_MARGIN_SECONDS
+        return cls(now, now + lease, ends)
 
 
 def outbound(part: ClaimedPart) -> OutboundPart:
@@ -165,16 +182,14 @@ class Dispatcher:
             if self._stopping:
                 self._slots.release()
                 return
+            claim = Claim.starting(self.settings.lease)
             try:
-                claimed = await self.database.write(self._claim)
+                claimed = await self.database.write(partial(self._claim, claim=claim))
             except Exception:
                 log.exception("claiming due parts failed")
                 claimed = []
             if claimed:
-                lease_ends = (
-                    time.monotonic() + self.settings.lease.total_seconds() - CLOCK_MARGIN_SECONDS
-                )
-                task = asyncio.create_task(self._dispatch(claimed, lease_ends))
+                task = asyncio.create_task(self._dispatch(claimed, claim))
                 self._batches.add(task)
                 task.add_done_callback(self._batch_done)
             else:
@@ -186,9 +201,8 @@ class Dispatcher:
                 # rather than spend a transaction on every few of them.
                 await asyncio.sleep(self.settings.claim_pause)
 
-    def _claim(self, connection: Connection) -> list[ClaimedPart]:
-        now = datetime.now(UTC)
-        return claim_due(connection, now, now + self.settings.lease, self.settings.batch_size)
+    def _claim(self, connection: Connection, claim: Claim) -> list[ClaimedPart]:
+        return claim_due(connection, claim.at, claim.until, self.settings.batch_size)
 
     def _batch_done(self, task: asyncio.Task[None]) -> None:
         self._batches.discard(task)
@@ -201,8 +215,8 @@ class Dispatcher:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), self.settings.idle_poll)
 
-    async def _dispatch(self, parts: Sequence[ClaimedPart], lease_ends: float) -> None:
-        """Submit claimed ``parts`` and record the results before ``lease_ends`` (monotonic)."""
+    async def _dispatch(self, parts: Sequence[ClaimedPart], claim: Claim) -> None:
+        """Submit claimed ``parts`` and record the results while their ``claim`` holds."""
         by_connector: dict[str, list[ClaimedPart]] = defaultdict(list)
         unroutable: list[ClaimedPart] = []
         for part in parts:
@@ -220,13 +234,13 @@ class Dispatcher:
                     for p in unroutable
                 ],
                 with_callback=(),
-                lease_ends=lease_ends,
+                claim=claim,
             )
         # Each connector's submit runs to its end, whatever another's does: the batch's slot
         # is free only once none of its parts is with a connector.
         outcomes = await asyncio.gather(
             *(
-                self._submit(self.connectors[name], batch, lease_ends)
+                self._submit(self.connectors[name], batch, claim)
                 for name, batch in by_connector.items()
             ),
             return_exceptions=True,
@@ -236,7 +250,7 @@ class Dispatcher:
                 log.error("dispatching a batch to %s failed", name, exc_info=outcome)
 
     async def _submit(
-        self, connector: Connector, parts: Sequence[ClaimedPart], lease_ends: float
+        self, connector: Connector, parts: Sequence[ClaimedPart], claim: Claim
     ) -> None:
         """Submit ``parts`` through ``connector`` and record their results: those answered
         one by one every ``RESULTS_FLUSH_SECONDS`` while the rest are out (a batch partly
@@ -255,7 +269,7 @@ class Dispatcher:
                 answered.clear()
                 if taken:
                     await self._record(
-                        connector.name, taken, with_callback=with_callback, lease_ends=lease_ends
+                        connector.name, taken, with_callback=with_callback, claim=claim
                     )
                     recorded.update(result.message_id for result in taken)
                 if done.is_set():
@@ -275,9 +289,7 @@ class Dispatcher:
             await asyncio.gather(recorder, return_exceptions=True)
         rest = [result for result in results if result.message_id not in recorded]
         if rest:
-            await self._record(
-                connector.name, rest, with_callback=with_callback, lease_ends=lease_ends
-            )
+            await self._record(connector.name, rest, with_callback=with_callback, claim=claim)
 
     async def _record(
         self,
@@ -285,7 +297,7 @@ class Dispatcher:
         results: Sequence[SubmitResult],
         *,
         with_callback: Collection[int],
-        lease_ends: float,
+        claim: Claim,
     ) -> None:
         now = datetime.now(UTC)
         accepted = [
@@ -304,13 +316,19 @@ class Dispatcher:
                 retry[result.error].append(result.message_id)
 
         def work(connection: Connection) -> None:
-            record_accepted(connection, connector, accepted, now, with_callback)
+            held = claim.until
+            record_accepted(connection, connector, accepted, now, with_callback, claimed_until=held)
             for error, part_ids in rejected.items():
                 finish_unsent(
-                    connection, part_ids, MessageState.NOT_DELIVERED, now, error, held=True
+                    connection,
+                    part_ids,
+                    MessageState.NOT_DELIVERED,
+                    now,
+                    error,
+                    claimed_until=held,
                 )
             for error, part_ids in retry.items():
-                record_retry(connection, part_ids, retry_at, error)
+                record_retry(connection, part_ids, retry_at, error, claimed_until=held)
 
         wait = RECORD_RETRY_SECONDS
         while True:
@@ -319,7 +337,7 @@ class Dispatcher:
                 break
             except Exception:
                 # Nothing of it was written (or all of it: every update checks the state first).
-                if time.monotonic() + wait >= lease_ends:
+                if time.monotonic() + wait >= claim.ends:
                     raise
                 log.warning(
                     "recording %d submit results failed; trying again", len(results), exc_info=True
@@ -353,7 +371,12 @@ class Dispatcher:
         release_lapsed_leases(connection, now)
         overdue = expired_waiting(connection, now, 10_000)
         unsent = finish_unsent(
-            connection, overdue, MessageState.EXPIRED, now, "validity ran out unsent", held=False
+            connection,
+            overdue,
+            MessageState.EXPIRED,
+            now,
+            "validity ran out unsent",
+            claimed_until=None,
         )
         return unsent + expire_sent(connection, now)
 

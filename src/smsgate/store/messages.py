@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
     Select,
@@ -354,11 +355,27 @@ def release_all_part_leases(connection: Connection) -> int:
     return int(result.rowcount)
 
 
+def _claimed_until(claimed_until: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
+    """Parts still held by the claim that leased them until ``claimed_until``. A dispatcher's
+    late result must not apply to a part whose claim lapsed and that another dispatcher claimed
+    since (a refund of a part the other got accepted, its smsc id overwritten): that claim
+    holds another lease."""
+    if isinstance(claimed_until, datetime):
+        claimed_until = literal(claimed_until, type_=messages.c.lease_until.type)
+    return and_(
+        state_unindexed_in(MessageState.SUBMITTING.value),
+        messages.c.lease_until == claimed_until,
+    )
+
+
 _RECORD_ACCEPTED = PreparedBatch(
     {"part_id": messages.c.id.type, "smsc_id": messages.c.smsc_id.type},
     lambda rows: (
         update(messages)
-        .where(messages.c.id == rows["part_id"], state_unindexed_in(MessageState.SUBMITTING.value))
+        .where(
+            messages.c.id == rows["part_id"],
+            _claimed_until(bindparam("claimed_until", type_=messages.c.lease_until.type)),
+        )
         .values(
             state=MessageState.SENT.value,
             smsc_id=rows["smsc_id"],
@@ -398,9 +415,12 @@ def record_accepted(
     accepted: Sequence[tuple[int, str]],
     now: datetime,
     with_callback: Collection[int],
+    *,
+    claimed_until: datetime,
 ) -> None:
     """Parts the SMSC took: state Sent with its id; then apply receipts that came first.
-    ``with_callback``: the parts (of these or others) that have a callback URL."""
+    ``with_callback``: the parts (of these or others) that have a callback URL; only parts
+    still in the claim leased until ``claimed_until`` change."""
     if not accepted:
         return
     reported = [part_id for part_id, _ in accepted if part_id in with_callback]
@@ -415,6 +435,7 @@ def record_accepted(
         len(accepted),
         connector=connector,
         now=now,
+        claimed_until=claimed_until,
     )
     early = _EARLY_RECEIPTS.rows(
         connection, [smsc_id for _, smsc_id in accepted], connector=connector
@@ -436,17 +457,22 @@ def forget_early_receipts(connection: Connection, done_before: datetime) -> int:
 
 
 def record_retry(
-    connection: Connection, part_ids: Sequence[int], due_at: datetime, error: str | None
+    connection: Connection,
+    part_ids: Sequence[int],
+    due_at: datetime,
+    error: str | None,
+    *,
+    claimed_until: datetime,
 ) -> None:
     """Parts to submit again later (throttled, queue full, link down), and why; due at
     ``due_at``, or when their validity runs out if that comes first (then the sweep expires
-    and refunds them on time)."""
+    and refunds them on time). Only parts still in the claim leased until ``claimed_until``."""
     if part_ids:
         retry_at = literal(due_at, type_=messages.c.due_at.type)
         expires_at = messages.c.expires_at
         connection.execute(
             update(messages)
-            .where(messages.c.id.in_(part_ids), state_unindexed_in(MessageState.SUBMITTING.value))
+            .where(messages.c.id.in_(part_ids), _claimed_until(claimed_until))
             .values(
                 state=MessageState.QUEUED.value,
                 due_at=case((expires_at < retry_at, expires_at), else_=retry_at),
@@ -463,19 +489,23 @@ def finish_unsent(
     now: datetime,
     error: str | None,
     *,
-    held: bool,
+    claimed_until: datetime | None,
 ) -> int:
-    """End parts that never reached the operator, refunding each part's price: those this
-    dispatcher holds (``held``: the SMSC refused them), or those waiting (their validity ran
-    out). Either way only in that state: a waiting part another dispatcher claimed since it
-    was found may be on its way to the operator, and is not refunded."""
+    """End parts that never reached the operator, refunding each part's price: those a
+    dispatcher's claim leased until ``claimed_until`` holds (the SMSC refused them), or, with
+    None, those waiting (their validity ran out). Either way only in that state: a waiting part
+    another dispatcher claimed since it was found may be on its way to the operator, and is
+    not refunded."""
     if not part_ids:
         return 0
-    leaving = (MessageState.SUBMITTING.value,) if held else _WAITING
-    enqueue_status_callbacks(connection, parts_in_states(part_ids, leaving), state, now)
+    if claimed_until is None:
+        leaving = parts_in_states(part_ids, _WAITING)
+    else:
+        leaving = and_(messages.c.id.in_(part_ids), _claimed_until(claimed_until))
+    enqueue_status_callbacks(connection, leaving, state, now)
     rows = connection.execute(
         update(messages)
-        .where(messages.c.id.in_(part_ids), state_unindexed_in(*leaving))
+        .where(leaving)
         .values(state=state.value, reported_at=now, lease_until=None, error=kept_error(error))
         .returning(messages.c.account_id, messages.c.price)
     ).all()
