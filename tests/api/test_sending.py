@@ -399,7 +399,7 @@ def test_send_bulk_packet_json(admin: AccountAdmin, make_account: Callable[..., 
         ({"text": "Hi"}, 1, "phone_data.sms[0].phone can not be null or empty"),
         ({"phone": [], "text": "Hi"}, 1, "phone_data.sms[0].phone can not be null or empty"),
         # Given, but of a type no text or number has: invalid, not missing.
-        ({"phone": PHONE, "text": 42}, 2, "phone_data sms[0] has an invalid text"),
+        ({"phone": PHONE, "text": ["Hi"]}, 2, "phone_data sms[0] has an invalid text"),
         ({"phone": 7.9e10, "text": "Hi"}, 2, "phone_data sms[0] has an invalid phone"),
         ({"phone": {"a": 1}, "text": "Hi"}, 2, "phone_data sms[0] has an invalid phone"),
     ],
