@@ -8,10 +8,12 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
+import pytest
 from sqlalchemy import Connection, select, update
 
+from smsgate.domain.money import MONEY_LIMIT
 from smsgate.domain.states import MessageState
-from smsgate.services.accounts import AccountAdmin
+from smsgate.services.accounts import AccountAdmin, AdminError
 from smsgate.store.database import Database
 from smsgate.store.messages import (
     _APPLY_RECEIPT,
@@ -303,3 +305,23 @@ def test_results_of_a_claim_that_lapsed_change_nothing(database: Database) -> No
         lambda c: record_accepted(c, CONNECTOR, [(1, "b-1")], later, (), claimed_until=second_until)
     )
     assert database.read_sync(states)[1] == (MessageState.SENT.value, "b-1", None)
+
+
+def test_credits_leave_room_under_the_money_limit_for_the_refunds_owed(
+    database: Database,
+) -> None:
+    admin = AccountAdmin(database)
+    account_id = admin.create("rich", password="secret-password", balance=Decimal(10))
+    database.write_sync(lambda c: insert_parts(c, [part_row(1, account_id, NOW)]))  # 1.5 owed
+    room = MONEY_LIMIT - 10 - Decimal("1.5")
+    with pytest.raises(AdminError, match="its unsent parts may be refunded"):
+        admin.credit("rich", room)
+    admin.credit("rich", room - Decimal("0.0001"))
+    database.write_sync(lambda c: claim_due(c, NOW, CLAIMED_UNTIL, 10))
+    ended = database.write_sync(
+        lambda c: finish_unsent(
+            c, [1], MessageState.NOT_DELIVERED, NOW, "refused", claimed_until=CLAIMED_UNTIL
+        )
+    )
+    assert ended == 1
+    assert Decimal(admin.show("rich")["balance"]) == MONEY_LIMIT - Decimal("0.0001")

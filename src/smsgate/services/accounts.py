@@ -21,6 +21,7 @@ from smsgate.domain.timezones import check_zone
 from smsgate.services.passwords import hash_password
 from smsgate.store import accounts as store
 from smsgate.store.database import Database
+from smsgate.store.messages import owed_refunds
 
 T = TypeVar("T")
 
@@ -119,6 +120,14 @@ class AccountAdmin:
                 raise AdminError(
                     f"balance {account.balance} cannot go below zero or reach {MONEY_LIMIT:,}"
                     f" (asked {amount})"
+                )
+            # Room is left for the refunds its unsent parts may yet be owed: refused at the
+            # limit, a refund would be lost.
+            owed = owed_refunds(connection, account.id) if amount > 0 else Decimal(0)
+            if balance + owed >= MONEY_LIMIT:
+                raise AdminError(
+                    f"balance {account.balance} plus {amount} leaves no room under"
+                    f" {MONEY_LIMIT:,} for the {owed} its unsent parts may be refunded"
                 )
             return balance
 

@@ -447,6 +447,17 @@ def record_accepted(
         )
 
 
+def owed_refunds(connection: Connection, account_id: int) -> Decimal:
+    """What the account's parts not yet with the operator would give back if they all failed."""
+    unsent = (*_WAITING, MessageState.SUBMITTING.value)
+    total = connection.execute(
+        select(func.coalesce(func.sum(messages.c.price), 0)).where(
+            messages.c.account_id == account_id, messages.c.state.in_(unsent)
+        )
+    ).scalar_one()
+    return Decimal(total)
+
+
 def forget_early_receipts(connection: Connection, done_before: datetime) -> int:
     """Drop receipts kept for a submit result that never came (an SMSC's id for nothing of
     ours, or a result lost); how many. A part's result follows its receipt within seconds."""
@@ -513,7 +524,9 @@ def finish_unsent(
     for account_id, price in rows:
         refunds[account_id] += price
     for account_id, amount in sorted(refunds.items()):  # in id order, as writers lock accounts
-        change_balance(connection, account_id, amount)
+        if change_balance(connection, account_id, amount) is None:
+            # Credits leave room for every refund owed (AccountAdmin.credit): not reached.
+            raise RuntimeError(f"a refund of {amount} to account {account_id} was refused")
     return len(rows)
 
 
