@@ -20,6 +20,7 @@ from smsgate.store.messages import (
     _PARTS_BY_SMSC_ID,
     _PARTS_OF_RECEIPTS,
     apply_receipts,
+    apply_waiting_receipts,
     claim_due,
     expired_waiting,
     finish_unsent,
@@ -325,3 +326,24 @@ def test_credits_leave_room_under_the_money_limit_for_the_refunds_owed(
     )
     assert ended == 1
     assert Decimal(admin.show("rich")["balance"]) == MONEY_LIMIT - Decimal("0.0001")
+
+
+def test_a_receipt_its_parts_result_missed_is_applied_later(database: Database) -> None:
+    # On PostgreSQL a receipt kept by one process while another commits its part's result is
+    # seen by neither: the part is sent, its receipt waits. The early receipts' pass applies it.
+    ids = queued_parts(database, 2)
+    database.write_sync(lambda c: claim_due(c, NOW, CLAIMED_UNTIL, 10))
+    database.write_sync(
+        lambda c: record_accepted(
+            c, CONNECTOR, [(ids[0], "r1")], NOW, (), claimed_until=CLAIMED_UNTIL
+        )
+    )
+    kept = [
+        {"connector": CONNECTOR, "smsc_id": smsc_id, "state": state, "done_at": NOW, "error": None}
+        for smsc_id, state in (("r1", "delivered"), ("r2", "not_delivered"))
+    ]
+    database.write_sync(lambda c: c.execute(early_receipts.insert(), kept))
+    assert database.write_sync(apply_waiting_receipts) == 1
+    assert database.read_sync(states)[ids[0]] == (MessageState.DELIVERED.value, "r1", None)
+    waiting = database.read_sync(lambda c: c.execute(select(early_receipts.c.smsc_id)).all())
+    assert [row[0] for row in waiting] == ["r2"]  # its part has no result yet: it waits on

@@ -34,6 +34,7 @@ from smsgate.metrics import PARTS_EXPIRED, PARTS_FAILED, PARTS_SUBMITTED
 from smsgate.store.database import Database, Lane
 from smsgate.store.messages import (
     ClaimedPart,
+    apply_waiting_receipts,
     claim_due,
     expire_sent,
     expired_waiting,
@@ -61,9 +62,10 @@ CLOCK_MARGIN_SECONDS = 1.0
 # Results of a batch still partly with its connector are written this often (see ``_submit``).
 RESULTS_FLUSH_SECONDS = 0.5
 # Receipts that came before their part's submit result wait for it (``early_receipts``); one
-# still unmatched after a day never will be. Looked for every ten minutes.
+# whose part is recorded sent meanwhile is applied, one still unmatched after a day never will
+# be. Looked for every ten seconds.
 EARLY_RECEIPTS_KEPT = timedelta(days=1)
-EARLY_RECEIPTS_SWEEP_SECONDS = 600.0
+EARLY_RECEIPTS_SWEEP_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,10 +360,14 @@ class Dispatcher:
             if time.monotonic() - forgotten_at >= EARLY_RECEIPTS_SWEEP_SECONDS:
                 forgotten_at = time.monotonic()
                 try:
-                    forgotten = await self.database.write(self._forget_early_receipts)
+                    applied, forgotten = await self.database.write(
+                        self._settle_early_receipts, Lane.OUTCOMES
+                    )
                 except Exception:
-                    log.exception("forgetting unmatched receipts failed")
+                    log.exception("settling early receipts failed")
                 else:
+                    if applied:
+                        log.warning("applied %d receipts their part's result missed", applied)
                     if forgotten:
                         log.warning("forgot %d receipts that matched no sent part", forgotten)
 
@@ -380,5 +386,6 @@ class Dispatcher:
         )
         return unsent + expire_sent(connection, now)
 
-    def _forget_early_receipts(self, connection: Connection) -> int:
-        return forget_early_receipts(connection, datetime.now(UTC) - EARLY_RECEIPTS_KEPT)
+    def _settle_early_receipts(self, connection: Connection) -> tuple[int, int]:
+        applied = apply_waiting_receipts(connection)
+        return applied, forget_early_receipts(connection, datetime.now(UTC) - EARLY_RECEIPTS_KEPT)

@@ -458,6 +458,42 @@ def owed_refunds(connection: Connection, account_id: int) -> Decimal:
     return Decimal(total)
 
 
+def apply_waiting_receipts(connection: Connection) -> int:
+    """Apply the early receipts whose part is recorded as sent by now; how many.
+
+    A result's write applies the receipts waiting for its parts, but on PostgreSQL a receipt
+    kept by one process while another commits its part's result (a bind taken over between
+    workers) is seen by neither transaction.
+    """
+    part_sent = (
+        select(messages.c.id)
+        .where(
+            messages.c.connector == early_receipts.c.connector,
+            messages.c.smsc_id == early_receipts.c.smsc_id,
+            messages.c.state == MessageState.SENT.value,
+        )
+        .exists()
+    )
+    rows = connection.execute(
+        select(
+            early_receipts.c.connector,
+            early_receipts.c.smsc_id,
+            early_receipts.c.state,
+            early_receipts.c.done_at,
+            early_receipts.c.error,
+        ).where(part_sent)
+    ).all()
+    by_connector: dict[str, list[tuple[str, MessageState, datetime, str | None]]] = defaultdict(
+        list
+    )
+    for connector, smsc_id, state, done_at, error in rows:
+        by_connector[connector].append((smsc_id, MessageState(state), done_at, error))
+    for connector, receipts in sorted(by_connector.items()):
+        _FORGET_EARLY_RECEIPTS.rows(connection, [r[0] for r in receipts], connector=connector)
+        apply_receipts(connection, connector, receipts)
+    return len(rows)
+
+
 def forget_early_receipts(connection: Connection, done_before: datetime) -> int:
     """Drop receipts kept for a submit result that never came (an SMSC's id for nothing of
     ours, or a result lost); how many. A part's result follows its receipt within seconds."""
