@@ -322,3 +322,15 @@ def test_there_is_no_request_rate_limit_by_default(shared: Deployment) -> None:
     account = shared.make_account()
     for _ in range(50):
         assert_ok(shared.client.get("/rest/Balance/", params=creds(account)))
+
+
+def test_the_defaults_are_the_issues(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What an operator gets without setting anything: flood N=10 in T=60 s, reports kept a
+    # week, the simulated SMSC reporting after 1 s.
+    for name in ("FLOOD_LIMIT", "FLOOD_WINDOW_SECONDS", "REPORT_RETENTION_SECONDS"):
+        monkeypatch.delenv(f"SMSGATE_{name}", raising=False)
+    monkeypatch.delenv("SMSGATE_SIMULATOR_DELAY", raising=False)
+    settings = Settings()
+    assert (settings.flood_limit, settings.flood_window_seconds) == (10, 60)
+    assert settings.report_retention_seconds == 7 * 24 * 3600
+    assert settings.simulator_delay == 1.0

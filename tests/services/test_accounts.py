@@ -28,6 +28,16 @@ def test_a_credit_cannot_take_a_balance_past_the_limit(database: Database) -> No
     assert Decimal(admin.show("rich")["balance"]) == Decimal("89999999999999.9999")
 
 
+def test_a_debit_never_takes_a_balance_below_zero(database: Database) -> None:
+    admin = AccountAdmin(database)
+    admin.create("modest", password="secret-pass-1", balance=Decimal(10))
+    with pytest.raises(AdminError, match="cannot go below zero"):
+        admin.credit("modest", Decimal("-10.0001"))
+    assert Decimal(admin.show("modest")["balance"]) == 10
+    admin.credit("modest", Decimal(-10))
+    assert Decimal(admin.show("modest")["balance"]) == 0
+
+
 def test_a_flood_override_out_of_range_is_refused(database: Database) -> None:
     admin = AccountAdmin(database)
     admin.create("bob", password="secret-pass-1")

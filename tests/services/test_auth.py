@@ -13,6 +13,7 @@ from smsgate.services import auth
 from smsgate.services.accounts import AccountAdmin
 from smsgate.services.auth import Authenticator
 from smsgate.services.limits import LOCKED_OUT, LockoutPolicy, LoginThrottle
+from smsgate.services.passwords import verify_password
 from smsgate.store.database import Database
 
 OLD, NEW = "old-api-password", "new-api-password"
@@ -89,3 +90,26 @@ def test_concurrent_guesses_are_checked_one_at_a_time_so_the_lockout_holds(
     # passwords were checked where three may be.
     assert answers.count("Invalid login or password") == 3
     assert answers.count(LOCKED_OUT) == 9
+
+
+def test_login_and_pass_cost_one_password_hash_not_one_per_request(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = AccountAdmin(database)
+    admin.create("busy", password="account-password")
+    admin.set_passwords("busy", password=None, api_password=OLD)
+    verified = []
+
+    def counting_verify(password_hash: str, password: str) -> bool:
+        verified.append(password)
+        return verify_password(password_hash, password)
+
+    monkeypatch.setattr(auth, "verify_password", counting_verify)
+
+    async def scenario() -> None:
+        checker = authenticator(database)
+        for _ in range(20):
+            assert (await checker.by_api_password("busy", OLD)).login == "busy"
+
+    asyncio.run(scenario())
+    assert verified == [OLD]  # the first request's check; the other 19 from the cache

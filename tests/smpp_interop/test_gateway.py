@@ -192,6 +192,20 @@ def test_parts_taken_are_recorded_while_the_rest_of_their_batch_is_throttled(
     assert smsc.stats()["accepted"] == 2  # each taken once
 
 
+def test_a_part_the_smsc_refuses_is_not_delivered_and_refunded(gateway: Gateway) -> None:
+    smsc = gateway.smscs["stalling"]
+    account = gateway.account()
+    before = balance(account)
+    smsc.send("set", resp_status=CommandStatus.ESME_RINVDSTADR, resp_body="")
+    try:
+        (refused,) = send_bulk(account, ["79090000123"], "Refused")
+        wait_for(lambda: state(account, refused)["State"] == 42, timeout=10)
+    finally:
+        smsc.send("set", resp_status=0, resp_body=None)
+    assert balance(account) == before
+    assert state(account, refused)["SubmittedDateUtc"] is None
+
+
 def test_an_smsc_killed_and_restarted_mid_run_loses_nothing(gateway: Gateway) -> None:
     smsc = gateway.smscs["crashy"]
     account = gateway.account()

@@ -170,6 +170,20 @@ def test_throttled_past_the_deadline_comes_back_unanswered(smscs: MakeSmsc) -> N
     assert smsc.stats()["accepted"] == 0
 
 
+def test_a_full_smsc_queue_is_waited_out_like_throttling(smscs: MakeSmsc) -> None:
+    smsc = smscs(resp_status=CommandStatus.ESME_RMSGQFUL, resp_body="")
+    session = Session(config(smsc, throttle_delay=0.05, throttle_max_delay=0.1), acknowledge)
+
+    async def work(session: Session) -> list[int | None]:
+        submitted = asyncio.ensure_future(submit_all(session, 1))
+        await until(lambda: session.counters.throttled >= 2)
+        smsc.send("set", resp_body=None)  # the queue has room again
+        return await submitted
+
+    assert run(session, work) == [CommandStatus.ESME_ROK]
+    assert session.counters.rejected == 0
+
+
 def test_a_part_throttled_past_its_deadline_is_not_sent_again(smscs: MakeSmsc) -> None:
     # Each answer (a throttle) comes 0.6 s late: the second comes after the 1 s deadline,
     # and the part must not go out a third time (each further send could outlive its claim).
