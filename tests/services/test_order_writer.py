@@ -100,14 +100,14 @@ def test_balances_are_locked_and_taken_together(database: Database) -> None:
         database.read_sync(lambda connection: lock_balances(connection, [first, 10**9]))
 
 
+# PostgreSQL only: one writer at a time: no two transactions hold locks side by side
+@pytest.mark.parametrize("databases", ["postgresql"], indirect=True)
 def test_locking_balances_never_waits_for_a_writer_of_the_accounts_messages(
     database: Database,
 ) -> None:
     """Writing a part takes a key share of its account (the foreign key's check; the worker's
     receipts do too, for parts their own transaction wrote). A balance lock that waited for it
     closed cycles with the worker: PostgreSQL aborted one side with deadlock_detected."""
-    if database.dialect == "sqlite":
-        return  # one writer at a time: no two transactions hold locks side by side
     admin = AccountAdmin(database)
     first = admin.create("first", password="secret-password", balance=Decimal(5))
     second = admin.create("second", password="secret-password", balance=Decimal(5))
@@ -124,14 +124,14 @@ def test_locking_balances_never_waits_for_a_writer_of_the_accounts_messages(
         assert database.write_sync(lock_within_a_second) == {first: 5, second: 5}
 
 
+# PostgreSQL only: one writer at a time: a write never waits for another's row lock
+@pytest.mark.parametrize("databases", ["postgresql"], indirect=True)
 def test_orders_that_arrive_while_a_write_waits_for_the_balance_join_it(
     database: Database,
 ) -> None:
     """Another process's write holds the account's row: the desk's write waits for it, and the
     orders of that account that arrive meanwhile go in the same transaction; another
     account's wait for the next write."""
-    if database.dialect == "sqlite":
-        return  # one writer at a time: a write never waits for another's row lock
     admin = AccountAdmin(database)
     waiting = admin.create("waiting", password="secret-password", balance=Decimal(10))
     other = admin.create("other", password="secret-password", balance=Decimal(10))

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import text
 
 from smsgate.store.database import Database
 from smsgate.store.queue_signal import QueueSignal, listen_for_queued_parts
 
 
+# PostgreSQL only: one process delivers on SQLite and wakes its own dispatcher
+@pytest.mark.parametrize("databases", ["postgresql"], indirect=True)
 def test_queued_parts_wake_a_listener_in_another_process(database: Database) -> None:
-    if database.dialect == "sqlite":
-        return  # one process delivers on SQLite and wakes its own dispatcher
     api_side = Database(database.url)  # as an API process
 
     async def scenario() -> None:

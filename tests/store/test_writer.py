@@ -100,11 +100,11 @@ def test_a_lost_connection_costs_one_write(database: Database) -> None:
     asyncio.run(scenario())
 
 
+# PostgreSQL only: one write lock, one writer: the lanes are one (and drain on the event loop)
+@pytest.mark.parametrize("databases", ["postgresql"], indirect=True)
 def test_outcomes_commit_beside_a_busy_main_lane(database: Database) -> None:
     """On PostgreSQL the lanes are two connections and threads: a slow write on one (a claim
     waiting for the server) holds up nothing on the other."""
-    if database.dialect == "sqlite":
-        return  # one write lock, one writer: the lanes are one (and drain on the event loop)
     release = threading.Event()
 
     def slow(_connection: Connection) -> str:
@@ -146,13 +146,13 @@ def test_every_queued_write_commits(database: Database) -> None:
     asyncio.run(scenario())
 
 
+# PostgreSQL only: one writer at a time: no lock cycles
+@pytest.mark.parametrize("databases", ["postgresql"], indirect=True)
 @pytest.mark.parametrize("pieces", [1, 2], ids=["alone", "in a group"])
 def test_a_deadlock_victim_is_written_again(database: Database, pieces: int) -> None:
     """Two transactions lock two rows in opposite orders; PostgreSQL aborts the writer's to
     break the cycle. The writer rolls back, lets the other through, and runs its batch again:
     its callers never see the deadlock."""
-    if database.dialect == "sqlite":
-        return  # one writer at a time: no lock cycles
     database.write_sync(lambda c: c.execute(text("CREATE TABLE pair (id int PRIMARY KEY)")))
     database.write_sync(lambda c: c.execute(text("INSERT INTO pair VALUES (1), (2)")))
     lock = text("SELECT id FROM pair WHERE id = :id FOR UPDATE")
