@@ -31,7 +31,7 @@ from tests.api.helpers import (
     wait_for,
 )
 from tests.api.test_durability import check_simulator, simulator_count, simulator_takes
-from tests.hardening.helpers import FORM, accepted, connect, read_response, request_head
+from tests.hardening.helpers import FORM, accepted, read_response, request_head
 
 PARTS = 20_000
 BULK = 10_000
@@ -137,7 +137,9 @@ def test_a_second_sigterm_or_the_timeout_stops_at_once_losing_nothing(
         )
     )
     process = running(deployment)
-    with connect(deployment.process.port) as sock:
+    # Taken by the server first: one still in the listening queue a stop closes unanswered,
+    # and the case would quietly become the grace period's.
+    with accepted(deployment.process.port) as sock:
         if while_answering:  # a request whose body never comes holds the first stage
             sock.sendall(request_head("/rest/Send/SendSms/", FORM, 1000) + b"login=")
         started = time.monotonic()
