@@ -43,6 +43,22 @@ def queue_push(database: Database, account_id: int, url: str, lease_until: datet
     return database.write_sync(work)
 
 
+async def eventually(check: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Poll ``check`` (the store's or a receiver's state) until it holds."""
+    async with asyncio.timeout(seconds):
+        while not check():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+
+
+def job_ids(database: Database) -> set[int]:
+    return database.read_sync(lambda c: set(c.scalars(select(push_jobs.c.id))))
+
+
+def handed_back(database: Database, job_id: int) -> bool:
+    query = select(push_jobs.c.leased).where(push_jobs.c.id == job_id)
+    return not database.read_sync(lambda c: c.scalar(query))
+
+
 def test_a_waiting_job_whose_lease_would_lapse_is_handed_back(
     database: Database, receivers: Receivers
 ) -> None:
@@ -58,7 +74,7 @@ def test_a_waiting_job_whose_lease_would_lapse_is_handed_back(
         running = asyncio.create_task(pusher.run())
         pusher.offer(lasting, now + timedelta(minutes=1))  # takes the account's one slot
         pusher.offer(lapsing, now + timedelta(seconds=2))  # would lapse within an attempt
-        await asyncio.sleep(0.5)
+        await eventually(lambda: hanging.hung == 1 and handed_back(database, lapsing.id))
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
 
@@ -93,10 +109,9 @@ def test_jobs_given_up_long_ago_are_deleted(database: Database) -> None:
 
     async def scenario() -> None:
         running = asyncio.create_task(Pusher(database, settings).run())
-        await asyncio.sleep(0.3)
+        await eventually(lambda: old not in job_ids(database))
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
 
     asyncio.run(scenario())
-    left = database.read_sync(lambda c: set(c.scalars(select(push_jobs.c.id))))
-    assert left == {recent}
+    assert job_ids(database) == {recent}
