@@ -8,9 +8,10 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from smsgate.store.schema import reports
-from tests.api.helpers import Deployment, assert_error, assert_ok, creds
+from tests.api.helpers import Deployment, assert_error, assert_ok, creds, wait_for
 from tests.conftest import Account
 from tests.reports.conftest import BUILD_DELAY
 from tests.reports.helpers import (
@@ -170,7 +171,9 @@ def test_a_report_left_building_by_a_dead_server_is_built_after_restart(
     account = deployment.make_account()
     seed(deployment.database, account, [Seed(minutes=1)])
     report_id = order(account)
-    time.sleep(0.3)  # claimed, and waiting to start
+    held = select(reports.c.lease_until).where(reports.c.id == report_id)
+    # claimed by the builder, and waiting to start
+    wait_for(lambda: deployment.database.read_sync(lambda c: c.scalar(held)) is not None)
     deployment.process.kill()
     deployment.process.settings["report_start_delay_seconds"] = "0"
     deployment.process.start()
