@@ -52,7 +52,14 @@ from smsgate.delivery.smpp.session import (
     backoff_delay,
     tps_bucket,
 )
-from smsgate.delivery.smpp.text import TextError, decode_body, encode_text, message_body
+from smsgate.delivery.smpp.text import (
+    DataCoding,
+    DefaultAlphabet,
+    TextError,
+    decode_body,
+    encode_text,
+    message_body,
+)
 from smsgate.delivery.smpp.udh import Concat, concat_udh, find_concat, split_udh
 from smsgate.store.schema import ADDRESS_LENGTH
 from tests.tls import make_test_ca
@@ -220,7 +227,7 @@ def deliver(short_message: bytes, **fields: Unpack[DeliverFields]) -> DeliverSm:
 
 
 def test_a_single_incoming_message_is_decoded() -> None:
-    message = read_incoming(deliver("Ёлка".encode("utf-16-be"), data_coding=8), "op", False, NOW)
+    message = read_incoming(deliver("Ёлка".encode("utf-16-be"), data_coding=8), "op", NOW)
     assert message == IncomingSms("op", "79115687451", "1234", "Ёлка", NOW)
 
 
@@ -228,17 +235,42 @@ def test_an_incoming_part_keeps_its_octets_for_joining() -> None:
     udh = concat_udh(Concat(9, 2, 2))
     data_coding, short_message = encode_text("héllo", Encoding.GSM7, udh=udh, gsm_packed=True)
     pdu = deliver(short_message, esm_class=ESM_CLASS_UDHI, data_coding=data_coding)
-    found = read_incoming(pdu, "op", True, NOW)
+    found = read_incoming(pdu, "op", NOW, gsm_packed=True)
     assert isinstance(found, IncomingPart)
     assert (found.reference, found.total, found.seqnum) == (9, 2, 2)
     assert decode_body(found.body, found.data_coding) == "héllo"
     assert found.body == message_body(short_message, 0, udh_length=len(udh), gsm_packed=True)
 
 
+@pytest.mark.parametrize(
+    ("alphabet", "octets"),
+    [(DefaultAlphabet.LATIN_1, b"a@b_c$ \xe9"), (DefaultAlphabet.ASCII, None)],
+)
+def test_an_smsc_whose_default_alphabet_is_8_bit_gets_and_gives_8_bit_text(
+    alphabet: DefaultAlphabet, octets: bytes | None
+) -> None:
+    # Such an SMSC reads data_coding 0 as Latin-1 (or ASCII): GSM septets there, '@' a NUL,
+    # would be cut off or garbled.
+    settings = SETTINGS.model_copy(update={"default_alphabet": alphabet})
+    if octets is None:  # 'é' is no ASCII: the part cannot go, and says why
+        with pytest.raises(TextError, match="not in the SMSC's ascii alphabet"):
+            submit_sm_for(part("a@b_c$ é", encoding=Encoding.GSM7), settings)
+        return
+    pdu = submit_sm_for(part("a@b_c$ é", encoding=Encoding.GSM7), settings)
+    assert (pdu.data_coding, pdu.short_message) == (0, octets)
+    # and an incoming part with data_coding 0 is read, and kept, in that alphabet
+    udh = concat_udh(Concat(9, 2, 1))
+    incoming = deliver(udh + b"caf\xe9 @", esm_class=ESM_CLASS_UDHI, data_coding=0)
+    found = read_incoming(incoming, "op", NOW, default_alphabet=alphabet)
+    assert isinstance(found, IncomingPart)
+    assert found.data_coding == DataCoding.LATIN_1
+    assert decode_body(found.body, found.data_coding) == "café @"
+
+
 def test_a_ucs2_part_padded_with_a_stray_octet_keeps_the_next_parts_aligned() -> None:
     udh = concat_udh(Concat(9, 2, 1))
     pdu = deliver(udh + "Hi".encode("utf-16-be") + b"\x00", esm_class=ESM_CLASS_UDHI, data_coding=8)
-    found = read_incoming(pdu, "op", False, NOW)
+    found = read_incoming(pdu, "op", NOW)
     assert isinstance(found, IncomingPart)
     assert found.body == "Hi".encode("utf-16-be")
     assert decode_body(found.body + "!".encode("utf-16-be"), 8) == "Hi!"
@@ -252,16 +284,14 @@ def test_sar_tlvs_mark_an_incoming_part_and_data_sm_carries_a_payload() -> None:
             message_payload=b"abc", sar_msg_ref_num=500, sar_total_segments=3, sar_segment_seqnum=1
         ),
     )
-    found = read_incoming(pdu, "op", False, NOW)
+    found = read_incoming(pdu, "op", NOW)
     assert isinstance(found, IncomingPart)
     assert (found.reference, found.total, found.seqnum, found.body) == (500, 3, 1, b"abc")
 
 
 def test_a_one_part_concatenation_is_a_whole_message() -> None:
     pdu = deliver(concat_udh(Concat(1, 1, 1)) + b"hi", esm_class=ESM_CLASS_UDHI)
-    assert read_incoming(pdu, "op", False, NOW) == IncomingSms(
-        "op", "79115687451", "1234", "hi", NOW
-    )
+    assert read_incoming(pdu, "op", NOW) == IncomingSms("op", "79115687451", "1234", "hi", NOW)
 
 
 def test_an_incoming_address_longer_than_the_store_keeps_is_refused() -> None:
@@ -269,7 +299,7 @@ def test_an_incoming_address_longer_than_the_store_keeps_is_refused() -> None:
     # (a temporary error, offered again forever).
     longest = "7" * ADDRESS_LENGTH
     kept = DataSm(source_addr=longest, destination_addr=longest, tlvs=Tlvs(message_payload=b"hi"))
-    assert read_incoming(kept, "op", False, NOW) == IncomingSms("op", longest, longest, "hi", NOW)
+    assert read_incoming(kept, "op", NOW) == IncomingSms("op", longest, longest, "hi", NOW)
     for source, destination, status in (
         ("7" * (ADDRESS_LENGTH + 8), "1234", CommandStatus.ESME_RINVSRCADR),
         ("79115687451", "1" * (ADDRESS_LENGTH + 1), CommandStatus.ESME_RINVDSTADR),
@@ -278,13 +308,13 @@ def test_an_incoming_address_longer_than_the_store_keeps_is_refused() -> None:
             source_addr=source, destination_addr=destination, tlvs=Tlvs(message_payload=b"hi")
         )
         with pytest.raises(AddressError) as refused:
-            read_incoming(pdu, "op", False, NOW)
+            read_incoming(pdu, "op", NOW)
         assert refused.value.status == status
 
 
 def test_an_incoming_binary_message_is_not_text() -> None:
     with pytest.raises(TextError):
-        read_incoming(deliver(b"\x01\x02", data_coding=4), "op", False, NOW)
+        read_incoming(deliver(b"\x01\x02", data_coding=4), "op", NOW)
 
 
 # --- settings ----------------------------------------------------------------------------------

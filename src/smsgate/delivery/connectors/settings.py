@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from smsgate.delivery.smpp.session import BindType, SessionConfig
+from smsgate.delivery.smpp.text import DefaultAlphabet
 
 # The connector column of a part holds the name.
 MAX_NAME_LENGTH = 64
@@ -97,6 +98,10 @@ class SmppConnectorSettings(BaseModel):
     destination_ton_npi: TonNpi = (1, 1)
     concatenation: Concatenation = Concatenation.UDH
     gsm_packed: bool = Field(default=False, description="GSM text packed 7-bit, both ways.")
+    default_alphabet: DefaultAlphabet = Field(
+        default=DefaultAlphabet.GSM,
+        description="What the SMSC takes data_coding 0 to be, both ways: gsm, latin-1 or ascii.",
+    )
     submit_ids_hex: bool = Field(default=False, description="submit_sm_resp ids are hex.")
     receipt_ids_hex: bool = Field(default=False, description="Receipt text ids are hex.")
     receipt_timezone: str = Field(

@@ -56,7 +56,14 @@ from smsgate.delivery.smpp.pdu import (
 )
 from smsgate.delivery.smpp.receipt import ReceiptError, delivery_report, normalize_message_id
 from smsgate.delivery.smpp.session import Inbound, Session, SubmitReply, status_name
-from smsgate.delivery.smpp.text import TextError, decode_body, encode_text, message_body
+from smsgate.delivery.smpp.text import (
+    DataCoding,
+    DefaultAlphabet,
+    TextError,
+    decode_body,
+    encode_text,
+    message_body,
+)
 from smsgate.delivery.smpp.udh import Concat, UdhError, concat_udh, find_concat, split_udh
 from smsgate.store.schema import ADDRESS_LENGTH
 
@@ -104,7 +111,11 @@ def submit_sm_for(part: OutboundPart, settings: SmppConnectorSettings) -> Submit
                 sar_segment_seqnum=part.part_number,
             )
     data_coding, short_message = encode_text(
-        part.text, part.encoding, udh=udh, gsm_packed=settings.gsm_packed
+        part.text,
+        part.encoding,
+        udh=udh,
+        gsm_packed=settings.gsm_packed,
+        default_alphabet=settings.default_alphabet,
     )
     source_ton, source_npi = source_ton_npi(part.sender_name, settings)
     dest_ton, dest_npi = settings.destination_ton_npi
@@ -161,9 +172,15 @@ class AddressError(ValueError):
 
 
 def read_incoming(
-    pdu: Inbound, connector: str, gsm_packed: bool, received_at: datetime
+    pdu: Inbound,
+    connector: str,
+    received_at: datetime,
+    *,
+    gsm_packed: bool = False,
+    default_alphabet: DefaultAlphabet = DefaultAlphabet.GSM,
 ) -> IncomingSms | IncomingPart:
-    """A mobile-originated message, or one part of it (UDH or SAR TLVs say which).
+    """A mobile-originated message, or one part of it (UDH or SAR TLVs say which). A part
+    keeps the data_coding that names its alphabet to anyone: the SMSC's default made explicit.
 
     Raises ``TextError`` when its data_coding is not text, ``UdhError`` for a bad header and
     ``AddressError`` for an address over ``ADDRESS_LENGTH`` (data_sm allows 64 characters).
@@ -188,8 +205,11 @@ def read_incoming(
     )
     if concat is None and reference is not None and total is not None and seqnum is not None:
         concat = Concat(reference, total, seqnum)
-    body = message_body(content, pdu.data_coding, udh_length=len(udh), gsm_packed=gsm_packed)
-    text = decode_body(body, pdu.data_coding)  # also refuses a non-text coding for a part
+    data_coding = pdu.data_coding
+    if data_coding == DataCoding.SMSC_DEFAULT:
+        data_coding = default_alphabet.data_coding
+    body = message_body(content, data_coding, udh_length=len(udh), gsm_packed=gsm_packed)
+    text = decode_body(body, data_coding)  # also refuses a non-text coding for a part
     source, destination = pdu.source_addr, pdu.destination_addr
     if concat is None or concat.total == 1:
         return IncomingSms(connector, source, destination, text, received_at)
@@ -200,7 +220,7 @@ def read_incoming(
         concat.reference,
         concat.total,
         concat.seqnum,
-        pdu.data_coding,
+        data_coding,
         body,
         received_at,
     )
@@ -419,7 +439,13 @@ class SmppConnector:
     async def _incoming(self, pdu: Inbound) -> int:
         assert self._events is not None, "started"
         try:
-            message = read_incoming(pdu, self.name, self.settings.gsm_packed, datetime.now(UTC))
+            message = read_incoming(
+                pdu,
+                self.name,
+                datetime.now(UTC),
+                gsm_packed=self.settings.gsm_packed,
+                default_alphabet=self.settings.default_alphabet,
+            )
         except (TextError, UdhError, AddressError) as error:
             self.counters.incoming_refused += 1
             log.warning(

@@ -22,10 +22,31 @@ from smsgate.delivery.connector import Encoding
 
 
 class DataCoding(enum.IntEnum):
-    SMSC_DEFAULT = 0x00  # GSM 03.38 for every SMSC we talk to
+    SMSC_DEFAULT = 0x00  # GSM 03.38, unless a connector says otherwise (``DefaultAlphabet``)
     IA5 = 0x01
     LATIN_1 = 0x03
     UCS2 = 0x08
+
+
+class DefaultAlphabet(enum.StrEnum):
+    """What an SMSC takes data_coding 0, its default alphabet, to be: GSM 03.38 as most do, or
+    8-bit Latin-1 or ASCII, which it converts for the air itself (Kannel's alt-charset)."""
+
+    GSM = "gsm"
+    LATIN_1 = "latin-1"
+    ASCII = "ascii"
+
+    @property
+    def data_coding(self) -> DataCoding:
+        """The data_coding that names this alphabet to every SMSC."""
+        return _EXPLICIT_CODING[self]
+
+
+_EXPLICIT_CODING: Final = {
+    DefaultAlphabet.GSM: DataCoding.SMSC_DEFAULT,
+    DefaultAlphabet.LATIN_1: DataCoding.LATIN_1,
+    DefaultAlphabet.ASCII: DataCoding.IA5,
+}
 
 
 class TextError(ValueError):
@@ -152,7 +173,12 @@ def _fill_bits(udh_length: int) -> int:
 
 
 def encode_text(
-    text: str, encoding: Encoding, *, udh: bytes = b"", gsm_packed: bool = False
+    text: str,
+    encoding: Encoding,
+    *,
+    udh: bytes = b"",
+    gsm_packed: bool = False,
+    default_alphabet: DefaultAlphabet = DefaultAlphabet.GSM,
 ) -> tuple[DataCoding, bytes]:
     """The data_coding and short_message (``udh`` first, if any) that carry ``text``."""
     if encoding is Encoding.UCS2:
@@ -160,6 +186,14 @@ def encode_text(
             return DataCoding.UCS2, udh + text.encode("utf-16-be")
         except UnicodeEncodeError:
             raise TextError("a lone surrogate cannot be sent as UCS-2") from None
+    if default_alphabet is not DefaultAlphabet.GSM:
+        try:
+            return DataCoding.SMSC_DEFAULT, udh + text.encode(default_alphabet.value)
+        except UnicodeEncodeError as error:
+            missing = error.object[error.start : error.end]
+            raise TextError(
+                f"{missing!r} is not in the SMSC's {default_alphabet} alphabet"
+            ) from None
     septets = gsm_encode(text)
     if gsm_packed:
         septets = pack_septets(septets, _fill_bits(len(udh)), room=SMS_OCTETS - len(udh))
