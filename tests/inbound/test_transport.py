@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from smsgate.inbound import transport
 from smsgate.inbound.transport import PushTransport
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -192,3 +193,29 @@ def test_https(tmp_path: Path) -> None:
             await post(transport, url)
 
     serve(always(OK), untrusted, server_tls=server_tls)
+
+
+def test_kept_connections_are_bounded_in_number_and_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each kept connection holds a file descriptor, and clients name the receivers: pushes to
+    # many of them must not keep a connection to each for the life of the process.
+    monkeypatch.setattr(transport, "MAX_IDLE", 4)
+
+    async def main() -> int:
+        servers = [Server(always(OK)) for _ in range(7)]
+        listening = [await asyncio.start_server(s.handle, "127.0.0.1", 0) for s in servers]
+        urls = [f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/" for server in listening]
+        pusher = PushTransport()
+        try:
+            for url in urls[:6]:
+                assert (await post(pusher, url)).status_code == 200
+            assert pusher.idle_connections == 4
+            monkeypatch.setattr(transport, "IDLE_SECONDS", 0.05)
+            await asyncio.sleep(0.1)  # past the idle time: the next push closes them
+            assert (await post(pusher, urls[6])).status_code == 200
+            return pusher.idle_connections
+        finally:
+            await pusher.aclose()
+            for server in listening:
+                server.close()
+
+    assert asyncio.run(main()) == 1

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections import defaultdict
+import time
 from dataclasses import dataclass
 
 import httpx
@@ -24,7 +24,11 @@ from smsgate.domain.digits import MAX_ID_DIGITS, is_ascii_number
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 1024 * 1024
+# Connections kept for the next push: per receiver, in all, and for how long. Each holds a
+# file descriptor, and a client names the receivers (its callback URLs).
 MAX_IDLE_PER_ORIGIN = 64
+MAX_IDLE = 256
+IDLE_SECONDS = 30.0
 _NO_BODY = frozenset({204, 304})
 
 Origin = tuple[str, str, int]
@@ -35,6 +39,7 @@ class _Connection:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     reused: bool = False
+    idle_since: float = 0.0
 
     def close(self) -> None:
         self.writer.close()
@@ -61,7 +66,9 @@ class PushTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
         self._ssl = ssl_context or ssl.create_default_context()
-        self._idle: defaultdict[Origin, list[_Connection]] = defaultdict(list)
+        self._idle: dict[Origin, list[_Connection]] = {}
+        self._idle_count = 0
+        self._next_sweep = 0.0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -88,16 +95,56 @@ class PushTransport(httpx.AsyncBaseTransport):
             for connection in connections:
                 connection.close()
         self._idle.clear()
+        self._idle_count = 0
+
+    @property
+    def idle_connections(self) -> int:
+        return self._idle_count
 
     def _take_idle(self, origin: Origin) -> _Connection | None:
         idle = self._idle.get(origin)
         while idle:
             connection = idle.pop()
-            if not connection.reader.at_eof() and not connection.writer.is_closing():
+            self._idle_count -= 1
+            if not idle:
+                del self._idle[origin]
+            if _usable(connection, time.monotonic()):
                 connection.reused = True
                 return connection
             connection.close()
+            idle = self._idle.get(origin)
         return None
+
+    def _keep(self, origin: Origin, connection: _Connection) -> None:
+        """Keep ``connection`` for the next push to ``origin``, within the bounds."""
+        now = time.monotonic()
+        self._close_unusable(now)
+        idle = self._idle.setdefault(origin, [])
+        if len(idle) >= MAX_IDLE_PER_ORIGIN or self._idle_count >= MAX_IDLE:
+            connection.close()
+            return
+        connection.idle_since = now
+        idle.append(connection)
+        self._idle_count += 1
+
+    def _close_unusable(self, now: float) -> None:
+        """Close the kept connections idle too long or closed by their receiver (once a
+        second at most: a push is cheaper than a look at every kept connection)."""
+        if now < self._next_sweep and self._idle_count < MAX_IDLE:
+            return
+        self._next_sweep = now + 1.0
+        for origin in list(self._idle):
+            kept = []
+            for connection in self._idle[origin]:
+                if _usable(connection, now):
+                    kept.append(connection)
+                else:
+                    connection.close()
+            self._idle_count -= len(self._idle[origin]) - len(kept)
+            if kept:
+                self._idle[origin] = kept
+            else:
+                del self._idle[origin]
 
     async def _connect(self, request: httpx.Request, origin: Origin) -> _Connection:
         scheme, host, port = origin
@@ -121,8 +168,8 @@ class PushTransport(httpx.AsyncBaseTransport):
         except BaseException:
             connection.close()
             raise
-        if answer.reusable and len(self._idle[origin]) < MAX_IDLE_PER_ORIGIN:
-            self._idle[origin].append(connection)
+        if answer.reusable:
+            self._keep(origin, connection)
         else:
             connection.close()
         return httpx.Response(
@@ -179,6 +226,14 @@ class PushTransport(httpx.AsyncBaseTransport):
                 raise _Stale from error
             raise httpx.ReadError(str(error), request=request) from None
         return _parse_head(request, head)
+
+
+def _usable(connection: _Connection, now: float) -> bool:
+    return (
+        now - connection.idle_since < IDLE_SECONDS
+        and not connection.reader.at_eof()
+        and not connection.writer.is_closing()
+    )
 
 
 def _request_bytes(request: httpx.Request, body: bytes) -> bytes:
