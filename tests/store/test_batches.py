@@ -30,7 +30,7 @@ from smsgate.store.messages import (
     record_retry,
     release_lapsed_leases,
 )
-from smsgate.store.schema import early_receipts, messages, simulator_parts
+from smsgate.store.schema import early_receipts, messages, push_jobs, simulator_parts
 from smsgate.store.simulator import TakenPart, mark_reported, take_parts
 from tests.store.parts import part_row
 from tests.store.plans import every_index_condition_names, query_plan
@@ -283,7 +283,8 @@ def test_results_of_a_claim_that_lapsed_change_nothing(database: Database) -> No
     # A's late results (rejected, retry, accepted) must not end, refund or re-queue B's part.
     admin = AccountAdmin(database)
     account_id = admin.create("lapsed", password="secret-password", balance=Decimal(10))
-    database.write_sync(lambda c: insert_parts(c, [part_row(1, account_id, NOW)]))
+    row = part_row(1, account_id, NOW, callback_url="http://example.com/cb")
+    database.write_sync(lambda c: insert_parts(c, [row]))
     first_until = NOW + timedelta(seconds=1)
     database.write_sync(lambda c: claim_due(c, NOW, first_until, 10))
     later = NOW + timedelta(seconds=2)
@@ -296,16 +297,23 @@ def test_results_of_a_claim_that_lapsed_change_nothing(database: Database) -> No
             connection, [1], MessageState.NOT_DELIVERED, later, "refused", claimed_until=first_until
         )
         record_retry(connection, [1], later, "throttled", claimed_until=first_until)
-        record_accepted(connection, CONNECTOR, [(1, "a-1")], later, (), claimed_until=first_until)
+        record_accepted(connection, CONNECTOR, [(1, "a-1")], later, {1}, claimed_until=first_until)
         return ended
+
+    def callbacks(connection: Connection) -> list[str]:
+        return list(connection.scalars(select(push_jobs.c.state)))
 
     assert database.write_sync(stale_results) == 0
     assert database.read_sync(states)[1] == (MessageState.SUBMITTING.value, None, None)
     assert Decimal(admin.show("lapsed")["balance"]) == 10
+    assert database.read_sync(callbacks) == []  # no change, no callback
     database.write_sync(
-        lambda c: record_accepted(c, CONNECTOR, [(1, "b-1")], later, (), claimed_until=second_until)
+        lambda c: record_accepted(
+            c, CONNECTOR, [(1, "b-1")], later, {1}, claimed_until=second_until
+        )
     )
     assert database.read_sync(states)[1] == (MessageState.SENT.value, "b-1", None)
+    assert database.read_sync(callbacks) == [MessageState.SENT.value]
 
 
 def test_credits_leave_room_under_the_money_limit_for_the_refunds_owed(

@@ -30,7 +30,6 @@ from smsgate.domain.states import MessageState
 from smsgate.store.accounts import change_balance
 from smsgate.store.prepared import BatchRows, BulkInsert, Prepared, PreparedBatch, PreparedIn
 from smsgate.store.push import (
-    enqueue_part_callbacks,
     enqueue_receipt_callbacks,
     enqueue_status_callbacks,
     parts_in_states,
@@ -425,9 +424,9 @@ def record_accepted(
         return
     reported = [part_id for part_id, _ in accepted if part_id in with_callback]
     if reported:
-        enqueue_part_callbacks(
-            connection, reported, MessageState.SUBMITTING, MessageState.SENT, now
-        )
+        # The parts the update below changes: a lapsed claim's result changes none.
+        changing = and_(messages.c.id.in_(reported), _claimed_until(claimed_until))
+        enqueue_status_callbacks(connection, changing, MessageState.SENT, now)
     part_ids, smsc_ids = zip(*sorted(accepted), strict=True)
     _RECORD_ACCEPTED.execute_columns(
         connection,
