@@ -48,6 +48,8 @@ class ServerProcess:
                 # address lockout would fail the rest of a shared server's tests. The lockout
                 # has its own tests, with their own settings.
                 "SMSGATE_LOGIN_FAILURES_PER_ADDRESS": "1000000",
+                # The tests' receivers listen on 127.0.0.1.
+                "SMSGATE_PUSH_PRIVATE_ADDRESSES": "true",
             }
         )
         env.update({f"SMSGATE_{name.upper()}": value for name, value in self.settings.items()})

@@ -164,6 +164,11 @@ class Settings(BaseSettings):
     push_concurrency_per_account: int = Field(
         default=16, ge=1, description="Of those, at most this many to one account's receivers."
     )
+    push_private_addresses: bool = Field(
+        default=False,
+        description="Push to receivers on loopback, private or link-local addresses too (a "
+        "client's callback_url could otherwise reach the gateway's own network).",
+    )
     push_retry_base_seconds: float = Field(
         default=1.0,
         gt=0,

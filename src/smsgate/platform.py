@@ -150,6 +150,7 @@ class Platform:
                 # An attempt ends well before its lease lapses, so no other worker repeats it.
                 attempt_timeout=min(30.0, self.settings.push_lease_seconds / 2),
                 release_leases_at_start=self.database.dialect == "sqlite",
+                private_addresses=self.settings.push_private_addresses,
             ),
         )
 

@@ -254,6 +254,19 @@ def test_a_body_in_its_declared_charset(
         assert stored_texts(admin, response) == ["Привет, мир"]
 
 
+def test_utf8_escapes_under_another_declared_charset_are_utf8(
+    admin: AccountAdmin, account: Account
+) -> None:
+    # Java's HttpCore names ISO-8859-1 in the Content-Type of a body of UTF-8 %-escapes.
+    params = endpoint_params("send", account) | {"data": "Привет, мир"}
+    response = account.client.post(
+        "/rest/Send/SendSms/",
+        content=urlencode(params),
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=ISO-8859-1"},
+    )
+    assert stored_texts(admin, response) == ["Привет, мир"]
+
+
 def test_text_that_is_not_utf8_is_code_2_and_nothing_is_sent(account: Account) -> None:
     params = endpoint_params("send", account)
     cp1251 = urlencode(params | {"data": "Привет"}, encoding="cp1251")
@@ -271,7 +284,7 @@ def test_text_that_is_not_utf8_is_code_2_and_nothing_is_sent(account: Account) -
     assert balance(account) == 1000
 
 
-@pytest.mark.parametrize("charset", ["klingon", "base64", ""])
+@pytest.mark.parametrize("charset", ["klingon", "base64", "", "undefined", "idna"])
 def test_an_unknown_charset_is_code_2(account: Account, charset: str) -> None:
     response = account.client.post(
         "/rest/Balance/",

@@ -64,7 +64,9 @@ def test_a_waiting_job_whose_lease_would_lapse_is_handed_back(
 ) -> None:
     account_id = AccountAdmin(database).create("pusher-test", password="x", balance=Decimal(0))
     hanging = receivers(hang=True).start()
-    settings = PushSettings(per_account=1, attempt_timeout=5.0, idle_poll=0.05)
+    settings = PushSettings(
+        per_account=1, attempt_timeout=5.0, idle_poll=0.05, private_addresses=True
+    )
     now = datetime.now(UTC)
     lasting = queue_push(database, account_id, hanging.url, now + timedelta(minutes=1))
     lapsing = queue_push(database, account_id, hanging.url, now + timedelta(seconds=2))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import subprocess
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
@@ -219,3 +221,49 @@ def test_kept_connections_are_bounded_in_number_and_time(monkeypatch: pytest.Mon
                 server.close()
 
     assert asyncio.run(main()) == 1
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "169.254.169.254"])
+def test_a_receiver_on_a_private_address_is_refused_unless_allowed(host: str) -> None:
+    # A client's callback_url must not reach the gateway's own network.
+    async def main() -> str:
+        pusher = PushTransport(private_addresses=False)
+        try:
+            with pytest.raises(httpx.ConnectError) as refused:
+                await post(pusher, f"http://{host}:9/hook")
+            return str(refused.value)
+        finally:
+            await pusher.aclose()
+
+    assert "resolves to no public address" in asyncio.run(main())
+
+
+def test_a_slow_name_server_holds_up_pushes_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The default executor runs password checks and report files: lookups of names that
+    # clients chose must not fill it.
+    resolve = socket.getaddrinfo
+
+    def slow_for_one_name(host: str, *args: object, **kwargs: object) -> object:
+        if host == "slow.example":
+            time.sleep(1.5)
+        return resolve(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_for_one_name)
+
+    async def main() -> float:
+        pusher = PushTransport()
+        try:
+            lookups = [
+                asyncio.ensure_future(post(pusher, "http://slow.example/hook", b"{}"))
+                for _ in range(12)
+            ]
+            await asyncio.sleep(0.1)
+            started = time.monotonic()
+            await asyncio.to_thread(lambda: None)  # on the default executor
+            waited = time.monotonic() - started
+            await asyncio.gather(*lookups, return_exceptions=True)
+            return waited
+        finally:
+            await pusher.aclose()
+
+    assert asyncio.run(main()) < 0.5

@@ -66,6 +66,8 @@ class PushSettings:
     lease: timedelta = timedelta(seconds=60)
     idle_poll: float = 0.25
     round_pause: float = 0.005
+    # Receivers on loopback, private or link-local addresses (see ``transport``).
+    private_addresses: bool = False
     # Only one pusher may use a database when leases are released at start (SQLite).
     release_leases_at_start: bool = False
 
@@ -138,7 +140,7 @@ class Pusher:
     def __init__(self, database: Database, settings: PushSettings | None = None) -> None:
         self.database = database
         self.settings = settings or PushSettings()
-        self._transport = PushTransport()
+        self._transport = PushTransport(private_addresses=self.settings.private_addresses)
         timeouts = httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout)
         self._extensions = {"timeout": timeouts.as_dict()}
         self._wakeup = asyncio.Event()

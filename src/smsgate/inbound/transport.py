@@ -9,14 +9,24 @@ builds requests, merges headers and applies the timeouts (which arrive here per 
 Receivers answer pushes with a status; bodies are read to keep the connection usable, up to
 ``MAX_BODY``, and dropped. A request that fails on a kept-alive connection before any answer
 (the receiver closed it meanwhile) is sent once more on a new connection.
+
+Clients name the receivers (``callback_url``): their host names are resolved on threads of the
+transport's own, so that a name server that never answers holds up pushes only, not the
+process's default executor (password checks, report files); and unless private addresses are
+allowed, a receiver must resolve to a public address: a client cannot make the gateway post
+to its loopback, its private network or a cloud's metadata service.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 import ssl
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import httpx
 
@@ -29,6 +39,7 @@ MAX_BODY = 1024 * 1024
 MAX_IDLE_PER_ORIGIN = 64
 MAX_IDLE = 256
 IDLE_SECONDS = 30.0
+RESOLVER_THREADS = 4
 _NO_BODY = frozenset({204, 304})
 
 Origin = tuple[str, str, int]
@@ -62,10 +73,17 @@ def _timeout(request: httpx.Request, kind: str) -> float | None:
 
 
 class PushTransport(httpx.AsyncBaseTransport):
-    """HTTP/1.1 over kept-alive asyncio connections, http and https."""
+    """HTTP/1.1 over kept-alive asyncio connections, http and https; to receivers at
+    public addresses only, unless ``private_addresses``."""
 
-    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, ssl_context: ssl.SSLContext | None = None, *, private_addresses: bool = True
+    ) -> None:
         self._ssl = ssl_context or ssl.create_default_context()
+        self._private_addresses = private_addresses
+        self._resolver = ThreadPoolExecutor(
+            max_workers=RESOLVER_THREADS, thread_name_prefix="smsgate-push-resolver"
+        )
         self._idle: dict[Origin, list[_Connection]] = {}
         self._idle_count = 0
         self._next_sweep = 0.0
@@ -96,6 +114,7 @@ class PushTransport(httpx.AsyncBaseTransport):
                 connection.close()
         self._idle.clear()
         self._idle_count = 0
+        self._resolver.shutdown(wait=False, cancel_futures=True)
 
     @property
     def idle_connections(self) -> int:
@@ -151,14 +170,39 @@ class PushTransport(httpx.AsyncBaseTransport):
         tls = self._ssl if scheme == "https" else None
         try:
             async with asyncio.timeout(_timeout(request, "connect")):
-                reader, writer = await asyncio.open_connection(
-                    host, port, limit=MAX_HEAD, ssl=tls, server_hostname=host if tls else None
-                )
+                addresses = await self._addresses(request, host, port)
+                error: OSError | None = None
+                for address in addresses:
+                    try:
+                        reader, writer = await asyncio.open_connection(
+                            address,
+                            port,
+                            limit=MAX_HEAD,
+                            ssl=tls,
+                            server_hostname=host if tls else None,
+                        )
+                    except OSError as failed:
+                        error = failed
+                    else:
+                        return _Connection(reader, writer)
+                raise error or OSError(f"{host} has no address")
         except TimeoutError:
             raise httpx.ConnectTimeout(f"connecting to {host}:{port}", request=request) from None
         except OSError as error:
             raise httpx.ConnectError(str(error), request=request) from None
-        return _Connection(reader, writer)
+
+    async def _addresses(self, request: httpx.Request, host: str, port: int) -> list[str]:
+        """The addresses ``host`` resolves to that pushes may go to."""
+        resolve = partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+        found = await asyncio.get_running_loop().run_in_executor(self._resolver, resolve)
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
+        allowed = [a for a in addresses if self._private_addresses or _is_public(a)]
+        if not allowed:
+            raise httpx.ConnectError(
+                f"{host} resolves to no public address ({', '.join(addresses[:3])})",
+                request=request,
+            )
+        return allowed
 
     async def _exchange(
         self, request: httpx.Request, origin: Origin, connection: _Connection, message: bytes
@@ -226,6 +270,13 @@ class PushTransport(httpx.AsyncBaseTransport):
                 raise _Stale from error
             raise httpx.ReadError(str(error), request=request) from None
         return _parse_head(request, head)
+
+
+def _is_public(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_global
+    except ValueError:  # a scoped IPv6 address (fe80::1%eth0): link-local
+        return False
 
 
 def _usable(connection: _Connection, now: float) -> bool:

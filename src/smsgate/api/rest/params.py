@@ -59,10 +59,15 @@ def _decoded(text: str, name: str, charset: str) -> str:
         text = text.replace("+", " ")
     if "%" not in text:
         return text
-    try:
-        return unquote(text, encoding=charset, errors="strict")
-    except UnicodeDecodeError:
-        raise InvalidArgument(f"Invalid parameter {name[:60]}: not {charset} text") from None
+    # %-escapes are UTF-8 as the guide asks, whatever charset the Content-Type names (Java's
+    # HttpCore names ISO-8859-1 for UTF-8 escapes); else in that charset (cp1251 clients): a
+    # cp1251 text is hardly ever valid UTF-8.
+    for encoding in dict.fromkeys(("utf-8", charset)):
+        try:
+            return unquote(text, encoding=encoding, errors="strict")
+        except UnicodeDecodeError:
+            continue
+    raise InvalidArgument(f"Invalid parameter {name[:60]}: not {charset} text")
 
 
 class Params:

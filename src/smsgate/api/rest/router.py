@@ -179,7 +179,7 @@ def declared_charset(content_type: bytes) -> str:
     try:
         codec = codecs.lookup(name).name
         b"a".decode(codec, "ignore")  # refuses codecs that are no text encodings (base64)
-    except LookupError:
+    except (LookupError, UnicodeError):  # UnicodeError: "undefined", "idna" decode nothing
         raise InvalidArgument(f"Unsupported charset {name[:40]}") from None
     return codec
 
