@@ -104,6 +104,9 @@ def test_numeric_and_alphanumeric_senders_get_their_own_ton_npi() -> None:
     )
     numeric = submit_sm_for(part(sender_name="79001112233"), custom)
     assert (numeric.source_addr_ton, numeric.source_addr_npi) == (2, 9)
+    # an operator's own numeric TON/NPI covers short codes too, unless they have theirs
+    short = submit_sm_for(part(sender_name="1234"), custom)
+    assert (short.source_addr_ton, short.source_addr_npi) == (2, 9)
     alphanumeric = submit_sm_for(part(sender_name="Shop 24"), custom)
     assert (alphanumeric.source_addr_ton, alphanumeric.source_addr_npi) == (5, 9)
 

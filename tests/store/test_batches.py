@@ -19,6 +19,7 @@ from smsgate.store.messages import (
     _APPLY_RECEIPT,
     _PARTS_BY_SMSC_ID,
     _PARTS_OF_RECEIPTS,
+    _WAITING_RECEIPTS,
     apply_receipts,
     apply_waiting_receipts,
     claim_due,
@@ -355,3 +356,10 @@ def test_a_receipt_its_parts_result_missed_is_applied_later(database: Database) 
     assert database.read_sync(states)[ids[0]] == (MessageState.DELIVERED.value, "r1", None)
     waiting = database.read_sync(lambda c: c.execute(select(early_receipts.c.smsc_id)).all())
     assert [row[0] for row in waiting] == ["r2"]  # its part has no result yet: it waits on
+
+
+def test_waiting_receipts_find_their_parts_by_operator_id(database: Database) -> None:
+    # Every ten seconds on the outcomes' lane: by the state index SQLite read every sent part
+    # for each receipt kept (a second for ten receipts among 200,000 sent parts).
+    plan = database.read_sync(partial(query_plan, statement=_WAITING_RECEIPTS, params={}))
+    assert "ix_messages_state_due_at" not in plan, plan

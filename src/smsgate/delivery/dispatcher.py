@@ -16,7 +16,6 @@ from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
 
 from sqlalchemy import Connection
 
@@ -184,9 +183,8 @@ class Dispatcher:
             if self._stopping:
                 self._slots.release()
                 return
-            claim = Claim.starting(self.settings.lease)
             try:
-                claimed = await self.database.write(partial(self._claim, claim=claim))
+                claim, claimed = await self.database.write(self._claim)
             except Exception:
                 log.exception("claiming due parts failed")
                 claimed = []
@@ -203,8 +201,10 @@ class Dispatcher:
                 # rather than spend a transaction on every few of them.
                 await asyncio.sleep(self.settings.claim_pause)
 
-    def _claim(self, connection: Connection, claim: Claim) -> list[ClaimedPart]:
-        return claim_due(connection, claim.at, claim.until, self.settings.batch_size)
+    def _claim(self, connection: Connection) -> tuple[Claim, list[ClaimedPart]]:
+        # Timed in the transaction: a wait for the writer is not taken out of the lease.
+        claim = Claim.starting(self.settings.lease)
+        return claim, claim_due(connection, claim.at, claim.until, self.settings.batch_size)
 
     def _batch_done(self, task: asyncio.Task[None]) -> None:
         self._batches.discard(task)
@@ -267,13 +267,16 @@ class Dispatcher:
             while True:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(done.wait(), RESULTS_FLUSH_SECONDS)
-                taken = answered[:]
-                answered.clear()
-                if taken:
+                # Once done, what came during the last write is written too, then no more.
+                while answered:
+                    taken = answered[:]
+                    answered.clear()
                     await self._record(
                         connector.name, taken, with_callback=with_callback, claim=claim
                     )
                     recorded.update(result.message_id for result in taken)
+                    if not done.is_set():
+                        break
                 if done.is_set():
                     return
 

@@ -451,10 +451,33 @@ def owed_refunds(connection: Connection, account_id: int) -> Decimal:
     unsent = (*_WAITING, MessageState.SUBMITTING.value)
     total = connection.execute(
         select(func.coalesce(func.sum(messages.c.price), 0)).where(
-            messages.c.account_id == account_id, messages.c.state.in_(unsent)
+            messages.c.state.in_(unsent),
+            # ``+ 0``: found by the (state, due_at) index among the parts still to send, not
+            # through the account's whole history by its (account, created) index.
+            messages.c.account_id + 0 == account_id,
         )
     ).scalar_one()
     return Decimal(total)
+
+
+_WAITING_RECEIPTS = Prepared(
+    select(
+        early_receipts.c.connector,
+        early_receipts.c.smsc_id,
+        early_receipts.c.state,
+        early_receipts.c.done_at,
+        early_receipts.c.error,
+    ).where(
+        select(messages.c.id)
+        .where(
+            messages.c.connector == early_receipts.c.connector,
+            messages.c.smsc_id == early_receipts.c.smsc_id,
+            # Unindexed: by the (state, due_at) index SQLite would read every sent part.
+            state_unindexed_in(MessageState.SENT.value),
+        )
+        .exists()
+    )
+)
 
 
 def apply_waiting_receipts(connection: Connection) -> int:
@@ -464,24 +487,7 @@ def apply_waiting_receipts(connection: Connection) -> int:
     kept by one process while another commits its part's result (a bind taken over between
     workers) is seen by neither transaction.
     """
-    part_sent = (
-        select(messages.c.id)
-        .where(
-            messages.c.connector == early_receipts.c.connector,
-            messages.c.smsc_id == early_receipts.c.smsc_id,
-            messages.c.state == MessageState.SENT.value,
-        )
-        .exists()
-    )
-    rows = connection.execute(
-        select(
-            early_receipts.c.connector,
-            early_receipts.c.smsc_id,
-            early_receipts.c.state,
-            early_receipts.c.done_at,
-            early_receipts.c.error,
-        ).where(part_sent)
-    ).all()
+    rows = _WAITING_RECEIPTS.rows(connection)
     by_connector: dict[str, list[tuple[str, MessageState, datetime, str | None]]] = defaultdict(
         list
     )

@@ -150,6 +150,15 @@ class SmppConnectorSettings(BaseModel):
             raise ValueError("TON and NPI are octets (0-255)")
         return value
 
+    @property
+    def short_code_ton_npi(self) -> TonNpi:
+        """The TON and NPI of short-code senders: an operator's own ``numeric_source_ton_npi``
+        covers them too, unless short codes are given theirs."""
+        chosen = self.model_fields_set
+        if "numeric_source_ton_npi" in chosen and "short_code_source_ton_npi" not in chosen:
+            return self.numeric_source_ton_npi
+        return self.short_code_source_ton_npi
+
     def ssl_context(self) -> ssl.SSLContext | None:
         """Verifying the SMSC's certificate and host name, against ``ca_file`` when given."""
         if not self.tls:

@@ -89,7 +89,7 @@ def source_ton_npi(sender_name: str, settings: SmppConnectorSettings) -> TonNpi:
     is alphanumeric."""
     if sender_name.isascii() and sender_name.isdigit():
         if len(sender_name) <= settings.short_code_digits:
-            return settings.short_code_source_ton_npi
+            return settings.short_code_ton_npi
         return settings.numeric_source_ton_npi
     return settings.alphanumeric_source_ton_npi
 

@@ -479,8 +479,8 @@ class Session:
         except LinkError:
             pass  # the connection ended meanwhile
         else:
-            if header.command_status != CommandStatus.ESME_ROK:
-                # The SMSC no longer holds this session bound (ESME_RINVBNDSTS): bind again.
+            if header.command_status == CommandStatus.ESME_RINVBNDSTS:
+                # The SMSC no longer holds this session bound: bind again.
                 self._close(
                     connection, f"enquire_link answered {status_name(header.command_status)}"
                 )
@@ -550,7 +550,9 @@ class Session:
         if self._pump_timer is not None:
             self._pump_timer.cancel()
             self._pump_timer = None
-        if not self._queue or not self.is_bound:
+        connection = self._connection
+        # Closed by this side, the connection is still BOUND until its read loop ends.
+        if not self._queue or not self.is_bound or connection is None or connection.closed:
             return
         now = time.monotonic()
         if now < self._paused_until:
