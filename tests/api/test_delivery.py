@@ -261,3 +261,20 @@ def test_phone_is_the_one_sent_to(fast: Deployment) -> None:
     account = fast.make_account()
     (message_id,) = send_ok(account, f"+{PHONE}")
     assert final_state(account, message_id)["State"] == 0
+
+
+def test_a_period_ending_at_a_second_covers_that_whole_second(fast: Deployment) -> None:
+    # Dates come to the second while parts are timed to the microsecond: an end naming the
+    # second a part was created in counts it (it was left out before, as the report was).
+    account = fast.make_account()
+    (message_id,) = send_ok(account, DELIVERED)
+    created = re.fullmatch(r"/Date\((\d+)\)/", state(account, message_id)["CreationDateUtc"])
+    assert created is not None
+    second = datetime.fromtimestamp(int(created[1]) // 1000, UTC)
+    period = {
+        **creds(account),
+        "startDateTime": api_date(second - timedelta(minutes=1)),
+        "endDateTime": api_date(second),
+    }
+    figures = assert_ok(account.client.get("/rest/Statistic/", params=period))
+    assert figures["Sent"] == 1

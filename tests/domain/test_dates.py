@@ -5,7 +5,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smsgate.domain.dates import parse_api_datetime, parse_validity, to_api_date
+from smsgate.domain.dates import (
+    parse_api_datetime,
+    parse_validity,
+    through_its_second,
+    to_api_date,
+)
 from smsgate.domain.errors import InvalidArgument
 
 
@@ -119,3 +124,10 @@ def test_parse_validity_refuses(raw: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         parse_validity(raw)
     assert caught.value.desc.startswith(f"Invalid validity: {raw};")
+
+
+def test_a_period_end_of_whole_seconds_covers_that_second() -> None:
+    end = datetime(2024, 3, 5, 7, 8, 9, tzinfo=UTC)
+    assert through_its_second(end) == datetime(2024, 3, 5, 7, 8, 9, 999_999, tzinfo=UTC)
+    precise = end.replace(microsecond=500_000)  # the client named a fraction: as it is
+    assert through_its_second(precise) == precise

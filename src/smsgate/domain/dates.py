@@ -20,6 +20,7 @@ _API_DATETIME = re.compile(
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
+_LAST_MICROSECOND = timedelta(microseconds=999_999)
 
 
 def parse_api_datetime(raw: str, *, zoned: bool = True) -> datetime:
@@ -52,6 +53,13 @@ def parse_api_datetime(raw: str, *, zoned: bool = True) -> datetime:
     except (ValueError, OverflowError):
         raise InvalidArgument(f"Invalid date: {raw}") from None
     return moment
+
+
+def through_its_second(end: datetime) -> datetime:
+    """The last instant a period's ``end`` covers: a client names it to the second (the
+    guide's dates have no fraction), while parts are timed to the microsecond, so an end of
+    whole seconds takes in that whole second."""
+    return end + _LAST_MICROSECOND if end.microsecond == 0 else end
 
 
 def to_api_date(dt: datetime) -> str:

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, insert, select
 
+from smsgate.domain.dates import through_its_second
 from smsgate.domain.inbound_routing import InboundRoute
 from smsgate.store.prepared import Prepared
 from smsgate.store.schema import accounts, inbound_numbers, incoming_messages
@@ -121,7 +122,7 @@ def read_period(
         .where(
             incoming_messages.c.account_id == account_id,
             incoming_messages.c.created_at >= start,
-            incoming_messages.c.created_at <= end,
+            incoming_messages.c.created_at <= through_its_second(end),
         )
         .order_by(incoming_messages.c.created_at, incoming_messages.c.id)
     )

@@ -26,6 +26,7 @@ from sqlalchemy import (
     update,
 )
 
+from smsgate.domain.dates import through_its_second
 from smsgate.domain.states import MessageState
 from smsgate.store.accounts import change_balance
 from smsgate.store.prepared import BatchRows, BulkInsert, Prepared, PreparedBatch, PreparedIn
@@ -774,7 +775,7 @@ def count_by_state(
         .where(
             messages.c.account_id == account_id,
             messages.c.created_at >= start,
-            messages.c.created_at <= end,
+            messages.c.created_at <= through_its_second(end),
         )
         .group_by(messages.c.state)
     )

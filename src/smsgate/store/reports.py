@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, String, and_, func, insert, or_, select, type_coerce, update
 from sqlalchemy.types import NullType
 
+from smsgate.domain.dates import through_its_second
 from smsgate.domain.states import MessageState
 from smsgate.domain.timezones import zone_info
 from smsgate.store.schema import accounts, contacts, kept_error, messages, reports
@@ -378,7 +379,11 @@ def stream_parts(
         if len(selection.account_ids) == 1
         else m.account_id.in_(selection.account_ids)
     )
-    conditions = [scope, m.created_at >= selection.start, m.created_at <= selection.end]
+    conditions = [
+        scope,
+        m.created_at >= selection.start,
+        m.created_at <= through_its_second(selection.end),
+    ]
     if selection.states is not None:
         conditions.append(m.state.in_([state.value for state in selection.states]))
     if selection.destination is not None:
