@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import zipfile
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 import openpyxl
+import pytest
 
 from smsgate.reports.writers import Column, CsvReportWriter, Kind, XlsxReportWriter
 
@@ -120,3 +122,21 @@ def test_csv_text_that_a_spreadsheet_would_take_for_a_formula_is_kept_as_text(
         *([f"'{text}", "-1", "plain"] for text in texts[:-1]),
         ["ok = fine", "-1", "plain"],
     ]
+
+
+def test_an_xlsx_sheet_past_the_zip_member_limit_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 2 GiB for real would take minutes: the limit is lowered instead.
+    monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 1 << 20)
+    path = tmp_path / "big.xlsx"
+    writer = XlsxReportWriter(path, COLUMNS, tmp_path)
+    text = "Привет, мир! " * 80
+    writer.write([(i, writer.time("2025-03-10 12:00:00"), text, None) for i in range(1_000)])
+    writer.close()
+    with zipfile.ZipFile(path) as archive:
+        sheet = archive.getinfo("xl/worksheets/sheet1.xml")
+        assert sheet.file_size > 1 << 20
+    monkeypatch.undo()
+    book = openpyxl.load_workbook(path, read_only=True)
+    assert sum(1 for _ in book.worksheets[0].iter_rows()) == 1_001

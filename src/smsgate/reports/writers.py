@@ -149,6 +149,9 @@ class XlsxReportWriter:
         self._book = xlsxwriter.Workbook(
             str(path), {"constant_memory": True, "tmpdir": str(workdir)}
         )
+        # A sheet of a million rows with a contact base's fields passes the 2 GiB a plain
+        # ZIP member holds: without ZIP64 it failed at close, after the whole build.
+        self._book.use_zip64()
         self._columns = list(columns)
         self._rows_per_sheet = rows_per_sheet
         self._bold = self._book.add_format({"bold": True})
