@@ -383,6 +383,33 @@ def test_deliver_sm_is_acknowledged_only_when_its_handler_is_done(smscs: MakeSms
     assert sorted(handled) == [b"fail", b"hello"]
 
 
+def test_a_stop_answers_the_incoming_messages_being_handled(smscs: MakeSmsc) -> None:
+    # Unbound before their resp, they would be delivered again after the restart.
+    smsc = smscs()
+    started = asyncio.Event()
+
+    async def slow(pdu: DeliverSm | DataSm) -> int:
+        started.set()
+        await asyncio.sleep(0.5)
+        return CommandStatus.ESME_ROK
+
+    async def main() -> None:
+        session = Session(config(smsc), slow)
+        session.start()
+        try:
+            async with asyncio.timeout(10):
+                await session.bound.wait()
+            smsc.send("mo", id="late", source="79161234567", destination="1234", text="hi")
+            async with asyncio.timeout(10):
+                await started.wait()
+        finally:
+            await session.stop()
+
+    asyncio.run(main())
+    done = smsc.wait_event(lambda e: e["event"] == "mo_done", timeout=5)
+    assert (done["id"], done["statuses"]) == ("late", [0])
+
+
 def test_tls_bind_verifies_the_smsc_against_a_private_ca(
     smscs: MakeSmsc, certificates: CertificateFiles
 ) -> None:

@@ -277,6 +277,8 @@ class Session:
         self._pump_timer: asyncio.TimerHandle | None = None
         self._inbound_in_flight = 0
         self._inbound_room = asyncio.Event()
+        self._inbound_answered = asyncio.Event()  # none in flight
+        self._inbound_answered.set()
         self._stopping = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self.bound = asyncio.Event()  # set while bound
@@ -325,6 +327,9 @@ class Session:
             with contextlib.suppress(TimeoutError, LinkError):
                 async with asyncio.timeout(self.config.response_timeout):
                     await self._window_empty.wait()
+                    # What the SMSC sent in and is being committed gets its resp, rather than
+                    # be delivered again after the restart (and recorded twice).
+                    await self._inbound_answered.wait()
                     await self._request(Unbind())
             self._close(connection, "unbound")
         if self._runner is not None:
@@ -713,6 +718,7 @@ class Session:
         if isinstance(pdu, DeliverSm | DataSm):
             self.counters.inbound += 1
             self._inbound_in_flight += 1
+            self._inbound_answered.clear()
             answered: asyncio.Future[int]
             try:
                 answered = asyncio.ensure_future(self._inbound(pdu))
@@ -743,6 +749,8 @@ class Session:
     ) -> None:
         self._inbound_in_flight -= 1
         self._inbound_room.set()
+        if not self._inbound_in_flight:
+            self._inbound_answered.set()
         if answered.cancelled():
             return  # stopping: the SMSC delivers it again
         error = answered.exception()
