@@ -176,3 +176,42 @@ def test_a_part_keeps_why_it_waits_or_was_refused(
             await asyncio.gather(running, return_exceptions=True)
 
     assert asyncio.run(scenario()) == (state.value, reason[:200])
+
+
+@pytest.mark.parametrize(("attempts_before", "delay"), [(0, 5), (4, 80), (30, 600)])
+def test_a_part_the_smsc_defers_waits_longer_each_time(
+    database: Database, attempts_before: int, delay: int
+) -> None:
+    """ESME_RSYSERR and its kind: an SMSC that says so of every part is not given it every
+    5 s for its whole validity (thousands of times a day)."""
+    account_id = AccountAdmin(database).create("deferred", password="secret-password")
+    now = datetime.now(UTC)
+    row = part_row(1, account_id, now, attempts=attempts_before)
+    database.write_sync(lambda c: insert_parts(c, [row]))
+    dispatcher = Dispatcher(
+        database,
+        Router(
+            {"smsc": CountingSmsc(SubmitOutcome.DEFERRED, "ESME_RSYSERR")}, [Route("", ("smsc",))]
+        ),
+        NoEvents(),
+        DispatchSettings(idle_poll=0.02, sweep_interval=60, retry_delay=timedelta(seconds=5)),
+    )
+    query = select(messages.c.state, messages.c.due_at, messages.c.error)
+
+    async def scenario() -> tuple[str, datetime]:
+        running = asyncio.create_task(dispatcher.run())
+        try:
+            async with asyncio.timeout(10):
+                while True:
+                    found = database.read_sync(lambda c: c.execute(query).one())
+                    if found.error is not None:
+                        return found.state, found.due_at
+                    await asyncio.sleep(0.02)
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+
+    state, due_at = asyncio.run(scenario())
+    assert state == MessageState.QUEUED.value
+    waited = (due_at - now).total_seconds()
+    assert delay <= waited < delay + 5

@@ -192,9 +192,9 @@ def test_text_outside_its_encoding_cannot_be_encoded() -> None:
         (SubmitReply(CommandStatus.ESME_RINVMSGLEN, reason="too long"),
          SubmitResult(1, SubmitOutcome.REJECTED, error="ESME_RINVMSGLEN: too long")),
         # the SMSC's own trouble: sent again later
-        (SubmitReply(CommandStatus.ESME_RSYSERR), SubmitResult(1, SubmitOutcome.RETRY,
+        (SubmitReply(CommandStatus.ESME_RSYSERR), SubmitResult(1, SubmitOutcome.DEFERRED,
                                                                error="ESME_RSYSERR")),
-        (SubmitReply(CommandStatus.ESME_RX_T_APPN), SubmitResult(1, SubmitOutcome.RETRY,
+        (SubmitReply(CommandStatus.ESME_RX_T_APPN), SubmitResult(1, SubmitOutcome.DEFERRED,
                                                                  error="ESME_RX_T_APPN")),
     ],
 )  # fmt: skip
@@ -204,7 +204,7 @@ def test_submit_results(reply: SubmitReply, result: SubmitResult) -> None:
 
 def test_a_connector_names_its_smscs_temporary_statuses() -> None:
     settings = SETTINGS.model_copy(update={"temporary_statuses": frozenset({0x400})})
-    assert submit_result(1, SubmitReply(0x400), settings).outcome is SubmitOutcome.RETRY
+    assert submit_result(1, SubmitReply(0x400), settings).outcome is SubmitOutcome.DEFERRED
     assert submit_result(1, SubmitReply(0x401), settings).outcome is SubmitOutcome.REJECTED
 
 

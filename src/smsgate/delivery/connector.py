@@ -51,6 +51,9 @@ class SubmitOutcome(enum.StrEnum):
     ACCEPTED = "accepted"  # the SMSC took it; smsc_id is set
     REJECTED = "rejected"  # permanent failure: the part is refunded and ends NotDelivered
     RETRY = "retry"  # throttled, queue full, or the link is down: submit again later
+    # refused for now by the SMSC's own trouble (a system error): again later, waiting longer
+    # after each such answer, so an SMSC that says so of every part is not flooded
+    DEFERRED = "deferred"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -58,6 +58,8 @@ RECORD_RETRY_SECONDS = 0.5
 RECORD_RETRY_MAX_SECONDS = 5.0
 # The last write is tried this long before the claim lapses at the latest (clocks differ).
 CLOCK_MARGIN_SECONDS = 1.0
+# A part the SMSC deferred waits the retry delay doubled per earlier attempt, up to this.
+DEFERRED_MAX_DELAY = timedelta(minutes=10)
 # Results of a batch still partly with its connector are written this often (see ``_submit``).
 RESULTS_FLUSH_SECONDS = 0.5
 # Receipts that came before their part's submit result wait for it (``early_receipts``); one
@@ -235,7 +237,7 @@ class Dispatcher:
                     SubmitResult(p.id, SubmitOutcome.RETRY, error="no connector up")
                     for p in unroutable
                 ],
-                with_callback=(),
+                parts={p.id: p for p in unroutable},
                 claim=claim,
             )
         # Each connector's submit runs to its end, whatever another's does: the batch's slot
@@ -258,7 +260,7 @@ class Dispatcher:
         one by one every ``RESULTS_FLUSH_SECONDS`` while the rest are out (a batch partly
         throttled can take most of a minute, and a stop or a crash meanwhile would otherwise
         leave the parts the SMSC took unrecorded, to be sent again), the others at the end."""
-        with_callback = {p.id for p in parts if p.has_callback}
+        by_id = {part.id: part for part in parts}
         answered: list[SubmitResult] = []
         recorded: set[int] = set()
         done = asyncio.Event()
@@ -271,9 +273,7 @@ class Dispatcher:
                 while answered:
                     taken = answered[:]
                     answered.clear()
-                    await self._record(
-                        connector.name, taken, with_callback=with_callback, claim=claim
-                    )
+                    await self._record(connector.name, taken, parts=by_id, claim=claim)
                     recorded.update(result.message_id for result in taken)
                     if not done.is_set():
                         break
@@ -294,31 +294,36 @@ class Dispatcher:
             await asyncio.gather(recorder, return_exceptions=True)
         rest = [result for result in results if result.message_id not in recorded]
         if rest:
-            await self._record(connector.name, rest, with_callback=with_callback, claim=claim)
+            await self._record(connector.name, rest, parts=by_id, claim=claim)
 
     async def _record(
         self,
         connector: str,
         results: Sequence[SubmitResult],
         *,
-        with_callback: Collection[int],
+        parts: Mapping[int, ClaimedPart],
         claim: Claim,
     ) -> None:
+        """Write ``results`` of some of the claimed ``parts`` (by id)."""
         now = datetime.now(UTC)
+        with_callback = {part_id for part_id, part in parts.items() if part.has_callback}
         accepted = [
             (result.message_id, result.smsc_id)
             for result in results
             if result.outcome is SubmitOutcome.ACCEPTED and result.smsc_id is not None
         ]
-        retry_at = now + self.settings.retry_delay
-        # By error, which each part keeps: why it was refused, or why it waits.
+        # By error, which each part keeps (why it was refused, or why it waits), and by when
+        # a part waiting is due again.
         rejected: dict[str | None, list[int]] = defaultdict(list)
-        retry: dict[str | None, list[int]] = defaultdict(list)
+        retry: dict[tuple[str | None, datetime], list[int]] = defaultdict(list)
         for result in results:
             if result.outcome is SubmitOutcome.REJECTED:
                 rejected[result.error].append(result.message_id)
             elif result.outcome is SubmitOutcome.RETRY:
-                retry[result.error].append(result.message_id)
+                retry[result.error, now + self.settings.retry_delay].append(result.message_id)
+            elif result.outcome is SubmitOutcome.DEFERRED:
+                delay = self._deferred_delay(parts[result.message_id].attempts)
+                retry[result.error, now + delay].append(result.message_id)
 
         def work(connection: Connection) -> None:
             held = claim.until
@@ -332,8 +337,8 @@ class Dispatcher:
                     error,
                     claimed_until=held,
                 )
-            for error, part_ids in retry.items():
-                record_retry(connection, part_ids, retry_at, error, claimed_until=held)
+            for (error, due_at), part_ids in retry.items():
+                record_retry(connection, part_ids, due_at, error, claimed_until=held)
 
         wait = RECORD_RETRY_SECONDS
         while True:
@@ -351,6 +356,12 @@ class Dispatcher:
                 wait = min(2 * wait, RECORD_RETRY_MAX_SECONDS)
         PARTS_SUBMITTED.inc(len(accepted))
         PARTS_FAILED.inc(sum(map(len, rejected.values())))
+
+    def _deferred_delay(self, attempts: int) -> timedelta:
+        """The retry delay doubled per attempt before this one, up to ``DEFERRED_MAX_DELAY``."""
+        doublings = min(max(attempts - 1, 0), 16)
+        delay: timedelta = self.settings.retry_delay * (1 << doublings)
+        return min(delay, DEFERRED_MAX_DELAY)
 
     async def _sweep_loop(self) -> None:
         forgotten_at = time.monotonic()

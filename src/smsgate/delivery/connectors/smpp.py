@@ -153,7 +153,7 @@ def submit_result(
     if reply.reason:
         error = f"{error}: {reply.reason}"
     if reply.status in TEMPORARY_STATUSES or reply.status in settings.temporary_statuses:
-        return SubmitResult(part_id, SubmitOutcome.RETRY, error=error)
+        return SubmitResult(part_id, SubmitOutcome.DEFERRED, error=error)
     return SubmitResult(part_id, SubmitOutcome.REJECTED, error=error)
 
 
