@@ -70,11 +70,14 @@ def test_a_message_whose_parts_stopped_coming_is_joined_from_those_there_are(
         database.write_sync(lambda c: whole_messages(c, incoming_part(1, hello, reference=1))) == []
     )
     later = NOW + STALE_AFTER + timedelta(seconds=1)
+    # Another message's part looks at its own message only (every part kept was scanned).
     found = database.write_sync(
         lambda c: whole_messages(c, incoming_part(1, CUTS[0], reference=2, at=later))
     )
-    # Received when joined: a client reading the latest incoming messages finds it.
-    assert found == [IncomingSms("op", "79115687451", "1234", "Hello", later)]
+    assert found == []
+    # Received when joined by the sweep: a client reading the latest incoming finds it.
+    joined = database.write_sync(lambda c: stale_messages(c, later))
+    assert joined == [IncomingSms("op", "79115687451", "1234", "Hello", later)]
     assert database.read_sync(stored) == 1  # the new message's part
 
 

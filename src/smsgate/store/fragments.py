@@ -90,23 +90,28 @@ def add_fragment(
     return _take(connection, key, received_at)
 
 
-def has_fragment(connection: Connection, key: MessageKey, seqnum: int) -> bool:
-    """Whether part ``seqnum`` of ``key`` waits for the rest of its message."""
-    found = select(fragments.c.seqnum).where(_of(key), _UNJOINED, fragments.c.seqnum == seqnum)
-    return connection.execute(found).first() is not None
+def take_if_stale(
+    connection: Connection, key: MessageKey, seqnum: int, before: datetime, now: datetime
+) -> FragmentedMessage | None:
+    """Take the message of ``key`` waiting with a part ``seqnum`` when it got no part since
+    ``before``: a new part of that number belongs to a new message that reuses the reference.
+    Found by the table's key, whatever else waits."""
+    newest = select(func.max(fragments.c.received_at)).where(
+        _of(key), _UNJOINED, fragments.c.seqnum == seqnum
+    )
+    received_at = connection.execute(newest).scalar_one()
+    if received_at is None:
+        return None
+    latest = connection.execute(
+        select(func.max(fragments.c.received_at)).where(_of(key), _UNJOINED)
+    ).scalar_one()
+    return _take(connection, key, now) if latest < before else None
 
 
-def take_stale(
-    connection: Connection,
-    before: datetime,
-    now: datetime,
-    *,
-    connector: str | None = None,
-    keep: MessageKey | None = None,
-) -> list[FragmentedMessage]:
-    """Take and return the messages (of ``connector``, or of all) that got no part since
-    ``before``, but ``keep``; forget the parts of messages joined before ``before``."""
-    forgotten = fragments.delete().where(fragments.c.joined_at < before)
+def take_stale(connection: Connection, before: datetime, now: datetime) -> list[FragmentedMessage]:
+    """Take and return the messages that got no part since ``before``; forget the parts of
+    messages joined before ``before``."""
+    connection.execute(fragments.delete().where(fragments.c.joined_at < before))
     query = select(
         fragments.c.connector,
         fragments.c.source,
@@ -114,10 +119,6 @@ def take_stale(
         fragments.c.reference,
         fragments.c.total,
     ).where(_UNJOINED)
-    if connector is not None:
-        forgotten = forgotten.where(fragments.c.connector == connector)
-        query = query.where(fragments.c.connector == connector)
-    connection.execute(forgotten)
     newest = func.max(fragments.c.received_at)
     stale = connection.execute(
         query.group_by(
@@ -128,8 +129,7 @@ def take_stale(
             fragments.c.total,
         ).having(newest < before)
     ).all()
-    keys = [key for key in (MessageKey(*row) for row in stale) if key != keep]
-    taken = (_take(connection, key, now) for key in keys)
+    taken = (_take(connection, MessageKey(*row), now) for row in stale)
     return [message for message in taken if message]
 
 

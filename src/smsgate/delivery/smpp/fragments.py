@@ -5,9 +5,11 @@ Each part is stored (``incoming_fragments``) in the transaction that precedes it
 joined message. Its parts are kept ``STALE_AFTER`` more, marked joined, so that a copy the
 SMSC sends again (its acknowledgement lost) is dropped instead of starting a message of its
 own. A message whose parts stopped coming ``STALE_AFTER`` ago is joined from the parts there
-are: when the next part of a message of its connector arrives, or by the periodic
-``stale_messages``, whichever comes first. Such a message counts as received when it is
-joined, so that a client reading recent incoming messages finds it.
+are by the periodic ``stale_messages`` (or at once, when a part of its number comes again:
+the reference came round). Such a message counts as received when it is joined, so that a
+client reading recent incoming messages finds it. A part only ever looks at its own message:
+looking for other stale ones at every part scanned every part kept (the joined ones stay
+``STALE_AFTER``), 27-38 ms a part at 60,000 kept.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from smsgate.store.fragments import (
     FragmentedMessage,
     MessageKey,
     add_fragment,
-    has_fragment,
+    take_if_stale,
     take_stale,
 )
 
@@ -36,24 +38,19 @@ STALE_AFTER: Final = timedelta(minutes=10)
 
 def whole_messages(connection: Connection, part: IncomingPart) -> list[IncomingSms]:
     """Store ``part``; return the messages to record now: the one it completes, if any, and
-    any of its connector whose parts stopped coming."""
+    the stale one whose number it comes again with."""
     key = MessageKey(part.connector, part.source, part.destination, part.reference, part.total)
     # A part that fills a gap of its stale message completes it, late; one whose number is
-    # stored already belongs to a new message that reuses the reference.
-    keep = None if has_fragment(connection, key, part.seqnum) else key
-    done = take_stale(
-        connection,
-        part.received_at - STALE_AFTER,
-        part.received_at,
-        connector=part.connector,
-        keep=keep,
-    )
-    whole = add_fragment(
-        connection, key, Fragment(part.seqnum, part.data_coding, part.body), part.received_at
-    )
+    # stored already (and the message stale) belongs to a new message reusing the reference.
+    now = part.received_at
+    done = []
+    old = take_if_stale(connection, key, part.seqnum, now - STALE_AFTER, now)
+    if old is not None:
+        done.append(old)
+    whole = add_fragment(connection, key, Fragment(part.seqnum, part.data_coding, part.body), now)
     if whole is not None:
         done.append(whole)
-    return [joined(message, part.received_at) for message in done]
+    return [joined(message, now) for message in done]
 
 
 def stale_messages(connection: Connection, now: datetime) -> list[IncomingSms]:
