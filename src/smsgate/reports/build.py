@@ -9,6 +9,7 @@ server's event loop, and the memory it touches goes back to the system when the 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -81,35 +82,43 @@ def _cells(
 def build_report(database: Database, account_id: int, order: ReportOrder, workdir: Path) -> int:
     """Write the report ``account_id`` ordered to ``workdir/report.<format>``; its row count.
 
-    Everything is read in one transaction, so the file is one consistent picture.
+    The parts are read a page at a time, each page in a read of its own (see
+    ``store.parts_page``): a part is listed once, in the state it had when its page was read.
     """
 
-    def build(connection: Any) -> int:
-        scope = [account_id]
+    def scope(connection: Any) -> tuple[MessageSelection, dict[int, str], list[str] | None]:
+        accounts = [account_id]
         if order.sub_accounts:
-            scope.extend(store.descendants(connection, account_id))
-        logins = store.logins(connection, scope)
+            accounts.extend(store.descendants(connection, account_id))
+        logins = store.logins(connection, accounts)
         field_names = contact_store.field_names(connection, account_id) if order.contacts else None
         selection = MessageSelection(
-            account_ids=tuple(scope),
+            account_ids=tuple(accounts),
             start=order.start,
             end=order.end,
             states=order.states,
             destination=order.phone,
             contacts_of=account_id if order.contacts else None,
         )
-        path = report_path(workdir, order)
-        writer = open_writer(order.format, path, report_columns(order.zone, field_names), workdir)
-        rows = 0
-        try:
-            for page in store.stream_parts(connection, selection, order.zone):
-                writer.write(_cells(page, writer, logins, field_names))
-                rows += len(page)
-        finally:
-            writer.close()
-        return rows
+        return selection, logins, field_names
 
-    return database.read_sync(build)
+    selection, logins, field_names = database.read_sync(scope)
+    path = report_path(workdir, order)
+    writer = open_writer(order.format, path, report_columns(order.zone, field_names), workdir)
+    rows = 0
+    after: store.PageEnd | None = None
+    try:
+        while True:
+            page, after = database.read_sync(
+                partial(store.parts_page, selection=selection, zone=order.zone, after=after)
+            )
+            if not page:
+                break
+            writer.write(_cells(page, writer, logins, field_names))
+            rows += len(page)
+    finally:
+        writer.close()
+    return rows
 
 
 def report_path(workdir: Path, order: ReportOrder) -> Path:

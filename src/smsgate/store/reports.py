@@ -4,7 +4,7 @@ sweeping), the accounts a report covers, and the message parts it lists, streame
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -12,7 +12,18 @@ from functools import lru_cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, String, and_, func, insert, or_, select, type_coerce, update
+from sqlalchemy import (
+    Connection,
+    String,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.types import NullType
 
 from smsgate.domain.dates import through_its_second
@@ -348,11 +359,21 @@ class _LocalTimes:
 _STATES = {state.value: state for state in MessageState}
 
 
-def stream_parts(
-    connection: Connection, selection: MessageSelection, zone: str, page_size: int = 5000
-) -> Iterator[list[ListedPart]]:
-    """The selected parts oldest first with times in ``zone``, ``page_size`` at a time: the
-    driver streams them, so memory holds one page whatever the report's size."""
+# Where a page of parts ended: the last part's creation (as stored) and id.
+PageEnd = tuple[Any, int]
+
+
+def parts_page(
+    connection: Connection,
+    selection: MessageSelection,
+    zone: str,
+    after: PageEnd | None,
+    page_size: int = 5000,
+) -> tuple[list[ListedPart], PageEnd | None]:
+    """The next ``page_size`` selected parts, oldest first with times in ``zone``, after
+    ``after``; and where they end (None when there are no more). Each page is its own short
+    read: a build holding one read for its whole length kept SQLite's WAL from being
+    checkpointed (it grew to tens of MB under load) and PostgreSQL's vacuum from the parts."""
     dialect = connection.dialect
     stored_as_text = dialect.name == "sqlite"
 
@@ -384,6 +405,14 @@ def stream_parts(
         m.created_at >= selection.start,
         m.created_at <= through_its_second(selection.end),
     ]
+    if after is not None:
+        # As a range of the creation time first, so that each page starts in the index.
+        created = bindparam("after_created", after[0], type_=String() if stored_as_text else None)
+        created_at = instant(m.created_at)
+        conditions += [
+            created_at >= created,
+            or_(created_at > created, m.id > bindparam("after_id", after[1])),
+        ]
     if selection.states is not None:
         conditions.append(m.state.in_([state.value for state in selection.states]))
     if selection.destination is not None:
@@ -399,34 +428,37 @@ def stream_parts(
                 ),
             )
         )
-    query = query.where(*conditions).order_by(m.created_at, m.id)
+    query = query.where(*conditions).order_by(m.created_at, m.id).limit(page_size)
 
     local = _LocalTimes(zone_info(zone), stored_as_text).convert
     states = _STATES
     with_contacts = selection.contacts_of is not None
-    result = connection.execution_options(yield_per=page_size).execute(query)
+    result = connection.execute(query)
     # Some drivers' conversions depend on the column's type code there (psycopg's NUMERIC).
     price_type_code = result.cursor.description[9][1]
     price_processor = m.price.type.dialect_impl(dialect).result_processor(dialect, price_type_code)
     assert price_processor is not None
     # Money's processing never answers None for a value of the NOT NULL column.
     price = cast(Callable[[Any], Decimal], lru_cache(maxsize=_MEMO_SIZE)(price_processor))
-    for page in result.partitions():
-        yield [
-            (
-                row[0],
-                local(row[1]),
-                None if row[2] is None else local(row[2]),
-                row[3],
-                row[4],
-                row[5],
-                row[6],
-                states[row[7]],
-                local(row[8]),
-                price(row[9]),
-                row[10],
-                row[11] if with_contacts else None,
-                row[12] if with_contacts else None,
-            )
-            for row in page
-        ]
+    page = result.all()
+    if not page:
+        return [], None
+    listed: list[ListedPart] = [
+        (
+            row[0],
+            local(row[1]),
+            None if row[2] is None else local(row[2]),
+            row[3],
+            row[4],
+            row[5],
+            row[6],
+            states[row[7]],
+            local(row[8]),
+            price(row[9]),
+            row[10],
+            row[11] if with_contacts else None,
+            row[12] if with_contacts else None,
+        )
+        for row in page
+    ]
+    return listed, (page[-1][1], page[-1][0])
