@@ -400,13 +400,12 @@ def parts_page(
         if len(selection.account_ids) == 1
         else m.account_id.in_(selection.account_ids)
     )
-    conditions = [
-        scope,
-        m.created_at >= selection.start,
-        m.created_at <= through_its_second(selection.end),
-    ]
-    if after is not None:
-        # As a range of the creation time first, so that each page starts in the index.
+    conditions = [scope, m.created_at <= through_its_second(selection.end)]
+    if after is None:
+        conditions.append(m.created_at >= selection.start)
+    else:
+        # The page's start as the one lower bound of the creation time, so that the index
+        # range starts there (given the period's start too, SQLite read from that each page).
         created = bindparam("after_created", after[0], type_=String() if stored_as_text else None)
         created_at = instant(m.created_at)
         conditions += [
