@@ -42,8 +42,9 @@ Check = Callable[[int], Awaitable[bool]]
 
 
 def run_one(database: Database, tmp_path: Path, lease: timedelta, done: Check) -> int:
-    """Order a report and let a builder work until ``done`` (checked every 50 ms, ten seconds
-    at most) says so; the report's id."""
+    """Order a report and let a builder work until ``done`` (checked every 50 ms, 30 seconds
+    at most: a loaded machine's PostgreSQL restarts a connection slowly) says so; the
+    report's id."""
     owner = AccountAdmin(database).create("owner", password="x", balance=Decimal(0))
     order = ReportOrder(start=DAY, end=DAY, format=ReportFormat.CSV, zone="UTC")
     settings = BuilderSettings(
@@ -54,9 +55,9 @@ def run_one(database: Database, tmp_path: Path, lease: timedelta, done: Check) -
         report_id = await order_report(database, owner, order)
         running = asyncio.create_task(ReportBuilder(database, settings).run())
         try:
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 30
             while not await done(report_id):
-                assert time.monotonic() < deadline, "not done in 10 s"
+                assert time.monotonic() < deadline, "not done in 30 s"
                 await asyncio.sleep(0.05)
         finally:
             running.cancel()
@@ -136,11 +137,19 @@ def test_a_renewal_the_database_failed_leaves_the_report_to_be_built_again(
 
 
 def _end_other_connections(database: Database) -> None:
-    with database.write_engine.connect() as connection:
-        connection.exec_driver_sql(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+    # The pool may hand out a connection that the last call ended: it fails, the pool drops
+    # it, and the next one does the work.
+    for attempt in range(3):
+        try:
+            with database.write_engine.connect() as connection:
+                connection.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            return
+        except OperationalError:
+            if attempt == 2:
+                raise
 
 
 @pytest.mark.parametrize(("grace", "left"), [(timedelta(0), False), (timedelta(minutes=1), True)])
