@@ -280,9 +280,16 @@ class Dispatcher:
                 if done.is_set():
                     return
 
-        recorder = asyncio.create_task(record_answered())
+        recorder: asyncio.Task[None] | None = None
+
+        def on_answer(result: SubmitResult) -> None:
+            nonlocal recorder
+            answered.append(result)
+            if recorder is None:  # only connectors that answer part by part need one
+                recorder = asyncio.get_running_loop().create_task(record_answered())
+
         try:
-            results = await connector.submit([outbound(part) for part in parts], answered.append)
+            results = await connector.submit([outbound(part) for part in parts], on_answer)
         except Exception:
             log.exception("connector %s failed a submit of %d parts", connector.name, len(parts))
             results = [
@@ -291,7 +298,8 @@ class Dispatcher:
         finally:
             # Also when this batch is cancelled (a stop cut short): what was answered is written.
             done.set()
-            await asyncio.gather(recorder, return_exceptions=True)
+            if recorder is not None:
+                await asyncio.gather(recorder, return_exceptions=True)
         rest = [result for result in results if result.message_id not in recorded]
         if rest:
             await self._record(connector.name, rest, parts=by_id, claim=claim)
