@@ -160,22 +160,28 @@ def test_a_part_keeps_why_it_waits_or_was_refused(
         NoEvents(),
         DispatchSettings(idle_poll=0.02, sweep_interval=60, retry_delay=timedelta(hours=1)),
     )
-    query = select(messages.c.state, messages.c.error)
+    found = first_outcome(dispatcher, database)
+    assert (found.state, found.error) == (state.value, reason[:200])
 
-    async def scenario() -> tuple[str, str | None]:
+
+def first_outcome(dispatcher: Dispatcher, database: Database) -> Any:
+    """The only part's row once the dispatcher has recorded an outcome for it (its error)."""
+    query = select(messages.c.state, messages.c.due_at, messages.c.error)
+
+    async def scenario() -> Any:
         running = asyncio.create_task(dispatcher.run())
         try:
             async with asyncio.timeout(10):
                 while True:
                     row = database.read_sync(lambda c: c.execute(query).one())
                     if row.error is not None:
-                        return row.state, row.error
+                        return row
                     await asyncio.sleep(0.02)
         finally:
             running.cancel()
             await asyncio.gather(running, return_exceptions=True)
 
-    assert asyncio.run(scenario()) == (state.value, reason[:200])
+    return asyncio.run(scenario())
 
 
 @pytest.mark.parametrize(("attempts_before", "delay"), [(0, 5), (4, 80), (30, 600)])
@@ -196,22 +202,7 @@ def test_a_part_the_smsc_defers_waits_longer_each_time(
         NoEvents(),
         DispatchSettings(idle_poll=0.02, sweep_interval=60, retry_delay=timedelta(seconds=5)),
     )
-    query = select(messages.c.state, messages.c.due_at, messages.c.error)
-
-    async def scenario() -> tuple[str, datetime]:
-        running = asyncio.create_task(dispatcher.run())
-        try:
-            async with asyncio.timeout(10):
-                while True:
-                    found = database.read_sync(lambda c: c.execute(query).one())
-                    if found.error is not None:
-                        return found.state, found.due_at
-                    await asyncio.sleep(0.02)
-        finally:
-            running.cancel()
-            await asyncio.gather(running, return_exceptions=True)
-
-    state, due_at = asyncio.run(scenario())
-    assert state == MessageState.QUEUED.value
-    waited = (due_at - now).total_seconds()
+    found = first_outcome(dispatcher, database)
+    assert found.state == MessageState.QUEUED.value
+    waited = (found.due_at - now).total_seconds()
     assert delay <= waited < delay + 5
