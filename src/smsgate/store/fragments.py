@@ -90,17 +90,19 @@ def add_fragment(
     return _take(connection, key, received_at)
 
 
+def has_fragment(connection: Connection, key: MessageKey, seqnum: int) -> bool:
+    """Whether part ``seqnum`` of ``key`` waits for the rest of its message."""
+    found = select(fragments.c.seqnum).where(_of(key), _UNJOINED, fragments.c.seqnum == seqnum)
+    return connection.execute(found).first() is not None
+
+
 def take_if_stale(
     connection: Connection, key: MessageKey, seqnum: int, before: datetime, now: datetime
 ) -> FragmentedMessage | None:
     """Take the message of ``key`` waiting with a part ``seqnum`` when it got no part since
     ``before``: a new part of that number belongs to a new message that reuses the reference.
     Found by the table's key, whatever else waits."""
-    newest = select(func.max(fragments.c.received_at)).where(
-        _of(key), _UNJOINED, fragments.c.seqnum == seqnum
-    )
-    received_at = connection.execute(newest).scalar_one()
-    if received_at is None:
+    if not has_fragment(connection, key, seqnum):
         return None
     latest = connection.execute(
         select(func.max(fragments.c.received_at)).where(_of(key), _UNJOINED)

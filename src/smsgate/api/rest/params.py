@@ -67,7 +67,12 @@ def _decoded(text: str, name: str, charset: str) -> str:
             return unquote(text, encoding=encoding, errors="strict")
         except UnicodeDecodeError:
             continue
-    raise InvalidArgument(f"Invalid parameter {name[:60]}: not {charset} text")
+    raise not_text(name, charset)
+
+
+def not_text(name: str, charset: str) -> InvalidArgument:
+    """The error of a parameter whose octets are not ``charset`` text."""
+    return InvalidArgument(f"Invalid parameter {name[:60]}: not {charset} text")
 
 
 class Params:

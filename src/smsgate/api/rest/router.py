@@ -23,7 +23,7 @@ from starlette.types import Message, Receive, Scope, Send
 from smsgate.api.observe import RequestObserver
 from smsgate.api.rest import account, incoming, reports, send, state
 from smsgate.api.rest.call import ApiCall
-from smsgate.api.rest.params import Params, parse_form, without_lone_surrogates
+from smsgate.api.rest.params import Params, not_text, parse_form, without_lone_surrogates
 from smsgate.api.rest.rendering import render, render_error, send_json
 from smsgate.api.rest.reports import FileAnswer
 from smsgate.domain.digits import MAX_ID_DIGITS, is_ascii_number
@@ -166,7 +166,7 @@ async def _field_text(name: str, value: str | UploadFile) -> str:
     try:
         return (await value.read()).decode("utf-8")
     except UnicodeDecodeError:
-        raise InvalidArgument(f"Invalid parameter {name[:60]}: not utf-8 text") from None
+        raise not_text(name, "utf-8") from None
 
 
 def declared_charset(content_type: bytes) -> str:

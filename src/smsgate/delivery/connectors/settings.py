@@ -33,12 +33,12 @@ import enum
 import ssl
 from dataclasses import replace
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from smsgate.delivery.smpp.session import BindType, SessionConfig
 from smsgate.delivery.smpp.text import DefaultAlphabet
+from smsgate.domain.timezones import check_zone
 
 # The connector column of a part holds the name.
 MAX_NAME_LENGTH = 64
@@ -132,11 +132,7 @@ class SmppConnectorSettings(BaseModel):
     @field_validator("receipt_timezone")
     @classmethod
     def _known_zone(cls, name: str) -> str:
-        try:
-            ZoneInfo(name)
-        except (ValueError, ZoneInfoNotFoundError):
-            raise ValueError(f"unknown time zone {name!r}") from None
-        return name
+        return check_zone(name)
 
     @field_validator(
         "alphanumeric_source_ton_npi",

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache, partial
 from typing import Final
-from zoneinfo import ZoneInfo
 
 from smsgate.delivery.connector import (
     ConnectorEvents,
@@ -65,6 +64,7 @@ from smsgate.delivery.smpp.text import (
     message_body,
 )
 from smsgate.delivery.smpp.udh import Concat, UdhError, concat_udh, find_concat, split_udh
+from smsgate.domain.timezones import zone_info
 from smsgate.store.schema import ADDRESS_LENGTH
 
 log = logging.getLogger(__name__)
@@ -307,7 +307,7 @@ class SmppConnector:
     def __init__(self, name: str, settings: SmppConnectorSettings) -> None:
         self.name = name
         self.settings = settings
-        self._receipt_zone = ZoneInfo(settings.receipt_timezone)
+        self._receipt_zone = zone_info(settings.receipt_timezone)
         self.sessions = [
             Session(config, self._inbound, name=f"{name}#{number} {config.bind_type}")
             for number, config in enumerate(settings.session_configs(), start=1)
