@@ -119,6 +119,30 @@ def test_a_receipt_waits_for_its_part_though_an_ended_part_had_the_same_id(
     }
 
 
+def test_a_receipt_dated_before_the_submit_reports_the_submit_and_its_repeat_is_dropped(
+    database: Database,
+) -> None:
+    ids = queued_parts(database, 2)
+    database.write_sync(lambda c: claim_due(c, NOW, CLAIMED_UNTIL, 10))
+    submitted = NOW + timedelta(seconds=40)
+    accepted = [(ids[0], "m1"), (ids[1], "m2")]
+    database.write_sync(
+        lambda c: record_accepted(
+            c, CONNECTOR, accepted, submitted, (), claimed_until=CLAIMED_UNTIL
+        )
+    )
+    # The SMSC dates its receipts to the minute: the first reads 40 s before the submit.
+    early = ("m1", MessageState.DELIVERED, NOW, None)
+    late = ("m2", MessageState.DELIVERED, submitted + timedelta(seconds=20), None)
+    database.write_sync(lambda c: apply_receipts(c, CONNECTOR, [early, late]))
+    database.write_sync(lambda c: apply_receipts(c, CONNECTOR, [early]))  # a repeat
+    reported = database.read_sync(
+        lambda c: dict(c.execute(select(messages.c.id, messages.c.reported_at)).all())
+    )
+    assert reported == {ids[0]: submitted, ids[1]: submitted + timedelta(seconds=20)}
+    assert database.read_sync(lambda c: c.execute(select(early_receipts)).all()) == []
+
+
 def test_receipts_no_submit_result_claimed_are_forgotten_after_a_day(database: Database) -> None:
     ids = queued_parts(database, 1)
     database.write_sync(lambda c: claim_due(c, NOW, CLAIMED_UNTIL, 10))

@@ -605,6 +605,7 @@ _PART_COLUMNS_OF_RECEIPT = (
     messages.c.id,
     messages.c.callback_url.is_not(None).label("callback"),
     messages.c.state,
+    messages.c.submitted_at,
     messages.c.reported_at,
 )
 # SQLite: the operator ids as an IN list, each a look-up of (connector, smsc_id).
@@ -633,6 +634,7 @@ _PARTS_OF_RECEIPTS = Prepared(
         _PARTS_OF_SMSC_ID.c.id,
         _PARTS_OF_SMSC_ID.c.callback,
         _PARTS_OF_SMSC_ID.c.state,
+        _PARTS_OF_SMSC_ID.c.submitted_at,
         _PARTS_OF_SMSC_ID.c.reported_at,
     ).select_from(_SMSC_IDS.table.join(_PARTS_OF_SMSC_ID, true())),
     arrays=_SMSC_IDS.columns,
@@ -642,12 +644,19 @@ _PARTS_OF_RECEIPTS = Prepared(
 def _parts_of_receipts(
     connection: Connection, connector: str, smsc_ids: Collection[str]
 ) -> list[tuple[Any, ...]]:
-    """(smsc_id, part id, whether the part has a callback URL, state, reported_at) of each
-    part with those ids."""
+    """(smsc_id, part id, whether the part has a callback URL, state, submitted_at,
+    reported_at) of each part with those ids."""
     if connection.dialect.name == "postgresql":
         ids = sorted(set(smsc_ids))
         return _PARTS_OF_RECEIPTS.rows(connection, smsc_id=ids, connector=connector)
     return _PARTS_BY_SMSC_ID.rows(connection, smsc_ids, connector=connector)
+
+
+def _reported_at(done_at: datetime, submitted_at: datetime | None) -> datetime:
+    """When a receipt's state change is dated: its done date, but never before the part was
+    submitted. An SMSC's receipt dates often stop at the minute, and its clock is not ours:
+    a part's ReportedDateUtc would otherwise precede its SubmittedDateUtc."""
+    return done_at if submitted_at is None or done_at >= submitted_at else submitted_at
 
 
 def apply_receipts(
@@ -662,43 +671,46 @@ def apply_receipts(
     # Only parts awaiting their report take one. An SMSC may give an id again (it restarted
     # its count; or "1A" in hex and "26" are one number) while the part of the new one is not
     # yet recorded as sent: that receipt waits for it. One for a part that ended by that very
-    # receipt is a repeat, and is dropped.
-    parts_by_smsc_id: dict[str, list[int]] = defaultdict(list)
-    ended: dict[str, set[datetime]] = defaultdict(set)
+    # receipt is a repeat, and is dropped. By smsc id: (part id, submitted at) of the parts
+    # awaiting a report, (submitted at, reported at) of those that ended.
+    awaiting: dict[str, list[tuple[int, datetime | None]]] = defaultdict(list)
+    ended: dict[str, list[tuple[datetime | None, datetime]]] = defaultdict(list)
     found = _parts_of_receipts(connection, connector, [smsc_id for smsc_id, *_ in receipts])
     with_callback = set()
-    for smsc_id, part_id, has_callback, state, reported_at in found:
+    for smsc_id, part_id, has_callback, state, submitted_at, reported_at in found:
         if state != MessageState.SENT.value:
-            ended[smsc_id].add(reported_at)
+            ended[smsc_id].append((submitted_at, reported_at))
             continue
-        parts_by_smsc_id[smsc_id].append(part_id)
+        awaiting[smsc_id].append((part_id, submitted_at))
         if has_callback:
             with_callback.add(part_id)
+    # A part's first receipt wins, as it would with a statement per receipt (one statement
+    # over all of them would take any).
+    matched: dict[int, tuple[MessageState, datetime, str | None]] = {}
+    for smsc_id, state, done_at, error in receipts:
+        for part_id, submitted_at in awaiting.get(smsc_id, ()):
+            matched.setdefault(part_id, (state, _reported_at(done_at, submitted_at), error))
     if with_callback:
         enqueue_receipt_callbacks(
             connection,
             [
-                (part_id, state, done_at)
-                for smsc_id, state, done_at, _ in receipts
-                for part_id in parts_by_smsc_id.get(smsc_id, ())
+                (part_id, state, reported_at)
+                for part_id, (state, reported_at, _) in matched.items()
                 if part_id in with_callback
             ],
         )
-    # A part's first receipt wins, as it would with a statement per receipt (one statement
-    # over all of them would take any).
-    matched: dict[int, dict[str, Any]] = {}
-    for smsc_id, state, done_at, error in receipts:
-        for part_id in parts_by_smsc_id.get(smsc_id, ()):
-            matched.setdefault(
-                part_id,
-                {
-                    "part_id": part_id,
-                    "state": state.value,
-                    "done_at": done_at,
-                    "error": kept_error(error),
-                },
-            )
-    _APPLY_RECEIPT.execute_many(connection, [matched[part_id] for part_id in sorted(matched)])
+    _APPLY_RECEIPT.execute_many(
+        connection,
+        [
+            {
+                "part_id": part_id,
+                "state": state.value,
+                "done_at": reported_at,
+                "error": kept_error(error),
+            }
+            for part_id, (state, reported_at, error) in sorted(matched.items())
+        ],
+    )
     early = [
         {
             "connector": connector,
@@ -708,7 +720,11 @@ def apply_receipts(
             "error": kept_error(error),
         }
         for smsc_id, state, done_at, error in receipts
-        if smsc_id not in parts_by_smsc_id and done_at not in ended[smsc_id]
+        if smsc_id not in awaiting
+        and not any(
+            _reported_at(done_at, submitted_at) == reported_at
+            for submitted_at, reported_at in ended[smsc_id]
+        )
     ]
     if early:
         _KEEP_EARLY_RECEIPT.execute_many(connection, early)
