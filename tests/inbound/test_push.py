@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -150,9 +151,13 @@ def test_pending_pushes_are_delivered_after_a_restart(
     wait_for(all_failed_once)
 
     server.deployment.process.stop()
+    # Each failure doubled the wait for the next attempt: under load the stop takes long
+    # enough for the last waits to pass ten seconds. The pushes are due when those end.
+    retried_by = max(job.due_at for job in server.push_jobs())
+    waits = (retried_by - datetime.now(UTC)).total_seconds()
     receiver.start()
     server.deployment.process.start()
-    pushes = receiver.wait_for_successes(3)
+    pushes = receiver.wait_for_successes(3, timeout=max(waits, 0) + 10)
     assert sorted(p.json["Data"] for p in pushes) == ["pending 0", "pending 1", "pending 2"]
     wait_for(lambda: not server.push_jobs())
 
