@@ -8,9 +8,12 @@ from typing import Any
 
 import orjson
 import pytest
+from sqlalchemy import select
 
 from smsgate.domain.segments import segment_text
 from smsgate.services.accounts import AdminError
+from smsgate.services.incoming import INCOMING_PAGE_ROWS
+from smsgate.store.schema import accounts, incoming_messages
 from tests.api.helpers import assert_error, assert_ok, creds, wait_for
 from tests.inbound.helpers import (
     SENDER_PHONE,
@@ -136,6 +139,40 @@ def test_incoming_parameters(inbound_server: Inbound) -> None:
     assert_error(client.get("/rest/Incoming/", params={"minDateUTC": now, "maxDateUTC": now}), 1)
     period = {**creds(account), "minDateUTC": "2024-01-01 00:00", "maxDateUTC": "2024-01-02T00:00"}
     assert assert_ok(client.post("/rest//Incoming//", data=period)) == []
+
+
+def test_a_period_of_many_pages_is_answered_whole_as_it_is_read(inbound_server: Inbound) -> None:
+    account = inbound_server.account()
+    database = inbound_server.deployment.database
+    account_id = database.read_sync(
+        lambda c: c.execute(select(accounts.c.id).where(accounts.c.login == account.login))
+    ).scalar_one()
+    start = datetime(2025, 3, 1, tzinfo=UTC)
+    count = 2 * INCOMING_PAGE_ROWS + 7
+
+    def message(text: str, created_at: datetime) -> dict[str, Any]:
+        return {
+            "account_id": account_id,
+            "prefix": "",
+            "source": SENDER_PHONE,
+            "destination": "2420",
+            "text": text,
+            "connector": "test",
+            "created_at": created_at,
+        }
+
+    # Three messages a second: pages end within a second, where the id tells them apart.
+    rows = [message(f"m{i}", start + timedelta(seconds=i // 3)) for i in range(count)]
+    rows += [message("before", start - timedelta(seconds=1))]
+    rows += [message("after", start + timedelta(days=1, seconds=1))]
+    database.write_sync(lambda c: c.execute(incoming_messages.insert(), rows))
+    period = {"minDateUTC": "2025-03-01T00:00:00", "maxDateUTC": "2025-03-02T00:00:00"}
+    response = account.client.get("/rest/Incoming/", params={**creds(account), **period})
+    assert response.status_code == 200
+    assert "content-length" not in response.headers  # sent page by page
+    answered = orjson.loads(response.content)
+    assert [m["Data"] for m in answered] == [f"m{i}" for i in range(count)]
+    assert len({m["ID"] for m in answered}) == count
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,10 @@ incoming numbers and push targets."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection
@@ -27,6 +29,8 @@ from smsgate.store.incoming import IncomingRow
 from smsgate.store.push import PushJob, enqueue_incoming_push
 
 UNROUTED_LIST_LIMIT = 100
+# Incoming messages of a period read, and answered, at a time.
+INCOMING_PAGE_ROWS = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +95,27 @@ def incoming_fields(message: IncomingRow) -> dict[str, Any]:
 
 async def read_period(
     database: Database, account_id: int, start: datetime, end: datetime
-) -> list[IncomingRow]:
+) -> AsyncIterator[list[IncomingRow]]:
+    """The account's messages created from ``start`` to ``end`` inclusive, oldest first, a
+    page at a time, each page its own short read: a period of a busy number holds millions."""
     if end < start:
         raise InvalidArgument("maxDateUTC is before minDateUTC")
-    return await database.read(lambda c: store.read_period(c, account_id, start, end))
+    after = None
+    while True:
+        page = await database.read(
+            partial(
+                store.read_period_page,
+                account_id=account_id,
+                start=start,
+                end=end,
+                after=after,
+                limit=INCOMING_PAGE_ROWS,
+            )
+        )
+        yield page
+        if len(page) < INCOMING_PAGE_ROWS:
+            return
+        after = page[-1]
 
 
 def validate_push_url(raw: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, bindparam, insert, or_, select
 
 from smsgate.domain.dates import through_its_second
 from smsgate.domain.inbound_routing import InboundRoute
@@ -113,18 +113,34 @@ def insert_incoming(
     )
 
 
-def read_period(
-    connection: Connection, account_id: int, start: datetime, end: datetime
+def read_period_page(
+    connection: Connection,
+    account_id: int,
+    start: datetime,
+    end: datetime,
+    after: IncomingRow | None,
+    limit: int,
 ) -> list[IncomingRow]:
-    """The account's messages created from ``start`` to ``end`` inclusive, oldest first."""
+    """Up to ``limit`` of the account's messages created from ``start`` to ``end`` inclusive,
+    oldest first, after ``after`` (the last of the page before) when given."""
+    created_at = incoming_messages.c.created_at
+    conditions = [
+        incoming_messages.c.account_id == account_id,
+        created_at <= through_its_second(end),
+    ]
+    if after is None:
+        conditions.append(created_at >= start)
+    else:
+        # The page's start as the one lower bound, so that the index range starts there.
+        conditions += [
+            created_at >= after.created_at,
+            or_(created_at > after.created_at, incoming_messages.c.id > after.id),
+        ]
     query = (
         select(*_INCOMING_COLUMNS)
-        .where(
-            incoming_messages.c.account_id == account_id,
-            incoming_messages.c.created_at >= start,
-            incoming_messages.c.created_at <= through_its_second(end),
-        )
-        .order_by(incoming_messages.c.created_at, incoming_messages.c.id)
+        .where(*conditions)
+        .order_by(created_at, incoming_messages.c.id)
+        .limit(limit)
     )
     return [IncomingRow(*row) for row in connection.execute(query)]
 

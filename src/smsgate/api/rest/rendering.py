@@ -1,11 +1,14 @@
 """JSON as the original service writes it, and the ASGI messages that carry it.
 
 Dates are ``"\\/Date(ms)\\/"`` and money is an exact decimal number. Responses are written
-straight to ASGI: every answer is a small JSON body, so a response object buys nothing.
+straight to ASGI: nearly every answer is a small JSON body, so a response object buys nothing.
+A list that may be too long to hold at once goes out page by page (``JsonArrayAnswer``).
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -59,3 +62,22 @@ async def send_json(send: Send, status: int, body: bytes) -> None:
     headers = [*JSON_HEADERS, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+@dataclass(frozen=True, slots=True)
+class JsonArrayAnswer:
+    """A JSON array sent as its ``pages`` of items come, never held whole in memory."""
+
+    pages: AsyncIterator[list[Any]]
+
+
+async def send_json_array(send: Send, pages: AsyncIterator[list[Any]]) -> None:
+    """The items of ``pages`` as one JSON array, a body chunk per page."""
+    await send({"type": "http.response.start", "status": 200, "headers": JSON_HEADERS})
+    opening = b"["
+    async for page in pages:
+        if page:
+            items = render(page)[1:-1]  # the page's own array without its brackets
+            await send({"type": "http.response.body", "body": opening + items, "more_body": True})
+            opening = b","
+    await send({"type": "http.response.body", "body": b"[]" if opening == b"[" else b"]"})

@@ -24,7 +24,13 @@ from smsgate.api.observe import RequestObserver
 from smsgate.api.rest import account, incoming, reports, send, state
 from smsgate.api.rest.call import ApiCall
 from smsgate.api.rest.params import Params, not_text, parse_form, without_lone_surrogates
-from smsgate.api.rest.rendering import render, render_error, send_json
+from smsgate.api.rest.rendering import (
+    JsonArrayAnswer,
+    render,
+    render_error,
+    send_json,
+    send_json_array,
+)
 from smsgate.api.rest.reports import FileAnswer
 from smsgate.domain.digits import MAX_ID_DIGITS, is_ascii_number
 from smsgate.domain.errors import ApiError, InternalError, InvalidArgument, InvalidOperation
@@ -241,6 +247,15 @@ class RestApp:
             finally:
                 answer.content.close()
             status = 200
+        elif isinstance(answer, JsonArrayAnswer):
+            status = 200
+            try:
+                await send_json_array(send, answer.pages)
+            except Exception:
+                # The status went out with the first page: returning with the answer unfinished
+                # makes the server cut the connection, which tells the client it is not whole.
+                log.exception("request %s to %s failed while answering", request_id, name)
+                code = str(InternalError.code)
         else:
             status = answer[0]
             await send_json(send, *answer)
@@ -248,7 +263,7 @@ class RestApp:
 
     async def answer(
         self, scope: Scope, receive: Receive, endpoint: Endpoint | None, request_id: str
-    ) -> tuple[str, tuple[int, bytes] | FileAnswer]:
+    ) -> tuple[str, tuple[int, bytes] | FileAnswer | JsonArrayAnswer]:
         """The API code of the outcome ("0": success) and the answer."""
         path = scope["path"]
         try:
@@ -256,7 +271,8 @@ class RestApp:
                 raise InvalidOperation(f"Unknown method {path}")
             params = await read_params(scope, receive, self.max_body)
             result = await endpoint(ApiCall(params, self.platform))
-            return "0", result if isinstance(result, FileAnswer) else (200, render(result))
+            streamed = isinstance(result, FileAnswer | JsonArrayAnswer)
+            return "0", result if streamed else (200, render(result))
         except ApiError as error:
             return str(error.code), render_error(error)
         except ConnectionAbortedError:
