@@ -31,7 +31,7 @@ def parse_form(raw: bytes, charset: str = "utf-8") -> list[tuple[str, str]]:
     """
     try:
         text = raw.decode(charset)
-    except UnicodeDecodeError:
+    except UnicodeError:
         raise InvalidArgument(f"Invalid request: the parameters are not {charset} text") from None
     # C#'s StreamWriter starts a UTF-8 body with a byte order mark.
     text = text.removeprefix("\ufeff")
@@ -50,7 +50,7 @@ def parse_form(raw: bytes, charset: str = "utf-8") -> list[tuple[str, str]]:
 
 def without_lone_surrogates(text: str) -> str:
     """``text`` with any lone surrogate replaced: a request may declare any charset, and
-    ``unicode_escape`` or ``utf-7`` can make one, which no encoder takes further on."""
+    ``utf-7`` can make one, which no encoder takes further on."""
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
@@ -65,7 +65,7 @@ def _decoded(text: str, name: str, charset: str) -> str:
     for encoding in dict.fromkeys(("utf-8", charset)):
         try:
             return unquote(text, encoding=encoding, errors="strict")
-        except UnicodeDecodeError:
+        except UnicodeError:
             continue
     raise not_text(name, charset)
 
