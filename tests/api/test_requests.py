@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
+from smsgate.api.rest.params import MAX_FIELDS
 from smsgate.services.accounts import AccountAdmin, AdminError
 from tests.api.helpers import (
     JSON_TYPE,
@@ -315,6 +316,25 @@ def test_an_unknown_charset_of_a_multipart_body_is_code_2(account: Account, char
         },
     )
     assert "charset" in assert_error(response, 2)
+
+
+def test_a_flood_of_fields_is_code_2_and_a_bulk_of_100000_in_php_form_is_not(
+    make_account: Callable[..., Account],
+) -> None:
+    account = make_account(balance="0")
+    flood = urlencode(creds(account)) + "&x" * MAX_FIELDS
+    response = account.client.post("/rest/Balance/", content=flood)
+    assert "parameters" in assert_error(response, 2)
+    # phone_data[sms][i][phone] and [text] for 100,000 recipients, 200,000 fields, are read
+    # whole: with no credit for them the answer is Code 5.
+    params = endpoint_params("send", account)
+    del params["destinationAddress"]
+    fields = "".join(
+        f"&phone_data[sms][{i}][phone]=7900{1_000_001 + i:07d}&phone_data[sms][{i}][text]=Hi"
+        for i in range(100_000)
+    )
+    response = account.client.post("/rest/Send/SendBulkPacket/", content=urlencode(params) + fields)
+    assert_error(response, 5)
 
 
 def test_a_byte_order_mark_before_the_body(account: Account) -> None:

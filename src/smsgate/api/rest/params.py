@@ -18,6 +18,10 @@ from smsgate.domain.errors import InvalidArgument, MissingArgument
 _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
 # The deepest bracket name read: ``phone_data[sms][0][phone][0]`` is 4 deep.
 MAX_NESTING = 8
+# The most fields a query or body may hold: a SendBulkPacket of 100,000 recipients in PHP's
+# bracket form holds 200,000. Counted before any is parsed: a body of 32 MB of "&0&1&2..."
+# took 1.9 GB and 9 s of the event loop to parse.
+MAX_FIELDS = 250_000
 
 
 def parse_form(raw: bytes, charset: str = "utf-8") -> list[tuple[str, str]]:
@@ -29,6 +33,8 @@ def parse_form(raw: bytes, charset: str = "utf-8") -> list[tuple[str, str]]:
     its ``+`` and ``%`` are the client's text. Raises ``InvalidArgument`` for octets that are
     not ``charset`` text, rather than send what the client did not write.
     """
+    if raw.count(b"&") >= MAX_FIELDS:
+        raise InvalidArgument(f"Invalid request: more than {MAX_FIELDS:,} parameters")
     try:
         text = raw.decode(charset)
     except UnicodeError:

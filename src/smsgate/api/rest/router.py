@@ -24,7 +24,13 @@ from starlette.types import Message, Receive, Scope, Send
 from smsgate.api.observe import RequestObserver
 from smsgate.api.rest import account, incoming, reports, send, state
 from smsgate.api.rest.call import ApiCall
-from smsgate.api.rest.params import Params, not_text, parse_form, without_lone_surrogates
+from smsgate.api.rest.params import (
+    MAX_FIELDS,
+    Params,
+    not_text,
+    parse_form,
+    without_lone_surrogates,
+)
 from smsgate.api.rest.rendering import (
     JsonArrayAnswer,
     render,
@@ -43,9 +49,6 @@ log = logging.getLogger(__name__)
 MAX_FORM_PART = 64 * 1024 * 1024
 # Report files are read and sent in pieces of this size.
 FILE_CHUNK = 64 * 1024
-# The fewest bytes a multipart field takes (its boundary line and Content-Disposition header):
-# the body limit then bounds the fields, and a bulk of any size the limit admits is read.
-MIN_FORM_FIELD_BYTES = 48
 # Text codecs Python has that are no charset of a body. Punycode's decoder takes time
 # quadratic in its input (640 KB of it held the event loop 16 s) and raises plain
 # UnicodeErrors; idna runs it per label; the escapes read backslash sequences.
@@ -156,7 +159,7 @@ async def read_params(scope: Scope, receive: Receive, limit: int) -> Params:
         try:
             # A field may hold a bulk list of 100,000 numbers: well over Starlette's 1 MB.
             form_reader = Request(scope, limited(receive, limit)).form(
-                max_part_size=MAX_FORM_PART, max_fields=limit // MIN_FORM_FIELD_BYTES
+                max_part_size=MAX_FORM_PART, max_fields=MAX_FIELDS
             )
             async with form_reader as form:
                 body = [
