@@ -61,6 +61,17 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=32 * 1024 * 1024, ge=1, description="Larger request bodies answer Code 2."
     )
+    request_head_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A connection whose request line and headers are not all in by then, from "
+        "its opening or the request's first byte, is closed.",
+    )
+    request_stall_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A connection whose request body stops coming for this long is closed.",
+    )
     login_failures_per_login: int = Field(
         default=5, ge=0, description="Failed logins in a row of one login that lock nothing."
     )

@@ -22,6 +22,7 @@ from typing import Any
 
 import uvicorn
 
+from smsgate.api.protocol import guarded_http
 from smsgate.app import SmsgateApp, create_app
 from smsgate.config import Settings
 from smsgate.garbage_collection import collect_rarely
@@ -153,6 +154,9 @@ def listeners(app: SmsgateApp, settings: Settings) -> list[uvicorn.Config]:
             access_log=False,  # the app logs each request itself
             timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
             lifespan="off",
+            http=guarded_http(
+                settings.request_head_timeout_seconds, settings.request_stall_timeout_seconds
+            ),
         )
 
     configs = [listener(port) for port in listener_ports(settings)]

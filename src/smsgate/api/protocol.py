@@ -1,0 +1,103 @@
+"""The HTTP/1.1 protocol the listeners serve: uvicorn's httptools protocol with the limits it
+lacks (its h11 protocol has them, at a fraction of the speed).
+
+uvicorn bounds neither a request head's size nor the time it takes: a client could send headers
+without end (1 GB of them took 1 GB of memory), or open connections and send nothing, or a
+byte now and then, each holding a descriptor for good. Here a head is refused past
+``MAX_URL_BYTES`` of URL or ``MAX_HEADER_BYTES`` of headers, a head must be in whole within
+the head timeout from the connection's opening or the request's first byte, and a body that
+stops coming for the stall timeout ends its connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+# httptools refuses a longer URL too, but only once it has read it whole.
+MAX_URL_BYTES = 65_535
+MAX_HEADER_BYTES = 64 * 1024
+
+
+class HeadTooLarge(Exception):
+    """Raised from a parser callback: httptools then fails the parse and uvicorn answers 400."""
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """One connection; ``head_timeout`` and ``stall_timeout`` are set per listener by
+    ``guarded_http``.
+
+    A request in progress sets the time by which it must have progressed (a float: cheap for
+    every request), and one timer per connection looks at it now and then: arming a timer per
+    request would cost the bare route several percent. A connection is closed at most the
+    longer timeout late.
+    """
+
+    head_timeout: float
+    stall_timeout: float
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._timer: asyncio.TimerHandle | None = None
+        # When the request in progress must have come further; None between requests, where
+        # uvicorn's keep-alive timeout takes over.
+        self._deadline: float | None = None
+        self._url_bytes = self._header_bytes = 0
+        super().connection_made(transport)
+        self._expect_within(self.head_timeout)  # a new connection owes a request head
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._url_bytes = self._header_bytes = 0
+        self._expect_within(self.head_timeout)
+
+    def on_url(self, url: bytes) -> None:
+        self._url_bytes += len(url)
+        if self._url_bytes > MAX_URL_BYTES:
+            raise HeadTooLarge(f"request URL over {MAX_URL_BYTES} bytes")
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value)
+        if self._header_bytes > MAX_HEADER_BYTES:
+            raise HeadTooLarge(f"request headers over {MAX_HEADER_BYTES} bytes")
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._expect_within(self.stall_timeout)  # the body's next piece
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        self._expect_within(self.stall_timeout)
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._deadline = None
+        super().on_message_complete()
+
+    def _expect_within(self, seconds: float) -> None:
+        self._deadline = self.loop.time() + seconds
+        if self._timer is None:
+            self._timer = self.loop.call_later(seconds, self._look)
+
+    def _look(self) -> None:
+        self._timer = None
+        if self._deadline is None:
+            return
+        remaining = self._deadline - self.loop.time()
+        if remaining > 0:
+            self._timer = self.loop.call_later(remaining, self._look)
+        elif not self.transport.is_closing():
+            self.transport.close()
+
+
+def guarded_http(head_timeout: float, stall_timeout: float) -> type[GuardedHttpProtocol]:
+    """The protocol class of a listener with these timeouts, in seconds."""
+    limits = {"head_timeout": head_timeout, "stall_timeout": stall_timeout}
+    return type("GuardedHttpProtocol", (GuardedHttpProtocol,), limits)

@@ -1,0 +1,95 @@
+"""Connections that would hold the server's memory or descriptors: a request head past its
+size limit is refused, and a connection whose request does not come on is closed."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from smsgate.api.protocol import MAX_HEADER_BYTES, MAX_URL_BYTES
+from tests.api.conftest import deploy, undeploy
+from tests.api.helpers import Deployment
+from tests.databases import Databases
+from tests.hardening.helpers import FORM, connect, read_response, request_head
+
+# The server's head and stall timeouts; a connection is closed at most twice that late.
+TIMEOUT = 1.0
+
+
+@pytest.fixture(scope="module")
+def guarded(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """The port of a server with short request timeouts."""
+    deployment: Deployment = deploy(
+        databases,
+        tmp_path_factory.mktemp("guarded"),
+        dispatch="false",
+        request_head_timeout_seconds=str(TIMEOUT),
+        request_stall_timeout_seconds=str(TIMEOUT),
+    )
+    yield deployment.process.port
+    undeploy(deployment)
+
+
+def seconds_until_closed(sock: socket.socket, limit: float = 10.0) -> float:
+    """How long until the server closes ``sock``, reading and dropping what it sends."""
+    started = time.monotonic()
+    sock.settimeout(limit)
+    try:
+        while sock.recv(65536):
+            pass
+    except ConnectionResetError:
+        pass
+    return time.monotonic() - started
+
+
+def status_of(port: int, request: bytes) -> int | None:
+    """The status answering ``request``, or None when the server cut the connection first."""
+    with connect(port) as sock:
+        try:
+            sock.sendall(request)
+            return read_response(sock).status
+        except (ConnectionResetError, BrokenPipeError, AssertionError):
+            return None
+
+
+def test_a_head_past_its_limits_is_refused_and_one_within_them_is_served(guarded: int) -> None:
+    padding = b"X-Pad: " + b"a" * MAX_HEADER_BYTES + b"\r\n"
+    assert status_of(guarded, b"GET /healthz HTTP/1.1\r\nHost: t\r\n" + padding + b"\r\n") == 400
+    for length, status in ((MAX_URL_BYTES + 1, 400), (MAX_URL_BYTES, 200)):
+        url = b"/healthz?x=" + b"1" * (length - len(b"/healthz?x="))
+        assert status_of(guarded, b"GET " + url + b" HTTP/1.1\r\nHost: t\r\n\r\n") == status
+
+
+def test_a_connection_that_sends_nothing_is_closed(guarded: int) -> None:
+    with connect(guarded) as sock:
+        assert TIMEOUT * 0.9 < seconds_until_closed(sock) < 2 * TIMEOUT + 2
+
+
+def test_a_head_trickled_byte_by_byte_is_closed_though_bytes_keep_coming(guarded: int) -> None:
+    with connect(guarded) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+        started = time.monotonic()
+        with pytest.raises(OSError):  # once closed, a send fails
+            while time.monotonic() - started < 3 * TIMEOUT + 5:
+                sock.sendall(b"X: y\r\n")
+                time.sleep(TIMEOUT / 4)
+        assert time.monotonic() - started < 2 * TIMEOUT + 2
+
+
+def test_a_stalled_body_is_closed_and_a_slow_one_that_goes_on_is_answered(guarded: int) -> None:
+    with connect(guarded) as sock:
+        sock.sendall(request_head("/rest/Balance/", FORM, 100) + b"login=x&p")
+        assert TIMEOUT * 0.9 < seconds_until_closed(sock) < 2 * TIMEOUT + 2
+    body = b"login=nobody&password=" + b"x" * 18
+    with connect(guarded) as sock:
+        sock.sendall(request_head("/rest/Session/", FORM, len(body)))
+        for start in range(0, len(body), 10):  # longer in all than either timeout
+            time.sleep(TIMEOUT * 0.6)
+            sock.sendall(body[start : start + 10])
+        assert read_response(sock).json() == {
+            "Code": 4,
+            "Desc": "Invalid login or password",
+        }
