@@ -113,6 +113,21 @@ def test_a_chunked_answer_is_read_to_its_end() -> None:
     assert serve(always(chunked), statuses(3)).connections == 1
 
 
+def test_a_chunked_answer_that_would_go_on_for_ever_is_cut_short() -> None:
+    # "-2" is no chunk size (int() took it, and each lowered the count of octets read); and
+    # trailers past the body's limit are not read to their end.
+    negative = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"-2\r\n" * 100_000
+    trailers = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+    trailers += b"X-Trailer: 1\r\n" * (transport.MAX_BODY // 10)
+
+    async def refused(server: Server, url: str, push: PushTransport) -> None:
+        with pytest.raises(httpx.RemoteProtocolError, match="bad chunk size"):
+            await post(push, url)
+
+    serve(always(negative), refused)
+    assert serve(always(trailers), statuses(2)).connections == 2  # answered, not kept
+
+
 def test_an_answer_without_length_or_with_close_is_not_kept() -> None:
     unframed = b"HTTP/1.1 200 OK\r\n\r\nbody until the end"
     closing = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 import ssl
 import time
@@ -41,6 +42,8 @@ MAX_IDLE = 256
 IDLE_SECONDS = 30.0
 RESOLVER_THREADS = 4
 _NO_BODY = frozenset({204, 304})
+# A chunk's size: hex digits only (int() would also take a sign, spaces and underscores).
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 Origin = tuple[str, str, int]
 
@@ -320,19 +323,23 @@ async def _drain_body(
     if status in _NO_BODY or request.method == "HEAD":
         return True
     if b"chunked" in fields.get(b"transfer-encoding", b"").lower():
+        # Every octet counts, size lines and trailers too: a receiver could otherwise keep
+        # the read going for its whole timeout (endless "-2" sizes, endless trailers).
         total = 0
         while True:
             size_line = await reader.readuntil(b"\r\n")
-            try:
-                size = int(size_line.split(b";", 1)[0], 16)
-            except ValueError:
-                raise httpx.RemoteProtocolError("bad chunk size", request=request) from None
-            total += size
+            digits = size_line.split(b";", 1)[0].strip()
+            if not _CHUNK_SIZE.fullmatch(digits):
+                raise httpx.RemoteProtocolError("bad chunk size", request=request)
+            size = int(digits, 16)
+            total += len(size_line) + size
             if total > MAX_BODY:
                 return False
             if size == 0:
-                while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers
-                    pass
+                while (trailer := await reader.readuntil(b"\r\n")) != b"\r\n":
+                    total += len(trailer)
+                    if total > MAX_BODY:
+                        return False
                 return True
             await reader.readexactly(size + 2)
     length = fields.get(b"content-length")
