@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from smsgate.domain.errors import Unauthorized
-from smsgate.services import auth
+from smsgate.services import auth, passwords
 from smsgate.services.accounts import AccountAdmin
 from smsgate.services.auth import Authenticator
 from smsgate.services.limits import LOCKED_OUT, LockoutPolicy, LoginThrottle
@@ -113,3 +113,28 @@ def test_login_and_pass_cost_one_password_hash_not_one_per_request(
 
     asyncio.run(scenario())
     assert verified == [OLD]  # the first request's check; the other 19 from the cache
+
+
+def test_an_unknown_login_costs_a_password_check_as_a_wrong_password_does(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Answered at once, an unknown login took 1.4 ms against 129 for a wrong password: the
+    # time told which logins exist.
+    AccountAdmin(database).create("known", password="account-password")
+    checked = []
+
+    def counting_verify(password: str) -> bool:
+        checked.append(password)
+        return passwords.verify_against_nothing(password)
+
+    monkeypatch.setattr(auth, "verify_against_nothing", counting_verify)
+
+    async def scenario() -> None:
+        checker = authenticator(database)
+        for login in ("known", "unknown"):
+            with pytest.raises(Unauthorized):
+                await checker.by_api_password(login, "guess")
+
+    asyncio.run(scenario())
+    assert checked == ["guess"]  # the unknown login's; the known one's went to its own hash
+    assert passwords.verify_against_nothing("") is False

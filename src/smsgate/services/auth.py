@@ -25,7 +25,7 @@ from smsgate.domain.errors import Forbidden, InvalidSession, Unauthorized
 from smsgate.domain.tariff import Tariff
 from smsgate.domain.text import NUL
 from smsgate.services.limits import LoginThrottle, RequestRate
-from smsgate.services.passwords import verify_password
+from smsgate.services.passwords import verify_against_nothing, verify_password
 from smsgate.store import accounts as store
 from smsgate.store.database import Database
 
@@ -205,6 +205,7 @@ class Authenticator:
             else await self.database.lookup(lambda c: store.find_account(c, login=login))
         )
         if account is None:
+            await asyncio.to_thread(verify_against_nothing, password)
             raise Unauthorized("Invalid login or password")
         password_hash = account.password_hash
         if use_api_password and account.api_password_hash is not None:
