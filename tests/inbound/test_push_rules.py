@@ -18,6 +18,7 @@ from smsgate.inbound.pusher import (
     next_attempt,
     push_body,
     push_headers,
+    receiver_origin,
     retry_delay,
     signature,
 )
@@ -108,3 +109,15 @@ def test_headers_sign_only_with_a_secret() -> None:
     assert signed[SIGNATURE_HEADER] == signature("s3cret", body)
     change = StatusChange(1, MessageState.SENT, CREATED, Decimal(1))
     assert push_headers(job(change), body)[EVENT_HEADER] == "status"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://alice:hunter2@hooks.example:8080/cb?token=s3cr3t", "http://hooks.example:8080"),
+        ("https://[2001:db8::1]/path/secret-key", "https://[2001:db8::1]"),
+        ("https://hooks.example", "https://hooks.example"),
+    ],
+)
+def test_logs_show_a_receiver_by_its_origin_alone(url: str, shown: str) -> None:
+    assert receiver_origin(url) == shown

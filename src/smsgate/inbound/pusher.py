@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -83,6 +84,13 @@ def next_attempt(job: PushJob, now: datetime, settings: PushSettings) -> datetim
         return None
     delay = retry_delay(job.attempts, settings.retry_base, settings.retry_cap)
     return now + timedelta(seconds=delay)
+
+
+def receiver_origin(url: str) -> str:
+    """A receiver's URL as the logs show it: scheme, host and port. Its user, password, path
+    and query are the client's, and may hold its secrets (``?token=...``)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -302,7 +310,13 @@ class Pusher:
         except Exception as failure:  # every way a receiver can fail is a reason to retry
             error = f"{type(failure).__name__}: {failure}"
         if error is not None:
-            log.info("push %d to %s failed (attempt %d): %s", job.id, job.url, job.attempts, error)
+            log.info(
+                "push %d to %s failed (attempt %d): %s",
+                job.id,
+                receiver_origin(job.url),
+                job.attempts,
+                error,
+            )
         self._outcomes.append((job, error))
         self._wakeup.set()
 
