@@ -256,11 +256,19 @@ def account_password(
     password: Annotated[str | None, typer.Option(help="New account password.")] = None,
     api_password: Annotated[str | None, typer.Option(help="New API password (pass).")] = None,
 ) -> None:
-    """Change the password or the API password; session ids stay valid."""
+    """Change the password or the API password; session ids stay valid (see
+    revoke-sessions)."""
     run(
         lambda a: a.set_passwords(login, password=password, api_password=api_password),
         f"password changed for {login}",
     )
+
+
+@account_cli.command("revoke-sessions")
+def account_revoke_sessions(login: str) -> None:
+    """End every session id of the account: its clients must open a session again."""
+    revoked = run(lambda a: a.revoke_sessions(login))
+    console.print(f"{revoked} session id{'s' if revoked != 1 else ''} revoked for {login}")
 
 
 @account_cli.command("dynamic-sender")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -13,6 +15,7 @@ import pytest
 from smsgate.services.accounts import AccountAdmin
 from tests.api.helpers import Deployment, assert_error, assert_ok, creds, wait_for
 from tests.conftest import Account
+from tests.server import ServerProcess
 
 
 def get_balance(client: httpx.Client, **params: str) -> httpx.Response:
@@ -188,6 +191,28 @@ def test_password_change_keeps_sessions_and_retires_the_old_api_password(
     assert get_balance(client, sessionId=session_id).text == "1000"
     assert_error(open_session(client, account.login, account.password), 4)
     assert_ok(open_session(client, account.login, "new-password"))
+
+
+def test_revoked_session_ids_end_and_the_account_opens_new_ones(
+    server: ServerProcess, make_account: Callable[..., Account]
+) -> None:
+    account, other = make_account(), make_account()
+    client = account.client
+    revoked = [account.session_id(), account.session_id()]
+    kept = other.session_id()
+    result = subprocess.run(
+        [sys.executable, "-m", "smsgate", "admin", "account", "revoke-sessions", account.login],
+        env=server.environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == f"2 session ids revoked for {account.login}", result.stderr
+    wait_for(lambda: get_balance(client, sessionId=revoked[0]).status_code != 200, timeout=3)
+    for session_id in revoked:
+        assert_error(get_balance(client, sessionId=session_id), 3)
+    assert get_balance(client, sessionId=account.session_id()).text == "1000"
+    assert get_balance(other.client, sessionId=kept).text == "1000"
 
 
 def test_changing_only_the_account_password_keeps_the_api_password(

@@ -170,6 +170,11 @@ class AccountAdmin:
             values["api_password_hash"] = hash_password(api_password)
         self._change(lambda c: store.update_account(c, account_of(c, login).id, **values))
 
+    def revoke_sessions(self, login: str) -> int:
+        """End every session id of the account (API processes drop theirs within a second);
+        how many there were."""
+        return self._change(lambda c: store.delete_sessions(c, account_of(c, login).id))
+
     def set_dynamic_sender(self, login: str, enabled: bool) -> None:
         self._change(
             lambda c: store.update_account(c, account_of(c, login).id, dynamic_sender=enabled)

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, literal, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, literal, select, update
 
 from smsgate.domain.money import MONEY_LIMIT
 from smsgate.store.prepared import Prepared, PreparedBatch, PreparedIn
@@ -198,6 +198,12 @@ def insert_session(
             id=session_id, account_id=account_id, created_at=now, expires_at=expires_at
         )
     )
+
+
+def delete_sessions(connection: Connection, account_id: int) -> int:
+    """End every session id of the account; how many there were."""
+    result = connection.execute(delete(sessions).where(sessions.c.account_id == account_id))
+    return int(result.rowcount)
 
 
 _FIND_SESSION = Prepared(
