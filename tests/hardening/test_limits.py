@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
@@ -124,6 +125,29 @@ def test_a_locked_address_locks_every_login_but_a_success_frees_only_its_login()
         client_address.reset(token)
 
 
+def test_a_locked_login_is_let_through_where_it_logged_in_before() -> None:
+    clock = Clock()
+    per_login = LockoutPolicy(free=1, base=60.0, cap=60.0)
+    throttle = LoginThrottle(per_login, LockoutPolicy(free=2, base=60.0, cap=60.0), clock)
+    token = client_address.set("198.51.100.1")
+    try:
+        throttle.succeeded("alice")  # the owner's integration
+        client_address.set("203.0.113.7")
+        throttle.failed("alice")
+        throttle.failed("alice")  # the login's second failure: locked
+        with pytest.raises(Unauthorized, match=LOCKED_OUT):
+            throttle.check("alice")
+        client_address.set("198.51.100.1")
+        throttle.check("alice")
+        throttle.failed("alice")
+        throttle.failed("alice")
+        throttle.failed("alice")  # the known address's own third failure: it is locked
+        with pytest.raises(Unauthorized, match=LOCKED_OUT):
+            throttle.check("alice")
+    finally:
+        client_address.reset(token)
+
+
 def test_a_token_bucket_lets_a_burst_through_then_refills_at_the_rate() -> None:
     clock = Clock()
     rate = RequestRate(per_second=2.0, burst=2, clock=clock)
@@ -186,10 +210,13 @@ def test_a_brute_force_loop_is_slowed_to_the_lockout_pace_and_spares_existing_se
         login_failures_per_address="1000000",
         login_lockout_seconds=str(base),
         login_lockout_max_seconds=str(cap),
+        forwarded_allow_ips='["127.0.0.1"]',
     )
     victim = deployment.make_account()
-    session_id = victim.session_id()
-    client = deployment.client
+    session_id = victim.session_id()  # the owner logs in from 127.0.0.1
+    client = httpx.Client(
+        base_url=deployment.process.url, headers={"X-Forwarded-For": "203.0.113.66"}
+    )
     answers: Counter[str] = Counter()
     started = time.monotonic()
     for attempt in range(1000):
@@ -224,9 +251,12 @@ def test_a_brute_force_loop_is_slowed_to_the_lockout_pace_and_spares_existing_se
     )
     by_password = client.get("/rest/Balance/", params=creds(victim))
     assert assert_error(by_password, 4) == LOCKED_OUT
+    # ... but at the address it logged in from, the owner's integration goes on ...
+    assert assert_ok(deployment.client.get("/rest/Balance/", params=creds(victim))) == 1000
     # ... and once the lockout ends it opens the account again.
     wait_for(lambda: client.get("/rest/Balance/", params=creds(victim)).status_code == 200)
     assert balance(victim) == 1000
+    client.close()
     log = log_until_now(deployment)
     assert log.count("logger=smsgate.access") > 1000
     assert "guess-" not in log

@@ -84,7 +84,10 @@ class LoginThrottle:
 
     While either is locked a login answers Code 4 without its password being checked, so
     guessing runs at most at the policy's pace. Session ids are not affected: an attacker who
-    locks a login out does not lock its owner out of the API keys already issued.
+    locks a login out does not lock its owner out of the API keys already issued. Nor does a
+    login's lockout apply at an address the login has logged in from: anyone could otherwise
+    keep an integration that sends login and password with every request locked out for good,
+    with a wrong password every few minutes. Such an address still has its own lockout.
     """
 
     def __init__(
@@ -93,14 +96,16 @@ class LoginThrottle:
         self._logins = FailureLog(per_login)
         self._addresses = FailureLog(per_address)
         self._clock = clock
+        # (login, address) pairs that logged in, the most recent last.
+        self._known: dict[tuple[str, str], None] = {}
 
     def check(self, login: str) -> None:
         """Raise ``Unauthorized`` while the login or the caller's address is locked."""
         now = self._clock()
         address = client_address.get()
-        if self._logins.locked(login, now) or (
-            address is not None and self._addresses.locked(address, now)
-        ):
+        if address is not None and self._addresses.locked(address, now):
+            raise Unauthorized(LOCKED_OUT)
+        if self._logins.locked(login, now) and _pair(login, address) not in self._known:
             raise Unauthorized(LOCKED_OUT)
 
     def failed(self, login: str) -> None:
@@ -113,6 +118,15 @@ class LoginThrottle:
     def succeeded(self, login: str) -> None:
         # The address keeps its count: one's own account must not reset guessing at others.
         self._logins.forget(login)
+        pair = _pair(login, client_address.get())
+        self._known.pop(pair, None)
+        self._known[pair] = None
+        if len(self._known) > MAX_TRACKED:
+            del self._known[next(iter(self._known))]
+
+
+def _pair(login: str, address: str | None) -> tuple[str, str]:
+    return login[:MAX_KEY_LENGTH], (address or "")[:MAX_KEY_LENGTH]
 
 
 class RequestRate:
