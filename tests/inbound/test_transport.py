@@ -238,7 +238,22 @@ def test_kept_connections_are_bounded_in_number_and_time(monkeypatch: pytest.Mon
     assert asyncio.run(main()) == 1
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "169.254.169.254"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "localhost",
+        "[::1]",
+        "169.254.169.254",
+        # IPv6 addresses Python takes for global that lead to private IPv4 ones or stay local:
+        "[64:ff9b::a00:1]",  # NAT64 of 10.0.0.1
+        "[64:ff9b:1::1]",  # a network's own NAT64
+        "[2002:a00:1::1]",  # 6to4 of 10.0.0.1
+        "[::a00:1]",  # IPv4-compatible 10.0.0.1
+        "[::ffff:a9fe:a9fe]",  # IPv4-mapped 169.254.169.254
+        "[fec0::1]",  # site-local
+    ],
+)
 def test_a_receiver_on_a_private_address_is_refused_unless_allowed(host: str) -> None:
     # A client's callback_url must not reach the gateway's own network.
     async def main() -> str:

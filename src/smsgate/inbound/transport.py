@@ -45,6 +45,12 @@ _NO_BODY = frozenset({204, 304})
 # A chunk's size: hex digits only (int() would also take a sign, spaces and underscores).
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
+# IPv6 ranges that lead to IPv4 addresses, or to a network's own.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+_SITE_LOCAL = ipaddress.IPv6Network("fec0::/10")
+
 Origin = tuple[str, str, int]
 
 
@@ -277,9 +283,20 @@ class PushTransport(httpx.AsyncBaseTransport):
 
 def _is_public(address: str) -> bool:
     try:
-        return ipaddress.ip_address(address).is_global
+        ip = ipaddress.ip_address(address)
     except ValueError:  # a scoped IPv6 address (fe80::1%eth0): link-local
         return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        # Python takes these for global whatever they lead to: behind a NAT64 or 6to4
+        # gateway 64:ff9b::a00:1 is 10.0.0.1.
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and (ip in _NAT64 or ip in _IPV4_COMPATIBLE):
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF)
+        if embedded is not None:
+            return embedded.is_global
+        if ip in _LOCAL_NAT64 or ip in _SITE_LOCAL:
+            return False
+    return ip.is_global
 
 
 def _usable(connection: _Connection, now: float) -> bool:
