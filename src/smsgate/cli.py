@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import ssl
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -98,6 +100,30 @@ def open_database(config: Settings | None = None) -> Database:
     return database
 
 
+def preflight(config: Settings) -> None:
+    """What a server needs before it starts, each failure one line rather than a traceback
+    (or, under a supervisor, processes restarted for ever): a database it can open, a data
+    folder it can write, and a certificate and key that load."""
+    open_database(config).close()
+    try:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=config.data_dir):
+            pass
+    except OSError as error:
+        fail(f"cannot write the data folder {config.data_dir}: {error.strerror or error}")
+    if config.ssl_certfile is not None:
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                config.ssl_certfile, config.ssl_keyfile
+            )
+        except (OSError, ssl.SSLError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+            fail(
+                f"cannot load the certificate {config.ssl_certfile} with the key "
+                f"{config.ssl_keyfile}: {reason}"
+            )
+
+
 def account_admin() -> AccountAdmin:
     return AccountAdmin(open_database())
 
@@ -159,6 +185,7 @@ def serve(
         workers=workers,
         dispatch=dispatch,
     )
+    preflight(config)
     if demo:
         ensure_demo_account(AccountAdmin(open_database(config)), config)
     if config.workers > 1:
@@ -176,7 +203,9 @@ def worker() -> None:
     """Deliver without serving HTTP: dispatcher, connectors, incoming, pushes, reports."""
     from smsgate.worker import run_worker
 
-    run_worker(settings())
+    config = settings()
+    preflight(config)
+    run_worker(config)
 
 
 def ensure_demo_account(accounts: AccountAdmin, config: Settings) -> None:

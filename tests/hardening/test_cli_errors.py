@@ -47,3 +47,38 @@ def test_a_database_that_cannot_be_opened_is_a_line_of_error(
     assert message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and "secret" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("command", [["serve"], ["serve", "--workers", "2"], ["worker"]])
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"database_url": "postgresql://nobody:secret@127.0.0.1:1/x"},
+            "cannot open the database postgresql",
+        ),
+        ({"data_dir": "{tmp}/a-file/var"}, "cannot write the data folder"),
+        (
+            {"ssl_certfile": "{tmp}/missing.pem", "ssl_keyfile": "{tmp}/missing.key"},
+            "cannot load the certificate",
+        ),
+        (
+            {"ssl_certfile": "{tmp}/a-file", "ssl_keyfile": "{tmp}/a-file"},
+            "cannot load the certificate",
+        ),
+    ],
+    ids=["database down", "data folder unwritable", "certificate missing", "not a certificate"],
+)
+def test_a_server_that_cannot_start_says_why_in_a_line(
+    tmp_path: Path, command: list[str], settings: dict[str, str], message: str
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    result = smsgate(
+        tmp_path,
+        *command,
+        **{"port": "1", **{name: value.format(tmp=tmp_path) for name, value in settings.items()}},
+    )
+    assert result.returncode == 1
+    assert message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "secret" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
