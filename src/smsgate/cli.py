@@ -312,8 +312,18 @@ def account_flood(
     limit: Annotated[int | None, typer.Option(help="Messages to one number per window.")] = None,
     window: Annotated[int | None, typer.Option(help="Window in seconds.")] = None,
 ) -> None:
-    """Override the flood limit (omit both to return to the platform default)."""
-    run(lambda a: a.set_flood_limit(login, limit, window), f"flood limit set for {login}")
+    """Override the flood limit; the one not given keeps the account's (omit both to return
+    to the platform default)."""
+
+    def change(accounts: AccountAdmin) -> None:
+        new_limit, new_window = limit, window
+        if (limit is None) != (window is None):
+            current = accounts.show(login)
+            new_limit = current["flood_limit"] if limit is None else limit
+            new_window = current["flood_window_seconds"] if window is None else window
+        accounts.set_flood_limit(login, new_limit, new_window)
+
+    run(change, f"flood limit set for {login}")
 
 
 @account_cli.command("timezone")

@@ -1,12 +1,18 @@
-"""Admin amounts: exact, and bounded by what every backend keeps exactly."""
+"""The accounts' admin: amounts exact and bounded by what every backend keeps exactly, what
+`show` gives, and the flood command."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from smsgate.services.accounts import AccountAdmin, AdminError, parse_amount
+from smsgate.services.incoming import InboundAdmin
 from smsgate.store.database import Database
 
 
@@ -47,3 +53,35 @@ def test_a_flood_override_out_of_range_is_refused(database: Database) -> None:
     with pytest.raises(AdminError, match="flood limit must be from 1 to"):
         admin.set_flood_limit("bob", 10**20, None)
     admin.set_flood_limit("bob", 2**31 - 1, 10 * 365 * 24 * 3600)
+
+
+def test_show_gives_the_webhook_but_not_its_secret(database: Database) -> None:
+    admin = AccountAdmin(database)
+    admin.create("hooked", password="account-password")
+    assert admin.show("hooked")["webhook"] is None
+    InboundAdmin(database).set_webhook("hooked", "https://hooks.example/in", "s3cr3t")
+    assert admin.show("hooked")["webhook"] == {"url": "https://hooks.example/in", "signed": True}
+
+
+def test_the_flood_command_keeps_the_value_not_given(
+    database: Database, database_url: str, tmp_path: Path
+) -> None:
+    admin = AccountAdmin(database)
+    admin.create("flooded", password="account-password")
+
+    def flood(*options: str) -> tuple[object, object]:
+        subprocess.run(
+            [sys.executable, "-m", "smsgate", "admin", "account", "flood", "flooded", *options],
+            env={**os.environ, "SMSGATE_DATABASE_URL": database_url},
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        shown = admin.show("flooded")
+        return shown["flood_limit"], shown["flood_window_seconds"]
+
+    assert flood("--limit", "5") == (5, None)
+    assert flood("--window", "7") == (5, 7)
+    assert flood("--limit", "3", "--window", "9") == (3, 9)
+    assert flood() == (None, None)  # both omitted: the platform's again

@@ -153,6 +153,7 @@ class AccountAdmin:
                 "flood_limit": account.flood_limit,
                 "flood_window_seconds": account.flood_window_seconds,
                 "timezone": account.timezone,
+                "webhook": store.read_webhook(connection, account.id),
             }
 
         return self.database.read_sync(work)

@@ -206,6 +206,15 @@ def delete_sessions(connection: Connection, account_id: int) -> int:
     return int(result.rowcount)
 
 
+def read_webhook(connection: Connection, account_id: int) -> dict[str, object] | None:
+    """Where the account's incoming messages are pushed, and whether they are signed (the
+    secret itself is not shown)."""
+    row = connection.execute(
+        select(accounts.c.webhook_url, accounts.c.webhook_secret).where(accounts.c.id == account_id)
+    ).one()
+    return {"url": row.webhook_url, "signed": row.webhook_secret is not None} if row[0] else None
+
+
 _FIND_SESSION = Prepared(
     select(sessions.c.account_id, sessions.c.expires_at).where(sessions.c.id == bindparam("id"))
 )
