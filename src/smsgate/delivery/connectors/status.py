@@ -107,7 +107,8 @@ async def publish_status(connectors: Mapping[str, Connector], data_dir: Path) ->
 
 def read_status(data_dir: Path) -> dict[str, Any] | None:
     """The connectors of the live processes of ``data_dir`` (or, when none is live, of the one
-    that stopped last), each with the ``pid`` running it; None if no process wrote any."""
+    that stopped last, every one down and its binds stopped), each with the ``pid`` running
+    it; None if no process wrote any."""
     statuses = []
     for path in status_dir(data_dir).glob(f"*{STATUS_SUFFIX}"):
         with contextlib.suppress(FileNotFoundError, orjson.JSONDecodeError):
@@ -122,8 +123,18 @@ def read_status(data_dir: Path) -> dict[str, Any] | None:
         "updated_at": max(status["updated_at"] for status in shown),
         "pids": [status["pid"] for status in shown],
         "connectors": [
-            {**connector, "pid": status["pid"]}
+            {**connector, "pid": status["pid"]} if live else _stopped(connector, status["pid"])
             for status in shown
             for connector in status["connectors"]
         ],
     }
+
+
+def _stopped(connector: dict[str, Any], pid: int) -> dict[str, Any]:
+    """A connector as its process left it, shown as no longer running."""
+    stopped = {**connector, "up": False, "pid": pid}
+    if "sessions" in connector:
+        stopped["sessions"] = [
+            {**session, "state": "stopped", "window_used": 0} for session in connector["sessions"]
+        ]
+    return stopped
