@@ -25,7 +25,10 @@ from smsgate.delivery.connectors.settings import (
 from smsgate.domain.flood import MAX_FLOOD_LIMIT, MAX_FLOOD_WINDOW_SECONDS
 from smsgate.domain.timezones import check_zone
 
+ENV_PREFIX = "SMSGATE_"
 CONFIG_FILE_VARIABLE = "SMSGATE_CONFIG"
+# The test suite's own variables (SMSGATE_TEST_POSTGRES_URL), which its servers inherit.
+TEST_VARIABLES_PREFIX = "SMSGATE_TEST_"
 # A batch's claim outlives its slowest submit by more than this: the results' write (tried
 # again while the claim holds if it fails, ``dispatcher.RECORD_RETRY_SECONDS``), the sweep's
 # tick.
@@ -37,7 +40,7 @@ class Settings(BaseSettings):
 
     # No setting is infinite or NaN: each is a duration, a rate or an amount.
     # A key of the settings file that names no setting (a misspelling) is an error.
-    model_config = SettingsConfigDict(env_prefix="SMSGATE_", extra="forbid", allow_inf_nan=False)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", allow_inf_nan=False)
 
     database_url: str = "sqlite:///./var/smsgate.db"
     data_dir: Path = Path("./var")
@@ -306,4 +309,16 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     named = os.environ.get(CONFIG_FILE_VARIABLE)
     if named and not Path(named).is_file():
         raise FileNotFoundError(f"config file not found: {named} (from {CONFIG_FILE_VARIABLE})")
+    # As a misspelled key of the file is: SMSGATE_DATABSE_URL went unnoticed, and the
+    # commands used a new SQLite database instead.
+    unknown = sorted(
+        name
+        for name in os.environ
+        if name.startswith(ENV_PREFIX)
+        and name != CONFIG_FILE_VARIABLE
+        and not name.startswith(TEST_VARIABLES_PREFIX)
+        and name.removeprefix(ENV_PREFIX).lower() not in Settings.model_fields
+    )
+    if unknown:
+        raise ValueError(f"unknown setting in the environment: {', '.join(unknown)}")
     return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -82,3 +82,11 @@ def test_a_server_that_cannot_start_says_why_in_a_line(
     assert message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and "secret" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_misspelled_setting_in_the_environment_is_a_line_of_error(tmp_path: Path) -> None:
+    result = smsgate(tmp_path, "admin", "account", "show", "alice", databse_url="sqlite:///x.db")
+    assert result.returncode == 1
+    assert "unknown setting in the environment: SMSGATE_DATABSE_URL" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "var").exists()  # no database made for the command
