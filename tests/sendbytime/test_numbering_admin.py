@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -118,6 +119,16 @@ def test_import_of_the_official_file_records_its_sha256_rows_and_date(
     assert before <= datetime.fromisoformat(shown["imported_at"]) <= datetime.now(UTC)
     [file] = shown["files"]
     assert (file["name"], file["sha256"], file["ranges"]) == ("DEF-9xx.csv", sha256, 17_059)
+
+
+def test_a_gzip_compressed_file_imports_as_its_content(database_url: str, tmp_path: Path) -> None:
+    # The package ships its file compressed; an operator may import that one, or a download.
+    content = packaged_file(NUMBERING_FILE)
+    path = tmp_path / "DEF-9xx.csv.gz"
+    path.write_bytes(gzip.compress(content))
+    sha256 = hashlib.sha256(content).hexdigest()
+    output = succeeds(database_url, "numbering", "import", str(path)).splitlines()
+    assert output == ["imported #1: 17,059 ranges", f"  DEF-9xx.csv: 17,059 rows, sha256 {sha256}"]
 
 
 def test_several_files_in_utf8_and_cp1251_import_as_one_registry(
