@@ -16,6 +16,7 @@ from typing import Annotated, NoReturn, TypeVar
 import orjson
 import typer
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
@@ -41,7 +42,11 @@ from smsgate.store.migrate import upgrade
 T = TypeVar("T")
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-admin = typer.Typer(no_args_is_help=True, help="Administer accounts, sender names and tariffs.")
+admin = typer.Typer(
+    no_args_is_help=True,
+    help="Administer accounts, sender names, tariffs, incoming numbers, contacts, the "
+    "numbering plan, and see the connectors.",
+)
 account_cli = typer.Typer(no_args_is_help=True, help="Accounts.")
 sender_cli = typer.Typer(no_args_is_help=True, help="Registered sender names.")
 tariff_cli = typer.Typer(no_args_is_help=True, help="Prices by destination prefix.")
@@ -81,10 +86,15 @@ def settings(**overrides: object) -> Settings:
         return load_settings(State.config, **overrides)
     except ValidationError as error:
         # pydantic explains each bad setting over several lines; a CLI error is one line
-        problems = (f"setting {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        fail("; ".join(problems))
+        fail("; ".join(map(_setting_problem, error.errors())))
     except (OSError, ValueError) as error:
         fail(str(error))
+
+
+def _setting_problem(error: ErrorDetails) -> str:
+    """One problem of the settings; a rule over several names none."""
+    name = ".".join(map(str, error["loc"]))
+    return f"setting {name}: {error['msg']}" if name else error["msg"]
 
 
 def open_database(config: Settings | None = None) -> Database:
@@ -348,7 +358,8 @@ def sender_remove(login: str, name: str) -> None:
     run(lambda a: a.remove_sender(login, name), f"sender name {name!r} removed from {login}")
 
 
-@tariff_cli.command("set")
+# "-1" is a price to refuse with its reason, not an unknown option.
+@tariff_cli.command("set", context_settings={"ignore_unknown_options": True})
 def tariff_set(login: str, prefix: str, price: str) -> None:
     """Set the price per part for destinations starting with PREFIX."""
     run(lambda a: a.set_tariff(login, prefix, amount(price)), f"{login}: {prefix} costs {price}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tomllib
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -321,4 +322,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     )
     if unknown:
         raise ValueError(f"unknown setting in the environment: {', '.join(unknown)}")
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except tomllib.TOMLDecodeError as error:  # says where in the file, not which file
+        raise ValueError(f"{named}: {error}") from None

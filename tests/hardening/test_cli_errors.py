@@ -90,3 +90,34 @@ def test_a_misspelled_setting_in_the_environment_is_a_line_of_error(tmp_path: Pa
     assert "unknown setting in the environment: SMSGATE_DATABSE_URL" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (tmp_path / "var").exists()  # no database made for the command
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("port = 80x\n", "{file}: Expected newline or end of document"),
+        (
+            '[connectors.a]\nhost = "h"\nport = 1\nsystem_id = "s"\npassword = "p"\n',
+            "error: Value error, connectors and routes are used with smsc = smpp only",
+        ),
+    ],
+    ids=["syntax", "a rule over several settings"],
+)
+def test_a_settings_file_it_cannot_use_is_a_line_naming_it(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    settings_file = tmp_path / "smsgate.toml"
+    settings_file.write_text(content)
+    result = smsgate(tmp_path, "admin", "account", "show", "alice", config=str(settings_file))
+    assert result.returncode == 1
+    assert message.format(file=settings_file) in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_negative_price_is_refused_with_its_reason(tmp_path: Path) -> None:
+    assert (
+        smsgate(tmp_path, "admin", "account", "create", "acme", "--password", "p").returncode == 0
+    )
+    result = smsgate(tmp_path, "admin", "tariff", "set", "acme", "7916", "-1")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: price must not be negative", result.stderr
