@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from decimal import Decimal
@@ -219,6 +220,19 @@ class Settings(BaseSettings):
     @classmethod
     def _known_zone(cls, zone: str) -> str:
         return check_zone(zone)
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxy_addresses(cls, proxies: list[str]) -> list[str]:
+        # uvicorn takes what it cannot read as a name to match, so that 10.0.0.300 trusted
+        # no proxy at all: every client then counted as the proxy's address.
+        for proxy in proxies:
+            if proxy != "*":
+                try:
+                    ipaddress.ip_network(proxy, strict=False)
+                except ValueError:
+                    raise ValueError(f"not an address or network: {proxy!r}") from None
+        return proxies
 
     @field_validator("database_url")
     @classmethod

@@ -183,10 +183,13 @@ def test_a_token_bucket_lets_a_burst_through_then_refills_at_the_rate() -> None:
         ("cache_refresh_seconds", "inf", "finite number"),  # admin changes never arriving
         ("session_ttl_seconds", "-5", "greater than or equal to 1"),  # sessions dead at birth
         ("simulator_delay", "nan", "finite number"),
+        # Trusted no proxy: every client behind it had the proxy's address (and lockout).
+        ("forwarded_allow_ips", ["10.0.0.300"], "not an address or network: '10.0.0.300'"),
+        ("request_head_timeout_seconds", "0", "greater than 0"),
     ],
 )
 def test_settings_the_rules_could_not_use_are_refused(
-    setting: str, value: str, complaint: str
+    setting: str, value: object, complaint: str
 ) -> None:
     with pytest.raises(ValidationError, match=complaint):
         Settings.model_validate({setting: value})
