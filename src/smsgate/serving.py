@@ -56,7 +56,17 @@ class SmsgateServer(uvicorn.Server):
             companion.config.load()
             companion.lifespan = companion.config.lifespan_class(companion.config)
             bound = self.companion_sockets
-            await companion.startup([bound[index]] if bound is not None else None)
+            try:
+                await companion.startup([bound[index]] if bound is not None else None)
+            except SystemExit:
+                # uvicorn logged why it cannot listen there: stop as when the first port
+                # cannot, the app (delivery, database) shut down in order, not cancelled.
+                for server in self.servers:
+                    server.close()
+                await self.lifespan.shutdown()
+                self.started = False
+                self.should_exit = True
+                return
 
     async def on_tick(self, counter: int) -> bool:
         for companion in self.companions:

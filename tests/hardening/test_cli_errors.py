@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.server import free_port
 
 
 def smsgate(tmp_path: Path, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
@@ -121,3 +124,16 @@ def test_a_negative_price_is_refused_with_its_reason(tmp_path: Path) -> None:
     result = smsgate(tmp_path, "admin", "tariff", "set", "acme", "7916", "-1")
     assert result.returncode == 1
     assert result.stderr.strip() == "error: price must not be negative", result.stderr
+
+
+def test_a_second_port_in_use_stops_the_server_in_order(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        result = smsgate(tmp_path, "serve", port=str(free_port()), metrics_port=str(busy))
+    assert result.returncode == 3
+    assert "address already in use" in result.stderr
+    # The app's shutdown ran in order: no traceback of its cancelled lifespan.
+    assert "Application shutdown complete" in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
