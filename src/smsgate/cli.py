@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 import ssl
 import sys
 import tempfile
@@ -12,6 +13,7 @@ from dataclasses import asdict
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
+from urllib.parse import urlsplit
 
 import orjson
 import typer
@@ -32,6 +34,7 @@ from smsgate.domain.inbound_routing import RoutingRuleError, normalize_number
 from smsgate.domain.numbering import NumberingError
 from smsgate.domain.phone import normalize_phone
 from smsgate.domain.segments import segment_text
+from smsgate.inbound.transport import is_public_address
 from smsgate.services import numbering
 from smsgate.services.accounts import AccountAdmin, AdminError, parse_amount
 from smsgate.services.contacts import ContactAdmin
@@ -432,6 +435,25 @@ def account_webhook(
         lambda a: a.set_webhook(login, url, secret),
         f"{login}: incoming messages pushed to {url}" if url else f"{login}: no push",
     )
+    if url is not None and not settings().push_private_addresses:
+        _warn_of_a_private_receiver(url)
+
+
+def _warn_of_a_private_receiver(url: str) -> None:
+    """Pushes to a receiver on a private address are refused, at each attempt for a day: say
+    so now. A host that does not resolve yet is left to the pushes."""
+    host = urlsplit(url).hostname
+    try:
+        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return
+    if not any(is_public_address(str(info[4][0])) for info in found):
+        errors.print(
+            f"warning: {host} has no public address: pushes to it are refused unless "
+            "SMSGATE_PUSH_PRIVATE_ADDRESSES=true",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @inbound_cli.command("add")

@@ -85,3 +85,26 @@ def test_the_flood_command_keeps_the_value_not_given(
     assert flood("--window", "7") == (5, 7)
     assert flood("--limit", "3", "--window", "9") == (3, 9)
     assert flood() == (None, None)  # both omitted: the platform's again
+
+
+@pytest.mark.parametrize("private_allowed", [False, True])
+def test_a_webhook_on_a_private_address_is_set_with_a_warning(
+    database: Database, database_url: str, tmp_path: Path, private_allowed: bool
+) -> None:
+    AccountAdmin(database).create("hooked", password="account-password")
+    environment = {**os.environ, "SMSGATE_DATABASE_URL": database_url}
+    if private_allowed:
+        environment["SMSGATE_PUSH_PRIVATE_ADDRESSES"] = "true"
+    command = ["admin", "account", "webhook", "hooked", "http://127.0.0.1:9/hook"]
+    result = subprocess.run(
+        [sys.executable, "-m", "smsgate", *command],
+        env=environment,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    warned = "127.0.0.1 has no public address" in result.stderr
+    assert warned is not private_allowed, result.stderr
+    assert AccountAdmin(database).show("hooked")["webhook"]["url"] == "http://127.0.0.1:9/hook"

@@ -205,7 +205,7 @@ class PushTransport(httpx.AsyncBaseTransport):
         resolve = partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
         found = await asyncio.get_running_loop().run_in_executor(self._resolver, resolve)
         addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
-        allowed = [a for a in addresses if self._private_addresses or _is_public(a)]
+        allowed = [a for a in addresses if self._private_addresses or is_public_address(a)]
         if not allowed:
             raise httpx.ConnectError(
                 f"{host} resolves to no public address ({', '.join(addresses[:3])})",
@@ -281,7 +281,8 @@ class PushTransport(httpx.AsyncBaseTransport):
         return _parse_head(request, head)
 
 
-def _is_public(address: str) -> bool:
+def is_public_address(address: str) -> bool:
+    """Whether pushes may go to ``address`` without ``private_addresses``."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:  # a scoped IPv6 address (fe80::1%eth0): link-local
