@@ -78,9 +78,10 @@ def test_the_guarded_work_is_cancelled_when_the_lease_is_taken_over(database: Da
     async def scenario() -> None:
         holder = Lease(database, "delivery", "worker-1", TTL)
         usurper = Lease(database, "delivery", "worker-2", TTL)
-        cancelled = asyncio.Event()
-        running = asyncio.create_task(guarded(holder, cancelled))
-        await asyncio.sleep(0.05)
+        cancelled, holding = asyncio.Event(), asyncio.Event()
+        running = asyncio.create_task(guarded(holder, cancelled, holding))
+        # Not a fixed pause: on a loaded machine the row was locked before the lease was taken.
+        await asyncio.wait_for(holding.wait(), 10)
         assert not await usurper.try_take()
         # A stalled holder: its row lapses, another process takes it over.
         await database.write(_lapse)
@@ -106,9 +107,10 @@ def test_a_renewal_that_hangs_stops_the_guarded_work_before_the_lease_lapses(
 
     async def scenario() -> None:
         holder = Lease(database, "delivery", "worker-1", TTL)
-        cancelled = asyncio.Event()
-        running = asyncio.create_task(guarded(holder, cancelled))
-        await asyncio.sleep(0.05)
+        cancelled, holding = asyncio.Event(), asyncio.Event()
+        running = asyncio.create_task(guarded(holder, cancelled, holding))
+        # Not a fixed pause: on a loaded machine the row was locked before the lease was taken.
+        await asyncio.wait_for(holding.wait(), 10)
         with blocker.begin():
             blocker.execute(select(leases).with_for_update()).all()
             # Stopped by the time the lease lapses (0.6 s), while the renewal still waits.
@@ -143,10 +145,12 @@ def test_hold_waits_until_the_lease_is_free(database: Database) -> None:
     asyncio.run(scenario())
 
 
-async def guarded(holder: Lease, cancelled: asyncio.Event) -> None:
-    """Work ``holder`` guards for 30 s; ``cancelled`` is set when the lease's loss stops it."""
+async def guarded(holder: Lease, cancelled: asyncio.Event, holding: asyncio.Event) -> None:
+    """Work ``holder`` guards for 30 s, ``holding`` set once it began; ``cancelled`` is set
+    when the lease's loss stops it."""
     async with holder.hold():
         assert holder.held
+        holding.set()
         try:
             await asyncio.sleep(30)
         except asyncio.CancelledError:
