@@ -7,6 +7,7 @@ import asyncio
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 
 from smsgate.domain.errors import Unauthorized
 from smsgate.services import auth, passwords
@@ -14,7 +15,9 @@ from smsgate.services.accounts import AccountAdmin
 from smsgate.services.auth import Authenticator
 from smsgate.services.limits import LOCKED_OUT, LockoutPolicy, LoginThrottle
 from smsgate.services.passwords import verify_password
+from smsgate.store.accounts import session_key
 from smsgate.store.database import Database
+from smsgate.store.schema import sessions
 
 OLD, NEW = "old-api-password", "new-api-password"
 
@@ -138,3 +141,18 @@ def test_an_unknown_login_costs_a_password_check_as_a_wrong_password_does(
     asyncio.run(scenario())
     assert checked == ["guess"]  # the unknown login's; the known one's went to its own hash
     assert passwords.verify_against_nothing("") is False
+
+
+def test_a_session_id_is_kept_as_its_hash_only(database: Database) -> None:
+    AccountAdmin(database).create("hashed", password="account-password")
+
+    async def scenario() -> str:
+        checker = authenticator(database)
+        session_id = await checker.open_session("hashed", "account-password")
+        checker.forget()  # the next look-up reads the database
+        assert (await checker.by_session(session_id)).login == "hashed"
+        return session_id
+
+    session_id = asyncio.run(scenario())
+    kept = database.read_sync(lambda c: c.execute(select(sessions.c.id)).scalars().all())
+    assert kept == [session_key(session_id)] and session_id not in kept

@@ -1,14 +1,20 @@
-"""The packaged migrations build the schema the code declares, and the newest can be undone."""
+"""The packaged migrations build the schema the code declares, the newest can be undone, and
+the data they move arrives."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import select
 
+from smsgate.services.accounts import AccountAdmin
+from smsgate.store.accounts import find_session, session_key
 from smsgate.store.database import Database
 from smsgate.store.migrate import alembic_config, upgrade
-from smsgate.store.schema import metadata
+from smsgate.store.schema import metadata, sessions
 
 
 def _differences(database: Database) -> list[object]:
@@ -20,9 +26,33 @@ def test_the_migrated_schema_is_the_declared_one(database: Database) -> None:
     assert _differences(database) == []
 
 
+def _revision(database: Database) -> str | None:
+    with database.write_engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
 def test_the_newest_migration_goes_down_and_up_again(database: Database) -> None:
     config = alembic_config(database.write_engine)
+    newest = _revision(database)
     command.downgrade(config, "-1")
-    assert _differences(database) != []
+    assert _revision(database) != newest
     upgrade(database.write_engine)
+    assert _revision(database) == newest
     assert _differences(database) == []
+
+
+def test_sessions_kept_before_hashing_go_on_under_their_hash(database: Database) -> None:
+    config = alembic_config(database.write_engine)
+    command.downgrade(config, "0004")
+    account_id = AccountAdmin(database).create("kept", password="account-password")
+    session_id = "0123456789abcdef0123456789abcdef"
+    now = datetime.now(UTC)
+    database.write_sync(
+        lambda c: c.execute(
+            sessions.insert().values(id=session_id, account_id=account_id, created_at=now)
+        )
+    )
+    upgrade(database.write_engine)
+    assert database.read_sync(lambda c: find_session(c, session_id)) == (account_id, None)
+    kept = database.read_sync(lambda c: c.execute(select(sessions.c.id)).scalars().all())
+    assert kept == [session_key(session_id)] and session_id not in kept

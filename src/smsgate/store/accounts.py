@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -186,6 +187,12 @@ def set_tariff_price(connection: Connection, account_id: int, prefix: str, price
     )
 
 
+def session_key(session_id: str) -> str:
+    """How a session id is kept: the first half of its SHA-256, so that a copy of the database
+    (a backup) holds no API key a client could use. Half of it is 128 bits, as the id."""
+    return hashlib.sha256(session_id.encode()).hexdigest()[:32]
+
+
 def insert_session(
     connection: Connection,
     session_id: str,
@@ -195,7 +202,7 @@ def insert_session(
 ) -> None:
     connection.execute(
         insert(sessions).values(
-            id=session_id, account_id=account_id, created_at=now, expires_at=expires_at
+            id=session_key(session_id), account_id=account_id, created_at=now, expires_at=expires_at
         )
     )
 
@@ -221,7 +228,7 @@ _FIND_SESSION = Prepared(
 
 
 def find_session(connection: Connection, session_id: str) -> tuple[int, datetime | None] | None:
-    rows = _FIND_SESSION.rows(connection, id=session_id)
+    rows = _FIND_SESSION.rows(connection, id=session_key(session_id))
     return (int(rows[0][0]), rows[0][1]) if rows else None
 
 
