@@ -194,6 +194,14 @@ class Settings(BaseSettings):
         default="Europe/Moscow",
         description="SendByTime's zone for recipients that neither number nor account place.",
     )
+    retention_days: int | None = Field(
+        default=None,
+        ge=8,
+        le=36_500,
+        description="Final message parts and incoming messages older than this many days are "
+        "deleted; none: kept for good. At least 8: a part's pushes live up to a day and, given "
+        "up, a week more.",
+    )
     report_retention_seconds: float = Field(
         default=7 * 24 * 3600,
         gt=0,

@@ -28,6 +28,7 @@ from smsgate.services.auth import Authenticator
 from smsgate.services.limits import LockoutPolicy, LoginThrottle, RequestRate, doubled
 from smsgate.services.numbering import NumberingService
 from smsgate.services.order_writer import OrderDesk
+from smsgate.services.retention import keep_within_retention
 from smsgate.services.sending import FloodLimit, OrderBuilder, SendOrder
 from smsgate.sibling_metrics import publish_counts
 from smsgate.store.database import Database
@@ -229,6 +230,12 @@ class Platform:
             tasks.create_task(inbound.messages.join_stale())
             tasks.create_task(publish_status(self.dispatching.connectors, self.settings.data_dir))
             tasks.create_task(keep_statistics(self.database))
+            retention = self.settings.retention_days
+            tasks.create_task(
+                keep_within_retention(
+                    self.database, timedelta(days=retention) if retention is not None else None
+                )
+            )
             if self.database.dialect == "postgresql":
                 tasks.create_task(listen_for_queued_parts(self.database, self.dispatching.wake))
 

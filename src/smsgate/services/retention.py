@@ -1,0 +1,47 @@
+"""Keeping the store within the operator's retention (``retention_days``), and free of the
+sessions that expired, from the delivering processes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from functools import partial
+
+from smsgate.store.database import Database
+from smsgate.store.retention import RETAINED_TABLES, delete_expired_sessions, delete_old
+
+log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 600.0
+# Rows read and deleted per transaction: short, as on SQLite each holds the one writer.
+BATCH = 2000
+
+
+async def keep_within_retention(
+    database: Database, retention: timedelta | None, interval: float = SWEEP_SECONDS
+) -> None:
+    """Sweep now and every ``interval`` seconds, until cancelled."""
+    while True:
+        try:
+            await sweep(database, retention, datetime.now(UTC))
+        except Exception:
+            log.exception("the retention sweep failed")
+        await asyncio.sleep(interval)
+
+
+async def sweep(database: Database, retention: timedelta | None, now: datetime) -> int:
+    """Delete expired sessions and, with a ``retention``, the final parts and the incoming
+    messages older than it; how many rows in all."""
+    deleted = await database.write(partial(delete_expired_sessions, now=now))
+    if retention is not None:
+        before = now - retention
+        for table in RETAINED_TABLES:
+            after: int | None = 0
+            while after is not None:
+                batch = partial(delete_old, table=table, before=before, after=after, limit=BATCH)
+                count, after = await database.write(batch)
+                deleted += count
+    if deleted:
+        log.info("retention: %d rows deleted", deleted)
+    return deleted

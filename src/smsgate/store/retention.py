@@ -1,0 +1,46 @@
+"""Deleting what is past the operator's retention: final parts and incoming messages, oldest
+first and a batch at a time, and sessions that expired."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, Table, delete, select
+
+from smsgate.domain.states import MessageState
+from smsgate.store.schema import incoming_messages, messages, sessions
+
+_FINAL = [state.value for state in MessageState if state.is_final]
+# The tables the retention applies to.
+RETAINED_TABLES = (messages, incoming_messages)
+
+
+def delete_old(
+    connection: Connection, table: Table, before: datetime, after: int, limit: int
+) -> tuple[int, int | None]:
+    """Of the ``limit`` rows of ``table`` (parts or incoming messages) that follow id
+    ``after``, delete those created before ``before`` (parts: once final); (how many, the id
+    to go on after, or None once a row read was newer: ids follow creation, so no older one
+    comes later).
+
+    Read by id rather than by creation time, which no index of either table leads with: the
+    rows past the retention are the first ids, and a sweep reads no further than them.
+    """
+    columns = [table.c.id, table.c.created_at]
+    if table is messages:
+        columns.append(messages.c.state)
+    rows = connection.execute(
+        select(*columns).where(table.c.id > after).order_by(table.c.id).limit(limit)
+    ).all()
+    old = [row for row in rows if row.created_at < before]
+    doomed = [row.id for row in old if table is not messages or row.state in _FINAL]
+    if doomed:
+        connection.execute(delete(table).where(table.c.id.in_(doomed)))
+    going_on = len(old) == len(rows) == limit
+    return len(doomed), rows[-1].id if going_on else None
+
+
+def delete_expired_sessions(connection: Connection, now: datetime) -> int:
+    """Delete the sessions that expired (with a session TTL set); how many."""
+    result = connection.execute(delete(sessions).where(sessions.c.expires_at < now))
+    return int(result.rowcount)

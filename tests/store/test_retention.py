@@ -1,0 +1,74 @@
+"""The retention sweep: final parts and incoming messages past it go, a batch at a time, and
+so do expired sessions; nothing else does."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from smsgate.domain.states import MessageState
+from smsgate.services import retention
+from smsgate.services.accounts import AccountAdmin
+from smsgate.store.accounts import insert_session
+from smsgate.store.database import Database
+from smsgate.store.messages import insert_parts
+from smsgate.store.schema import incoming_messages, messages, sessions
+from tests.store.parts import part_row
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+KEPT = timedelta(days=30)
+OLD = NOW - KEPT - timedelta(minutes=1)
+RECENT = NOW - KEPT + timedelta(minutes=1)
+
+
+def incoming_row(account_id: int, text: str, created_at: datetime) -> dict[str, Any]:
+    return {
+        "account_id": account_id,
+        "prefix": "",
+        "source": "79115687451",
+        "destination": "2420",
+        "text": text,
+        "connector": "test",
+        "created_at": created_at,
+    }
+
+
+def test_the_sweep_deletes_what_is_past_the_retention_and_final_only(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(retention, "BATCH", 3)  # several batches, one ending mid-way
+    account_id = AccountAdmin(database).create("old", password="account-password")
+    delivered = MessageState.DELIVERED.value
+    parts = [part_row(i, account_id, OLD, state=delivered) for i in range(1, 6)]
+    parts.append(part_row(6, account_id, OLD, state=MessageState.SENT.value))  # not yet final
+    parts += [part_row(i, account_id, OLD, state=MessageState.EXPIRED.value) for i in (7, 8)]
+    parts += [part_row(i, account_id, RECENT, state=delivered) for i in (9, 10)]
+    database.write_sync(lambda c: insert_parts(c, parts))
+    incoming = [incoming_row(account_id, f"old {i}", OLD) for i in range(4)]
+    incoming.append(incoming_row(account_id, "recent", RECENT))
+    database.write_sync(lambda c: c.execute(incoming_messages.insert(), incoming))
+
+    def open_session(session_id: str, expires_at: datetime | None) -> None:
+        database.write_sync(lambda c: insert_session(c, session_id, account_id, OLD, expires_at))
+
+    open_session("a" * 32, NOW - timedelta(seconds=1))
+    open_session("b" * 32, NOW + timedelta(hours=1))
+    open_session("c" * 32, None)
+
+    deleted = asyncio.run(retention.sweep(database, KEPT, NOW))
+    assert deleted == 7 + 4 + 1
+
+    def left(connection: Any) -> tuple[list[int], list[str], int]:
+        part_ids = connection.execute(select(messages.c.id).order_by(messages.c.id)).scalars()
+        texts = connection.execute(select(incoming_messages.c.text)).scalars()
+        kept_sessions = len(connection.execute(select(sessions.c.id)).all())
+        return list(part_ids), list(texts), kept_sessions
+
+    assert database.read_sync(left) == ([6, 9, 10], ["recent"], 2)
+    # Without a retention only sessions are swept.
+    assert asyncio.run(retention.sweep(database, None, NOW + timedelta(days=999))) == 1
+    assert database.read_sync(left) == ([6, 9, 10], ["recent"], 1)
