@@ -297,3 +297,47 @@ def test_a_slow_name_server_holds_up_pushes_only(monkeypatch: pytest.MonkeyPatch
             await pusher.aclose()
 
     assert asyncio.run(main()) < 0.5
+
+
+def test_a_receiver_resolved_once_is_pushed_to_while_other_names_hang(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A client's callback URLs may name hosts whose name server never answers; they hold
+    # resolver threads, and an honest receiver's pushes need none once resolved.
+    looked_up: list[str] = []
+    resolve = socket.getaddrinfo
+
+    def name_server(host: str, *args: object, **kwargs: object) -> object:
+        looked_up.append(host)
+        if host.endswith(".hangs.example"):
+            time.sleep(2)
+        return resolve("127.0.0.1" if host == "receiver.example" else host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", name_server)
+    closing = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    server = Server(always(closing))
+
+    async def main() -> float:
+        listening = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+        url = f"http://receiver.example:{listening.sockets[0].getsockname()[1]}/hook"
+        pusher = PushTransport(private_addresses=True)
+        try:
+            assert (await post(pusher, url)).status_code == 200
+            hanging = [
+                asyncio.ensure_future(post(pusher, f"http://{n}.hangs.example/hook"))
+                for n in range(2 * transport.RESOLVER_THREADS)
+            ]
+            await asyncio.sleep(0.1)
+            started = time.monotonic()
+            assert (await post(pusher, url)).status_code == 200  # a new connection
+            took = time.monotonic() - started
+            for lookup in hanging:
+                lookup.cancel()
+            return took
+        finally:
+            await pusher.aclose()
+            listening.close()
+
+    assert asyncio.run(main()) < 1.0
+    assert looked_up.count("receiver.example") == 1
+    assert server.connections == 2

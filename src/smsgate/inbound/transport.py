@@ -40,7 +40,13 @@ MAX_BODY = 1024 * 1024
 MAX_IDLE_PER_ORIGIN = 64
 MAX_IDLE = 256
 IDLE_SECONDS = 30.0
-RESOLVER_THREADS = 4
+# Host names are resolved on threads of their own (getaddrinfo cannot be cancelled: a name
+# server that never answers holds its thread for the resolver's whole timeout): more than one
+# account's pushes at once (16), so that one account's names cannot hold them all. A name
+# resolved is kept a while, so a receiver pushed to again needs no look-up behind them.
+RESOLVER_THREADS = 32
+RESOLVED_SECONDS = 60.0
+MAX_RESOLVED = 1024
 _NO_BODY = frozenset({204, 304})
 # A chunk's size: hex digits only (int() would also take a sign, spaces and underscores).
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
@@ -96,6 +102,8 @@ class PushTransport(httpx.AsyncBaseTransport):
         self._idle: dict[Origin, list[_Connection]] = {}
         self._idle_count = 0
         self._next_sweep = 0.0
+        # (host, port) -> (until when, the addresses pushes may go to), the newest last.
+        self._resolved: dict[tuple[str, int], tuple[float, list[str]]] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -202,6 +210,18 @@ class PushTransport(httpx.AsyncBaseTransport):
 
     async def _addresses(self, request: httpx.Request, host: str, port: int) -> list[str]:
         """The addresses ``host`` resolves to that pushes may go to."""
+        now = time.monotonic()
+        kept = self._resolved.get((host, port))
+        if kept is not None and now < kept[0]:
+            return kept[1]
+        allowed = await self._resolve(request, host, port)
+        self._resolved.pop((host, port), None)
+        self._resolved[host, port] = (now + RESOLVED_SECONDS, allowed)
+        if len(self._resolved) > MAX_RESOLVED:
+            del self._resolved[next(iter(self._resolved))]
+        return allowed
+
+    async def _resolve(self, request: httpx.Request, host: str, port: int) -> list[str]:
         resolve = partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
         found = await asyncio.get_running_loop().run_in_executor(self._resolver, resolve)
         addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
