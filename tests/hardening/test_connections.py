@@ -3,13 +3,14 @@ size limit is refused, and a connection whose request does not come on is closed
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from smsgate.api.protocol import MAX_HEADER_BYTES, MAX_URL_BYTES
+from smsgate.api.protocol import MAX_HEAD_BYTES
 from tests.api.conftest import deploy, undeploy
 from tests.api.helpers import Deployment
 from tests.databases import Databases
@@ -55,12 +56,23 @@ def status_of(port: int, request: bytes) -> int | None:
             return None
 
 
-def test_a_head_past_its_limits_is_refused_and_one_within_them_is_served(guarded: int) -> None:
-    padding = b"X-Pad: " + b"a" * MAX_HEADER_BYTES + b"\r\n"
-    assert status_of(guarded, b"GET /healthz HTTP/1.1\r\nHost: t\r\n" + padding + b"\r\n") == 400
-    for length, status in ((MAX_URL_BYTES + 1, 400), (MAX_URL_BYTES, 200)):
-        url = b"/healthz?x=" + b"1" * (length - len(b"/healthz?x="))
-        assert status_of(guarded, b"GET " + url + b" HTTP/1.1\r\nHost: t\r\n\r\n") == status
+def test_a_head_past_its_limit_is_refused_and_one_within_it_is_served(guarded: int) -> None:
+    head = b"GET /healthz HTTP/1.1\r\nHost: t\r\n"
+    with connect(guarded) as sock:
+        sock.sendall(head)
+        with contextlib.suppress(OSError):  # refused part of the way
+            for _ in range(MAX_HEAD_BYTES // 4096 + 2):  # many reads, no end of head
+                sock.sendall(b"X-Pad: " + b"a" * 4089 + b"\r\n")
+        try:
+            status: int | None = read_response(sock).status
+        except (ConnectionResetError, AssertionError):  # cut while the padding still came
+            status = None
+        assert status in (400, None)  # kept reading, it would answer nothing: a timeout
+    # A URL as long as httptools takes (64 KiB), and more headers beside it: served.
+    url = b"/healthz?x=" + b"1" * (65_535 - len(b"/healthz?x="))
+    padding = b"X-Pad: " + b"a" * 32_768 + b"\r\n"
+    request = b"GET " + url + b" HTTP/1.1\r\nHost: t\r\n" + padding + b"\r\n"
+    assert status_of(guarded, request) == 200
 
 
 def test_a_connection_that_sends_nothing_is_closed(guarded: int) -> None:

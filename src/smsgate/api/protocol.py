@@ -4,9 +4,9 @@ lacks (its h11 protocol has them, at a fraction of the speed).
 uvicorn bounds neither a request head's size nor the time it takes: a client could send headers
 without end (1 GB of them took 1 GB of memory), or open connections and send nothing, or a
 byte now and then, each holding a descriptor for good. Here a head is refused past
-``MAX_URL_BYTES`` of URL or ``MAX_HEADER_BYTES`` of headers, a head must be in whole within
-the head timeout from the connection's opening or the request's first byte, and a body that
-stops coming for the stall timeout ends its connection.
+``MAX_HEAD_BYTES``, a head must be in whole within the head timeout from the connection's
+opening or the request's first byte, and a body that stops coming for the stall timeout ends
+its connection.
 """
 
 from __future__ import annotations
@@ -15,23 +15,20 @@ import asyncio
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-# httptools refuses a longer URL too, but only once it has read it whole.
-MAX_URL_BYTES = 65_535
-MAX_HEADER_BYTES = 64 * 1024
-
-
-class HeadTooLarge(Exception):
-    """Raised from a parser callback: httptools then fails the parse and uvicorn answers 400."""
+# The request line and headers. httptools refuses a URL over 64 KiB too, but only once it
+# has read it whole.
+MAX_HEAD_BYTES = 128 * 1024
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
     """One connection; ``head_timeout`` and ``stall_timeout`` are set per listener by
     ``guarded_http``.
 
-    A request in progress sets the time by which it must have progressed (a float: cheap for
-    every request), and one timer per connection looks at it now and then: arming a timer per
-    request would cost the bare route several percent. A connection is closed at most the
-    longer timeout late.
+    Every request pays for the checks, so they are cheap: the head is measured by what arrives
+    while it is incomplete, not header by header, and a request in progress sets the time by
+    which it must have progressed (a float) that one timer per connection looks at now and
+    then, rather than a timer per request. A connection is closed at most the longer timeout
+    late.
     """
 
     head_timeout: float
@@ -42,7 +39,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         # When the request in progress must have come further; None between requests, where
         # uvicorn's keep-alive timeout takes over.
         self._deadline: float | None = None
-        self._url_bytes = self._header_bytes = 0
+        self._in_head = True
+        self._head_bytes = 0
         super().connection_made(transport)
         self._expect_within(self.head_timeout)  # a new connection owes a request head
 
@@ -52,30 +50,25 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._timer = None
         super().connection_lost(exc)
 
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._in_head:  # still, after this data: all of it was head
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
+                self.send_400_response(f"Request head over {MAX_HEAD_BYTES} bytes")
+        elif self._deadline is not None:  # a body coming
+            self._deadline = self.loop.time() + self.stall_timeout
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._url_bytes = self._header_bytes = 0
+        self._in_head = True
+        self._head_bytes = 0
         self._expect_within(self.head_timeout)
 
-    def on_url(self, url: bytes) -> None:
-        self._url_bytes += len(url)
-        if self._url_bytes > MAX_URL_BYTES:
-            raise HeadTooLarge(f"request URL over {MAX_URL_BYTES} bytes")
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_bytes += len(name) + len(value)
-        if self._header_bytes > MAX_HEADER_BYTES:
-            raise HeadTooLarge(f"request headers over {MAX_HEADER_BYTES} bytes")
-        super().on_header(name, value)
-
     def on_headers_complete(self) -> None:
+        self._in_head = False
         self._expect_within(self.stall_timeout)  # the body's next piece
         super().on_headers_complete()
-
-    def on_body(self, body: bytes) -> None:
-        self._expect_within(self.stall_timeout)
-        super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._deadline = None
