@@ -71,6 +71,17 @@ def request_head(path: str, content_type: str, length: int | None = None) -> byt
     ).encode()
 
 
+def send_head_in_flight(sock: socket.socket, head: bytes) -> None:
+    """Send a request's ``head`` asking for ``100 Continue``, and wait for it: the server has
+    then read the head, so the request is in flight. One whose head a busy server had not yet
+    read when it was stopped is closed unanswered."""
+    sock.sendall(head[:-2] + b"Expect: 100-continue\r\n\r\n")
+    interim = b""
+    while not interim.endswith(b"\r\n\r\n"):
+        interim += sock.recv(1)
+    assert interim.startswith(b"HTTP/1.1 100"), interim
+
+
 def chunk(data: bytes) -> bytes:
     return f"{len(data):x}\r\n".encode() + data + b"\r\n"
 

@@ -31,7 +31,13 @@ from tests.api.helpers import (
     wait_for,
 )
 from tests.api.test_durability import check_simulator, simulator_count, simulator_takes
-from tests.hardening.helpers import FORM, accepted, read_response, request_head
+from tests.hardening.helpers import (
+    FORM,
+    accepted,
+    read_response,
+    request_head,
+    send_head_in_flight,
+)
 
 PARTS = 20_000
 BULK = 10_000
@@ -75,7 +81,8 @@ def test_sigterm_in_a_20000_part_run_answers_the_request_in_flight_exits_and_los
     one_more = {**creds(account), "sourceAddress": SENDER, "destinationAddress": "79001234512"}
     body = urlencode({**one_more, "data": "In flight"}).encode()
     with accepted(port) as sock:
-        sock.sendall(request_head("/rest/Send/SendSms/", FORM, len(body)) + body[:10])
+        send_head_in_flight(sock, request_head("/rest/Send/SendSms/", FORM, len(body)))
+        sock.sendall(body[:10])
         wait_for(lambda: simulator_count(deployment) >= 2000, timeout=30, interval=0.005)
         running(deployment).send_signal(signal.SIGTERM)
         wait_for(lambda: refuses_connections(port))  # no new connection is taken ...

@@ -18,7 +18,7 @@ from smsgate.store.database import Database
 from tests.api.helpers import assert_ok, wait_for
 from tests.conftest import new_account
 from tests.hardening.conftest import Ops
-from tests.hardening.helpers import FORM, read_response, request_head
+from tests.hardening.helpers import FORM, read_response, request_head, send_head_in_flight
 from tests.server import ServerProcess, free_port
 from tests.tls import CertificateFiles, make_test_ca
 
@@ -106,14 +106,7 @@ def test_a_request_in_flight_on_https_is_answered_through_a_graceful_stop(
         body = b"login=owner&pass=secret-pass-1"
         raw = socket.create_connection(("127.0.0.1", ssl_port), timeout=10)
         with trust.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-            head = request_head("/rest/Balance/", FORM, len(body))
-            tls.sendall(head[:-2] + b"Expect: 100-continue\r\n\r\n")
-            # The server's 100 Continue: the request is in flight (its body being read) before
-            # the stop; one not yet read when the signal came would be closed unanswered.
-            interim = b""
-            while not interim.endswith(b"\r\n\r\n"):
-                interim += tls.recv(1)
-            assert interim.startswith(b"HTTP/1.1 100"), interim
+            send_head_in_flight(tls, request_head("/rest/Balance/", FORM, len(body)))
             tls.sendall(body[:5])
             assert server.process is not None
             server.process.send_signal(signal.SIGTERM)
