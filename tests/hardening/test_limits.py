@@ -139,6 +139,11 @@ def test_a_locked_login_is_let_through_where_it_logged_in_before() -> None:
             throttle.check("alice")
         client_address.set("198.51.100.1")
         throttle.check("alice")
+        throttle.succeeded("alice")  # the owner's login ends no lockout of others' guessing
+        client_address.set("203.0.113.8")
+        with pytest.raises(Unauthorized, match=LOCKED_OUT):
+            throttle.check("alice")
+        client_address.set("198.51.100.1")
         throttle.failed("alice")
         throttle.failed("alice")
         throttle.failed("alice")  # the known address's own third failure: it is locked

@@ -117,7 +117,10 @@ class LoginThrottle:
 
     def succeeded(self, login: str) -> None:
         # The address keeps its count: one's own account must not reset guessing at others.
-        self._logins.forget(login)
+        # Nor does a success let through a lockout at a known address end it: the guessing
+        # of others would start again at every login of the owner's integration.
+        if not self._logins.locked(login, self._clock()):
+            self._logins.forget(login)
         pair = _pair(login, client_address.get())
         self._known.pop(pair, None)
         self._known[pair] = None
