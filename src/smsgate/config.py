@@ -232,14 +232,21 @@ class Settings(BaseSettings):
     @field_validator("forwarded_allow_ips")
     @classmethod
     def _proxy_addresses(cls, proxies: list[str]) -> list[str]:
-        # uvicorn takes what it cannot read as a name to match, so that 10.0.0.300 trusted
-        # no proxy at all: every client then counted as the proxy's address.
+        # Read as uvicorn reads them: what it cannot read (10.0.0.300, or 10.0.0.5/24 with
+        # host bits) it takes for a name no client matches, and "*" trusts all only alone.
+        # The proxy trusted by no one, every client had its address (and its lockout).
+        if "*" in proxies and proxies != ["*"]:
+            raise ValueError("'*' trusts every address: give it alone")
         for proxy in proxies:
-            if proxy != "*":
-                try:
-                    ipaddress.ip_network(proxy, strict=False)
-                except ValueError:
-                    raise ValueError(f"not an address or network: {proxy!r}") from None
+            if proxy == "*":
+                continue
+            try:
+                if "/" in proxy:
+                    ipaddress.ip_network(proxy)
+                else:
+                    ipaddress.ip_address(proxy)
+            except ValueError:
+                raise ValueError(f"not an address or network: {proxy!r}") from None
         return proxies
 
     @field_validator("database_url")

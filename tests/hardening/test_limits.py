@@ -190,6 +190,8 @@ def test_a_token_bucket_lets_a_burst_through_then_refills_at_the_rate() -> None:
         ("simulator_delay", "nan", "finite number"),
         # Trusted no proxy: every client behind it had the proxy's address (and lockout).
         ("forwarded_allow_ips", ["10.0.0.300"], "not an address or network: '10.0.0.300'"),
+        ("forwarded_allow_ips", ["10.0.0.5/24"], "not an address or network: '10.0.0.5/24'"),
+        ("forwarded_allow_ips", ["10.0.0.1", "*"], "give it alone"),
         ("request_head_timeout_seconds", "0", "greater than 0"),
         # Shorter than a part's pushes live (a day, and a week once given up).
         ("retention_days", "7", "greater than or equal to 8"),
