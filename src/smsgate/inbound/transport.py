@@ -42,10 +42,12 @@ MAX_IDLE = 256
 IDLE_SECONDS = 30.0
 # Host names are resolved on threads of their own (getaddrinfo cannot be cancelled: a name
 # server that never answers holds its thread for the resolver's whole timeout): more than one
-# account's pushes at once (16), so that one account's names cannot hold them all. A name
-# resolved is kept a while, so a receiver pushed to again needs no look-up behind them.
+# account's pushes at once (16), and one look-up per name, so that one account's names cannot
+# hold them all. A name resolved is kept a while, so a receiver pushed to again needs no
+# look-up behind them.
 RESOLVER_THREADS = 32
 RESOLVED_SECONDS = 60.0
+UNRESOLVED_SECONDS = 10.0
 MAX_RESOLVED = 1024
 _NO_BODY = frozenset({204, 304})
 # A chunk's size: hex digits only (int() would also take a sign, spaces and underscores).
@@ -102,8 +104,9 @@ class PushTransport(httpx.AsyncBaseTransport):
         self._idle: dict[Origin, list[_Connection]] = {}
         self._idle_count = 0
         self._next_sweep = 0.0
-        # (host, port) -> (until when, the addresses pushes may go to), the newest last.
-        self._resolved: dict[tuple[str, int], tuple[float, list[str]]] = {}
+        # (host, port) -> (until when, its addresses or why it has none), the newest last.
+        self._resolved: dict[tuple[str, int], tuple[float, list[str] | str]] = {}
+        self._resolving: dict[tuple[str, int], asyncio.Future[list[str] | str]] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -131,6 +134,8 @@ class PushTransport(httpx.AsyncBaseTransport):
                 connection.close()
         self._idle.clear()
         self._idle_count = 0
+        for lookup in list(self._resolving.values()):
+            lookup.cancel()
         self._resolver.shutdown(wait=False, cancel_futures=True)
 
     @property
@@ -210,16 +215,49 @@ class PushTransport(httpx.AsyncBaseTransport):
 
     async def _addresses(self, request: httpx.Request, host: str, port: int) -> list[str]:
         """The addresses ``host`` resolves to that pushes may go to."""
-        now = time.monotonic()
-        kept = self._resolved.get((host, port))
-        if kept is not None and now < kept[0]:
-            return kept[1]
-        allowed = await self._resolve(request, host, port)
-        self._resolved.pop((host, port), None)
-        self._resolved[host, port] = (now + RESOLVED_SECONDS, allowed)
+        key = (host, port)
+        kept = self._resolved.get(key)
+        if kept is not None and time.monotonic() < kept[0]:
+            found = kept[1]
+        else:
+            # One look-up of a name at a time, whoever waits for it: pushes to a name whose
+            # server never answers wait on the one thread it holds, and take no more.
+            lookup = self._resolving.get(key)
+            if lookup is None:
+                lookup = asyncio.ensure_future(self._look_up(host, port))
+                self._resolving[key] = lookup
+                lookup.add_done_callback(partial(self._looked_up, key))
+            found = await asyncio.shield(lookup)
+        if isinstance(found, str):  # a name that did not resolve, a short while ago
+            raise OSError(found)
+        allowed = [a for a in found if self._private_addresses or is_public_address(a)]
+        if not allowed:
+            raise httpx.ConnectError(
+                f"{host} resolves to no public address ({', '.join(found[:3])})",
+                request=request,
+            )
+        return allowed
+
+    async def _look_up(self, host: str, port: int) -> list[str] | str:
+        """The addresses of ``host``, or why it has none."""
+        resolve = partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+        try:
+            found = await asyncio.get_running_loop().run_in_executor(self._resolver, resolve)
+        except OSError as error:
+            return f"{host}: {error}"
+        return list(dict.fromkeys(str(info[4][0]) for info in found))
+
+    def _looked_up(self, key: tuple[str, int], lookup: asyncio.Future[list[str] | str]) -> None:
+        del self._resolving[key]
+        if lookup.cancelled() or lookup.exception() is not None:
+            return
+        found = lookup.result()
+        # A name that did not resolve is not asked again for a while either.
+        kept_for = RESOLVED_SECONDS if isinstance(found, list) else UNRESOLVED_SECONDS
+        self._resolved.pop(key, None)
+        self._resolved[key] = (time.monotonic() + kept_for, found)
         if len(self._resolved) > MAX_RESOLVED:
             del self._resolved[next(iter(self._resolved))]
-        return allowed
 
     async def _resolve(self, request: httpx.Request, host: str, port: int) -> list[str]:
         resolve = partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
