@@ -18,13 +18,21 @@ from smsgate.domain.errors import InvalidArgument, MissingArgument
 _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
 # The deepest bracket name read: ``phone_data[sms][0][phone][0]`` is 4 deep.
 MAX_NESTING = 8
-# The most fields a query or body may hold: a SendBulkPacket of 100,000 recipients in PHP's
-# bracket form holds 200,000. Counted before any is parsed: a body of 32 MB of "&0&1&2..."
-# took 1.9 GB and 9 s of the event loop to parse.
-MAX_FIELDS = 250_000
+# The most fields a query or body may hold (``field_limit``), counted before any is parsed: a
+# body of 32 MB of "&0&1&2..." took 1.9 GB and 9 s of the event loop to parse. A SendBulkPacket
+# of 100,000 recipients in PHP's bracket form holds 200,000; its fields take 45 bytes each.
+MIN_FIELD_LIMIT = 250_000
+BYTES_PER_FIELD = 64
 
 
-def parse_form(raw: bytes, charset: str = "utf-8") -> list[tuple[str, str]]:
+def field_limit(body_limit: int) -> int:
+    """The most fields a body of at most ``body_limit`` bytes may hold."""
+    return max(MIN_FIELD_LIMIT, body_limit // BYTES_PER_FIELD)
+
+
+def parse_form(
+    raw: bytes, charset: str = "utf-8", max_fields: int = MIN_FIELD_LIMIT
+) -> list[tuple[str, str]]:
     """Parse ``k=v&k=v`` octets: urlencoded, or raw unencoded text that clients also send.
 
     The pairs of ``parse_qsl(text, keep_blank_values=True)``, at a fraction of its cost: most
@@ -33,8 +41,8 @@ def parse_form(raw: bytes, charset: str = "utf-8") -> list[tuple[str, str]]:
     its ``+`` and ``%`` are the client's text. Raises ``InvalidArgument`` for octets that are
     not ``charset`` text, rather than send what the client did not write.
     """
-    if raw.count(b"&") >= MAX_FIELDS:
-        raise InvalidArgument(f"Invalid request: more than {MAX_FIELDS:,} parameters")
+    if raw.count(b"&") >= max_fields:
+        raise InvalidArgument(f"Invalid request: more than {max_fields:,} parameters")
     try:
         text = raw.decode(charset)
     except UnicodeError:

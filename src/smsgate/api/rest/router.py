@@ -25,8 +25,8 @@ from smsgate.api.observe import RequestObserver
 from smsgate.api.rest import account, incoming, reports, send, state
 from smsgate.api.rest.call import ApiCall
 from smsgate.api.rest.params import (
-    MAX_FIELDS,
     Params,
+    field_limit,
     not_text,
     parse_form,
     without_lone_surrogates,
@@ -159,7 +159,7 @@ async def read_params(scope: Scope, receive: Receive, limit: int) -> Params:
         try:
             # A field may hold a bulk list of 100,000 numbers: well over Starlette's 1 MB.
             form_reader = Request(scope, limited(receive, limit)).form(
-                max_part_size=MAX_FORM_PART, max_fields=MAX_FIELDS
+                max_part_size=MAX_FORM_PART, max_fields=field_limit(limit)
             )
             async with form_reader as form:
                 body = [
@@ -170,7 +170,9 @@ async def read_params(scope: Scope, receive: Receive, limit: int) -> Params:
             raise InvalidArgument("Invalid multipart/form-data body") from None
         return Params(query, body)
     raw = await read_body(receive, limit)
-    return Params(query, parse_form(raw, declared_charset(kind)) if raw else ())
+    if not raw:
+        return Params(query)
+    return Params(query, parse_form(raw, declared_charset(kind), field_limit(limit)))
 
 
 async def _field_text(name: str, value: str | UploadFile) -> str:
