@@ -113,10 +113,10 @@ def open_database(config: Settings | None = None) -> Database:
     return database
 
 
-def preflight(config: Settings) -> None:
+def preflight(config: Settings, *, serving: bool = True) -> None:
     """What a server needs before it starts, each failure one line rather than a traceback
     (or, under a supervisor, processes restarted for ever): a database it can open, a data
-    folder it can write, and a certificate and key that load."""
+    folder it can write, and, ``serving`` HTTP, a certificate and key that load."""
     open_database(config).close()
     try:
         config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -124,7 +124,7 @@ def preflight(config: Settings) -> None:
             pass
     except OSError as error:
         fail(f"cannot write the data folder {config.data_dir}: {error.strerror or error}")
-    if config.ssl_certfile is not None:
+    if serving and config.ssl_certfile is not None:
         try:
             ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
                 config.ssl_certfile, config.ssl_keyfile
@@ -217,7 +217,8 @@ def worker() -> None:
     from smsgate.worker import run_worker
 
     config = settings()
-    preflight(config)
+    # A worker serves no HTTPS: a key it may not read (mode 0600) is none of its business.
+    preflight(config, serving=False)
     run_worker(config)
 
 

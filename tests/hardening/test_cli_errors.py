@@ -52,25 +52,33 @@ def test_a_database_that_cannot_be_opened_is_a_line_of_error(
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
-@pytest.mark.parametrize("command", [["serve"], ["serve", "--workers", "2"], ["worker"]])
+SERVERS = {"serve": ["serve"], "workers": ["serve", "--workers", "2"], "worker": ["worker"]}
+CANNOT_START = {
+    "database down": (
+        {"database_url": "postgresql://nobody:secret@127.0.0.1:1/x"},
+        "cannot open the database postgresql",
+    ),
+    "data folder unwritable": ({"data_dir": "{tmp}/a-file/var"}, "cannot write the data folder"),
+    "certificate missing": (
+        {"ssl_certfile": "{tmp}/missing.pem", "ssl_keyfile": "{tmp}/missing.key"},
+        "cannot load the certificate",
+    ),
+    "not a certificate": (
+        {"ssl_certfile": "{tmp}/a-file", "ssl_keyfile": "{tmp}/a-file"},
+        "cannot load the certificate",
+    ),
+}
+
+
 @pytest.mark.parametrize(
-    ("settings", "message"),
+    ("command", "settings", "message"),
     [
-        (
-            {"database_url": "postgresql://nobody:secret@127.0.0.1:1/x"},
-            "cannot open the database postgresql",
-        ),
-        ({"data_dir": "{tmp}/a-file/var"}, "cannot write the data folder"),
-        (
-            {"ssl_certfile": "{tmp}/missing.pem", "ssl_keyfile": "{tmp}/missing.key"},
-            "cannot load the certificate",
-        ),
-        (
-            {"ssl_certfile": "{tmp}/a-file", "ssl_keyfile": "{tmp}/a-file"},
-            "cannot load the certificate",
-        ),
+        pytest.param(SERVERS[server], *CANNOT_START[case], id=f"{server}-{case}")
+        for server in SERVERS
+        for case in CANNOT_START
+        # A worker serves no HTTPS, and needs no key it may be unable to read.
+        if not (server == "worker" and "certificate" in case)
     ],
-    ids=["database down", "data folder unwritable", "certificate missing", "not a certificate"],
 )
 def test_a_server_that_cannot_start_says_why_in_a_line(
     tmp_path: Path, command: list[str], settings: dict[str, str], message: str

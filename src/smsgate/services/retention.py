@@ -14,8 +14,11 @@ from smsgate.store.retention import RETAINED_TABLES, delete_expired_sessions, de
 log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 600.0
-# Rows read and deleted per transaction: short, as on SQLite each holds the one writer.
+# Rows read and deleted per transaction: short, as on SQLite each holds the one writer; and a
+# pause between them, so that sends are written between the batches of a long backlog (the
+# first sweep after the retention is set).
 BATCH = 2000
+BATCH_PAUSE_SECONDS = 0.05
 
 
 async def keep_within_retention(
@@ -42,6 +45,8 @@ async def sweep(database: Database, retention: timedelta | None, now: datetime) 
                 batch = partial(delete_old, table=table, before=before, after=after, limit=BATCH)
                 count, after = await database.write(batch)
                 deleted += count
+                if after is not None:
+                    await asyncio.sleep(BATCH_PAUSE_SECONDS)
     if deleted:
         log.info("retention: %d rows deleted", deleted)
     return deleted
