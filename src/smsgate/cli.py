@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 import orjson
@@ -521,35 +521,53 @@ def admin_connectors(
         f"status of {age:.0f} s ago",
         highlight=False,
     )
-    table = Table(
-        "connector", "bind", "state", "window", "TPS", "submitted", "accepted", "rejected",
-        "throttled", "timed out", "in", "drops", "last error",
-    )  # fmt: skip
+    wide = console.width >= WIDE_TABLE_COLUMNS
+    table = Table("connector", *BIND_COLUMNS)
     for connector in status["connectors"]:
         title = f"{connector['name']} ({'up' if connector['up'] else 'down'})"
         sessions = connector.get("sessions")
-        if sessions is None:  # the simulated SMSC: no binds
+        if sessions is not None:  # the simulated SMSC has no binds
+            title += f"\nreceipts {connector['receipts']}, incoming {connector['incoming']}"
+        if not wide:
+            console.print(escape(title.replace("\n", ": ")), highlight=False)
+        elif sessions is None:
             table.add_row(escape(title))
-            continue
-        title += f"\nreceipts {connector['receipts']}, incoming {connector['incoming']}"
-        for session in sessions:
-            limit = session["tps_limit"]
-            table.add_row(
-                escape(title),
-                session["bind"],
-                session["state"],
-                f"{session['window_used']}/{session['window']}",
-                f"{session['tps']}/{limit:g}" if limit else str(session["tps"]),
-                *(
-                    str(session[name])
-                    for name in ("submitted", "accepted", "rejected", "throttled", "timed_out")
-                ),
-                str(session["inbound"]),
-                str(session["disconnects"]),
-                escape(session["last_error"]),
-            )
-            title = ""
-    console.print(table)
+        for session in sessions or ():
+            cells = [escape(cell) for cell in _bind_cells(session)]
+            if wide:
+                table.add_row(escape(title), *cells)
+                title = ""
+            else:  # a line per bind: a table of 13 columns wraps each cell at 80
+                pairs = (f"{name} {cell}" for name, cell in zip(BIND_COLUMNS, cells, strict=True))
+                console.print("  " + ", ".join(pairs), highlight=False, soft_wrap=True)
+    if wide:
+        console.print(table)
+
+
+# Below this terminal width (80 over ssh, or when piped) each bind is a line, not a table row.
+WIDE_TABLE_COLUMNS = 150
+BIND_COLUMNS = (
+    "bind", "state", "window", "TPS", "submitted", "accepted", "rejected", "throttled",
+    "timed out", "in", "drops", "last error",
+)  # fmt: skip
+
+
+def _bind_cells(session: dict[str, Any]) -> list[str]:
+    """A bind's figures in ``BIND_COLUMNS`` order."""
+    limit = session["tps_limit"]
+    return [
+        session["bind"],
+        session["state"],
+        f"{session['window_used']}/{session['window']}",
+        f"{session['tps']}/{limit:g}" if limit else str(session["tps"]),
+        *(
+            str(session[name])
+            for name in ("submitted", "accepted", "rejected", "throttled", "timed_out")
+        ),
+        str(session["inbound"]),
+        str(session["disconnects"]),
+        session["last_error"] or "-",
+    ]
 
 
 @simulate_cli.command("incoming")

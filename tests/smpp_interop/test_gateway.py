@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -318,11 +319,13 @@ def connector_named(status: dict[str, Any], name: str) -> dict[str, Any]:
     return dict(connector)
 
 
-def smsgate(deployment: Deployment, *args: str) -> subprocess.CompletedProcess[str]:
+def smsgate(
+    deployment: Deployment, *args: str, columns: int = 300
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "smsgate", *args],
         cwd=deployment.process.workdir,
-        env={**deployment.process.environment(), "COLUMNS": "300"},  # the table on one line
+        env={**deployment.process.environment(), "COLUMNS": str(columns)},
         capture_output=True,
         text=True,
         timeout=60,
@@ -366,6 +369,12 @@ def test_admin_connectors_shows_each_bind(gateway: Gateway) -> None:
 
     table = smsgate(gateway.deployment, "admin", "connectors").stdout
     assert "running" in table and "main (up)" in table and "dead (down)" in table
+    assert re.search(r"┃ connector +┃ bind +┃ state +┃", table), table  # a wide terminal
+    # At 80 columns a line per bind: the table's 13 columns wrapped every cell.
+    lines = smsgate(gateway.deployment, "admin", "connectors", columns=80).stdout.splitlines()
+    assert lines[1].startswith("main (up): receipts ")
+    assert lines[2].startswith("  bind transceiver, state bound, window ")
+    assert any(line.startswith("dead (down): ") for line in lines)
 
 
 def test_admin_connectors_without_a_server_says_so(tmp_path: Path) -> None:
