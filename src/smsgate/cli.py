@@ -137,6 +137,23 @@ def preflight(config: Settings, *, serving: bool = True) -> None:
             )
 
 
+FROM_STDIN = " (-: read from standard input)"
+
+
+def from_stdin(*values: str | None) -> list[str | None]:
+    """``values``, each given as "-" read from standard input instead, a line each in their
+    order: a secret on the command line shows in the process list and the shell's history."""
+    lines = iter(sys.stdin.read().splitlines()) if "-" in values else iter(())
+    read = []
+    for value in values:
+        if value == "-":
+            value = next(lines, "")
+            if not value:
+                fail("a secret given as - needs its line of standard input")
+        read.append(value)
+    return read
+
+
 def account_admin() -> AccountAdmin:
     return AccountAdmin(open_database())
 
@@ -243,8 +260,10 @@ def ensure_demo_account(accounts: AccountAdmin, config: Settings) -> None:
 @account_cli.command("create")
 def account_create(
     login: str,
-    password: Annotated[str, typer.Option(help="The account password.")],
-    api_password: Annotated[str | None, typer.Option(help="The API password (pass).")] = None,
+    password: Annotated[str, typer.Option(help=f"The account password{FROM_STDIN}.")],
+    api_password: Annotated[
+        str | None, typer.Option(help=f"The API password (pass){FROM_STDIN}.")
+    ] = None,
     balance: Annotated[str, typer.Option(help="Starting balance.")] = "0",
     price: Annotated[str | None, typer.Option(help="Default price per part.")] = None,
     sender: Annotated[list[str] | None, typer.Option(help="A sender name to register.")] = None,
@@ -252,10 +271,12 @@ def account_create(
     parent: Annotated[str | None, typer.Option(help="Make this a sub-login of PARENT.")] = None,
 ) -> None:
     """Create an account."""
+    account_password, api_password = from_stdin(password, api_password)
+    assert account_password is not None  # a required option
     run(
         lambda a: a.create(
             login,
-            password=password,
+            password=account_password,
             api_password=api_password,
             balance=amount(balance),
             price=amount(price) if price is not None else None,
@@ -296,11 +317,14 @@ def account_unblock(login: str) -> None:
 @account_cli.command("password")
 def account_password(
     login: str,
-    password: Annotated[str | None, typer.Option(help="New account password.")] = None,
-    api_password: Annotated[str | None, typer.Option(help="New API password (pass).")] = None,
+    password: Annotated[str | None, typer.Option(help=f"New account password{FROM_STDIN}.")] = None,
+    api_password: Annotated[
+        str | None, typer.Option(help=f"New API password (pass){FROM_STDIN}.")
+    ] = None,
 ) -> None:
     """Change the password or the API password; session ids stay valid (see
     revoke-sessions)."""
+    password, api_password = from_stdin(password, api_password)
     run(
         lambda a: a.set_passwords(login, password=password, api_password=api_password),
         f"password changed for {login}",
@@ -426,12 +450,15 @@ def numbering_lookup(
 def account_webhook(
     login: str,
     url: Annotated[str | None, typer.Argument(help="The http or https URL to POST to.")] = None,
-    secret: Annotated[str | None, typer.Option(help="Sign each POST with this key.")] = None,
+    secret: Annotated[
+        str | None, typer.Option(help=f"Sign each POST with this key{FROM_STDIN}.")
+    ] = None,
     clear: Annotated[bool, typer.Option("--clear", help="Stop pushing.")] = False,
 ) -> None:
     """POST each incoming message of the account to URL as it arrives (instant push)."""
     if clear == (url is not None):
         fail("give either URL or --clear")
+    (secret,) = from_stdin(secret)
     run_inbound(
         lambda a: a.set_webhook(login, url, secret),
         f"{login}: incoming messages pushed to {url}" if url else f"{login}: no push",

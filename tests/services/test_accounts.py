@@ -13,6 +13,8 @@ import pytest
 
 from smsgate.services.accounts import AccountAdmin, AdminError, parse_amount
 from smsgate.services.incoming import InboundAdmin
+from smsgate.services.passwords import verify_password
+from smsgate.store.accounts import find_account
 from smsgate.store.database import Database
 
 
@@ -108,3 +110,28 @@ def test_a_webhook_on_a_private_address_is_set_with_a_warning(
     warned = "127.0.0.1 has no public address" in result.stderr
     assert warned is not private_allowed, result.stderr
     assert AccountAdmin(database).show("hooked")["webhook"]["url"] == "http://127.0.0.1:9/hook"
+
+
+def test_secrets_given_as_a_dash_are_read_from_standard_input(
+    database: Database, database_url: str, tmp_path: Path
+) -> None:
+    def admin(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "smsgate", "admin", "account", *args],
+            env={**os.environ, "SMSGATE_DATABASE_URL": database_url},
+            cwd=tmp_path,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    created = admin("create", "piped", "--password", "-", "--api-password", "-", stdin="a1\nb2\n")
+    assert created.returncode == 0, created.stderr
+    account = database.read_sync(lambda c: find_account(c, login="piped"))
+    assert account is not None and account.api_password_hash is not None
+    assert verify_password(account.password_hash, "a1")
+    assert verify_password(account.api_password_hash, "b2")
+    missing = admin("password", "piped", "--password", "-", stdin="")
+    assert missing.returncode == 1
+    assert "needs its line of standard input" in missing.stderr
