@@ -259,18 +259,6 @@ class PushTransport(httpx.AsyncBaseTransport):
         if len(self._resolved) > MAX_RESOLVED:
             del self._resolved[next(iter(self._resolved))]
 
-    async def _resolve(self, request: httpx.Request, host: str, port: int) -> list[str]:
-        resolve = partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
-        found = await asyncio.get_running_loop().run_in_executor(self._resolver, resolve)
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
-        allowed = [a for a in addresses if self._private_addresses or is_public_address(a)]
-        if not allowed:
-            raise httpx.ConnectError(
-                f"{host} resolves to no public address ({', '.join(addresses[:3])})",
-                request=request,
-            )
-        return allowed
-
     async def _exchange(
         self, request: httpx.Request, origin: Origin, connection: _Connection, message: bytes
     ) -> httpx.Response:
