@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, insert, or_, select
+from sqlalchemy import Connection, bindparam, insert, select
 
 from smsgate.domain.dates import through_its_second
 from smsgate.domain.inbound_routing import InboundRoute
+from smsgate.store.pages import following
 from smsgate.store.prepared import Prepared
 from smsgate.store.schema import accounts, inbound_numbers, incoming_messages
 
@@ -131,11 +132,7 @@ def read_period_page(
     if after is None:
         conditions.append(created_at >= start)
     else:
-        # The page's start as the one lower bound, so that the index range starts there.
-        conditions += [
-            created_at >= after.created_at,
-            or_(created_at > after.created_at, incoming_messages.c.id > after.id),
-        ]
+        conditions += following(created_at, incoming_messages.c.id, after.created_at, after.id)
     query = (
         select(*_INCOMING_COLUMNS)
         .where(*conditions)

@@ -29,6 +29,7 @@ from sqlalchemy.types import NullType
 from smsgate.domain.dates import through_its_second
 from smsgate.domain.states import MessageState
 from smsgate.domain.timezones import zone_info
+from smsgate.store.pages import following
 from smsgate.store.schema import accounts, contacts, kept_error, messages, reports
 from smsgate.store.selected import AmongSelected
 
@@ -404,14 +405,10 @@ def parts_page(
     if after is None:
         conditions.append(m.created_at >= selection.start)
     else:
-        # The page's start as the one lower bound of the creation time, so that the index
-        # range starts there (given the period's start too, SQLite read from that each page).
         created = bindparam("after_created", after[0], type_=String() if stored_as_text else None)
-        created_at = instant(m.created_at)
-        conditions += [
-            created_at >= created,
-            or_(created_at > created, m.id > bindparam("after_id", after[1])),
-        ]
+        conditions += following(
+            instant(m.created_at), m.id, created, bindparam("after_id", after[1])
+        )
     if selection.states is not None:
         conditions.append(m.state.in_([state.value for state in selection.states]))
     if selection.destination is not None:
