@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.commands import smsgate
 from tests.server import free_port
-
-
-def smsgate(tmp_path: Path, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
-    environment = {
-        **os.environ,
-        "SMSGATE_DATA_DIR": str(tmp_path),
-        **{f"SMSGATE_{name.upper()}": value for name, value in settings.items()},
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "smsgate", *args],
-        env=environment,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 @pytest.mark.parametrize(

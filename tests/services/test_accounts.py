@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from smsgate.services.incoming import InboundAdmin
 from smsgate.services.passwords import verify_password
 from smsgate.store.accounts import find_account
 from smsgate.store.database import Database
+from tests.commands import smsgate
 
 
 @pytest.mark.parametrize("raw", ["1e30", "1e20", "100000000000000", "-100000000000000"])
@@ -72,14 +71,9 @@ def test_the_flood_command_keeps_the_value_not_given(
     admin.create("flooded", password="account-password")
 
     def flood(*options: str) -> tuple[object, object]:
-        subprocess.run(
-            [sys.executable, "-m", "smsgate", "admin", "account", "flood", "flooded", *options],
-            env={**os.environ, "SMSGATE_DATABASE_URL": database_url},
-            cwd=tmp_path,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        command = ("admin", "account", "flood", "flooded", *options)
+        result = smsgate(tmp_path, *command, database_url=database_url)
+        assert result.returncode == 0, result.stderr
         shown = admin.show("flooded")
         return shown["flood_limit"], shown["flood_window_seconds"]
 
@@ -94,18 +88,11 @@ def test_a_webhook_on_a_private_address_is_set_with_a_warning(
     database: Database, database_url: str, tmp_path: Path, private_allowed: bool
 ) -> None:
     AccountAdmin(database).create("hooked", password="account-password")
-    environment = {**os.environ, "SMSGATE_DATABASE_URL": database_url}
+    settings = {"database_url": database_url}
     if private_allowed:
-        environment["SMSGATE_PUSH_PRIVATE_ADDRESSES"] = "true"
-    command = ["admin", "account", "webhook", "hooked", "http://127.0.0.1:9/hook"]
-    result = subprocess.run(
-        [sys.executable, "-m", "smsgate", *command],
-        env=environment,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+        settings["push_private_addresses"] = "true"
+    command = ("admin", "account", "webhook", "hooked", "http://127.0.0.1:9/hook")
+    result = smsgate(tmp_path, *command, **settings)
     assert result.returncode == 0, result.stderr
     warned = "127.0.0.1 has no public address" in result.stderr
     assert warned is not private_allowed, result.stderr
@@ -116,15 +103,7 @@ def test_secrets_given_as_a_dash_are_read_from_standard_input(
     database: Database, database_url: str, tmp_path: Path
 ) -> None:
     def admin(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "smsgate", "admin", "account", *args],
-            env={**os.environ, "SMSGATE_DATABASE_URL": database_url},
-            cwd=tmp_path,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        return smsgate(tmp_path, "admin", "account", *args, stdin=stdin, database_url=database_url)
 
     created = admin("create", "piped", "--password", "-", "--api-password", "-", stdin="a1\nb2\n")
     assert created.returncode == 0, created.stderr
