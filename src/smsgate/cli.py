@@ -113,11 +113,12 @@ def open_database(config: Settings | None = None) -> Database:
     return database
 
 
-def preflight(config: Settings, *, serving: bool = True) -> None:
+def preflight(config: Settings, *, serving: bool = True) -> Database:
     """What a server needs before it starts, each failure one line rather than a traceback
-    (or, under a supervisor, processes restarted for ever): a database it can open, a data
-    folder it can write, and, ``serving`` HTTP, a certificate and key that load."""
-    open_database(config).close()
+    (or, under a supervisor, processes restarted for ever): a database it can open (returned,
+    to be closed), a data folder it can write, and, ``serving`` HTTP, a certificate and key
+    that load."""
+    database = open_database(config)
     try:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=config.data_dir):
@@ -135,6 +136,7 @@ def preflight(config: Settings, *, serving: bool = True) -> None:
                 f"cannot load the certificate {config.ssl_certfile} with the key "
                 f"{config.ssl_keyfile}: {reason}"
             )
+    return database
 
 
 FROM_STDIN = " (-: read from standard input)"
@@ -215,9 +217,10 @@ def serve(
         workers=workers,
         dispatch=dispatch,
     )
-    preflight(config)
+    database = preflight(config)
     if demo:
-        ensure_demo_account(AccountAdmin(open_database(config)), config)
+        ensure_demo_account(AccountAdmin(database), config)
+    database.close()
     if config.workers > 1:
         from smsgate.supervisor import supervise
 
@@ -235,7 +238,7 @@ def worker() -> None:
 
     config = settings()
     # A worker serves no HTTPS: a key it may not read (mode 0600) is none of its business.
-    preflight(config, serving=False)
+    preflight(config, serving=False).close()
     run_worker(config)
 
 
