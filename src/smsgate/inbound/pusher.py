@@ -176,12 +176,14 @@ class Pusher:
             released = await self.database.write(lambda c: release_push_leases(c, now))
             if released:
                 log.info("picked up %d pushes left in flight", released)
-        forgotten_at = 0.0
+        # A deadline, not a time since: the monotonic clock starts near 0 at boot, so the first
+        # sweep of a machine just started would otherwise wait for a whole interval.
+        forget_due = time.monotonic()
         try:
             while True:
                 self._wakeup.clear()
-                if time.monotonic() - forgotten_at >= settings.forget_interval:
-                    forgotten_at = time.monotonic()
+                if time.monotonic() >= forget_due:
+                    forget_due = time.monotonic() + settings.forget_interval
                     await self._forget_given_up()
                 try:
                     jobs = await self.database.write(self._round())
