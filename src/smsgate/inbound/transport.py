@@ -31,6 +31,7 @@ from functools import partial
 
 import httpx
 
+from smsgate.bounded import keep_newest
 from smsgate.domain.digits import MAX_ID_DIGITS, is_ascii_number
 
 MAX_HEAD = 64 * 1024
@@ -254,10 +255,7 @@ class PushTransport(httpx.AsyncBaseTransport):
         found = lookup.result()
         # A name that did not resolve is not asked again for a while either.
         kept_for = RESOLVED_SECONDS if isinstance(found, list) else UNRESOLVED_SECONDS
-        self._resolved.pop(key, None)
-        self._resolved[key] = (time.monotonic() + kept_for, found)
-        if len(self._resolved) > MAX_RESOLVED:
-            del self._resolved[next(iter(self._resolved))]
+        keep_newest(self._resolved, key, (time.monotonic() + kept_for, found), MAX_RESOLVED)
 
     async def _exchange(
         self, request: httpx.Request, origin: Origin, connection: _Connection, message: bytes

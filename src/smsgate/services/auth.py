@@ -21,6 +21,7 @@ from typing import TypeVar
 
 from sqlalchemy import Connection
 
+from smsgate.bounded import keep_newest
 from smsgate.domain.errors import Forbidden, InvalidSession, Unauthorized
 from smsgate.domain.tariff import Tariff
 from smsgate.domain.text import NUL
@@ -154,9 +155,7 @@ class Authenticator:
         since: the read may have seen the database before the admin change that dropped them."""
         if generation != self._generation:
             return
-        cache[key] = value
-        if len(cache) > MAX_CACHED:
-            del cache[next(iter(cache))]
+        keep_newest(cache, key, value, MAX_CACHED)
 
     async def watch_revisions(self, interval: float) -> None:
         """Poll the configuration revision forever, dropping caches when it moves."""

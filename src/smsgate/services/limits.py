@@ -11,6 +11,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from smsgate.bounded import keep_newest
 from smsgate.domain.errors import FloodDetected, Unauthorized
 
 # Where the request being served comes from (as a trusted proxy forwarded it); the API sets it
@@ -67,13 +68,12 @@ class FailureLog:
 
     def failed(self, key: str, now: float) -> None:
         key = key[:MAX_KEY_LENGTH]
-        failures, locked_until = self._entries.pop(key, (0, now))
+        failures, locked_until = self._entries.get(key, (0, now))
         if now > locked_until + self.policy.cap:
             failures = 0
         failures += 1
-        self._entries[key] = (failures, now + self.policy.lockout(failures))
-        if len(self._entries) > MAX_TRACKED:
-            del self._entries[next(iter(self._entries))]
+        locked_until = now + self.policy.lockout(failures)
+        keep_newest(self._entries, key, (failures, locked_until), MAX_TRACKED)
 
     def forget(self, key: str) -> None:
         self._entries.pop(key[:MAX_KEY_LENGTH], None)
@@ -121,11 +121,7 @@ class LoginThrottle:
         # of others would start again at every login of the owner's integration.
         if not self._logins.locked(login, self._clock()):
             self._logins.forget(login)
-        pair = _pair(login, client_address.get())
-        self._known.pop(pair, None)
-        self._known[pair] = None
-        if len(self._known) > MAX_TRACKED:
-            del self._known[next(iter(self._known))]
+        keep_newest(self._known, _pair(login, client_address.get()), None, MAX_TRACKED)
 
 
 def _pair(login: str, address: str | None) -> tuple[str, str]:
