@@ -13,6 +13,7 @@ from smsgate.domain.inbound_routing import (
     route_incoming,
     validate_prefix,
 )
+from smsgate.domain.phone import without_formatting
 
 WHOLE = InboundRoute(1, "2420", "")
 PIZZA = InboundRoute(2, "2420", "Pizza")
@@ -21,13 +22,20 @@ TAXI = InboundRoute(3, "2420", "ТАКСИ")
 
 @pytest.mark.parametrize(
     ("raw", "number"),
-    [("2420", "2420"), ("+7 (911) 568-74-51", "79115687451"), (" 79115687451 ", "79115687451")],
+    [
+        ("2420", "2420"),
+        ("+7 (911) 568-74-51", "79115687451"),
+        (" 79115687451 ", "79115687451"),
+        ("+7.911.568.74.51", "79115687451"),
+    ],
 )
 def test_numbers_are_digits(raw: str, number: str) -> None:
     assert normalize_number(raw) == number
+    # An owned number is written as the API takes the numbers clients send to.
+    assert normalize_number(raw) == without_formatting(raw)
 
 
-@pytest.mark.parametrize("raw", ["", "SMS Info", "24x0", "1" * 22, "٢٤٢٠"])
+@pytest.mark.parametrize("raw", ["", "SMS Info", "24x0", "1" * 22, "٢٤٢٠", "7911+5687451"])
 def test_not_a_number(raw: str) -> None:
     with pytest.raises(RoutingRuleError):
         normalize_number(raw)

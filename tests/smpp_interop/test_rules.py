@@ -61,7 +61,7 @@ from smsgate.delivery.smpp.text import (
     message_body,
 )
 from smsgate.delivery.smpp.udh import Concat, concat_udh, find_concat, split_udh
-from smsgate.store.schema import ADDRESS_LENGTH
+from smsgate.domain.inbound_routing import MAX_ADDRESS_LENGTH
 from tests.tls import make_test_ca
 
 NOW = datetime(2026, 3, 1, 12, 30, 45, 678_000, tzinfo=UTC)
@@ -300,12 +300,12 @@ def test_a_one_part_concatenation_is_a_whole_message() -> None:
 def test_an_incoming_address_longer_than_the_store_keeps_is_refused() -> None:
     # data_sm allows 64 characters: refused for good, not failed at the insert on PostgreSQL
     # (a temporary error, offered again forever).
-    longest = "7" * ADDRESS_LENGTH
+    longest = "7" * MAX_ADDRESS_LENGTH
     kept = DataSm(source_addr=longest, destination_addr=longest, tlvs=Tlvs(message_payload=b"hi"))
     assert read_incoming(kept, "op", NOW) == IncomingSms("op", longest, longest, "hi", NOW)
     for source, destination, status in (
-        ("7" * (ADDRESS_LENGTH + 8), "1234", CommandStatus.ESME_RINVSRCADR),
-        ("79115687451", "1" * (ADDRESS_LENGTH + 1), CommandStatus.ESME_RINVDSTADR),
+        ("7" * (MAX_ADDRESS_LENGTH + 8), "1234", CommandStatus.ESME_RINVSRCADR),
+        ("79115687451", "1" * (MAX_ADDRESS_LENGTH + 1), CommandStatus.ESME_RINVDSTADR),
     ):
         pdu = DataSm(
             source_addr=source, destination_addr=destination, tlvs=Tlvs(message_payload=b"hi")

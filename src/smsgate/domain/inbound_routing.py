@@ -12,13 +12,17 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from smsgate.domain.phone import without_formatting
+
 MAX_NUMBER_LENGTH = 21  # SMPP's destination_addr holds at most 21 characters
+# The longest source or destination address an incoming message may have: data_sm allows 64,
+# no operator sends one longer than this.
+MAX_ADDRESS_LENGTH = 32
 MAX_PREFIX_LENGTH = 32
 
 # A word is a run of letters, digits or underscores, so "Pizza, two" starts with "Pizza".
 _FIRST_WORD = re.compile(r"\s*(\w+)")
 _WORD = re.compile(r"\w+")
-_NUMBER_NOISE = re.compile(r"[\s()\-+]")
 
 
 class RoutingRuleError(ValueError):
@@ -35,8 +39,9 @@ class InboundRoute:
 
 
 def normalize_number(raw: str) -> str:
-    """``+7 (911) 568-74-51`` -> ``79115687451``; a short code stays as it is."""
-    number = _NUMBER_NOISE.sub("", raw)
+    """``+7 (911) 568-74-51`` -> ``79115687451``, the formatting stripped as from the numbers
+    clients send to; a short code stays as it is."""
+    number = without_formatting(raw)
     if not number.isascii() or not number.isdigit() or len(number) > MAX_NUMBER_LENGTH:
         raise RoutingRuleError(f"not an incoming number: {raw!r}")
     return number

@@ -19,6 +19,7 @@ from sqlalchemy import (
     text,
 )
 
+from smsgate.domain.inbound_routing import MAX_ADDRESS_LENGTH, MAX_NUMBER_LENGTH, MAX_PREFIX_LENGTH
 from smsgate.store.types import Money, UtcDateTime
 
 # SQLite only auto-numbers an INTEGER PRIMARY KEY; BIGINT everywhere else.
@@ -92,8 +93,6 @@ counters = Table(
 )
 
 smsc_id_set = text("smsc_id IS NOT NULL")
-# The longest source or destination address an incoming message may have (data_sm allows 64).
-ADDRESS_LENGTH = 32
 # Errors the tables keep (why a part failed or waits, a push or a report build failed), as
 # their source said them, cut to this length by ``kept_error``.
 ERROR_LENGTH = 200
@@ -192,9 +191,9 @@ numbering_files = Table(
 inbound_numbers = Table(
     "inbound_numbers",
     metadata,
-    Column("number", String(21), primary_key=True),
+    Column("number", String(MAX_NUMBER_LENGTH), primary_key=True),
     Column("prefix_key", String(64), primary_key=True),
-    Column("prefix", String(32), nullable=False),
+    Column("prefix", String(MAX_PREFIX_LENGTH), nullable=False),
     Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
     Index("ix_inbound_numbers_account_id", "account_id"),
 )
@@ -207,8 +206,8 @@ incoming_messages = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("account_id", Id, ForeignKey("accounts.id")),
     Column("prefix", String(32), nullable=False),
-    Column("source", String(ADDRESS_LENGTH), nullable=False),
-    Column("destination", String(ADDRESS_LENGTH), nullable=False),
+    Column("source", String(MAX_ADDRESS_LENGTH), nullable=False),
+    Column("destination", String(MAX_ADDRESS_LENGTH), nullable=False),
     Column("text", Text, nullable=False),
     Column("connector", String(64), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
@@ -224,8 +223,8 @@ incoming_fragments = Table(
     "incoming_fragments",
     metadata,
     Column("connector", String(64), primary_key=True),
-    Column("source", String(ADDRESS_LENGTH), primary_key=True),
-    Column("destination", String(ADDRESS_LENGTH), primary_key=True),
+    Column("source", String(MAX_ADDRESS_LENGTH), primary_key=True),
+    Column("destination", String(MAX_ADDRESS_LENGTH), primary_key=True),
     Column("reference", Integer, primary_key=True),
     Column("total", SmallInteger, primary_key=True),
     Column("seqnum", SmallInteger, primary_key=True),
@@ -344,8 +343,8 @@ simulator_inbox = Table(
     "simulator_inbox",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("source", String(ADDRESS_LENGTH), nullable=False),
-    Column("destination", String(ADDRESS_LENGTH), nullable=False),
+    Column("source", String(MAX_ADDRESS_LENGTH), nullable=False),
+    Column("destination", String(MAX_ADDRESS_LENGTH), nullable=False),
     Column("text", Text, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("lease_until", UtcDateTime(), nullable=False),

@@ -64,8 +64,8 @@ from smsgate.delivery.smpp.text import (
     message_body,
 )
 from smsgate.delivery.smpp.udh import Concat, UdhError, concat_udh, find_concat, split_udh
+from smsgate.domain.inbound_routing import MAX_ADDRESS_LENGTH
 from smsgate.domain.timezones import zone_info
-from smsgate.store.schema import ADDRESS_LENGTH
 
 log = logging.getLogger(__name__)
 
@@ -183,14 +183,14 @@ def read_incoming(
     keeps the data_coding that names its alphabet to anyone: the SMSC's default made explicit.
 
     Raises ``TextError`` when its data_coding is not text, ``UdhError`` for a bad header and
-    ``AddressError`` for an address over ``ADDRESS_LENGTH`` (data_sm allows 64 characters).
+    ``AddressError`` for an address over ``MAX_ADDRESS_LENGTH`` (data_sm allows 64 characters).
     """
     for address, status in (
         (pdu.source_addr, CommandStatus.ESME_RINVSRCADR),
         (pdu.destination_addr, CommandStatus.ESME_RINVDSTADR),
     ):
-        if len(address) > ADDRESS_LENGTH:
-            raise AddressError(status, f"address {address!r} over {ADDRESS_LENGTH} characters")
+        if len(address) > MAX_ADDRESS_LENGTH:
+            raise AddressError(status, f"address {address!r} over {MAX_ADDRESS_LENGTH} characters")
     content = _content(pdu)
     udh = b""
     concat = None
