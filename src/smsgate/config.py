@@ -12,9 +12,9 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -326,8 +326,16 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         config_file = os.environ.get(CONFIG_FILE_VARIABLE)
         if config_file:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+            sources.append(InitSettingsSource(settings_cls, _read_settings_file(Path(config_file))))
         return tuple(sources)
+
+
+def _read_settings_file(path: Path) -> dict[str, Any]:
+    """The TOML settings file's values, its decimals read exactly: as a float, ``default_price =
+    0.35000000000000001`` would become 0.35 unnoticed, where the Decimal is refused for its places.
+    Settings that are floats take the Decimal as well."""
+    with path.open("rb") as file:
+        return tomllib.load(file, parse_float=Decimal)
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

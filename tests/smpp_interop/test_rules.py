@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import TypedDict, Unpack
 
@@ -378,6 +379,26 @@ def test_a_settings_file_named_in_the_environment_must_exist(
 ) -> None:
     monkeypatch.setenv(CONFIG_FILE_VARIABLE, str(tmp_path / "missing.toml"))
     with pytest.raises(FileNotFoundError, match=r"config file not found: .*missing\.toml"):
+        load_settings()
+
+
+def test_the_settings_file_keeps_decimals_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "smsgate.toml"
+    monkeypatch.setenv(CONFIG_FILE_VARIABLE, str(config))
+    config.write_text(
+        "default_price = 0.35\nsimulator_delay = 0.25\n"
+        '[connectors.a]\nhost = "smsc"\nsystem_id = "gw"\npassword = "pw"\n'
+        "response_timeout = 7.5\n"
+    )
+    settings = load_settings(smsc="smpp", routes=[{"prefix": "", "connectors": ["a"]}])
+    assert settings.default_price == Decimal("0.35")
+    assert settings.simulator_delay == 0.25  # a float setting takes the Decimal too
+    assert settings.connectors["a"].response_timeout == 7.5
+    # As a float it would read 0.35, the digits past the fourth place lost without a word.
+    config.write_text("default_price = 0.35000000000000001\n")
+    with pytest.raises(ValidationError, match="default_price"):
         load_settings()
 
 

@@ -157,6 +157,8 @@ class XlsxReportWriter:
         self._bold = self._book.add_format({"bold": True})
         self._time = self._book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
         self._money = self._book.add_format({"num_format": "0.00##"})
+        # A spreadsheet's number cell is a double, whatever the writer: an amount of at most 15
+        # significant digits (any price under 10^11 at four places) reads back exactly.
         self.amount = lru_cache(maxsize=_AMOUNTS_MEMO)(float)
         self._sheets = 0
         self._row = 0
