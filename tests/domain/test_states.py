@@ -1,6 +1,16 @@
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
-from smsgate.domain.states import UNKNOWN_STATE_CODE, UNKNOWN_STATE_DESCRIPTION, MessageState
+from smsgate.domain.states import (
+    FINAL,
+    NOT_SUBMITTED,
+    UNKNOWN_STATE_CODE,
+    UNKNOWN_STATE_DESCRIPTION,
+    WAITING,
+    MessageState,
+    report_date,
+)
 
 
 @pytest.mark.parametrize(
@@ -36,3 +46,18 @@ def test_states_are_stored_by_value() -> None:
 def test_unknown_state() -> None:
     assert UNKNOWN_STATE_CODE == 255
     assert UNKNOWN_STATE_DESCRIPTION == "Unknown"
+
+
+def test_every_state_is_waiting_in_flight_sent_or_final() -> None:
+    assert set(NOT_SUBMITTED) == {*WAITING, MessageState.SUBMITTING}
+    assert set(NOT_SUBMITTED) | {MessageState.SENT} | FINAL == set(MessageState)
+    assert not set(NOT_SUBMITTED) & FINAL
+
+
+def test_a_report_is_never_dated_before_its_submit() -> None:
+    submitted = datetime(2026, 11, 28, 10, 0, 30, tzinfo=UTC)
+    # Receipt dates often stop at the minute: this one reads 10:00 for a part sent at 10:00:30.
+    assert report_date(submitted.replace(second=0), submitted) == submitted
+    later = submitted + timedelta(seconds=5)
+    assert report_date(later, submitted) == later
+    assert report_date(later, None) == later

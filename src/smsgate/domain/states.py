@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 
 UNKNOWN_STATE_CODE = 255
 UNKNOWN_STATE_DESCRIPTION = "Unknown"
@@ -33,7 +34,7 @@ class MessageState(enum.StrEnum):
     @property
     def is_final(self) -> bool:
         """Whether the state can no longer change."""
-        return self in _FINAL
+        return self in FINAL
 
 
 _API_CODES = {
@@ -57,4 +58,15 @@ _API_DESCRIPTIONS = {
     MessageState.EXPIRED: "Expired",
 }
 
-_FINAL = frozenset({MessageState.DELIVERED, MessageState.NOT_DELIVERED, MessageState.EXPIRED})
+FINAL = frozenset({MessageState.DELIVERED, MessageState.NOT_DELIVERED, MessageState.EXPIRED})
+# Waiting for a dispatcher to claim them, due now or later; in the order they are claimed.
+WAITING = (MessageState.QUEUED, MessageState.SCHEDULED)
+# Not taken by an operator yet: refunded should they never be.
+NOT_SUBMITTED = (*WAITING, MessageState.SUBMITTING)
+
+
+def report_date(done_at: datetime, submitted_at: datetime | None) -> datetime:
+    """When a delivery report's state change is dated: its done date, but never before the part
+    was submitted. An SMSC's receipt dates often stop at the minute, and its clock is not ours:
+    a part's ReportedDateUtc would otherwise precede its SubmittedDateUtc."""
+    return done_at if submitted_at is None or done_at >= submitted_at else submitted_at

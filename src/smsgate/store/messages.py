@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 
 from smsgate.domain.dates import through_its_second
-from smsgate.domain.states import MessageState
+from smsgate.domain.states import NOT_SUBMITTED, WAITING, MessageState, report_date
 from smsgate.store.accounts import change_balance
 from smsgate.store.prepared import BatchRows, BulkInsert, Prepared, PreparedBatch, PreparedIn
 from smsgate.store.push import (
@@ -41,7 +41,8 @@ from smsgate.store.selected import AmongSelected
 from smsgate.store.upserts import upsert
 
 MESSAGE_ID_COUNTER = "messages"
-_WAITING = (MessageState.QUEUED.value, MessageState.SCHEDULED.value)
+_WAITING = tuple(state.value for state in WAITING)
+_NOT_SUBMITTED = tuple(state.value for state in NOT_SUBMITTED)
 # The most a part's SmallInteger attempts column counts.
 MAX_ATTEMPTS_COUNTED = 32_767
 
@@ -449,10 +450,9 @@ def record_accepted(
 
 def owed_refunds(connection: Connection, account_id: int) -> Decimal:
     """What the account's parts not yet with the operator would give back if they all failed."""
-    unsent = (*_WAITING, MessageState.SUBMITTING.value)
     total = connection.execute(
         select(func.coalesce(func.sum(messages.c.price), 0)).where(
-            messages.c.state.in_(unsent),
+            messages.c.state.in_(_NOT_SUBMITTED),
             # ``+ 0``: found by the (state, due_at) index among the parts still to send, not
             # through the account's whole history by its (account, created) index.
             messages.c.account_id + 0 == account_id,
@@ -652,13 +652,6 @@ def _parts_of_receipts(
     return _PARTS_BY_SMSC_ID.rows(connection, smsc_ids, connector=connector)
 
 
-def _reported_at(done_at: datetime, submitted_at: datetime | None) -> datetime:
-    """When a receipt's state change is dated: its done date, but never before the part was
-    submitted. An SMSC's receipt dates often stop at the minute, and its clock is not ours:
-    a part's ReportedDateUtc would otherwise precede its SubmittedDateUtc."""
-    return done_at if submitted_at is None or done_at >= submitted_at else submitted_at
-
-
 def apply_receipts(
     connection: Connection,
     connector: str,
@@ -689,7 +682,7 @@ def apply_receipts(
     matched: dict[int, tuple[MessageState, datetime, str | None]] = {}
     for smsc_id, state, done_at, error in receipts:
         for part_id, submitted_at in awaiting.get(smsc_id, ()):
-            matched.setdefault(part_id, (state, _reported_at(done_at, submitted_at), error))
+            matched.setdefault(part_id, (state, report_date(done_at, submitted_at), error))
     if with_callback:
         enqueue_receipt_callbacks(
             connection,
@@ -722,7 +715,7 @@ def apply_receipts(
         for smsc_id, state, done_at, error in receipts
         if smsc_id not in awaiting
         and not any(
-            _reported_at(done_at, submitted_at) == reported_at
+            report_date(done_at, submitted_at) == reported_at
             for submitted_at, reported_at in ended[smsc_id]
         )
     ]

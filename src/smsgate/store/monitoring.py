@@ -7,11 +7,11 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, select
 
-from smsgate.domain.states import MessageState
+from smsgate.domain.states import NOT_SUBMITTED, WAITING, MessageState
 from smsgate.store.schema import messages, push_jobs
 
-_DUE = (MessageState.QUEUED.value, MessageState.SCHEDULED.value)
-_NOT_SUBMITTED = (*_DUE, MessageState.SUBMITTING.value)
+_WAITING = tuple(state.value for state in WAITING)
+_NOT_SUBMITTED = tuple(state.value for state in NOT_SUBMITTED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +25,7 @@ def queue_figures(connection: Connection, now: datetime) -> QueueFigures:
     """All the figures in one query, each a range of an index."""
     depth = select(func.count()).where(messages.c.state.in_(_NOT_SUBMITTED))
     oldest = select(func.min(messages.c.due_at)).where(
-        messages.c.state.in_(_DUE), messages.c.due_at <= now
+        messages.c.state.in_(_WAITING), messages.c.due_at <= now
     )
     # A job whose due_at is NULL was given up.
     backlog = select(func.count()).select_from(push_jobs).where(push_jobs.c.due_at.is_not(None))

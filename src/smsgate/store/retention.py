@@ -7,10 +7,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Table, delete, select
 
-from smsgate.domain.states import MessageState
+from smsgate.domain.states import FINAL
 from smsgate.store.schema import incoming_messages, messages, sessions
 
-_FINAL = [state.value for state in MessageState if state.is_final]
+_FINAL = [state.value for state in FINAL]
 # The tables the retention applies to.
 RETAINED_TABLES = (messages, incoming_messages)
 
