@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from prometheus_client.registry import Collector
 
+from smsgate.backoff import doubled
 from smsgate.config import Settings
 from smsgate.delivery.connector import Connector, ConnectorEvents
 from smsgate.delivery.connectors.simulator import SimulatedSmsc
@@ -25,7 +26,7 @@ from smsgate.inbound.pusher import Pusher, PushSettings
 from smsgate.metrics import INSTRUMENTS, PARTS_ACCEPTED, CountedEvents
 from smsgate.reports.builder import BuilderSettings, ReportBuilder
 from smsgate.services.auth import Authenticator
-from smsgate.services.limits import LockoutPolicy, LoginThrottle, RequestRate, doubled
+from smsgate.services.limits import LockoutPolicy, LoginThrottle, RequestRate
 from smsgate.services.numbering import NumberingService
 from smsgate.services.order_writer import OrderDesk
 from smsgate.services.retention import keep_within_retention

@@ -49,8 +49,6 @@ from smsgate.delivery.smpp.session import (
     RateMeter,
     SequenceNumbers,
     SubmitReply,
-    TokenBucket,
-    backoff_delay,
     tps_bucket,
 )
 from smsgate.delivery.smpp.text import (
@@ -63,6 +61,7 @@ from smsgate.delivery.smpp.text import (
 )
 from smsgate.delivery.smpp.udh import Concat, concat_udh, find_concat, split_udh
 from smsgate.domain.inbound_routing import MAX_ADDRESS_LENGTH
+from smsgate.token_bucket import TokenBucket
 from tests.tls import make_test_ca
 
 NOW = datetime(2026, 3, 1, 12, 30, 45, 678_000, tzinfo=UTC)
@@ -426,12 +425,6 @@ def test_smpp_needs_connectors_and_routes_name_known_ones(tmp_path: Path) -> Non
 def test_sequence_numbers_wrap_to_1() -> None:
     numbers = SequenceNumbers(MAX_SEQUENCE - 1)
     assert [numbers.next() for _ in range(3)] == [MAX_SEQUENCE, 1, 2]
-
-
-def test_backoff_doubles_up_to_its_cap() -> None:
-    assert [backoff_delay(n, 1.0, 10.0) for n in range(6)] == [1, 2, 4, 8, 10, 10]
-    assert backoff_delay(10_000, 1.0, 60.0) == 60.0
-    assert all(0.8 <= backoff_delay(0, 1.0, 10.0, jitter=0.2) <= 1.0 for _ in range(100))
 
 
 def test_token_bucket_keeps_the_rate() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections import defaultdict
@@ -19,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection
 
+from smsgate.backoff import doubled
 from smsgate.delivery.connector import (
     Connector,
     ConnectorEvents,
@@ -348,28 +350,26 @@ class Dispatcher:
             for (error, due_at), part_ids in retry.items():
                 record_retry(connection, part_ids, due_at, error, claimed_until=held)
 
-        wait = RECORD_RETRY_SECONDS
-        while True:
+        for failures in itertools.count():
             try:
                 await self.database.write(work, Lane.OUTCOMES)
                 break
             except Exception:
                 # Nothing of it was written (or all of it: every update checks the state first).
+                wait = doubled(RECORD_RETRY_SECONDS, failures, RECORD_RETRY_MAX_SECONDS)
                 if time.monotonic() + wait >= claim.ends:
                     raise
                 log.warning(
                     "recording %d submit results failed; trying again", len(results), exc_info=True
                 )
                 await asyncio.sleep(wait)
-                wait = min(2 * wait, RECORD_RETRY_MAX_SECONDS)
         PARTS_SUBMITTED.inc(len(accepted))
         PARTS_FAILED.inc(sum(map(len, rejected.values())))
 
     def _deferred_delay(self, attempts: int) -> timedelta:
         """The retry delay doubled per attempt before this one, up to ``DEFERRED_MAX_DELAY``."""
-        doublings = min(max(attempts - 1, 0), 16)
-        delay: timedelta = self.settings.retry_delay * (1 << doublings)
-        return min(delay, DEFERRED_MAX_DELAY)
+        base, cap = self.settings.retry_delay, DEFERRED_MAX_DELAY
+        return timedelta(seconds=doubled(base.total_seconds(), attempts - 1, cap.total_seconds()))
 
     async def _sweep_loop(self) -> None:
         forgotten_at = time.monotonic()

@@ -28,11 +28,11 @@ import httpx
 import orjson
 from sqlalchemy import Connection
 
+from smsgate.backoff import doubled
 from smsgate.domain.dates import to_api_date
 from smsgate.domain.money import decimal_text
 from smsgate.inbound.transport import PushTransport
 from smsgate.services.incoming import incoming_fields
-from smsgate.services.limits import doubled
 from smsgate.store.database import Database
 from smsgate.store.incoming import IncomingRow
 from smsgate.store.push import (

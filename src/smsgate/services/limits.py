@@ -11,8 +11,10 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from smsgate.backoff import doubled
 from smsgate.bounded import keep_newest
 from smsgate.domain.errors import FloodDetected, Unauthorized
+from smsgate.token_bucket import TokenBucket
 
 # Where the request being served comes from (as a trusted proxy forwarded it); the API sets it
 # for each request, so the password checks deep below can count failures by address.
@@ -25,15 +27,8 @@ TOO_MANY_REQUESTS = "Too many requests, try again later"
 # have at most 64 characters and addresses fewer, but a client sends what it likes.
 MAX_TRACKED = 100_000
 MAX_KEY_LENGTH = 100
-# 2**62 times any base is beyond every cap; keeps the float in range.
-_MAX_DOUBLINGS = 62
 
 Clock = Callable[[], float]
-
-
-def doubled(base: float, times: int, cap: float) -> float:
-    """``base`` doubled ``times`` times (none for 0 or less), at most ``cap``."""
-    return min(cap, base * (1 << min(max(times, 0), _MAX_DOUBLINGS)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,13 +131,12 @@ class RequestRate:
         self.per_second = per_second
         self.burst = float(burst)
         self._clock = clock
-        self._buckets: dict[int, tuple[float, float]] = {}  # account -> (tokens, as of)
+        self._buckets: dict[int, TokenBucket] = {}
 
     def spend(self, account_id: int) -> None:
         now = self._clock()
-        tokens, as_of = self._buckets.get(account_id, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - as_of) * self.per_second)
-        if tokens < 1.0:
-            self._buckets[account_id] = (tokens, now)
+        bucket = self._buckets.get(account_id)
+        if bucket is None:
+            bucket = self._buckets[account_id] = TokenBucket(self.per_second, self.burst, now)
+        if bucket.take(now):
             raise FloodDetected(TOO_MANY_REQUESTS)
-        self._buckets[account_id] = (tokens - 1.0, now)

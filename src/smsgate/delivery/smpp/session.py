@@ -27,7 +27,6 @@ import contextlib
 import enum
 import itertools
 import logging
-import random
 import socket
 import ssl
 import time
@@ -37,6 +36,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Final
 
+from smsgate.backoff import doubled
 from smsgate.delivery.smpp.pdu import (
     RESPONSE_BIT,
     BindReceiver,
@@ -62,6 +62,7 @@ from smsgate.delivery.smpp.pdu import (
     decode,
     encode,
 )
+from smsgate.token_bucket import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -138,36 +139,8 @@ class SubmitReply:
     reason: str = ""
 
 
-def backoff_delay(failures: int, base: float, cap: float, jitter: float = 0.0) -> float:
-    """``base`` doubled per earlier failure, at most ``cap``, minus up to ``jitter`` of itself
-    (so binds that dropped together do not all come back at the same instant)."""
-    delay = min(cap, base * 2.0 ** min(failures, 62))
-    return delay * (1.0 - jitter * random.random())
-
-
-class TokenBucket:
-    """``rate`` tokens a second, holding at most ``burst``: a bind never beats its TPS for long."""
-
-    __slots__ = ("_burst", "_rate", "_tokens", "_updated")
-
-    def __init__(self, rate: float, burst: float, now: float) -> None:
-        self._rate = rate
-        self._burst = burst
-        self._tokens = burst
-        self._updated = now
-
-    def take(self, now: float) -> float:
-        """Take a token: 0.0 if one was there, else the seconds until there is one."""
-        self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
-        self._updated = now
-        # A hair under 1 counts: waking at the computed time must find the token there.
-        if self._tokens >= 1.0 - 1e-9:
-            self._tokens -= 1.0
-            return 0.0
-        return (1.0 - self._tokens) / self._rate
-
-
 def tps_bucket(tps: float, now: float) -> TokenBucket:
+    """A bind's bucket: it never beats its TPS for long."""
     # 50 ms worth of tokens: sends come in small bursts (one wakeup each) and any one second
     # holds at most 5% more than the TPS.
     return TokenBucket(tps, max(1.0, tps / 20), now)
@@ -357,8 +330,8 @@ class Session:
             if self._stopping.is_set():
                 break
             failures = 0 if was_bound else failures + 1
-            delay = backoff_delay(
-                failures, self.config.reconnect_delay, self.config.reconnect_max_delay, 0.2
+            delay = doubled(
+                self.config.reconnect_delay, failures, self.config.reconnect_max_delay, jitter=0.2
             )
             self.state = SessionState.WAITING
             with contextlib.suppress(TimeoutError):
@@ -609,9 +582,9 @@ class Session:
         if status in THROTTLING:
             self.counters.throttled += 1
             now = time.monotonic()
-            pause = backoff_delay(
-                self._throttled_in_a_row,
+            pause = doubled(
                 self.config.throttle_delay,
+                self._throttled_in_a_row,
                 self.config.throttle_max_delay,
             )
             self._throttled_in_a_row += 1
