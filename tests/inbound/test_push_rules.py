@@ -73,6 +73,8 @@ def test_incoming_body_has_the_fields_of_the_incoming_endpoint() -> None:
         "ID": 5126,
         "CreatedDateUtc": f"/Date({int(CREATED.timestamp() * 1000)})/",
     }
+    # Written as the API writes it, the slashes escaped as the original service escapes them.
+    assert f'"CreatedDateUtc":"\\/Date({int(CREATED.timestamp() * 1000)})\\/"'.encode() in body
 
 
 def test_status_body_reports_the_state_it_changed_to() -> None:

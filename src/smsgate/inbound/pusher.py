@@ -20,17 +20,13 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import orjson
 from sqlalchemy import Connection
 
+from smsgate.api_json import render
 from smsgate.backoff import doubled
-from smsgate.domain.dates import to_api_date
-from smsgate.domain.money import decimal_text
 from smsgate.inbound.transport import PushTransport
 from smsgate.services.incoming import incoming_fields
 from smsgate.store.database import Database
@@ -98,14 +94,6 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return to_api_date(value)
-    if isinstance(value, Decimal):
-        return orjson.Fragment(decimal_text(value))  # the exact amount, never a float
-    raise TypeError(f"cannot render {type(value).__name__}")
-
-
 def push_body(job: PushJob) -> bytes:
     """The JSON a job POSTs: an incoming message as the Incoming endpoint shows it, or a
     part's state change as the State endpoint shows it."""
@@ -120,7 +108,7 @@ def push_body(job: PushJob) -> bytes:
             "ReportedDateUtc": subject.reported_at,
             "Price": subject.price,
         }
-    return orjson.dumps(fields, default=_json_value, option=orjson.OPT_PASSTHROUGH_DATETIME)
+    return render(fields)
 
 
 def push_headers(job: PushJob, body: bytes) -> dict[str, str]:

@@ -1,24 +1,21 @@
-"""JSON as the original service writes it, and the ASGI messages that carry it.
+"""The ASGI messages that carry the API's JSON (``smsgate.api_json``), and the HTTP status of
+each error code.
 
-Dates are ``"\\/Date(ms)\\/"`` and money is an exact decimal number. Responses are written
-straight to ASGI: nearly every answer is a small JSON body, so a response object buys nothing.
-A list that may be too long to hold at once goes out page by page (``JsonArrayAnswer``).
+Responses are written straight to ASGI: nearly every answer is a small JSON body, so a response
+object buys nothing. A list that may be too long to hold at once goes out page by page
+(``JsonArrayAnswer``).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-import orjson
 from starlette.types import Send
 
-from smsgate.domain.dates import to_api_date
+from smsgate.api_json import render
 from smsgate.domain.errors import ApiError
-from smsgate.domain.money import decimal_text
 
 JSON_HEADERS = [(b"content-type", b"application/json; charset=utf-8")]
 
@@ -34,22 +31,6 @@ HTTP_STATUS_BY_CODE = {
     9: 500,
     10: 400,
 }
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return orjson.Fragment(decimal_text(value))
-    if isinstance(value, datetime):
-        # The slashes escaped, as the original service writes them ("\/Date(...)\/").
-        escaped = to_api_date(value).replace("/", "\\/")
-        return orjson.Fragment(f'"{escaped}"')
-    raise TypeError(f"cannot render {type(value).__name__}")
-
-
-def render(value: Any) -> bytes:
-    if type(value) is Decimal:  # a balance: the most frequent answer, and a plain number
-        return decimal_text(value).encode()
-    return orjson.dumps(value, default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
 
 
 def render_error(error: ApiError) -> tuple[int, bytes]:

@@ -33,12 +33,12 @@ from smsgate.api.rest.params import (
 )
 from smsgate.api.rest.rendering import (
     JsonArrayAnswer,
-    render,
     render_error,
     send_json,
     send_json_array,
 )
 from smsgate.api.rest.reports import FileAnswer
+from smsgate.api_json import render
 from smsgate.domain.digits import MAX_ID_DIGITS, is_ascii_number
 from smsgate.domain.errors import ApiError, InternalError, InvalidArgument, InvalidOperation
 from smsgate.platform import Platform
