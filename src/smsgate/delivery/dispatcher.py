@@ -32,6 +32,7 @@ from smsgate.delivery.connector import (
 from smsgate.delivery.routing import Router
 from smsgate.domain.states import MessageState
 from smsgate.metrics import PARTS_EXPIRED, PARTS_FAILED, PARTS_SUBMITTED
+from smsgate.periodic import every
 from smsgate.store.database import Database, Lane
 from smsgate.store.messages import (
     ClaimedPart,
@@ -152,7 +153,24 @@ class Dispatcher:
         try:
             async with asyncio.TaskGroup() as tasks:
                 self._claimer = tasks.create_task(self._claim_loop())
-                tasks.create_task(self._sweep_loop())
+                tasks.create_task(
+                    every(
+                        self.settings.sweep_interval,
+                        self._expire,
+                        log=log,
+                        failure="expiring parts failed",
+                        first_now=False,
+                    )
+                )
+                tasks.create_task(
+                    every(
+                        EARLY_RECEIPTS_SWEEP_SECONDS,
+                        self._settle_early,
+                        log=log,
+                        failure="settling early receipts failed",
+                        first_now=False,
+                    )
+                )
         finally:
             for task in list(self._batches):
                 task.cancel()
@@ -371,27 +389,15 @@ class Dispatcher:
         base, cap = self.settings.retry_delay, DEFERRED_MAX_DELAY
         return timedelta(seconds=doubled(base.total_seconds(), attempts - 1, cap.total_seconds()))
 
-    async def _sweep_loop(self) -> None:
-        forgotten_at = time.monotonic()
-        while True:
-            await asyncio.sleep(self.settings.sweep_interval)
-            try:
-                PARTS_EXPIRED.inc(await self.database.write(self._sweep))
-            except Exception:
-                log.exception("expiring parts failed")
-            if time.monotonic() - forgotten_at >= EARLY_RECEIPTS_SWEEP_SECONDS:
-                forgotten_at = time.monotonic()
-                try:
-                    applied, forgotten = await self.database.write(
-                        self._settle_early_receipts, Lane.OUTCOMES
-                    )
-                except Exception:
-                    log.exception("settling early receipts failed")
-                else:
-                    if applied:
-                        log.warning("applied %d receipts their part's result missed", applied)
-                    if forgotten:
-                        log.warning("forgot %d receipts that matched no sent part", forgotten)
+    async def _expire(self) -> None:
+        PARTS_EXPIRED.inc(await self.database.write(self._sweep))
+
+    async def _settle_early(self) -> None:
+        applied, forgotten = await self.database.write(self._settle_early_receipts, Lane.OUTCOMES)
+        if applied:
+            log.warning("applied %d receipts their part's result missed", applied)
+        if forgotten:
+            log.warning("forgot %d receipts that matched no sent part", forgotten)
 
     def _sweep(self, connection: Connection) -> int:
         """Expire what ran out of validity; the number of parts expired."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ from smsgate.delivery.connector import IncomingPart, IncomingSms
 from smsgate.delivery.smpp.fragments import stale_messages, whole_messages
 from smsgate.domain.text import replace_nul
 from smsgate.inbound.pusher import Pusher
+from smsgate.periodic import every
 from smsgate.services.incoming import RecordedIncoming, record_incoming
 from smsgate.store.database import Database
 
@@ -51,14 +51,13 @@ class IncomingRecorder:
     async def join_stale(self, interval: float = STALE_CHECK_SECONDS) -> None:
         """Every ``interval``, record the messages whose parts stopped coming, until cancelled:
         a connector that gets no more parts would otherwise keep them unread."""
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self._record_all(
-                    lambda connection: stale_messages(connection, datetime.now(UTC))
-                )
-            except Exception:
-                log.exception("joining incoming messages whose parts stopped coming failed")
+        await every(
+            interval,
+            lambda: self._record_all(lambda c: stale_messages(c, datetime.now(UTC))),
+            log=log,
+            failure="joining incoming messages whose parts stopped coming failed",
+            first_now=False,
+        )
 
     async def _record_all(self, messages: Callable[[Connection], list[IncomingSms]]) -> None:
         lease_until = datetime.now(UTC) + self.pusher.settings.lease

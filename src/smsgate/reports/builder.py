@@ -28,6 +28,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
+from smsgate.periodic import every
 from smsgate.reports.build import report_path, run_job
 from smsgate.services.reports import ReportOrder
 from smsgate.store import reports as store
@@ -91,7 +92,14 @@ class ReportBuilder:
         await asyncio.to_thread(self._building.mkdir, parents=True, exist_ok=True)
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._claim_loop())
-            tasks.create_task(self._sweep_loop())
+            tasks.create_task(
+                every(
+                    self.settings.sweep_interval,
+                    self.sweep,
+                    log=log,
+                    failure="sweeping report files failed",
+                )
+            )
 
     async def _claim_loop(self) -> None:
         slots = asyncio.Semaphore(self.settings.builders)
@@ -222,14 +230,6 @@ class ReportBuilder:
         if status != "built":
             raise BuildFailed(value)
         return int(value)
-
-    async def _sweep_loop(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("sweeping report files failed")
-            await asyncio.sleep(self.settings.sweep_interval)
 
     async def sweep(self) -> int:
         """Expire the reports finished longer than the retention ago, and delete the files of

@@ -25,6 +25,7 @@ from smsgate.bounded import keep_newest
 from smsgate.domain.errors import Forbidden, InvalidSession, Unauthorized
 from smsgate.domain.tariff import Tariff
 from smsgate.domain.text import NUL
+from smsgate.periodic import every
 from smsgate.services.limits import LoginThrottle, RequestRate
 from smsgate.services.passwords import verify_against_nothing, verify_password
 from smsgate.store import accounts as store
@@ -159,16 +160,14 @@ class Authenticator:
 
     async def watch_revisions(self, interval: float) -> None:
         """Poll the configuration revision forever, dropping caches when it moves."""
-        while True:
-            try:
-                revision = await self.database.lookup(store.read_config_revision)
-            except Exception:
-                log.exception("reading the configuration revision failed")
-            else:
-                if revision != self._revision:
-                    self.forget()
-                    self._revision = revision
-            await asyncio.sleep(interval)
+        failure = "reading the configuration revision failed"
+        await every(interval, self._check_revision, log=log, failure=failure)
+
+    async def _check_revision(self) -> None:
+        revision = await self.database.lookup(store.read_config_revision)
+        if revision != self._revision:
+            self.forget()
+            self._revision = revision
 
     def _digest(self, password: str) -> bytes:
         return hmac.new(self._key, password.encode(), hashlib.sha256).digest()

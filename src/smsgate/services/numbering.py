@@ -39,6 +39,7 @@ from smsgate.domain.numbering import (
     parse_numbering_file,
 )
 from smsgate.domain.timezones import ZoneDecision, local_to_utc, resolve_zone
+from smsgate.periodic import every
 from smsgate.services.numbering_data import (
     NUMBERING_FILE,
     load_packaged_registry,
@@ -263,9 +264,5 @@ class NumberingService:
 
     async def watch(self, interval: float) -> None:
         """Poll for a new import forever."""
-        while True:
-            try:
-                await self.refresh()
-            except Exception:
-                log.exception("loading the numbering registry failed")
-            await asyncio.sleep(interval)
+        failure = "loading the numbering registry failed"
+        await every(interval, self.refresh, log=log, failure=failure)

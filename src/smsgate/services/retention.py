@@ -8,6 +8,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
+from smsgate.periodic import every
 from smsgate.store.database import Database
 from smsgate.store.retention import RETAINED_TABLES, delete_expired_sessions, delete_old
 
@@ -25,12 +26,12 @@ async def keep_within_retention(
     database: Database, retention: timedelta | None, interval: float = SWEEP_SECONDS
 ) -> None:
     """Sweep now and every ``interval`` seconds, until cancelled."""
-    while True:
-        try:
-            await sweep(database, retention, datetime.now(UTC))
-        except Exception:
-            log.exception("the retention sweep failed")
-        await asyncio.sleep(interval)
+    await every(
+        interval,
+        lambda: sweep(database, retention, datetime.now(UTC)),
+        log=log,
+        failure="the retention sweep failed",
+    )
 
 
 async def sweep(database: Database, retention: timedelta | None, now: datetime) -> int:

@@ -18,12 +18,12 @@ SQLite needs none of this: its planner uses no statistics unless asked to.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Final
 
 from sqlalchemy import Connection, bindparam, text
 
+from smsgate.periodic import every
 from smsgate.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -76,11 +76,11 @@ async def keep_statistics(database: Database, interval: float = CHECK_SECONDS) -
     """Analyze the busy tables as they change, until cancelled (PostgreSQL only)."""
     if database.dialect != "postgresql":
         return
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            analyzed = await database.read(analyze_stale)
-            if analyzed:
-                log.debug("analyzed %s", ", ".join(analyzed))
-        except Exception:
-            log.exception("refreshing the planner statistics failed")
+
+    async def analyze() -> None:
+        analyzed = await database.read(analyze_stale)
+        if analyzed:
+            log.debug("analyzed %s", ", ".join(analyzed))
+
+    failure = "refreshing the planner statistics failed"
+    await every(interval, analyze, log=log, failure=failure, first_now=False)
