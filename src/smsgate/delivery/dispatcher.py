@@ -48,6 +48,7 @@ from smsgate.store.messages import (
     release_lapsed_leases,
 )
 from smsgate.store.monitoring import awaiting_reports
+from smsgate.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ class Dispatcher:
         self.router = router
         self.events = events
         self.settings = settings or DispatchSettings()
-        self._wakeup = asyncio.Event()
+        self._wakeup = Wakeup()
         self._slots = asyncio.Semaphore(self.settings.max_batches_in_flight)
         self._batches: set[asyncio.Task[None]] = set()
         self._claimer: asyncio.Task[None] | None = None
@@ -141,7 +142,7 @@ class Dispatcher:
 
     def wake(self) -> None:
         """New parts were queued: claim now instead of at the next poll."""
-        self._wakeup.set()
+        self._wakeup.wake()
 
     async def run(self) -> None:
         if self.settings.release_leases_at_start:
@@ -182,7 +183,7 @@ class Dispatcher:
         connectors up for delivery reports while sent parts await them, ``report_grace`` at most.
         """
         self._stopping = True
-        self._wakeup.set()
+        self._wakeup.wake()
         if self._claimer is not None:
             await asyncio.wait([self._claimer])
         if self._batches:
@@ -199,7 +200,7 @@ class Dispatcher:
             if not any(connector.is_up for connector in self.connectors.values()):
                 # Nothing could carry a part now (binds still connecting, or run by another
                 # worker): claiming would only postpone the parts.
-                await self._idle()
+                await self._wakeup.sleep(self.settings.idle_poll)
                 continue
             await self._slots.acquire()
             if self._stopping:
@@ -217,7 +218,7 @@ class Dispatcher:
             else:
                 self._slots.release()
             if not claimed:
-                await self._idle()
+                await self._wakeup.sleep(self.settings.idle_poll)
             elif len(claimed) < self.settings.batch_size:
                 # A partial batch means the queue is drained: let parts gather for a moment
                 # rather than spend a transaction on every few of them.
@@ -233,11 +234,6 @@ class Dispatcher:
         self._slots.release()
         if not task.cancelled() and task.exception() is not None:
             log.error("dispatching a batch failed", exc_info=task.exception())
-
-    async def _idle(self) -> None:
-        self._wakeup.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), self.settings.idle_poll)
 
     async def _dispatch(self, parts: Sequence[ClaimedPart], claim: Claim) -> None:
         """Submit claimed ``parts`` and record the results while their ``claim`` holds."""

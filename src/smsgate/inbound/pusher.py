@@ -38,6 +38,7 @@ from smsgate.store.push import (
     forget_given_up,
     release_push_leases,
 )
+from smsgate.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ class Pusher:
         self._transport = PushTransport(private_addresses=self.settings.private_addresses)
         timeouts = httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout)
         self._extensions = {"timeout": timeouts.as_dict()}
-        self._wakeup = asyncio.Event()
+        self._wakeup = Wakeup()
         self._in_flight: dict[asyncio.Task[None], PushJob] = {}
         self._busy: Counter[int] = Counter()  # jobs in flight by account
         # offered jobs waiting for a slot, by account, with the end of their lease
@@ -149,7 +150,7 @@ class Pusher:
 
     def wake(self) -> None:
         """A job was queued: claim now instead of at the next poll."""
-        self._wakeup.set()
+        self._wakeup.wake()
 
     def offer(self, job: PushJob, lease_until: datetime) -> None:
         """Push a job leased to this pusher until ``lease_until`` as soon as its account has
@@ -169,7 +170,6 @@ class Pusher:
         forget_due = time.monotonic()
         try:
             while True:
-                self._wakeup.clear()
                 if time.monotonic() >= forget_due:
                     forget_due = time.monotonic() + settings.forget_interval
                     await self._forget_given_up()
@@ -180,8 +180,7 @@ class Pusher:
                     jobs = []
                 for job in jobs:
                     self._start(job)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), settings.idle_poll)
+                await self._wakeup.sleep(settings.idle_poll)
                 if self._in_flight:
                     # Busy: let more pushes finish, so that one round records and replaces many.
                     await asyncio.sleep(settings.round_pause)
@@ -308,7 +307,7 @@ class Pusher:
                 error,
             )
         self._outcomes.append((job, error))
-        self._wakeup.set()
+        self._wakeup.wake()
 
     async def _stop(self) -> None:
         self._handed_back += [job.id for waiting in self._waiting.values() for job, _ in waiting]

@@ -34,6 +34,7 @@ from smsgate.services.reports import ReportOrder
 from smsgate.store import reports as store
 from smsgate.store.database import Database
 from smsgate.store.reports import ClaimedReport
+from smsgate.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +75,11 @@ class ReportBuilder:
         self.database = database
         self.settings = settings
         self._building = settings.reports_dir / BUILDING_DIR
-        self._wakeup = asyncio.Event()
+        self._wakeup = Wakeup()
 
     def wake(self) -> None:
         """A report was ordered: claim now instead of at the next poll."""
-        self._wakeup.set()
+        self._wakeup.wake()
 
     async def run(self) -> None:
         # Build processes fork from a server process that has the build code loaded already.
@@ -113,7 +114,7 @@ class ReportBuilder:
                     claimed = None
                 if claimed is None:
                     slots.release()
-                    await self._idle()
+                    await self._wakeup.sleep(self.settings.idle_poll)
                     continue
                 task = builds.create_task(self._build(claimed))
                 task.add_done_callback(lambda _: slots.release())
@@ -126,11 +127,6 @@ class ReportBuilder:
         return store.claim_report(
             connection, now, now + self.settings.lease, self.settings.max_attempts
         )
-
-    async def _idle(self) -> None:
-        self._wakeup.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), self.settings.idle_poll)
 
     async def _build(self, claimed: ClaimedReport) -> None:
         """Build one claimed report and record the outcome; never raises but to cancel."""
