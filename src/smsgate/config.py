@@ -24,6 +24,7 @@ from smsgate.delivery.connectors.settings import (
     RouteSettings,
     SmppConnectorSettings,
 )
+from smsgate.delivery.routing import check_connectors_known
 from smsgate.domain.flood import MAX_FLOOD_LIMIT, MAX_FLOOD_WINDOW_SECONDS
 from smsgate.domain.timezones import check_zone
 
@@ -299,9 +300,7 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"connector names have 1 to {MAX_NAME_LENGTH} characters: {name!r}"
                 )
-        unknown = {n for route in self.routes for n in route.connectors} - set(self.connectors)
-        if unknown:
-            raise ValueError(f"routes name unknown connectors: {', '.join(sorted(unknown))}")
+        check_connectors_known([route.connectors for route in self.routes], self.connectors)
         for name, connector in self.connectors.items():
             # A claim that lapses while its part is still with the bind makes the part
             # claimable again: it would be sent twice.

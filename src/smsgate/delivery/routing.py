@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from smsgate.delivery.connector import Connector
+
+
+def check_connectors_known(routes: Iterable[Iterable[str]], connectors: Collection[str]) -> None:
+    """Raise ``ValueError`` naming the connectors ``routes`` (each its connectors' names) list
+    that are not among ``connectors``."""
+    unknown = {name for route in routes for name in route} - set(connectors)
+    if unknown:
+        raise ValueError(f"routes name unknown connectors: {', '.join(sorted(unknown))}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,9 +26,7 @@ class Router:
     """Picks the first connector that is up among the route's ordered list."""
 
     def __init__(self, connectors: Mapping[str, Connector], routes: Sequence[Route]) -> None:
-        unknown = {name for route in routes for name in route.connectors} - set(connectors)
-        if unknown:
-            raise ValueError(f"routes name unknown connectors: {', '.join(sorted(unknown))}")
+        check_connectors_known([route.connectors for route in routes], connectors)
         self.connectors = connectors
         self.routes = tuple(routes)
         self._routes = {route.prefix: route.connectors for route in routes}

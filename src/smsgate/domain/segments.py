@@ -26,14 +26,15 @@ UCS2_MULTI_PART = 67
 
 _ESCAPE = "\x1b"
 
-# From the same tables the gsm0338 codec encodes with, so what counts as GSM here is encodable.
+# The GSM 03.38 alphabet by code, from the tables the gsm0338 codec encodes with, so what counts
+# as GSM here is encodable. 0x1B is ESC, the shift to the extension table.
+GSM_BASIC_BY_CODE = {code: unicodedata.lookup(name) for code, name in BASIC_CHARACTER_SET.items()}
+GSM_EXTENSION_BY_CODE = {
+    code: unicodedata.lookup(name) for code, name in BASIC_CHARACTER_SET_EXTENSION.items()
+}
 # The escape code itself is no character of a text.
-_GSM_BASIC = "".join(
-    unicodedata.lookup(name) for code, name in BASIC_CHARACTER_SET.items() if code != 0x1B
-)
-_GSM_EXTENSION = "".join(
-    unicodedata.lookup(name) for name in BASIC_CHARACTER_SET_EXTENSION.values()
-)
+_GSM_BASIC = "".join(char for code, char in GSM_BASIC_BY_CODE.items() if code != 0x1B)
+_GSM_EXTENSION = "".join(GSM_EXTENSION_BY_CODE.values())
 
 _OUTSIDE_GSM = re.compile(f"[^{re.escape(_GSM_BASIC + _GSM_EXTENSION)}]")
 _DROP_BASIC = str.maketrans("", "", _GSM_BASIC)

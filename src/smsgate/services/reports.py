@@ -37,7 +37,7 @@ from smsgate.store.database import Database
 from smsgate.store.reports import ReportBuildStatus
 
 MAX_BUILDING = 2
-TOO_MANY = "More than 2 reports at once are not allowed, make request later"
+TOO_MANY = f"More than {MAX_BUILDING} reports at once are not allowed, make request later"
 BAD_REQUEST = "Bad Request"
 BAD_START = "Not correct format startTime"
 BAD_END = "Not correct format endTime"

@@ -12,13 +12,11 @@ from __future__ import annotations
 import codecs
 import enum
 import re
-import unicodedata
 from functools import cache
 from typing import Final
 
-from gsm0338.charset import BASIC_CHARACTER_SET, BASIC_CHARACTER_SET_EXTENSION
-
 from smsgate.delivery.connector import Encoding
+from smsgate.domain.segments import GSM_BASIC_BY_CODE, GSM_EXTENSION_BY_CODE
 
 
 class DataCoding(enum.IntEnum):
@@ -53,14 +51,10 @@ class TextError(ValueError):
     """Text the requested coding cannot carry, or octets whose coding is not text."""
 
 
-def _characters(table: dict[int, str]) -> dict[int, str]:
-    return {code: unicodedata.lookup(name) for code, name in table.items()}
-
-
 # The user data of one SMS (TP-UD), its header included.
 SMS_OCTETS: Final = 140
-_BASIC: Final = _characters(BASIC_CHARACTER_SET)  # 0x1B is ESC, the shift to the extension
-_EXTENSION: Final = _characters(BASIC_CHARACTER_SET_EXTENSION)
+_BASIC: Final = GSM_BASIC_BY_CODE  # 0x1B is ESC, the shift to the extension
+_EXTENSION: Final = GSM_EXTENSION_BY_CODE
 
 # codecs.charmap_build makes its fast C map only from a table that starts with U+0000, and GSM
 # 0x00 is '@'; so the table is shifted by one position and the output shifted back.
