@@ -10,21 +10,12 @@ from __future__ import annotations
 import math
 import time
 from bisect import bisect_left
-from collections import Counter as Tally
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 from prometheus_client import Counter
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
-
-from smsgate.delivery.connector import (
-    ConnectorEvents,
-    DeliveryReport,
-    IncomingPart,
-    IncomingSms,
-    ReportStatus,
-)
 
 # Upper bounds of the request time buckets, in seconds; the last takes the rest.
 SECONDS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -109,27 +100,3 @@ PARTS_FAILED = PARTS.labels("failed")
 PARTS_EXPIRED = PARTS.labels("expired")
 
 INSTRUMENTS = (REQUESTS, PARTS)
-
-_BY_REPORT = {
-    ReportStatus.DELIVERED: PARTS_DELIVERED,
-    ReportStatus.NOT_DELIVERED: PARTS_FAILED,
-    ReportStatus.EXPIRED: PARTS_EXPIRED,
-}
-
-
-class CountedEvents:
-    """``ConnectorEvents`` that count the delivery reports once they are committed."""
-
-    def __init__(self, events: ConnectorEvents) -> None:
-        self._events = events
-
-    async def delivery_reports(self, reports: Sequence[DeliveryReport]) -> None:
-        await self._events.delivery_reports(reports)
-        for status, count in Tally(report.status for report in reports).items():
-            _BY_REPORT[status].inc(count)
-
-    async def incoming(self, message: IncomingSms) -> None:
-        await self._events.incoming(message)
-
-    async def incoming_part(self, part: IncomingPart) -> None:
-        await self._events.incoming_part(part)

@@ -21,9 +21,9 @@ from smsgate.delivery.connectors.status import ConnectorGauges, publish_status
 from smsgate.delivery.dispatcher import Dispatcher, DispatchSettings
 from smsgate.delivery.ownership import ExclusiveConnector
 from smsgate.delivery.routing import Route, Router
-from smsgate.inbound.events import InboundEvents
+from smsgate.inbound.events import CountedEvents, InboundEvents
 from smsgate.inbound.pusher import Pusher, PushSettings
-from smsgate.metrics import INSTRUMENTS, PARTS_ACCEPTED, CountedEvents
+from smsgate.metrics import INSTRUMENTS, PARTS_ACCEPTED
 from smsgate.reports.builder import BuilderSettings, ReportBuilder
 from smsgate.services.auth import Authenticator
 from smsgate.services.limits import LockoutPolicy, LoginThrottle, RequestRate

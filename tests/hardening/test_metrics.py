@@ -13,7 +13,8 @@ import httpx
 from prometheus_client import CollectorRegistry
 
 from smsgate.delivery.connector import DeliveryReport, IncomingPart, IncomingSms, ReportStatus
-from smsgate.metrics import PARTS, CountedEvents
+from smsgate.inbound.events import CountedEvents
+from smsgate.metrics import PARTS
 from tests.api.helpers import (
     Deployment,
     api_date,
