@@ -24,8 +24,8 @@ from starlette.types import Receive, Scope, Send
 
 from smsgate.api.rest.rendering import send_json
 from smsgate.platform import Platform
+from smsgate.services import reading
 from smsgate.sibling_metrics import SiblingCounts
-from smsgate.store.monitoring import QueueFigures, queue_figures
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +38,12 @@ class PlatformFigures(Collector):
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
         self._read_at = datetime.now(UTC)
-        self._queue: QueueFigures | None = None
+        self._queue: reading.QueueFigures | None = None
 
     async def refresh(self) -> None:
         now = datetime.now(UTC)
         try:
-            self._queue = await self.platform.database.read(lambda c: queue_figures(c, now))
+            self._queue = await reading.queue_figures(self.platform.database, now)
         except Exception as error:  # the scrape still shows everything else
             log.warning("reading queue figures failed: %s", error)
             self._queue = None

@@ -31,6 +31,8 @@ from smsgate.store.push import PushJob, enqueue_incoming_push
 UNROUTED_LIST_LIMIT = 100
 # Incoming messages of a period read, and answered, at a time.
 INCOMING_PAGE_ROWS = 5000
+# A page of an account's incoming messages, as Incoming reads them.
+IncomingPage = list[IncomingRow]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +97,7 @@ def incoming_fields(message: IncomingRow) -> dict[str, Any]:
 
 async def read_period(
     database: Database, account_id: int, start: datetime, end: datetime
-) -> AsyncIterator[list[IncomingRow]]:
+) -> AsyncIterator[IncomingPage]:
     """The account's messages created from ``start`` to ``end`` inclusive, oldest first, a
     page at a time, each page its own short read: a period of a busy number holds millions."""
     if end < start:

@@ -1,4 +1,4 @@
-"""Read-only use cases: balance, the state of a part, statistics for a period."""
+"""Read-only use cases: balance, the state of a part, statistics for a period, the queue."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from smsgate.store import accounts as account_store
 from smsgate.store import messages as message_store
 from smsgate.store.database import Database
 from smsgate.store.messages import PartState
+from smsgate.store.monitoring import QueueFigures as QueueFigures
+from smsgate.store.monitoring import queue_figures as read_queue_figures
 
 MAX_STATISTIC_PERIOD = timedelta(days=90)
 
@@ -60,3 +62,8 @@ async def statistic(
         in_progress=sent - delivered - not_delivered - expired,
         expired=expired,
     )
+
+
+async def queue_figures(database: Database, now: datetime) -> QueueFigures:
+    """What operators watch of the queue and the webhook backlog."""
+    return await database.read(lambda c: read_queue_figures(c, now))

@@ -9,7 +9,6 @@ from smsgate.api.rest.call import ApiCall
 from smsgate.api.rest.rendering import JsonArrayAnswer
 from smsgate.api.rest.state import period_bound
 from smsgate.services import incoming as service
-from smsgate.store.incoming import IncomingRow
 
 
 async def incoming(call: ApiCall) -> list[dict[str, Any]] | JsonArrayAnswer:
@@ -23,12 +22,12 @@ async def incoming(call: ApiCall) -> list[dict[str, Any]] | JsonArrayAnswer:
     return JsonArrayAnswer(_fields_of_pages(first, pages))
 
 
-def _fields(page: list[IncomingRow]) -> list[dict[str, Any]]:
+def _fields(page: service.IncomingPage) -> list[dict[str, Any]]:
     return [service.incoming_fields(message) for message in page]
 
 
 async def _fields_of_pages(
-    first: list[IncomingRow], rest: AsyncIterator[list[IncomingRow]]
+    first: service.IncomingPage, rest: AsyncIterator[service.IncomingPage]
 ) -> AsyncIterator[list[dict[str, Any]]]:
     yield _fields(first)
     async for page in rest:
