@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from tests.server import free_port
 
 from bench.harness import bench_account, bench_server, cpu_seconds, report
-from smsgate.delivery.connectors.simulator import simulate_incoming
+from smsgate.delivery.connectors.simulator import queue_incoming
 from smsgate.services.incoming import InboundAdmin
 from smsgate.store.schema import incoming_messages
 
@@ -97,7 +97,7 @@ def main(messages: int) -> None:
             def deliver(messages: list[tuple[str, str, str]], expected: int) -> tuple[float, float]:
                 """Queue the messages; seconds until stored, until pushed."""
                 start = time.perf_counter()
-                simulate_incoming(admin.database, messages)
+                queue_incoming(admin.database, messages)
                 wait_until(lambda: stored() >= expected)
                 until_stored = time.perf_counter() - start
                 wait_until(lambda: seen.value >= expected)

@@ -30,9 +30,9 @@ from bench.pipeline import _today
 from smsgate.delivery.connector import Encoding, OutboundPart
 from smsgate.delivery.connectors.settings import SmppConnectorSettings
 from smsgate.delivery.connectors.smpp import submit_sm_for
-from smsgate.delivery.connectors.status import read_status
 from smsgate.delivery.smpp.pdu import CommandStatus, DataSm, DeliverSm
 from smsgate.delivery.smpp.session import Session
+from smsgate.delivery.status import read_status
 from smsgate.domain.states import MessageState
 from smsgate.store.schema import messages
 

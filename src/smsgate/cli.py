@@ -27,8 +27,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from smsgate.config import Settings, load_settings
-from smsgate.delivery.connectors.simulator import simulate_incoming as queue_incoming
-from smsgate.delivery.connectors.status import read_status, status_dir
+from smsgate.delivery.connectors.simulator import queue_incoming
+from smsgate.delivery.status import read_status, status_dir
 from smsgate.domain.errors import InvalidArgument
 from smsgate.domain.inbound_routing import RoutingRuleError, normalize_number
 from smsgate.domain.numbering import NumberingError

@@ -17,10 +17,10 @@ from smsgate.config import Settings
 from smsgate.delivery.connector import Connector, ConnectorEvents
 from smsgate.delivery.connectors.simulator import SimulatedSmsc
 from smsgate.delivery.connectors.smpp import SmppConnector, smpp_router
-from smsgate.delivery.connectors.status import ConnectorGauges, publish_status
 from smsgate.delivery.dispatcher import Dispatcher, DispatchSettings
 from smsgate.delivery.ownership import ExclusiveConnector
 from smsgate.delivery.routing import Route, Router
+from smsgate.delivery.status import ConnectorGauges, publish_status
 from smsgate.inbound.events import CountedEvents, InboundEvents
 from smsgate.inbound.pusher import Pusher, PushSettings
 from smsgate.metrics import INSTRUMENTS, PARTS_ACCEPTED

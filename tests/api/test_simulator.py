@@ -35,7 +35,7 @@ from smsgate.delivery.connector import (
     ReportStatus,
     SubmitResult,
 )
-from smsgate.delivery.connectors.simulator import MAX_VALIDITY, SimulatedSmsc, simulate_incoming
+from smsgate.delivery.connectors.simulator import MAX_VALIDITY, SimulatedSmsc, queue_incoming
 from smsgate.delivery.dispatcher import outbound
 from smsgate.domain.states import MessageState
 from smsgate.inbound.events import InboundEvents
@@ -315,7 +315,7 @@ def test_two_simulators_draining_one_inbox_deliver_each_message_once(
         async with site(api) as here:
             for name in ("simulator-a", "simulator-b"):
                 await here.worker(name).start()
-            simulate_incoming(here.api.database, [("79115687451", "2420", t) for t in TEXTS])
+            queue_incoming(here.api.database, [("79115687451", "2420", t) for t in TEXTS])
             stored = await wait_stored(here, len(TEXTS))
             await asyncio.sleep(0.5)  # time enough for a message delivered twice to show
             stored = stored_incoming(here)
@@ -332,7 +332,7 @@ def test_incoming_messages_held_by_a_simulator_that_died_come_back_after_the_lea
 ) -> None:
     async def scenario() -> None:
         async with site(api) as here:
-            simulate_incoming(here.api.database, [("79115687451", "2420", t) for t in TEXTS[:5]])
+            queue_incoming(here.api.database, [("79115687451", "2420", t) for t in TEXTS[:5]])
             now = datetime.now(UTC)
             # A simulator claims them, then dies.
             held = await here.api.database.write(lambda c: claim_incoming(c, now, now + LEASE, 10))

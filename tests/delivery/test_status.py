@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from smsgate.delivery.connectors.status import read_status, status_dir
+from smsgate.delivery.status import read_status, status_dir
 from smsgate.process_files import LIVE_SECONDS
 
 SESSION = {"bind": "transceiver", "state": "bound", "window_used": 7, "window": 10}

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from smsgate.api.rest.router import ROUTES
-from smsgate.delivery.connectors.simulator import simulate_incoming
+from smsgate.delivery.connectors.simulator import queue_incoming
 from smsgate.services.incoming import InboundAdmin
 from smsgate.services.reports import NOT_FOUND
 from tests.api.helpers import (
@@ -74,7 +74,7 @@ def world(shared: Deployment) -> World:
     (part_id,) = send_ok(a)
     number = str(uuid.uuid4().int)[:11]
     InboundAdmin(shared.database).add_number(a.login, number)
-    simulate_incoming(shared.database, [("79115687451", number, "For A only")])
+    queue_incoming(shared.database, [("79115687451", number, "For A only")])
     client = shared.client
     a_auth = {"login": a.login, "pass": a.api_password}
     wait_for(

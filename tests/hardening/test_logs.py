@@ -18,7 +18,7 @@ from smsgate.api.rest import router
 from smsgate.api.rest.call import ApiCall
 from smsgate.api.rest.router import RestApp
 from smsgate.config import Settings
-from smsgate.delivery.connectors.simulator import simulate_incoming
+from smsgate.delivery.connectors.simulator import queue_incoming
 from smsgate.logs import (
     ACCESS_FORMAT,
     ACCESS_LOGGER,
@@ -183,7 +183,7 @@ def test_request_lines_and_lower_levels_can_be_turned_off(
     assert_ok(deployment.client.get("/rest/Balance/", params=creds(account)))
     # A warning after the request: once it is written, so is everything logged before it.
     # Too long for an SMS (the CLI would refuse it): the simulated SMSC drops it with a warning.
-    simulate_incoming(deployment.database, [("79115687451", "79001234567", "x" * 2000)])
+    queue_incoming(deployment.database, [("79115687451", "79001234567", "x" * 2000)])
     log = server_log(deployment, "rejected incoming message")
     assert "level=warning" in log
     assert "level=info" not in log and "logger=smsgate.access" not in log, log

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from smsgate.delivery.connectors.simulator import simulate_incoming
+from smsgate.delivery.connectors.simulator import queue_incoming
 from smsgate.services.incoming import InboundAdmin
 from smsgate.store.schema import push_jobs, simulator_inbox
 from tests.api.helpers import Deployment, assert_ok, creds, wait_for
@@ -40,7 +40,7 @@ class Inbound:
 
     def inject(self, destination: str, text: str, source: str = SENDER_PHONE) -> None:
         """Hand a message to the simulated SMSC, as ``smsgate simulate incoming`` does."""
-        simulate_incoming(self.deployment.database, [(source, destination, text)])
+        queue_incoming(self.deployment.database, [(source, destination, text)])
 
     def spooled(self) -> list[Any]:
         """Messages the simulated SMSC has not yet delivered."""

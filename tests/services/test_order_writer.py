@@ -16,7 +16,7 @@ from smsgate.services.accounts import AccountAdmin
 from smsgate.services.order_writer import OrderDesk, Outcome, write_orders
 from smsgate.services.sending import FloodLimit, OutgoingMessage, SendOrder
 from smsgate.store.accounts import (
-    lock_balance,
+    lock_account,
     lock_balances,
     read_balance,
     take_from_balances,
@@ -114,7 +114,7 @@ def test_locking_balances_never_waits_for_a_writer_of_the_accounts_messages(
 
     def lock_within_a_second(connection: Connection) -> dict[int, Decimal]:
         connection.exec_driver_sql("SET LOCAL lock_timeout = '1s'")
-        lock_balance(connection, first)
+        lock_account(connection, first)
         return lock_balances(connection, [first, second])
 
     with database.write_engine.begin() as worker:
@@ -139,7 +139,7 @@ def test_orders_that_arrive_while_a_write_waits_for_the_balance_join_it(
 
     async def scenario() -> list[list[int]]:
         with database.write_engine.begin() as other_process:
-            lock_balance(other_process, waiting)
+            lock_account(other_process, waiting)
             first = asyncio.create_task(desk.accept(order(waiting, PHONE)))
             await until_a_write_waits(database)
             late = [

@@ -14,7 +14,7 @@ from typing import Any
 
 import smpp34
 
-from smsgate.delivery.connectors.status import read_status
+from smsgate.delivery.status import read_status
 from tests.api.helpers import Deployment, assert_ok, creds, statistic, wait_for
 from tests.conftest import Account
 from tests.server import free_port

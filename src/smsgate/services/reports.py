@@ -32,7 +32,7 @@ from smsgate.domain.errors import InvalidArgument, InvalidOperation
 from smsgate.domain.phone import MAX_INTERNATIONAL_DIGITS, normalize_phone, without_formatting
 from smsgate.domain.states import MessageState
 from smsgate.store import reports as store
-from smsgate.store.accounts import lock_balance
+from smsgate.store.accounts import lock_account
 from smsgate.store.database import Database
 from smsgate.store.reports import ReportBuildStatus
 
@@ -148,7 +148,7 @@ async def order_report(database: Database, account_id: int, order: ReportOrder) 
 
     def record(connection: Any) -> int:
         # Holds the account row on PostgreSQL, so two orders cannot both see one building.
-        lock_balance(connection, account_id)
+        lock_account(connection, account_id)
         if store.count_building(connection, account_id) >= MAX_BUILDING:
             raise InvalidOperation(TOO_MANY)
         return store.insert_report(connection, account_id, order.to_json(), datetime.now(UTC))

@@ -113,9 +113,10 @@ def lock_balances(connection: Connection, account_ids: Collection[int]) -> dict[
     return balances
 
 
-def lock_balance(connection: Connection, account_id: int) -> Decimal:
-    """The balance, held unchanged by anyone else until this transaction ends."""
-    return lock_balances(connection, [account_id])[account_id]
+def lock_account(connection: Connection, account_id: int) -> None:
+    """Hold the account's row (its balance among it) unchanged by anyone else until this
+    transaction ends: what it guards is decided one transaction at a time."""
+    lock_balances(connection, [account_id])
 
 
 _TAKE_FROM_BALANCES = PreparedBatch(

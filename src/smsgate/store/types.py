@@ -10,7 +10,7 @@ from sqlalchemy import BigInteger, DateTime, Dialect, Numeric, String
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 MONEY_SCALE = 4
-_MICRO_UNITS = Decimal(10) ** MONEY_SCALE
+_MINOR_UNITS_PER_UNIT = Decimal(10) ** MONEY_SCALE
 
 
 class Money(TypeDecorator[Decimal]):
@@ -32,14 +32,14 @@ class Money(TypeDecorator[Decimal]):
         if value is None:
             return None
         if dialect.name == "sqlite":
-            return int((Decimal(value) * _MICRO_UNITS).to_integral_value())
+            return int((Decimal(value) * _MINOR_UNITS_PER_UNIT).to_integral_value())
         return Decimal(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
         if dialect.name == "sqlite":
-            return Decimal(int(value)) / _MICRO_UNITS
+            return Decimal(int(value)) / _MINOR_UNITS_PER_UNIT
         return Decimal(value)
 
 

@@ -2,7 +2,7 @@
 
 It accepts every part and reports it ``delay`` seconds later: Delivered, except that a
 destination ending in ``0000`` is NotDelivered and one ending in ``9999`` never gets a report
-(so it expires). It also delivers the incoming messages queued for it (``simulate_incoming``).
+(so it expires). It also delivers the incoming messages queued for it (``queue_incoming``).
 
 Like a real SMSC it is one system for every bind: what it took, what it owes and its inbox are
 its own tables in the platform's database (``smsgate.store.simulator``), shared by every process
@@ -85,7 +85,7 @@ def simulated_status(destination: str) -> ReportStatus | None:
     return ReportStatus.DELIVERED
 
 
-def simulate_incoming(database: Database, messages: Sequence[tuple[str, str, str]]) -> None:
+def queue_incoming(database: Database, messages: Sequence[tuple[str, str, str]]) -> None:
     """Queue (source, destination, text) messages for the simulated SMSC to deliver as incoming.
 
     A simulator running on ``database`` (in any process) delivers them within
