@@ -23,7 +23,7 @@ from tests.server import free_port
 
 from bench.harness import bench_account, bench_server, cpu_seconds, report
 from smsgate.delivery.connectors.simulator import queue_incoming
-from smsgate.services.incoming import InboundAdmin
+from smsgate.services.inbound_admin import InboundAdmin
 from smsgate.store.schema import incoming_messages
 
 TARGET_PER_SECOND = 2000

@@ -38,7 +38,7 @@ from smsgate.inbound.transport import is_public_address
 from smsgate.services import numbering
 from smsgate.services.accounts import AccountAdmin, AdminError, parse_amount
 from smsgate.services.contacts import ContactAdmin
-from smsgate.services.incoming import UNROUTED_LIST_LIMIT, InboundAdmin
+from smsgate.services.inbound_admin import UNROUTED_LIST_LIMIT, InboundAdmin
 from smsgate.store.database import Database
 from smsgate.store.migrate import upgrade
 

@@ -14,7 +14,7 @@ import pytest
 
 from smsgate.api.rest.router import ROUTES
 from smsgate.delivery.connectors.simulator import queue_incoming
-from smsgate.services.incoming import InboundAdmin
+from smsgate.services.inbound_admin import InboundAdmin
 from smsgate.services.reports import NOT_FOUND
 from tests.api.helpers import (
     SENDER,

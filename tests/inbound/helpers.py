@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from smsgate.delivery.connectors.simulator import queue_incoming
-from smsgate.services.incoming import InboundAdmin
+from smsgate.services.inbound_admin import InboundAdmin
 from smsgate.store.schema import push_jobs, simulator_inbox
 from tests.api.helpers import Deployment, assert_ok, creds, wait_for
 from tests.conftest import Account

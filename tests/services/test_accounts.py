@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from smsgate.services.accounts import AccountAdmin, AdminError, parse_amount
-from smsgate.services.incoming import InboundAdmin
+from smsgate.services.inbound_admin import InboundAdmin
 from smsgate.services.passwords import verify_password
 from smsgate.store.accounts import find_account
 from smsgate.store.database import Database

@@ -6,13 +6,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from urllib.parse import urlsplit
 
 from smsgate.domain.errors import InvalidArgument
 from smsgate.domain.phone import normalize_phone
 from smsgate.domain.segments import Segmentation, segment_text
 from smsgate.domain.sender import check_sender_allowed
 from smsgate.domain.text import refuse_nul
+from smsgate.domain.urls import http_url
 from smsgate.services.auth import AccountProfile
 
 
@@ -98,19 +98,8 @@ def validate_callback_url(raw: str | None) -> str | None:
     """An absolute http or https URL, stripped; ``InvalidArgument`` otherwise."""
     if raw is None:
         return None
-    # urlsplit keeps a NUL in the host or path; the store could not.
-    url = refuse_nul("callback_url", raw).strip()
-    try:
-        parts = urlsplit(url)
-        # Reading the port raises for one that is no number or out of range.
-        valid = (
-            parts.scheme in ("http", "https")
-            and bool(parts.hostname)
-            and (parts.port is None or parts.port > 0)
-        )
-    except ValueError:  # also a bracketed host that is no IPv6 address
-        valid = False
-    if not valid:
+    url = http_url(refuse_nul("callback_url", raw))
+    if url is None:
         raise InvalidArgument(f"Invalid callback_url: {raw}")
     return url
 
