@@ -14,16 +14,16 @@ import pytest
 
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database
-from smsgate.store.messages import (
+from smsgate.store.flood import (
     _FREQUENT_PAIRS,
     _FREQUENT_TO,
     _RECENT_TO,
     _RECENT_TO_EACH,
     FloodProbe,
     frequent_destinations,
-    insert_parts,
     recent_message_times,
 )
+from smsgate.store.messages import insert_parts
 from smsgate.store.prepared import Prepared
 from tests.store.parts import part_row
 from tests.store.plans import every_index_condition_names, query_plan

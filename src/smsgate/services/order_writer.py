@@ -25,13 +25,8 @@ from smsgate.domain.states import MessageState
 from smsgate.services.sending import SendOrder
 from smsgate.store.accounts import lock_balances, take_from_balances
 from smsgate.store.database import Database
-from smsgate.store.messages import (
-    FloodProbe,
-    allocate_ids,
-    frequent_destinations,
-    insert_parts,
-    recent_message_times,
-)
+from smsgate.store.flood import FloodProbe, frequent_destinations, recent_message_times
+from smsgate.store.messages import allocate_ids, insert_parts
 
 Outcome = list[int] | ApiError
 # An order waiting for its write, and where its outcome goes.
