@@ -162,22 +162,32 @@ def test_a_deadlock_victim_is_written_again(database: Database, pieces: int) -> 
     def writer(connection: Connection) -> str:
         nonlocal attempts
         attempts += 1
-        # The writer waits first, so the detector (run by the first waiter) picks it.
-        connection.execute(text("SET LOCAL deadlock_timeout = '100ms'"))
+        # The writer waits first, and checks for a cycle long before the other: it is the
+        # victim. Its check comes a second after it began to wait, by when the other, which
+        # waits for it to wait, has closed the cycle even on a loaded machine (a check that
+        # finds no cycle is not made again, and the other would then be the victim).
+        connection.execute(text("SET LOCAL deadlock_timeout = '1s'"))
         connection.execute(lock, {"id": 2})
         writer_holds_2.set()
         connection.execute(lock, {"id": 1})
         return "written"
 
     other_holds_1 = threading.Event()
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
 
     def other() -> None:
         with database.write_engine.begin() as connection:
-            connection.execute(text("SET LOCAL deadlock_timeout = '5s'"))
+            connection.execute(text("SET LOCAL deadlock_timeout = '30s'"))
             connection.execute(lock, {"id": 1})
             other_holds_1.set()
             assert writer_holds_2.wait(10)
-            time.sleep(0.05)  # the writer is waiting for row 1 by now
+            deadline = time.monotonic() + 10
+            while not database.read_sync(lambda c: c.execute(waiting).scalar_one()):
+                assert time.monotonic() < deadline, "the writer never waited for row 1"
+                time.sleep(0.01)
             connection.execute(lock, {"id": 2})
 
     async def scenario() -> list[str]:
