@@ -391,6 +391,17 @@ def test_send_bulk_packet_json(admin: AccountAdmin, make_account: Callable[..., 
     ]
 
 
+def test_send_bulk_packet_json_names_in_any_case(
+    admin: AccountAdmin, make_account: Callable[..., Account]
+) -> None:
+    """As the bracket form (``Phone_Data[SMS][0][Phone]``) reads them."""
+    account = make_account()
+    data = {"SMS": [{"Phone": PHONE, "TEXT": "First"}, {"phone": MTS, "Text": "Second"}]}
+    params = {**creds(account), "sourceAddress": SENDER, "phone_data": json.dumps(data)}
+    ids = assert_ok(post(account, "SendBulkPacket", params))
+    assert packet_rows(admin, ids) == [(PHONE, "First"), (MTS, "Second")]
+
+
 @pytest.mark.parametrize(
     ("entry", "code", "desc"),
     [

@@ -104,7 +104,7 @@ def packet_recipients(params: Params) -> Iterator[tuple[str, str]]:
         data = params.nested("phone_data")
     if data is None:
         raise MissingArgument("phone_data")
-    entries = data.get("sms") if isinstance(data, dict) else None
+    entries = _field(data, "sms") if isinstance(data, dict) else None
     if isinstance(entries, dict):
         entries = indexed_values(entries)
     if not isinstance(entries, list) or not entries:
@@ -112,8 +112,8 @@ def packet_recipients(params: Params) -> Iterator[tuple[str, str]]:
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict):
             raise InvalidArgument(f"phone_data sms[{index}] must be an object")
-        phones = entry.get("phone")
-        text = entry.get("text")
+        phones = _field(entry, "phone")
+        text = _field(entry, "text")
         if text is None or text == "":
             raise MissingArgument(f"phone_data.sms[{index}].text")
         if isinstance(text, int | float) and not isinstance(text, bool):
@@ -131,3 +131,15 @@ def packet_recipients(params: Params) -> Iterator[tuple[str, str]]:
                 raise InvalidArgument(f"phone_data sms[{index}] has an invalid phone")
             for single in split_phone_list(str(phone)):
                 yield single, text
+
+
+def _field(data: dict[Any, Any], name: str) -> Any:
+    """The value of ``data``'s key ``name`` in any case, the first such key's; None without one.
+    Parameter names are not case-sensitive, nor are those of phone_data's bracket form, so
+    ``{"SMS":[{"Phone":..,"Text":..}]}`` is read too."""
+    if name in data:
+        return data[name]
+    return next(
+        (value for key, value in data.items() if isinstance(key, str) and key.lower() == name),
+        None,
+    )
