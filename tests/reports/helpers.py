@@ -36,6 +36,7 @@ class Seed:
     text: str = "Hello"
     price: Decimal = Decimal("0.55")
     part_count: int = 1
+    sender_name: str = SENDER
 
     @property
     def created_at(self) -> datetime:
@@ -65,7 +66,7 @@ def seed(database: Database, account: Account, seeds: list[Seed]) -> list[int]:
                 "group_id": first + offset,
                 "part_number": 1,
                 "part_count": part.part_count,
-                "sender_name": SENDER,
+                "sender_name": part.sender_name,
                 "destination": part.destination,
                 "text": part.text,
                 "encoding": "gsm",

@@ -53,6 +53,8 @@ def ordering(account: Account, **params: str) -> httpx.Response:
         ({**period(), "phone": "7900123456a"}, 2, "Phone must be numeric"),
         ({**period(), "phone": "123456"}, 2, "Not correct length phone"),
         ({**period(), "phone": "7900123456712345"}, 2, "Not correct length phone"),
+        ({**period(), "originator": "Twelve chars"}, 2, "Not correct length originator"),
+        ({**period(), "originator": "1" * 16}, 2, "Not correct length originator"),
         ({**period(), "state": "lost"}, 2, "Bad Request"),
         ({**period(), "type_load": "2"}, 2, "Bad Request"),
         ({**period(), "c_base": "yes"}, 2, "Bad Request"),

@@ -90,6 +90,22 @@ def test_phone_filter_reads_the_number_as_sends_do(reports_server: Deployment) -
     assert listed_ids(account, phone="79001230000") == []
 
 
+def test_originator_filter_lists_the_parts_of_one_sender_name(reports_server: Deployment) -> None:
+    account = reports_server.make_account()
+    shop, _, digits = seed(
+        reports_server.database,
+        account,
+        [
+            Seed(minutes=1, sender_name="Shop"),
+            Seed(minutes=2, sender_name="Bank"),
+            Seed(minutes=3, sender_name="123456789012345"),
+        ],
+    )
+    assert listed_ids(account, originator="Shop") == [shop]
+    assert listed_ids(account, originator="123456789012345") == [digits]
+    assert listed_ids(account, originator="Nobody") == []
+
+
 def test_sub_stat_adds_every_sub_account_and_never_the_parent_or_siblings(
     reports_server: Deployment,
 ) -> None:

@@ -98,6 +98,7 @@ def build_report(database: Database, account_id: int, order: ReportOrder, workdi
             end=order.end,
             states=order.states,
             destination=order.phone,
+            sender_name=order.sender_name,
             contacts_of=account_id if order.contacts else None,
         )
         return selection, logins, field_names

@@ -9,7 +9,8 @@ Errors carry the guide's texts exactly:
 - Code 1: "StartDateTime can not be null or empty\\r\\nParameter name: startDateTime" (or
   EndDateTime, with a real CR LF as .NET writes it), when neither spelling of the bound was sent;
 - Code 2, a bad argument: "Not correct format startTime" / "Not correct format endTime",
-  "Phone must be numeric", "Not correct length phone", "Id report not found" (no such report,
+  "Phone must be numeric", "Not correct length phone", "Not correct length originator" (a
+  sender name filter longer than a sender name can be), "Id report not found" (no such report,
   or another account's), "Bad Request" (the end before the start; a ``state``, ``c_base``,
   ``sub_stat`` or ``type_load`` value not allowed);
 - Code 6, not now: "More than 2 reports at once are not allowed, make request later",
@@ -30,6 +31,7 @@ from typing import Any, BinaryIO
 from smsgate.domain.digits import quoted_id
 from smsgate.domain.errors import InvalidArgument, InvalidOperation
 from smsgate.domain.phone import MAX_INTERNATIONAL_DIGITS, normalize_phone, without_formatting
+from smsgate.domain.sender import MAX_ALPHANUMERIC_LENGTH, MAX_NUMERIC_LENGTH
 from smsgate.domain.states import MessageState
 from smsgate.store import reports as store
 from smsgate.store.accounts import lock_account
@@ -45,6 +47,7 @@ NO_START = "StartDateTime can not be null or empty\r\nParameter name: startDateT
 NO_END = "EndDateTime can not be null or empty\r\nParameter name: endDateTime"
 PHONE_NOT_NUMERIC = "Phone must be numeric"
 PHONE_LENGTH = "Not correct length phone"
+ORIGINATOR_LENGTH = "Not correct length originator"
 NOT_FOUND = "Id report not found"
 NOT_READY = "Report is not ready yet"
 NO_FILE = "File not exist"
@@ -90,6 +93,8 @@ class ReportOrder:
     zone: str
     state: str | None = None
     phone: str | None = None
+    # The sender name the parts were sent from (``originator``).
+    sender_name: str | None = None
     contacts: bool = False
     sub_accounts: bool = False
 
@@ -111,6 +116,7 @@ class ReportOrder:
             "zone": self.zone,
             "state": self.state,
             "phone": self.phone,
+            "sender_name": self.sender_name,
             "contacts": self.contacts,
             "sub_accounts": self.sub_accounts,
         }
@@ -124,9 +130,21 @@ class ReportOrder:
             zone=data["zone"],
             state=data["state"],
             phone=data["phone"],
+            # Orders made before the filter existed have none.
+            sender_name=data.get("sender_name"),
             contacts=data["contacts"],
             sub_accounts=data["sub_accounts"],
         )
+
+
+def report_sender_name(raw: str) -> str:
+    """The ``originator`` filter: a sender name, matched as sends store it. One longer than any
+    sender name can be (letters: 11, digits: 15) answers the guide's error."""
+    name = raw.strip()
+    longest = MAX_NUMERIC_LENGTH if name.isdigit() else MAX_ALPHANUMERIC_LENGTH
+    if not 0 < len(name) <= longest:
+        raise InvalidArgument(ORIGINATOR_LENGTH)
+    return name
 
 
 def report_phone(raw: str) -> str:

@@ -297,6 +297,7 @@ class MessageSelection:
     end: datetime
     states: tuple[MessageState, ...] | None = None
     destination: str | None = None
+    sender_name: str | None = None
     # Join each part to this account's contact base by destination.
     contacts_of: int | None = None
 
@@ -413,6 +414,8 @@ def parts_page(
         conditions.append(m.state.in_([state.value for state in selection.states]))
     if selection.destination is not None:
         conditions.append(m.destination == selection.destination)
+    if selection.sender_name is not None:
+        conditions.append(m.sender_name == selection.sender_name)
     query = select(*columns)
     if selection.contacts_of is not None:
         query = query.add_columns(contacts.c.name, contacts.c.fields).select_from(

@@ -67,6 +67,7 @@ async def all_stat(call: ApiCall) -> int | FileAnswer:
         return FileAnswer(found.content, found.size, found.format.media_type, found.download_name)
     state = call.params.get("state")
     phone = call.params.get("phone")
+    sender_name = call.params.get("originator")
     order = ReportOrder(
         start=_bound(call, ("startTime", "startDateTime"), NO_START, BAD_START),
         end=_bound(call, ("endTime", "endDateTime"), NO_END, BAD_END),
@@ -74,6 +75,7 @@ async def all_stat(call: ApiCall) -> int | FileAnswer:
         zone=account.timezone or platform.settings.default_timezone,
         state=state.strip().lower() if state is not None else None,
         phone=reports.report_phone(phone) if phone is not None else None,
+        sender_name=reports.report_sender_name(sender_name) if sender_name is not None else None,
         contacts=_switch(call, "c_base"),
         sub_accounts=_switch(call, "sub_stat"),
     )
