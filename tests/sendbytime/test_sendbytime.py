@@ -143,7 +143,6 @@ def test_send_date_is_required(make_account: Callable[..., Account], send_date: 
     [
         ("79001234567", "2030-13-01T10:00:00"),  # no such month
         ("79001234567", "tomorrow"),
-        ("79241234567", "0001-01-01T00:00:00"),  # Vladivostok: before year 1 in UTC
         ("12125551234", "9999-12-31T23:59:00"),  # New York: after year 9999 in UTC
         ("79001234567", "9999-12-31T23:59:00"),  # Moscow: its validity ends after 9999
         ("79001234567", "2030-01-01T10:00:00+03:00"),  # a local time has no zone
@@ -155,6 +154,19 @@ def test_send_dates_out_of_range_are_invalid_arguments(
 ) -> None:
     response = send_by_time(make_account(), number, sendDate=send_date)
     assert_error(response, 2)
+
+
+def test_the_first_day_of_year_1_is_now_in_every_zone(
+    make_account: Callable[..., Account], server_database: Database
+) -> None:
+    """What .NET clients send for no date (DateTime.MinValue): in Vladivostok before year 1
+    in UTC, in New York after it; long past either way."""
+    account = make_account()
+    for number in ("79241234567", "12125551234"):
+        before = datetime.now(UTC)
+        response = send_by_time(account, number, sendDate="0001-01-01T00:00:00")
+        [part] = sent_parts(server_database, response)
+        assert before - timedelta(seconds=1) <= part.due_at <= datetime.now(UTC)
 
 
 def test_send_sms_reads_send_date_as_utc_and_records_no_step(

@@ -234,7 +234,11 @@ def local_times(
             try:
                 due_at = local_to_utc(local, decision.zone)
             except OverflowError:
-                raise InvalidArgument(f"Invalid sendDate: {local} is out of range") from None
+                if local.year > 1:
+                    raise InvalidArgument(f"Invalid sendDate: {local} is out of range") from None
+                # Before year 1 in UTC: long past, so now, as in any zone west of it (.NET
+                # clients send DateTime.MinValue, 0001-01-01T00:00:00, for "no date").
+                due_at = datetime.min.replace(tzinfo=UTC)
             due = due_times[decision] = (due_at, decision.step.value)
         return due
 
