@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from smsgate.domain.digits import is_ascii_number
+from smsgate.domain.file_encoding import utf8_or_cp1251
 from smsgate.domain.timezones import same_clock
 
 if TYPE_CHECKING:
@@ -89,12 +90,9 @@ def _decode(data: bytes | str) -> tuple[str, str]:
     """The text of a published file and its encoding (UTF-8 with or without BOM, or cp1251)."""
     if isinstance(data, str):
         return data.removeprefix("\ufeff"), "str"
+    encoding = utf8_or_cp1251([data])
     try:
-        return data.decode("utf-8-sig"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp1251"), "cp1251"
+        return data.decode(encoding), encoding.removesuffix("-sig")
     except UnicodeDecodeError as exc:
         raise NumberingError(f"neither UTF-8 nor cp1251: {exc}") from None
 

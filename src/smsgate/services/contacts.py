@@ -10,7 +10,6 @@ lock for long; importing a file again only updates it (a phone keeps one contact
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import itertools
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from smsgate.domain.errors import InvalidArgument
+from smsgate.domain.file_encoding import utf8_or_cp1251
 from smsgate.domain.phone import normalize_phone
 from smsgate.domain.text import replace_nul
 from smsgate.services.accounts import AdminError, account_of
@@ -53,16 +53,9 @@ class ImportOutcome:
 
 
 def detect_encoding(path: Path) -> str:
-    """``utf-8-sig`` when the whole file decodes as UTF-8 (a BOM is dropped), else cp1251."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
+    """The file's encoding (``domain.text.utf8_or_cp1251``), read a chunk at a time."""
     with path.open("rb") as file:
-        try:
-            while chunk := file.read(_READ_SIZE):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return "cp1251"
-    return "utf-8-sig"
+        return utf8_or_cp1251(iter(partial(file.read, _READ_SIZE), b""))
 
 
 class _CountingReader(io.RawIOBase):
