@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
+import httpx
 import orjson
 import typer
 from pydantic import ValidationError
@@ -26,6 +27,7 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from smsgate.client import SmsApiError, SmsClient
 from smsgate.config import Settings, load_settings
 from smsgate.delivery.connectors.simulator import queue_incoming
 from smsgate.delivery.status import read_status, status_dir
@@ -240,6 +242,38 @@ def worker() -> None:
     # A worker serves no HTTPS: a key it may not read (mode 0600) is none of its business.
     preflight(config, serving=False).close()
     run_worker(config)
+
+
+@app.command()
+def send(
+    text: Annotated[str, typer.Argument(help="The message.")],
+    to: Annotated[
+        list[str], typer.Option("--to", help="A number to send to (repeat for several).")
+    ],
+    sender: Annotated[str, typer.Option("--from", help="A sender name of the account.")],
+    url: Annotated[str, typer.Option(help="The API's address.")] = "http://127.0.0.1:8080",
+    login: Annotated[str | None, typer.Option(help="The account's login.")] = None,
+    password: Annotated[
+        str | None, typer.Option(help=f"The account's password{FROM_STDIN}.")
+    ] = None,
+    session: Annotated[
+        str | None, typer.Option(help=f"A session id, instead of login and password{FROM_STDIN}.")
+    ] = None,
+) -> None:
+    """Send TEXT through a server's API, as any client does; print the ids of its SMS parts."""
+    password, session = from_stdin(password, session)
+    try:
+        with SmsClient(url, session_id=session, login=login, password=password) as client:
+            ids = (
+                client.send_sms(sender, to[0], text)
+                if len(to) == 1
+                else client.send_bulk(sender, to, text)
+            )
+    except (SmsApiError, ValueError) as error:  # ValueError: no session, login or password
+        fail(str(error))
+    except httpx.HTTPError as error:
+        fail(f"cannot reach {url}: {error}")
+    print_json(ids)
 
 
 def ensure_demo_account(accounts: AccountAdmin, config: Settings) -> None:
