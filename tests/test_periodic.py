@@ -6,25 +6,31 @@ import pytest
 from smsgate.periodic import every
 
 log = logging.getLogger("tests.periodic")
+INTERVAL = 0.05
 
 
-def run_for(seconds: float, first_now: bool) -> list[float]:
-    """When the job ran, from the start; its second run fails."""
+def runs_until(count: int, first_now: bool) -> list[bool]:
+    """For each run of a job until it has run ``count`` times (its second run fails), whether
+    an interval had passed since the start."""
 
-    async def scenario() -> list[float]:
+    async def scenario() -> list[bool]:
         loop = asyncio.get_running_loop()
-        started = loop.time()
-        runs: list[float] = []
+        interval_passed = asyncio.Event()
+        loop.call_later(INTERVAL, interval_passed.set)  # before every's own first sleep ends
+        runs: list[bool] = []
+        enough = asyncio.Event()
 
         async def job() -> None:
-            runs.append(loop.time() - started)
+            runs.append(interval_passed.is_set())
+            if len(runs) == count:
+                enough.set()
             if len(runs) == 2:
                 raise RuntimeError("the database went away")
 
         task = asyncio.create_task(
-            every(0.05, job, log=log, failure="job failed", first_now=first_now)
+            every(INTERVAL, job, log=log, failure="job failed", first_now=first_now)
         )
-        await asyncio.sleep(seconds)
+        await asyncio.wait_for(enough.wait(), 10)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         return runs
@@ -33,12 +39,9 @@ def run_for(seconds: float, first_now: bool) -> list[float]:
 
 
 def test_a_job_runs_at_once_and_goes_on_after_a_failure(caplog: pytest.LogCaptureFixture) -> None:
-    runs = run_for(0.22, first_now=True)
-    assert runs[0] < 0.04
-    assert len(runs) >= 4  # past the failed second run
+    assert runs_until(3, first_now=True) == [False, True, True]
     assert [record.message for record in caplog.records] == ["job failed"]
 
 
 def test_a_job_can_wait_an_interval_first() -> None:
-    runs = run_for(0.12, first_now=False)
-    assert runs and runs[0] >= 0.05
+    assert runs_until(1, first_now=False) == [True]

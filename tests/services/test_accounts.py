@@ -64,6 +64,16 @@ def test_show_gives_the_webhook_but_not_its_secret(database: Database) -> None:
     assert admin.show("hooked")["webhook"] == {"url": "https://hooks.example/in", "signed": True}
 
 
+def test_every_keyword_an_account_may_own_is_stored(database: Database) -> None:
+    """A keyword's casefolded key may be three times its length: 32 "ΐ" make 96."""
+    AccountAdmin(database).create("pizza", password="account-password")
+    inbound = InboundAdmin(database)
+    inbound.add_number("pizza", "2420", "ΐ" * 32)
+    assert inbound.list_numbers("pizza") == [
+        {"login": "pizza", "number": "2420", "prefix": "ΐ" * 32}
+    ]
+
+
 def test_the_flood_command_keeps_the_value_not_given(
     database: Database, database_url: str, tmp_path: Path
 ) -> None:

@@ -19,6 +19,9 @@ MAX_NUMBER_LENGTH = 21  # SMPP's destination_addr holds at most 21 characters
 # no operator sends one longer than this.
 MAX_ADDRESS_LENGTH = 32
 MAX_PREFIX_LENGTH = 32
+# What a keyword is compared by (``prefix_key``) can be longer: casefolding makes up to three
+# characters of one ("ΐ").
+MAX_PREFIX_KEY_LENGTH = 3 * MAX_PREFIX_LENGTH
 
 # A word is a run of letters, digits or underscores, so "Pizza, two" starts with "Pizza".
 _FIRST_WORD = re.compile(r"\s*(\w+)")

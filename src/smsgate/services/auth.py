@@ -160,7 +160,7 @@ class Authenticator:
 
     async def watch_revisions(self, interval: float) -> None:
         """Poll the configuration revision forever, dropping caches when it moves."""
-        failure = "reading the configuration revision failed"
+        failure = "checking the configuration revision failed"
         await every(interval, self._check_revision, log=log, failure=failure)
 
     async def _check_revision(self) -> None:

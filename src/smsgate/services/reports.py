@@ -138,9 +138,10 @@ class ReportOrder:
 
 
 def report_sender_name(raw: str) -> str:
-    """The ``originator`` filter: a sender name, matched as sends store it. One longer than any
-    sender name can be (letters: 11, digits: 15) answers the guide's error."""
-    name = raw.strip()
+    """The ``originator`` filter: a sender name, matched exactly as sends store it (a space
+    may begin one). One longer than any sender name can be (letters: 11, digits: 15) answers
+    the guide's error."""
+    name = raw
     longest = MAX_NUMERIC_LENGTH if name.isdigit() else MAX_ALPHANUMERIC_LENGTH
     if not 0 < len(name) <= longest:
         raise InvalidArgument(ORIGINATOR_LENGTH)

@@ -19,7 +19,12 @@ from sqlalchemy import (
     text,
 )
 
-from smsgate.domain.inbound_routing import MAX_ADDRESS_LENGTH, MAX_NUMBER_LENGTH, MAX_PREFIX_LENGTH
+from smsgate.domain.inbound_routing import (
+    MAX_ADDRESS_LENGTH,
+    MAX_NUMBER_LENGTH,
+    MAX_PREFIX_KEY_LENGTH,
+    MAX_PREFIX_LENGTH,
+)
 from smsgate.store.types import Money, UtcDateTime
 
 # SQLite only auto-numbers an INTEGER PRIMARY KEY; BIGINT everywhere else.
@@ -192,7 +197,7 @@ inbound_numbers = Table(
     "inbound_numbers",
     metadata,
     Column("number", String(MAX_NUMBER_LENGTH), primary_key=True),
-    Column("prefix_key", String(64), primary_key=True),
+    Column("prefix_key", String(MAX_PREFIX_KEY_LENGTH), primary_key=True),
     Column("prefix", String(MAX_PREFIX_LENGTH), nullable=False),
     Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
     Index("ix_inbound_numbers_account_id", "account_id"),
@@ -205,7 +210,7 @@ incoming_messages = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("account_id", Id, ForeignKey("accounts.id")),
-    Column("prefix", String(32), nullable=False),
+    Column("prefix", String(MAX_PREFIX_LENGTH), nullable=False),
     Column("source", String(MAX_ADDRESS_LENGTH), nullable=False),
     Column("destination", String(MAX_ADDRESS_LENGTH), nullable=False),
     Column("text", Text, nullable=False),
