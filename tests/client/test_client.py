@@ -44,9 +44,13 @@ def test_a_send_is_billed_and_its_state_read(
         bulk = sms.send_bulk(SENDER, [PHONE, MTS], "a" * 161)  # two parts each
         packet = sms.send_bulk_packet(SENDER, [(PHONE, "One"), (MTS, "Two")])
         assert len(bulk) == 4 and len(packet) == 2
+        tomorrow = datetime.now(UTC) + timedelta(days=1)
+        tomorrow_at_ten = tomorrow.replace(hour=10, minute=0, tzinfo=None)  # a local time
+        scheduled = sms.send_by_time(SENDER, [PHONE, MTS], "Later", tomorrow_at_ten)
+        assert [sms.state(part).description for part in scheduled] == ["Scheduled"] * 2
         today = datetime.now(UTC)
         counts = sms.statistic(today - timedelta(hours=1), today + timedelta(hours=1))
-        assert counts.sent == 7
+        assert counts.sent == 9
 
 
 def test_errors_are_the_apis(server: ServerProcess, make_account: Callable[..., Account]) -> None:
