@@ -55,6 +55,17 @@ def states(connection: Connection) -> dict[int, tuple[str, str | None, str | Non
     return {row[0]: tuple(row[1:]) for row in connection.execute(query)}
 
 
+def test_a_claimed_part_has_a_callback_only_with_a_callback_url(database: Database) -> None:
+    account_id = AccountAdmin(database).create("batch", password="secret-password")
+    rows = [
+        part_row(1, account_id, NOW),
+        part_row(2, account_id, NOW, callback_url="https://hooks.example/status"),
+    ]
+    database.write_sync(lambda c: insert_parts(c, rows))
+    claimed = database.write_sync(lambda c: claim_due(c, NOW, CLAIMED_UNTIL, 10))
+    assert [(part.id, part.has_callback) for part in claimed] == [(1, False), (2, True)]
+
+
 def test_receipts_in_one_batch_apply_once_each_and_the_first_wins(database: Database) -> None:
     ids = queued_parts(database, 3)
     database.write_sync(lambda c: claim_due(c, NOW, CLAIMED_UNTIL, 10))

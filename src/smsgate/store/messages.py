@@ -115,14 +115,18 @@ class ClaimedPart:
     encoding: str
     expires_at: datetime
     attempts: int
-    # Whether its state changes are reported to a callback URL (most parts have none).
-    has_callback: bool
+    # Read as the URL itself, not as ``callback_url IS NOT NULL``: in an UPDATE's RETURNING,
+    # SQLite 3.40 answered 1 for that (and 0 for IS NULL) whatever the column held, so every
+    # part seemed to have a callback, and each batch of results ran the callbacks' query.
+    callback_url: str | None
+
+    @property
+    def has_callback(self) -> bool:
+        """Whether its state changes are reported to a callback URL (most parts have none)."""
+        return self.callback_url is not None
 
 
-_CLAIM_COLUMNS = [
-    *(messages.c[name] for name in ClaimedPart.__dataclass_fields__ if name != "has_callback"),
-    messages.c.callback_url.is_not(None),
-]
+_CLAIM_COLUMNS = [messages.c[name] for name in ClaimedPart.__dataclass_fields__]
 
 
 def _claim_statement(state: str) -> Prepared:
