@@ -78,6 +78,16 @@ def test_unknown_login_is_401_code_4(client: httpx.Client) -> None:
     )
 
 
+def test_a_session_id_kept_with_its_json_quotes_is_taken(
+    make_account: Callable[..., Account],
+) -> None:
+    """Session/ answers a JSON string: clients that keep it as written send it quoted."""
+    account = make_account()
+    session_id = account.session_id()
+    for kept in (f'"{session_id}"', f"'{session_id}'", f' "{session_id.upper()}" '):
+        assert assert_ok(get_balance(account.client, sessionId=kept)) == 1000
+
+
 def test_unknown_session_is_400_code_3(client: httpx.Client) -> None:
     for path in ("/rest/Balance/", "/rest/Statistic/originator.php", "/rest/State/"):
         response = client.get(path, params={"sessionId": uuid.uuid4().hex, "messageId": "1"})

@@ -15,8 +15,14 @@ def is_ascii_number(text: str | bytes, max_digits: int) -> bool:
     return 0 < len(text) <= max_digits and text.isascii() and text.isdigit()
 
 
+def unquoted(raw: str) -> str:
+    """``raw`` without the spaces and quotes around it. The API answers ids and session ids as
+    JSON strings, and clients send them back as they kept them: ``371324579``,
+    `` 371324579 ``, ``"371324579"`` or ``'371324579'``."""
+    return raw.strip().strip("\"'").strip()
+
+
 def quoted_id(raw: str) -> int | None:
-    """The id in ``371324579``, `` 371324579 ``, ``"371324579"`` or ``'371324579'`` (clients
-    send all of them); None when ``raw`` holds no id."""
-    cleaned = raw.strip().strip("\"'").strip()
+    """The id in ``raw`` (``unquoted``); None when it holds no id."""
+    cleaned = unquoted(raw)
     return int(cleaned) if is_ascii_number(cleaned, MAX_ID_DIGITS) else None

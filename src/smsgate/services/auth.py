@@ -22,6 +22,7 @@ from typing import TypeVar
 from sqlalchemy import Connection
 
 from smsgate.bounded import keep_newest
+from smsgate.domain.digits import unquoted
 from smsgate.domain.errors import Forbidden, InvalidSession, Unauthorized
 from smsgate.domain.tariff import Tariff
 from smsgate.domain.text import NUL
@@ -109,7 +110,7 @@ class Authenticator:
         return session_id
 
     async def by_session(self, session_id: str) -> AccountProfile:
-        session_id = session_id.strip().lower()
+        session_id = unquoted(session_id).lower()
         cached = self._sessions.get(session_id)
         if cached is None:
             if not _SESSION_ID.fullmatch(session_id):
