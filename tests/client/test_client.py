@@ -109,6 +109,19 @@ def test_the_async_client_reads_incoming_messages(
     assert asyncio.run(scenario()) == [("79115687451", number, "Pizza, two")]
 
 
+def test_the_readme_example_runs(
+    server: ServerProcess, admin: AccountAdmin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("## The Python client", 1)[1]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    # The demo account of ``smsgate serve --demo``, on this test's server.
+    admin.create("demo", password="demo", balance=Decimal(1000), sender_names=["SMS Info"])
+    exec(example.replace("http://127.0.0.1:8080", server.url), {})
+    balance, description = capsys.readouterr().out.split()
+    assert Decimal(balance) < 1000 and description in ("Sent", "Delivered", "Queued")
+
+
 def test_the_client_needs_a_way_to_authenticate() -> None:
     with pytest.raises(ValueError, match="session_id, or a login and a password"):
         SmsClient("http://127.0.0.1:9", login="only-a-login")
