@@ -206,3 +206,68 @@ def test_a_part_the_smsc_defers_waits_longer_each_time(
     assert found.state == MessageState.QUEUED.value
     waited = (found.due_at - now).total_seconds()
     assert delay <= waited < delay + 5
+
+
+class OutcomesHeld(Database):
+    """The database, whose writes of submit results wait until ``release`` is set (a slow
+    write: a failover, a lock held)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.release = asyncio.Event()
+
+    async def write(self, work: Callable[[Connection], T], lane: Lane = Lane.MAIN) -> T:
+        if lane is Lane.OUTCOMES:
+            await self.release.wait()
+        return await super().write(work, lane)
+
+
+def test_parts_with_a_route_up_are_submitted_while_the_others_are_put_back(
+    database: Database,
+) -> None:
+    """A batch mixing parts whose route is down with parts whose route is up: putting the
+    first back waits for no submit, so a slow write of it cannot eat the claim the others need
+    to be submitted and answered."""
+    account_id = AccountAdmin(database).create("mixed", password="secret-password")
+    now = datetime.now(UTC)
+    rows = [part_row(1, account_id, now, destination="79001234567")]
+    rows.append(part_row(2, account_id, now, destination="89001234567"))
+    database.write_sync(lambda c: insert_parts(c, rows))
+    up, down = CountingSmsc(), CountingSmsc()
+    down.name, down.is_up = "down", False
+    held = OutcomesHeld(database.url)
+    dispatcher = Dispatcher(
+        held,
+        Router({"smsc": up, "down": down}, [Route("7", ("smsc",)), Route("8", ("down",))]),
+        NoEvents(),
+        DispatchSettings(idle_poll=0.02, sweep_interval=60),
+    )
+
+    async def scenario() -> None:
+        running = asyncio.create_task(dispatcher.run())
+        try:
+            async with asyncio.timeout(10):
+                while not up.taken:  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+                held.release.set()
+                while not _all_recorded(database):  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        held.close()
+    assert (up.taken, down.taken) == ([1], [])
+    states = database.read_sync(
+        lambda c: dict(c.execute(select(messages.c.id, messages.c.state)).all())
+    )
+    assert states == {1: MessageState.SENT.value, 2: MessageState.QUEUED.value}
+
+
+def _all_recorded(database: Database) -> bool:
+    query = select(messages.c.lease_until)
+    leases = database.read_sync(lambda c: c.execute(query).scalars().all())
+    return all(until is None for until in leases)

@@ -66,6 +66,9 @@ CLOCK_MARGIN_SECONDS = 1.0
 DEFERRED_MAX_DELAY = timedelta(minutes=10)
 # Results of a batch still partly with its connector are written this often (see ``_submit``).
 RESULTS_FLUSH_SECONDS = 0.5
+# A stopping dispatcher waits this long for its batches to write the results its stopped
+# connectors gave them (a write retried while the database is away would hold the stop).
+BATCHES_STOP_SECONDS = 5.0
 # Receipts that came before their part's submit result wait for it (``early_receipts``); one
 # whose part is recorded sent meanwhile is applied, one still unmatched after a day never will
 # be. Looked for every ten seconds.
@@ -173,10 +176,19 @@ class Dispatcher:
                     )
                 )
         finally:
-            for task in list(self._batches):
-                task.cancel()
-            for connector in self.connectors.values():
-                await connector.stop()
+            await self._stop_connectors()
+
+    async def _stop_connectors(self) -> None:
+        """Stop the connectors, then the batches. A connector's stop ends its submits in
+        flight with what the SMSC answered meanwhile (and gives back what it had not sent), and
+        the batches write those results; a batch cancelled first would drop the answers, and
+        the parts the SMSC took, left unrecorded, would be sent again."""
+        for connector in self.connectors.values():
+            await connector.stop()
+        if self._batches:
+            await asyncio.wait(list(self._batches), timeout=BATCHES_STOP_SECONDS)
+        for task in list(self._batches):
+            task.cancel()
 
     async def finish(self, report_grace: float) -> None:
         """Stop claiming, let the batches in flight be submitted and recorded, then keep the
@@ -245,9 +257,15 @@ class Dispatcher:
                 unroutable.append(part)
             else:
                 by_connector[connector.name].append(part)
+        work = [
+            (f"to {name}", self._submit(self.connectors[name], batch, claim))
+            for name, batch in by_connector.items()
+        ]
         if unroutable:
             # Every connector of the route is down: keep the parts queued, try again later.
-            await self._record(
+            # Written beside the submits, not before them: a slow write would eat into the
+            # claim the routable parts need for their submit.
+            put_back = self._record(
                 "",
                 [
                     SubmitResult(p.id, SubmitOutcome.RETRY, error="no connector up")
@@ -256,18 +274,13 @@ class Dispatcher:
                 parts={p.id: p for p in unroutable},
                 claim=claim,
             )
+            work.append(("of parts no connector could take", put_back))
         # Each connector's submit runs to its end, whatever another's does: the batch's slot
         # is free only once none of its parts is with a connector.
-        outcomes = await asyncio.gather(
-            *(
-                self._submit(self.connectors[name], batch, claim)
-                for name, batch in by_connector.items()
-            ),
-            return_exceptions=True,
-        )
-        for name, outcome in zip(by_connector, outcomes, strict=True):
+        outcomes = await asyncio.gather(*(step for _, step in work), return_exceptions=True)
+        for (what, _), outcome in zip(work, outcomes, strict=True):
             if isinstance(outcome, Exception):
-                log.error("dispatching a batch to %s failed", name, exc_info=outcome)
+                log.error("dispatching a batch %s failed", what, exc_info=outcome)
 
     async def _submit(
         self, connector: Connector, parts: Sequence[ClaimedPart], claim: Claim
