@@ -4,8 +4,9 @@ part was refused or waits."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -81,6 +82,18 @@ class NoEvents:
         raise AssertionError("no incoming here")
 
 
+@contextlib.asynccontextmanager
+async def running(dispatcher: Dispatcher) -> AsyncIterator[None]:
+    """The dispatcher runs for the block, which has 10 s; then it is stopped."""
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        async with asyncio.timeout(10):
+            yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 class UnreachableFirst(Database):
     """The database, whose first ``failures`` writes of submit results fail as if it were
     unreachable (nothing written)."""
@@ -118,14 +131,9 @@ def test_submit_results_are_recorded_after_failed_writes(
     )
 
     async def scenario() -> None:
-        running = asyncio.create_task(dispatcher.run())
-        try:
-            async with asyncio.timeout(10):
-                while flaky.failures or not _all_sent(database):  # noqa: ASYNC110
-                    await asyncio.sleep(0.02)
-        finally:
-            running.cancel()
-            await asyncio.gather(running, return_exceptions=True)
+        async with running(dispatcher):
+            while flaky.failures or not _all_sent(database):  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
 
     try:
         asyncio.run(scenario())
@@ -169,17 +177,12 @@ def first_outcome(dispatcher: Dispatcher, database: Database) -> Any:
     query = select(messages.c.state, messages.c.due_at, messages.c.error)
 
     async def scenario() -> Any:
-        running = asyncio.create_task(dispatcher.run())
-        try:
-            async with asyncio.timeout(10):
-                while True:
-                    row = database.read_sync(lambda c: c.execute(query).one())
-                    if row.error is not None:
-                        return row
-                    await asyncio.sleep(0.02)
-        finally:
-            running.cancel()
-            await asyncio.gather(running, return_exceptions=True)
+        async with running(dispatcher):
+            while True:
+                row = database.read_sync(lambda c: c.execute(query).one())
+                if row.error is not None:
+                    return row
+                await asyncio.sleep(0.02)
 
     return asyncio.run(scenario())
 
@@ -244,17 +247,12 @@ def test_parts_with_a_route_up_are_submitted_while_the_others_are_put_back(
     )
 
     async def scenario() -> None:
-        running = asyncio.create_task(dispatcher.run())
-        try:
-            async with asyncio.timeout(10):
-                while not up.taken:  # noqa: ASYNC110
-                    await asyncio.sleep(0.01)
-                held.release.set()
-                while not _all_recorded(database):  # noqa: ASYNC110
-                    await asyncio.sleep(0.02)
-        finally:
-            running.cancel()
-            await asyncio.gather(running, return_exceptions=True)
+        async with running(dispatcher):
+            while not up.taken:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            held.release.set()
+            while not _all_recorded(database):  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
 
     try:
         asyncio.run(scenario())
