@@ -96,3 +96,27 @@ def test_a_part_claimed_the_most_times_a_count_keeps_is_claimed_again(
     # PostgreSQL failed the whole claim on it ("smallint out of range"): no part was claimed.
     (claimed,) = database.write_sync(lambda c: claim_due(c, later, later, 10))
     assert claimed.attempts == MAX_ATTEMPTS_COUNTED
+
+
+def test_a_backlog_of_either_waiting_state_holds_back_none_of_the_other(
+    database: Database,
+) -> None:
+    account_id = AccountAdmin(database).create("backlog", password="secret-password")
+    scheduled = MessageState.SCHEDULED.value
+    queued = [part_row(i, account_id, NOW) for i in range(1, 101)]
+    due = [part_row(i, account_id, NOW, state=scheduled) for i in range(101, 106)]
+    database.write_sync(lambda c: insert_parts(c, queued + due))
+    later = NOW + timedelta(seconds=1)
+    # Queued parts that fill batch after batch: the scheduled ones still go in the first.
+    first = database.write_sync(lambda c: claim_due(c, later, later, 10))
+    assert [part.id for part in first] == [*range(1, 6), *range(101, 106)]
+    # The room one state leaves goes to the other.
+    second = database.write_sync(lambda c: claim_due(c, later, later, 10))
+    assert [part.id for part in second] == list(range(6, 16))
+    # And the other way round: a scheduled campaign and a few parts sent meanwhile.
+    campaign = [part_row(i, account_id, NOW, state=scheduled) for i in range(201, 301)]
+    codes = [part_row(i, account_id, NOW) for i in range(301, 304)]
+    database.write_sync(lambda c: c.execute(messages.delete()))
+    database.write_sync(lambda c: insert_parts(c, campaign + codes))
+    third = database.write_sync(lambda c: claim_due(c, later, later, 10))
+    assert [part.id for part in third] == [*range(201, 208), *range(301, 304)]

@@ -168,15 +168,33 @@ _CLAIM = {state: _claim_statement(state) for state in _WAITING}
 def claim_due(
     connection: Connection, now: datetime, lease_until: datetime, limit: int
 ) -> list[ClaimedPart]:
-    """Lease up to ``limit`` parts that are due."""
+    """Lease up to ``limit`` parts that are due.
+
+    Each waiting state has an equal share of the batch, and then the room the others left:
+    a backlog of parts sent now (a campaign going out at its TPS) never holds back parts
+    scheduled for now, nor a scheduled campaign the one-time codes sent meanwhile.
+    """
+    share = -(-limit // len(_WAITING))
     claimed: list[ClaimedPart] = []
+    more: list[str] = []  # the states that filled their share, and may have more due
     for state in _WAITING:
-        room = limit - len(claimed)
-        if room <= 0:
-            break
-        rows = _CLAIM[state].rows(connection, now=now, lease_until=lease_until, limit=room)
-        claimed.extend(ClaimedPart(*row) for row in rows)
+        taken = _claim_rows(connection, state, now, lease_until, min(share, limit - len(claimed)))
+        claimed += taken
+        if len(taken) == share:
+            more.append(state)
+    for state in more:
+        if len(claimed) < limit:
+            claimed += _claim_rows(connection, state, now, lease_until, limit - len(claimed))
     return sorted(claimed, key=lambda part: part.id)
+
+
+def _claim_rows(
+    connection: Connection, state: str, now: datetime, lease_until: datetime, limit: int
+) -> list[ClaimedPart]:
+    if limit <= 0:
+        return []
+    rows = _CLAIM[state].rows(connection, now=now, lease_until=lease_until, limit=limit)
+    return [ClaimedPart(*row) for row in rows]
 
 
 def release_lapsed_leases(connection: Connection, now: datetime) -> int:
