@@ -130,6 +130,39 @@ def test_a_receipt_waits_for_its_part_though_an_ended_part_had_the_same_id(
     }
 
 
+def test_parts_awaiting_reports_under_one_id_take_its_receipts_in_turn(
+    database: Database,
+) -> None:
+    ids = queued_parts(database, 2)
+    database.write_sync(lambda c: claim_due(c, NOW, CLAIMED_UNTIL, 10))
+    # The SMSC gave "26" to the first part and, its count restarted, to the second while the
+    # first still awaited its report.
+    later = NOW + timedelta(minutes=5)
+    for part_id, submitted_at in ((ids[0], NOW), (ids[1], later)):
+        database.write_sync(
+            partial(
+                record_accepted,
+                connector=CONNECTOR,
+                accepted=[(part_id, "26")],
+                now=submitted_at,
+                with_callback=(),
+                claimed_until=CLAIMED_UNTIL,
+            )
+        )
+    first = ("26", MessageState.DELIVERED, later, None)
+    # Repeated, in its batch and in the next: it ends the part submitted first, and no other.
+    database.write_sync(lambda c: apply_receipts(c, CONNECTOR, [first, first]))
+    database.write_sync(lambda c: apply_receipts(c, CONNECTOR, [first]))
+    assert database.read_sync(states) == {
+        1: (MessageState.DELIVERED.value, "26", None),
+        2: (MessageState.SENT.value, "26", None),
+    }
+    second = ("26", MessageState.NOT_DELIVERED, later + timedelta(minutes=1), "absent")
+    database.write_sync(lambda c: apply_receipts(c, CONNECTOR, [second]))
+    assert database.read_sync(states)[2] == (MessageState.NOT_DELIVERED.value, "26", "absent")
+    assert database.read_sync(lambda c: c.execute(select(early_receipts)).all()) == []
+
+
 def test_a_receipt_dated_before_the_submit_reports_the_submit_and_its_repeat_is_dropped(
     database: Database,
 ) -> None:

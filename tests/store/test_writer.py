@@ -163,10 +163,11 @@ def test_a_deadlock_victim_is_written_again(database: Database, pieces: int) -> 
         nonlocal attempts
         attempts += 1
         # The writer waits first, and checks for a cycle long before the other: it is the
-        # victim. Its check comes a second after it began to wait, by when the other, which
-        # waits for it to wait, has closed the cycle even on a loaded machine (a check that
-        # finds no cycle is not made again, and the other would then be the victim).
-        connection.execute(text("SET LOCAL deadlock_timeout = '1s'"))
+        # victim. Its check comes three seconds after it began to wait, by when the other,
+        # which waits for it to wait, has closed the cycle even on a loaded machine (a check
+        # that finds no cycle is not made again, and the other would then be the victim; with
+        # one second, that happened once in a full run beside other test processes).
+        connection.execute(text("SET LOCAL deadlock_timeout = '3s'"))
         connection.execute(lock, {"id": 2})
         writer_holds_2.set()
         connection.execute(lock, {"id": 1})

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -513,6 +513,11 @@ def _parts_of_receipts(
     return _PARTS_BY_SMSC_ID.rows(connection, smsc_ids, connector=connector)
 
 
+def _submitted_first(part: tuple[int, datetime | None]) -> tuple[datetime, int]:
+    part_id, submitted_at = part
+    return (submitted_at or datetime.min.replace(tzinfo=UTC), part_id)
+
+
 def apply_receipts(
     connection: Connection,
     connector: str,
@@ -538,12 +543,29 @@ def apply_receipts(
         awaiting[smsc_id].append((part_id, submitted_at))
         if has_callback:
             with_callback.add(part_id)
-    # A part's first receipt wins, as it would with a statement per receipt (one statement
-    # over all of them would take any).
+
+    def repeated(smsc_id: str, done_at: datetime) -> bool:
+        return any(
+            report_date(done_at, submitted_at) == reported_at
+            for submitted_at, reported_at in ended[smsc_id]
+        )
+
+    # One receipt ends one part, and a part's first receipt wins, as it would with a
+    # statement per receipt (one statement over all of them would take any). Parts awaiting
+    # a report under one id (given again while an earlier part still awaited its report) take
+    # its receipts in the order they were submitted, and a repeat of a receipt takes none:
+    # one receipt ending them all would report parts delivered that never were.
+    unmatched = {
+        smsc_id: sorted(parts, key=_submitted_first) for smsc_id, parts in awaiting.items()
+    }
     matched: dict[int, tuple[MessageState, datetime, str | None]] = {}
-    for smsc_id, state, done_at, error in receipts:
-        for part_id, submitted_at in awaiting.get(smsc_id, ()):
-            matched.setdefault(part_id, (state, report_date(done_at, submitted_at), error))
+    for receipt in dict.fromkeys(receipts):
+        smsc_id, state, done_at, error = receipt
+        parts = unmatched.get(smsc_id)
+        if parts and not repeated(smsc_id, done_at):
+            part_id, submitted_at = parts.pop(0)
+            matched[part_id] = (state, report_date(done_at, submitted_at), error)
+            ended[smsc_id].append((submitted_at, matched[part_id][1]))
     if with_callback:
         enqueue_receipt_callbacks(
             connection,
@@ -574,11 +596,7 @@ def apply_receipts(
             "error": kept_error(error),
         }
         for smsc_id, state, done_at, error in receipts
-        if smsc_id not in awaiting
-        and not any(
-            report_date(done_at, submitted_at) == reported_at
-            for submitted_at, reported_at in ended[smsc_id]
-        )
+        if smsc_id not in awaiting and not repeated(smsc_id, done_at)
     ]
     if early:
         _KEEP_EARLY_RECEIPT.execute_many(connection, early)
