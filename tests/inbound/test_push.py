@@ -213,3 +213,17 @@ def test_no_push_once_the_webhook_is_cleared(inbound_server: Inbound, receivers:
     time.sleep(0.5)
     assert receiver.received == []
     assert not [job for job in inbound_server.push_jobs() if job.url == receiver.url]
+
+
+def test_a_callback_to_the_gateways_own_network_is_never_made(
+    own_server: Callable[..., Inbound], receivers: Receivers
+) -> None:
+    """By default (no SMSGATE_PUSH_PRIVATE_ADDRESSES) a client's callback_url on a loopback
+    address gets no request: it could reach the services of the gateway's own network."""
+    server = own_server(push_private_addresses="false")
+    receiver = receivers().start()
+    account = server.account()
+    send_ok(account, "79001112233", "hi", callback_url=receiver.url)
+    failed = wait_for(lambda: [job for job in server.push_jobs() if job.error], timeout=10)
+    assert "resolves to no public address" in failed[0].error, failed[0].error
+    assert receiver.received == []

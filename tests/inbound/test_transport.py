@@ -73,7 +73,7 @@ def serve(
         listening = await asyncio.start_server(server.handle, "127.0.0.1", 0, ssl=server_tls)
         port = listening.sockets[0].getsockname()[1]
         scheme = "https" if server_tls else "http"
-        transport = PushTransport(client_tls)
+        transport = PushTransport(client_tls, private_addresses=True)
         try:
             await test(server, f"{scheme}://localhost:{port}/hook?a=1", transport)
         finally:
@@ -221,7 +221,7 @@ def test_kept_connections_are_bounded_in_number_and_time(monkeypatch: pytest.Mon
         servers = [Server(always(OK)) for _ in range(7)]
         listening = [await asyncio.start_server(s.handle, "127.0.0.1", 0) for s in servers]
         urls = [f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/" for server in listening]
-        pusher = PushTransport()
+        pusher = PushTransport(private_addresses=True)
         try:
             for url in urls[:6]:
                 assert (await post(pusher, url)).status_code == 200
@@ -281,7 +281,7 @@ def test_a_slow_name_server_holds_up_pushes_only(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(socket, "getaddrinfo", slow_for_one_name)
 
     async def main() -> float:
-        pusher = PushTransport()
+        pusher = PushTransport(private_addresses=True)
         try:
             lookups = [
                 asyncio.ensure_future(post(pusher, "http://slow.example/hook", b"{}"))

@@ -95,7 +95,7 @@ class PushTransport(httpx.AsyncBaseTransport):
     public addresses only, unless ``private_addresses``."""
 
     def __init__(
-        self, ssl_context: ssl.SSLContext | None = None, *, private_addresses: bool = True
+        self, ssl_context: ssl.SSLContext | None = None, *, private_addresses: bool = False
     ) -> None:
         self._ssl = ssl_context or ssl.create_default_context()
         self._private_addresses = private_addresses
