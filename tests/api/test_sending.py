@@ -760,7 +760,7 @@ def test_bulk_of_100000_recipients_as_multipart_is_parsed(
         },
         files={"file": ("a.txt", b"")},
     )
-    assert_error(response, 5)
+    assert assert_error(response, 5) == "Not enough credits: the request costs 100000.00"
 
 
 # --- flood ---------------------------------------------------------------------------------

@@ -149,9 +149,16 @@ def test_receipts_match_every_part_and_the_window_holds(gateway: Gateway) -> Non
 
 
 def test_receipts_racing_ahead_of_their_resps_still_match(gateway: Gateway) -> None:
+    smsc = gateway.smscs["racing"]
+    before = smsc.stats()
     account = gateway.account()
     send_bulk(account, numbers("7902", 200), "Racing receipts")
     wait_delivered(account, 200)
+    after = smsc.stats()
+    # Through the racing SMSC, each receipt sent ahead of its resp and acknowledged.
+    assert after["accepted"] - before["accepted"] == 200
+    assert after["receipts_acked"] - before["receipts_acked"] == 200
+    assert after["receipts_refused"] == before["receipts_refused"]
 
 
 def test_receipts_racing_ahead_from_smpp34_still_match(gateway: Gateway) -> None:
