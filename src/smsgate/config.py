@@ -47,6 +47,12 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///./var/smsgate.db"
     data_dir: Path = Path("./var")
+    reports_dir: Path | None = Field(
+        default=None,
+        description="Report files, built by the delivering process and downloaded from any "
+        "API process: one folder all hosts share when they run apart (default: "
+        "<data_dir>/reports).",
+    )
     host: str = "127.0.0.1"
     port: int = Field(
         default=8080, ge=1, le=65535, description="Plain HTTP port (unless plain_http is false)."
@@ -221,9 +227,9 @@ class Settings(BaseSettings):
     )
 
     @property
-    def reports_dir(self) -> Path:
-        """Where report files are written."""
-        return self.data_dir / "reports"
+    def reports_folder(self) -> Path:
+        """Where report files are written and read."""
+        return self.reports_dir if self.reports_dir is not None else self.data_dir / "reports"
 
     @field_validator("default_timezone")
     @classmethod

@@ -160,7 +160,7 @@ class Platform:
         return ReportBuilder(
             self.database,
             BuilderSettings(
-                reports_dir=self.settings.reports_dir,
+                reports_dir=self.settings.reports_folder,
                 retention=timedelta(seconds=self.settings.report_retention_seconds),
                 builders=self.settings.report_builders,
                 lease=timedelta(seconds=self.settings.report_lease_seconds),

@@ -96,7 +96,7 @@ def test_a_process_whose_dispatcher_is_not_running_is_not_ready(
 def test_delivery_stopped_by_an_error_starts_again(database_url: str, tmp_path: Path) -> None:
     settings = Settings(database_url=database_url, data_dir=tmp_path)
     platform = Platform.open(settings)
-    settings.reports_dir.write_bytes(b"")  # a file where the reports folder must be
+    settings.reports_folder.write_bytes(b"")  # a file where the reports folder must be
 
     async def scenario() -> None:
         delivery = asyncio.create_task(platform.run_delivery())
@@ -104,7 +104,7 @@ def test_delivery_stopped_by_an_error_starts_again(database_url: str, tmp_path: 
             await asyncio.sleep(0.3)
             assert not delivery.done()  # stopped by the error, not ended with it
             assert not platform.dispatcher_running
-            settings.reports_dir.unlink()  # the cause is gone: the next start works
+            settings.reports_folder.unlink()  # the cause is gone: the next start works
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 10
             while not platform.dispatcher_running:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -185,3 +186,19 @@ def test_a_report_left_building_by_a_dead_server_is_built_after_restart(
     header, (message_id, *_) = csv_rows(built)
     assert header[0] == "Message ID" and message_id.isdigit()
     assert status(deployment, report_id) == "ready"
+
+
+def test_report_files_go_to_the_reports_folder_the_settings_name(
+    spawn: Callable[..., Deployment], tmp_path: Path
+) -> None:
+    """A folder apart from the data folder: the one all hosts share when API processes and
+    workers run on different hosts (each host keeps its own data folder)."""
+    shared = tmp_path / "shared-reports"
+    deployment = spawn(reports_dir=str(shared))
+    account = deployment.make_account()
+    seed(deployment.database, account, [Seed(minutes=1)])
+    report_id = order(account)
+    download = ready(account, report_id)
+    files = [path.read_bytes() for path in shared.iterdir() if path.is_file()]
+    assert files == [download.content]
+    assert not (deployment.process.workdir / "var" / "reports").exists()

@@ -62,7 +62,7 @@ async def all_stat(call: ApiCall) -> int | FileAnswer:
             platform.database,
             account.id,
             reports.parse_report_id(raw_id),
-            platform.settings.reports_dir,
+            platform.settings.reports_folder,
         )
         return FileAnswer(found.content, found.size, found.format.media_type, found.download_name)
     state = call.params.get("state")
