@@ -15,7 +15,6 @@ from smsgate.domain.numbering import (
     RegionStatus,
     SubjectZones,
     build_registry,
-    load_registry,
     parse_numbering_file,
     parse_subject_zones,
 )
@@ -23,6 +22,11 @@ from smsgate.services.numbering_data import load_packaged_registry
 from tests.numbering.helpers import packaged_path
 
 HEADER_8 = "АВС/ DEF;От;До;Емкость;Оператор;Регион;Территория ГАР;ИНН"
+
+
+def load_registry(numbering: bytes | str, subject_zones: bytes | str) -> NumberingRegistry:
+    """The registry of a numbering file and a subject table."""
+    return build_registry(parse_numbering_file(numbering), parse_subject_zones(subject_zones))
 
 
 def lines_of(numbering: bytes) -> list[list[str]]:

@@ -6,11 +6,20 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import psutil
+from sqlalchemy import Connection, select
 
+from smsgate.store.schema import leases
 from tests.server import ServerProcess, stop_process
+
+
+def lease_holders(connection: Connection) -> dict[str, tuple[str, datetime]]:
+    """Every lease: name -> (holder, expires_at)."""
+    rows = connection.execute(select(leases.c.name, leases.c.holder, leases.c.expires_at))
+    return {name: (holder, expires_at) for name, holder, expires_at in rows}
 
 
 class WorkerProcess:

@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import Connection, select, update
 
 from smsgate.store.database import Database
-from smsgate.store.leases import Lease, LeaseLost, lease_holders, process_identity
+from smsgate.store.leases import Lease, LeaseLost, process_identity
 from smsgate.store.schema import leases
+from tests.scale.processes import lease_holders
 
 TTL = timedelta(seconds=0.6)
 

@@ -18,10 +18,9 @@ import pytest
 from smsgate.domain.states import MessageState
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database
-from smsgate.store.leases import lease_holders
 from tests.api.helpers import Deployment, message_rows, send_ok, state, wait_for
 from tests.hardening.helpers import sample, scrape
-from tests.scale.processes import WorkerProcess, spawned_children
+from tests.scale.processes import WorkerProcess, lease_holders, spawned_children
 from tests.server import ServerProcess
 from tests.smpp_interop.gateway import TEST_CONNECTOR, numbers, send_bulk, settings_file
 from tests.smpp_interop.smsc import NodeSmsc, node_ready

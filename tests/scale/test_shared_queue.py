@@ -19,12 +19,11 @@ from sqlalchemy import Connection, Row, func, select
 from smsgate.domain.states import MessageState
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database
-from smsgate.store.leases import lease_holders
 from smsgate.store.migrate import upgrade
 from smsgate.store.schema import messages, simulator_parts
 from tests.api.helpers import assert_ok, balance, creds, wait_for
 from tests.conftest import new_account
-from tests.scale.processes import WorkerProcess
+from tests.scale.processes import WorkerProcess, lease_holders
 from tests.server import ServerProcess
 
 PARTS = 20_000

@@ -435,8 +435,3 @@ def build_registry(numbering: NumberingFile, subjects: SubjectZones) -> Numberin
         capacity_mismatch_lines=tuple(mismatches),
     )
     return NumberingRegistry(ranges, report)
-
-
-def load_registry(numbering: bytes | str, subject_zones: bytes | str) -> NumberingRegistry:
-    """Parse a numbering file and a subject table and build the registry."""
-    return build_registry(parse_numbering_file(numbering), parse_subject_zones(subject_zones))

@@ -105,12 +105,6 @@ def give_up_lease(connection: Connection, name: str, holder: str) -> None:
     connection.execute(delete(leases).where(leases.c.name == name, leases.c.holder == holder))
 
 
-def lease_holders(connection: Connection) -> dict[str, tuple[str, datetime]]:
-    """Every lease: name -> (holder, expires_at)."""
-    rows = connection.execute(select(leases.c.name, leases.c.holder, leases.c.expires_at))
-    return {name: (holder, expires_at) for name, holder, expires_at in rows}
-
-
 class LeaseLost(Exception):
     """The lease could not be renewed in time: the work it guarded was stopped."""
 
