@@ -50,6 +50,17 @@ def endpoint_params(kind: str, account: Account) -> dict[str, str]:
             params.update(whole_period())
         case "send":
             params.update(sourceAddress=SENDER, destinationAddress=PHONE, data="Hello")
+        case "by_time":
+            # A local time long past: due now in any zone.
+            params.update(
+                sourceAddress=SENDER,
+                destinationAddress=PHONE,
+                data="Hello",
+                sendDate="2020-01-01T10:00:00",
+            )
+        case "incoming":
+            period = whole_period()
+            params.update(minDateUTC=period["startDateTime"], maxDateUTC=period["endDateTime"])
         case "bulk":
             params.update(
                 sourceAddress=SENDER, destinationAddresses=f"{PHONE},{OTHER_PHONE}", data="Hello"
@@ -83,8 +94,10 @@ def check_answer(kind: str, response: httpx.Response) -> None:
                 "Expired": 0,
                 "DeliveryRatio": 0,
             }
-        case "send" | "packet":
+        case "send" | "by_time" | "packet":
             assert_ids(body, 1)
+        case "incoming":
+            assert body == []
         case "bulk":
             assert_ids(body, 2)
         case _:
@@ -102,8 +115,10 @@ ALIASES = [
     ("State/state.php", "state"),
     ("Statistic/", "statistic"),
     ("Send/SendSms/", "send"),
+    ("Send/SendByTime/", "by_time"),
     ("Send/SendBulk/", "bulk"),
     ("Send/SendBulkPacket/", "packet"),
+    ("Incoming/", "incoming"),
 ]
 
 
