@@ -192,9 +192,7 @@ def test_password_change_keeps_sessions_and_retires_the_old_api_password(
     assert_ok(get_balance(client, **creds(account)))  # the old API password is now cached
 
     admin.set_passwords(account.login, password="new-password", api_password="new-api-password")
-    started = time.monotonic()
     wait_for(lambda: get_balance(client, **creds(account)).status_code == 401, timeout=1)
-    assert time.monotonic() - started < 1
     assert_error(get_balance(client, **creds(account)), 4)
     assert_ok(get_balance(client, login=account.login, **{"pass": "new-api-password"}))
     # API keys survive a password change

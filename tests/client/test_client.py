@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -151,7 +152,8 @@ def test_send_command(
         tmp_path, "send", "Hello", "--to", PHONE, "--to", MTS, *common, stdin=account.password
     )
     assert sent.returncode == 0, sent.stderr
-    assert len(eval(sent.stdout)) == 2  # a JSON list of two id strings
+    ids = json.loads(sent.stdout)
+    assert len(ids) == 2 and all(part_id.isdigit() for part_id in ids), ids
     refused = smsgate(tmp_path, "send", "Hello", "--to", "123", *common, stdin=account.password)
     assert refused.returncode == 1
     assert refused.stderr.startswith("error: HTTP 400, Code 2: ")

@@ -7,6 +7,7 @@ import asyncio
 import time
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import Connection
 
 from smsgate.store.database import Database
@@ -20,11 +21,14 @@ from smsgate.store.statistics import (
 )
 
 
+@pytest.mark.parametrize("databases", ["sqlite"], indirect=True)
+def test_on_sqlite_there_are_no_statistics_to_keep(database: Database) -> None:
+    # Returns at once instead of looping.
+    asyncio.run(asyncio.wait_for(keep_statistics(database, interval=0), 1))
+
+
+@pytest.mark.parametrize("databases", ["postgresql"], indirect=True)
 def test_a_table_that_grew_is_analyzed_once(database: Database) -> None:
-    if database.dialect == "sqlite":
-        # Returns at once instead of looping: nothing to keep.
-        asyncio.run(asyncio.wait_for(keep_statistics(database, interval=0), 1))
-        return
     default_target = database.read_sync(_statistics_target)
     now = datetime.now(UTC)
     messages = [("79001234567", "1234", f"message {index}") for index in range(MIN_CHANGES + 1)]

@@ -100,7 +100,7 @@ RECEIPT_WORDS += ["2403151231", "999999999999", "err:", "text:", " ", "\x00", "f
 def test_receipts(text: str, data_coding: int, state: int | None, tlv_id: str | None) -> None:
     message = text.encode("utf-16-be" if data_coding == 8 else "utf-8")
     with contextlib.suppress(ReceiptError):
-        delivery_report(
+        report = delivery_report(
             "c",
             message,
             data_coding,
@@ -108,6 +108,7 @@ def test_receipts(text: str, data_coding: int, state: int | None, tlv_id: str | 
             receipted_message_id=tlv_id,
             message_state=state,
         )
+        assert report is None or (report.connector == "c" and report.smsc_id), report
 
 
 @FUZZ

@@ -58,6 +58,7 @@ def test_statements_after_a_failed_one_run_on_the_same_connection(database: Data
     asyncio.run(scenario())
 
 
+@pytest.mark.parametrize("databases", ["sqlite"], indirect=True)
 def test_a_scalar_read_leaves_no_statement_open(database: Database) -> None:
     """``Prepared.scalar`` reads its whole result: left unfinished on the reused driver cursor,
     a SQLite statement kept its connection's read snapshot, so the WAL could not be
@@ -68,11 +69,10 @@ def test_a_scalar_read_leaves_no_statement_open(database: Database) -> None:
     database.write_sync(lambda c: insert_parts(c, rows))
     first_id = Prepared(select(messages.c.id).order_by(messages.c.id))
     assert database.write_sync(first_id.scalar) == 1
-    if database.dialect == "sqlite":
-        path = database.write_engine.url.database
-        with contextlib.closing(sqlite3.connect(str(path))) as other:
-            busy, _, _ = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        assert busy == 0
+    path = database.write_engine.url.database
+    with contextlib.closing(sqlite3.connect(str(path))) as other:
+        busy, _, _ = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    assert busy == 0
 
 
 def test_a_lost_connection_costs_one_write(database: Database) -> None:
