@@ -4,6 +4,7 @@ malformed PDUs, reconnection and TLS."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 import ssl
 import time
@@ -121,17 +122,28 @@ def test_a_stopped_session_started_again_binds_again(smscs: MakeSmsc) -> None:
 
 def test_bad_password_is_refused_and_retried_with_backoff(smscs: MakeSmsc) -> None:
     smsc = smscs()
-    session = Session(config(smsc, password="wrong"), acknowledge)
+    session = Session(
+        config(smsc, password="wrong", reconnect_delay=0.1, reconnect_max_delay=0.4), acknowledge
+    )
+    failed_at: list[float] = []
 
     async def work(session: Session) -> None:
-        await until(lambda: session.counters.bind_failures >= 3)
+        while len(failed_at) < 6:
+            if session.counters.bind_failures > len(failed_at):
+                failed_at.append(time.monotonic())
+            await asyncio.sleep(0.002)
         assert not session.is_bound
         (reply,) = await asyncio.gather(*session.submit([submit_sm()]))
         assert reply.status is None, reply
 
     run(session, work, bind=False)
     assert "ESME_RINVPASWD" in session.last_error
-    assert smsc.stats()["bind_refused"] >= 3
+    assert smsc.stats()["bind_refused"] >= 6
+    # The waits double from 0.1 s up to 0.4 s (each up to a fifth shorter: jitter), plus a
+    # bind's round trip.
+    gaps = [later - earlier for earlier, later in itertools.pairwise(failed_at)]
+    assert 0.08 <= gaps[0] < 0.25 and gaps[2] >= 0.3, gaps
+    assert all(gap < 0.8 for gap in gaps), gaps
 
 
 def test_window_is_never_exceeded(smscs: MakeSmsc) -> None:
