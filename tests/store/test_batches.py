@@ -306,6 +306,7 @@ def test_receipts_never_find_their_parts_by_state_whatever_the_statistics(
         statement, params = _APPLY_RECEIPT._per_row, {name: v[0] for name, v in receipts.items()}
     plan = database.read_sync(partial(query_plan, statement=statement, params=params))
     if database.dialect == "postgresql":
+        # By the primary key, or (a small table) a hash of all of it: never the state index.
         assert "ix_messages_state_due_at" not in plan, plan
     else:
         assert "USING INTEGER PRIMARY KEY" in plan, plan
@@ -431,3 +432,5 @@ def test_waiting_receipts_find_their_parts_by_operator_id(database: Database) ->
     # for each receipt kept (a second for ten receipts among 200,000 sent parts).
     plan = database.read_sync(partial(query_plan, statement=_WAITING_RECEIPTS, params={}))
     assert "ix_messages_state_due_at" not in plan, plan
+    if database.dialect == "sqlite":  # PostgreSQL plans an empty table as a scan of it
+        assert "ix_messages_connector_smsc_id" in plan, plan
