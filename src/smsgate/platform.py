@@ -18,7 +18,7 @@ from smsgate.delivery.connector import Connector, ConnectorEvents
 from smsgate.delivery.connectors.simulator import SimulatedSmsc
 from smsgate.delivery.connectors.smpp import SmppConnector, smpp_router
 from smsgate.delivery.dispatcher import Dispatcher, DispatchSettings
-from smsgate.delivery.ownership import ExclusiveConnector
+from smsgate.delivery.ownership import BINDS_LEASE, BindOwnership
 from smsgate.delivery.routing import Route, Router
 from smsgate.delivery.status import ConnectorGauges, publish_status
 from smsgate.inbound.events import CountedEvents, InboundEvents
@@ -123,11 +123,10 @@ class Platform:
         return Lease(self.database, name, self.identity, ttl)
 
     def dispatcher(self, events: ConnectorEvents) -> Dispatcher:
-        # Each SMPP bind is run by one process at a time, whatever the number of workers.
+        # The SMPP binds are run by one process at a time, whatever the number of workers.
+        binds = BindOwnership(self.lease(BINDS_LEASE))
         connectors: dict[str, Connector] = {
-            name: ExclusiveConnector(connector, self.lease(f"connector:{name}"))
-            if isinstance(connector, SmppConnector)
-            else connector
+            name: binds.exclusive(connector) if isinstance(connector, SmppConnector) else connector
             for name, connector in self.router.connectors.items()
         }
         return Dispatcher(
@@ -203,20 +202,33 @@ class Platform:
         failures = 0
         while True:
             started = time.monotonic()
+            attempt = asyncio.create_task(self._deliver_holding(lease))
             try:
-                if lease is None:
-                    await self._deliver()
-                else:
-                    async with lease.hold():
-                        await self._deliver()
-            except LeaseLost:
+                # Waited for, not awaited: a stop cancels this task itself. Awaited, its
+                # cancellation went through the attempt's TaskGroups, and Python 3.11's can drop
+                # one that comes as a task of theirs fails: delivery then went on restarting.
+                await asyncio.wait([attempt])
+            except asyncio.CancelledError:
+                attempt.cancel()
+                await asyncio.gather(attempt, return_exceptions=True)
+                raise
+            error = attempt.exception()
+            if isinstance(error, LeaseLost):
                 log.error("the delivery lease was lost: delivery stopped; standing by")
                 continue
-            except Exception:
-                failures = 1 if time.monotonic() - started > DELIVERY_RESTART_CAP else failures + 1
-                pause = doubled(DELIVERY_RESTART_SECONDS, failures - 1, DELIVERY_RESTART_CAP)
-                log.exception("delivery stopped on an error: starting it again in %.0f s", pause)
-                await asyncio.sleep(pause)
+            failures = 1 if time.monotonic() - started > DELIVERY_RESTART_CAP else failures + 1
+            pause = doubled(DELIVERY_RESTART_SECONDS, failures - 1, DELIVERY_RESTART_CAP)
+            log.error(
+                "delivery stopped on an error: starting it again in %.0f s", pause, exc_info=error
+            )
+            await asyncio.sleep(pause)
+
+    async def _deliver_holding(self, lease: Lease | None) -> None:
+        if lease is None:
+            await self._deliver()
+            return
+        async with lease.hold():
+            await self._deliver()
 
     async def _deliver(self) -> None:
         async with asyncio.TaskGroup() as tasks:

@@ -8,17 +8,19 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
+from smsgate.delivery.ownership import BINDS_LEASE
 from smsgate.domain.states import MessageState
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database
 from tests.api.helpers import Deployment, message_rows, send_ok, state, wait_for
+from tests.conftest import Account
 from tests.hardening.helpers import sample, scrape
 from tests.scale.processes import WorkerProcess, lease_holders, spawned_children
 from tests.server import ServerProcess
@@ -154,38 +156,59 @@ def node_smsc() -> Iterator[NodeSmsc]:
     smsc.stop()
 
 
-def test_an_smpp_bind_is_run_by_one_worker_and_taken_over_when_it_dies(
+def test_the_smpp_binds_are_run_by_one_worker_and_taken_over_together_when_it_dies(
     database: Database, database_url: str, tmp_path: Path, node_smsc: NodeSmsc
 ) -> None:
+    """Two connectors, three workers: one worker binds both, the others stand by and, once it
+    dies, one of them binds both in its turn; split between them, each worker would claim the
+    other's parts too and put them back for it a retry delay later."""
+    other_smsc = NodeSmsc().start()
+    smscs = {"main": node_smsc, "other": other_smsc}
     config = settings_file(
-        tmp_path / "smpp.toml", {"main": {**TEST_CONNECTOR, "port": node_smsc.port}}, []
+        tmp_path / "smpp.toml",
+        {name: {**TEST_CONNECTOR, "port": smsc.port} for name, smsc in smscs.items()},
+        [("7916", ["main"]), ("7917", ["other"])],
     )
     smpp = {**FAST, "config": str(config)}
     api = ServerProcess(database_url, tmp_path, **smpp).start("--no-dispatch")
-    workers = [WorkerProcess(database_url, tmp_path, f"worker-{n}", **smpp) for n in (1, 2)]
+    workers = [WorkerProcess(database_url, tmp_path, f"worker-{n}", **smpp) for n in (1, 2, 3)]
     try:
         for worker in workers:
             worker.start()
-        node_smsc.wait_event(lambda event: event["event"] == "bound")
         account = deployment(api, database).make_account()
-        first = send_bulk(account, numbers("7916", 20), "Before")
-        wait_for(lambda: all(state(account, i)["State"] == 0 for i in first), timeout=20)
-        # The standby never bound: one bind for the platform.
-        assert node_smsc.stats()["binds"] == 1
-
-        owner = next(w for w in workers if f":{w.pid}:" in _lease_holder(database))
-        owner.kill()
-        node_smsc.wait_event(lambda event: event["event"] == "bound", timeout=20)
-        later = send_bulk(account, numbers("7917", 20), "After")
-        wait_for(lambda: all(state(account, i)["State"] == 0 for i in later), timeout=20)
-        assert node_smsc.stats()["binds"] == 2
+        for run in (1, 2):
+            for smsc in smscs.values():
+                smsc.wait_event(lambda event: event["event"] == "bound", timeout=20)
+            _send_delivered(account, [*numbers("7916", 10), *numbers("7917", 10)])
+            owner = next(w for w in workers if f":{w.pid}:" in _lease_holder(database))
+            # Both binds are the owner's, once each; the standbys bound neither.
+            assert [smsc.stats()["binds"] for smsc in smscs.values()] == [run, run]
+            for worker in workers:
+                expected = {smsc.port for smsc in smscs.values()} if worker is owner else set()
+                assert _smsc_ports(worker.pid, smscs.values()) == expected
+            if run == 1:
+                owner.kill()
+                workers.remove(owner)
     finally:
         for worker in workers:
             worker.kill()
         api.stop()
+        other_smsc.stop()
+
+
+def _send_delivered(account: Account, destinations: list[str]) -> None:
+    sent = send_bulk(account, destinations, "Through either bind")
+    wait_for(lambda: all(state(account, i)["State"] == 0 for i in sent), timeout=20)
+
+
+def _smsc_ports(pid: int, smscs: Iterable[NodeSmsc]) -> set[int]:
+    """The ports of ``smscs`` that the process has a connection to."""
+    ports = {smsc.port for smsc in smscs}
+    connections = psutil.Process(pid).net_connections("tcp")
+    return {c.raddr.port for c in connections if c.raddr and c.raddr.port in ports}
 
 
 def _lease_holder(database: Database) -> str:
     holders = database.read_sync(lease_holders)
-    name = "delivery" if database.dialect == "sqlite" else "connector:main"
+    name = "delivery" if database.dialect == "sqlite" else BINDS_LEASE
     return holders[name][0]

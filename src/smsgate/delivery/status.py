@@ -36,7 +36,7 @@ def status_dir(data_dir: Path) -> Path:
 def _run_here(connector: Connector) -> Connector | None:
     """The connector itself if this process runs it; None for a bind another worker owns."""
     if isinstance(connector, ExclusiveConnector):
-        return connector.connector if connector.lease.held else None
+        return connector.connector if connector.held else None
     return connector
 
 

@@ -303,7 +303,7 @@ contacts = Table(
     Column("fields", JSON, nullable=False),
 )
 
-# What only one live process may do at a time: an SMPP bind (``connector:<name>``), or on SQLite
+# What only one live process may do at a time: the SMPP binds (``smpp-binds``), or on SQLite
 # the dispatching itself. The holder renews ``expires_at`` while it lives; once it lapses any
 # process may take the lease over.
 leases = Table(
