@@ -33,6 +33,7 @@ from smsgate.delivery.connectors.simulator import queue_incoming
 from smsgate.delivery.status import read_status, status_dir
 from smsgate.domain.errors import InvalidArgument
 from smsgate.domain.inbound_routing import RoutingRuleError, normalize_number
+from smsgate.domain.money import decimal_text
 from smsgate.domain.numbering import NumberingError
 from smsgate.domain.phone import normalize_phone
 from smsgate.domain.segments import segment_text
@@ -328,9 +329,9 @@ def account_create(
 # "-5" is the amount to take, not an option.
 @account_cli.command("credit", context_settings={"ignore_unknown_options": True})
 def account_credit(login: str, value: Annotated[str, typer.Argument(metavar="AMOUNT")]) -> None:
-    """Add AMOUNT to the balance (negative to take; never below zero)."""
+    """Add AMOUNT to the balance (negative to take; refused below zero)."""
     balance = run(lambda a: a.credit(login, amount(value)))
-    console.print(f"{login} balance {balance}", highlight=False)
+    console.print(f"{login} balance {decimal_text(balance)}", highlight=False)
 
 
 @account_cli.command("show")

@@ -407,6 +407,7 @@ def test_send_bulk_packet_json_names_in_any_case(
     [
         ({"phone": PHONE}, 1, "phone_data.sms[0].text can not be null or empty"),
         ({"phone": PHONE, "text": ""}, 1, "phone_data.sms[0].text can not be null or empty"),
+        ({"phone": PHONE, "text": " \t "}, 1, "phone_data.sms[0].text can not be null or empty"),
         ({"text": "Hi"}, 1, "phone_data.sms[0].phone can not be null or empty"),
         ({"phone": [], "text": "Hi"}, 1, "phone_data.sms[0].phone can not be null or empty"),
         # Given, but of a type no text or number has: invalid, not missing.
@@ -760,7 +761,7 @@ def test_bulk_of_100000_recipients_as_multipart_is_parsed(
         },
         files={"file": ("a.txt", b"")},
     )
-    assert assert_error(response, 5) == "Not enough credits: the request costs 100000.00"
+    assert assert_error(response, 5) == "Not enough credits: the request costs 100000"
 
 
 # --- flood ---------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from smsgate.domain.digits import is_ascii_number
 from smsgate.domain.errors import ApiError
 from smsgate.domain.flood import MAX_FLOOD_LIMIT, MAX_FLOOD_WINDOW_SECONDS
-from smsgate.domain.money import MONEY_LIMIT
+from smsgate.domain.money import MONEY_LIMIT, decimal_text
 from smsgate.domain.sender import validate_sender_name
 from smsgate.domain.timezones import check_zone
 from smsgate.services.passwords import hash_password
@@ -118,16 +118,17 @@ class AccountAdmin:
             balance = store.change_balance(connection, account.id, amount)
             if balance is None:
                 raise AdminError(
-                    f"balance {account.balance} cannot go below zero or reach {MONEY_LIMIT:,}"
-                    f" (asked {amount})"
+                    f"balance {decimal_text(account.balance)} cannot go below zero or reach "
+                    f"{MONEY_LIMIT:,} (asked {amount})"
                 )
             # Room is left for the refunds its unsent parts may yet be owed: refused at the
             # limit, a refund would be lost.
             owed = owed_refunds(connection, account.id) if amount > 0 else Decimal(0)
             if balance + owed >= MONEY_LIMIT:
                 raise AdminError(
-                    f"balance {account.balance} plus {amount} leaves no room under"
-                    f" {MONEY_LIMIT:,} for the {owed} its unsent parts may be refunded"
+                    f"balance {decimal_text(account.balance)} plus {amount} leaves no room "
+                    f"under {MONEY_LIMIT:,} for the {decimal_text(owed)} its unsent parts may "
+                    "be refunded"
                 )
             return balance
 
@@ -141,13 +142,14 @@ class AccountAdmin:
             )
             return {
                 "login": account.login,
-                "balance": str(account.balance),
-                "price": str(account.price) if account.price is not None else None,
+                "balance": decimal_text(account.balance),
+                "price": decimal_text(account.price) if account.price is not None else None,
                 "sender_names": store.list_sender_names(connection, account.id),
                 "dynamic_sender": account.dynamic_sender,
                 "blocked": account.blocked,
                 "tariff": {
-                    p: str(v) for p, v in sorted(store.read_tariff(connection, account.id).items())
+                    p: decimal_text(v)
+                    for p, v in sorted(store.read_tariff(connection, account.id).items())
                 },
                 "parent": parent,
                 "flood_limit": account.flood_limit,
@@ -227,7 +229,7 @@ class AccountAdmin:
     def tariff(self, login: str) -> dict[str, str]:
         def work(connection: Connection) -> dict[str, str]:
             prices = store.read_tariff(connection, account_of(connection, login).id)
-            return {prefix: str(price) for prefix, price in sorted(prices.items())}
+            return {prefix: decimal_text(price) for prefix, price in sorted(prices.items())}
 
         return self.database.read_sync(work)
 

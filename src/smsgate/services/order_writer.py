@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 
 from smsgate.domain.errors import ApiError, FloodDetected, NotEnoughCredits
 from smsgate.domain.flood import flooded_destination
+from smsgate.domain.money import decimal_text
 from smsgate.domain.states import MessageState
 from smsgate.services.sending import SendOrder
 from smsgate.store.accounts import lock_balances, take_from_balances
@@ -129,7 +130,7 @@ def _flood_error(
 def _credit_error(order: SendOrder, balances: dict[int, Decimal]) -> NotEnoughCredits | None:
     cost = order.cost
     if cost > balances[order.account_id]:
-        return NotEnoughCredits(f"Not enough credits: the request costs {cost}")
+        return NotEnoughCredits(f"Not enough credits: the request costs {decimal_text(cost)}")
     return None
 
 

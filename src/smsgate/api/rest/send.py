@@ -114,10 +114,11 @@ def packet_recipients(params: Params) -> Iterator[tuple[str, str]]:
             raise InvalidArgument(f"phone_data sms[{index}] must be an object")
         phones = _field(entry, "phone")
         text = _field(entry, "text")
-        if text is None or text == "":
-            raise MissingArgument(f"phone_data.sms[{index}].text")
         if isinstance(text, int | float) and not isinstance(text, bool):
             text = str(text)  # PHP's json_encode writes a numeric string as a number
+        # Blank is absent, as for every parameter (``Params.get``).
+        if text is None or (isinstance(text, str) and not text.strip()):
+            raise MissingArgument(f"phone_data.sms[{index}].text")
         if not isinstance(text, str):  # a list, an object or a boolean: given, but no text
             raise InvalidArgument(f"phone_data sms[{index}] has an invalid text")
         if isinstance(phones, str | int):
