@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import select
+from sqlalchemy import Connection, delete, select
 
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.accounts import find_session, session_key
 from smsgate.store.database import Database
 from smsgate.store.migrate import alembic_config, upgrade
-from smsgate.store.schema import metadata, sessions
+from smsgate.store.schema import incoming_messages, metadata, sessions
 
 
 def _differences(database: Database) -> list[object]:
@@ -56,3 +56,30 @@ def test_sessions_kept_before_hashing_go_on_under_their_hash(database: Database)
     assert database.read_sync(lambda c: find_session(c, session_id)) == (account_id, None)
     kept = database.read_sync(lambda c: c.execute(select(sessions.c.id)).scalars().all())
     assert kept == [session_key(session_id)] and session_id not in kept
+
+
+def test_incoming_message_ids_are_never_given_again(database: Database) -> None:
+    """Receivers drop a message whose ID they saw: once retention deleted every message, the
+    next one took ID 1 again on SQLite (kept messages move through the migration)."""
+    command.downgrade(alembic_config(database.write_engine), "0006")
+    now = datetime.now(UTC)
+    row = {
+        "prefix": "",
+        "source": "79001234567",
+        "destination": "1234",
+        "text": "hi",
+        "connector": "simulator",
+        "created_at": now,
+    }
+
+    def insert(connection: Connection) -> int:
+        inserted = incoming_messages.insert().values(**row).returning(incoming_messages.c.id)
+        return int(connection.execute(inserted).scalar_one())
+
+    assert [database.write_sync(insert) for _ in range(2)] == [1, 2]
+    upgrade(database.write_engine)
+    assert database.read_sync(
+        lambda c: c.execute(select(incoming_messages.c.id)).scalars().all()
+    ) == [1, 2]
+    database.write_sync(lambda c: c.execute(delete(incoming_messages)))  # retention, say
+    assert database.write_sync(insert) == 3

@@ -217,6 +217,8 @@ incoming_messages = Table(
     Column("connector", String(64), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Index("ix_incoming_messages_account_id_created_at", "account_id", "created_at"),
+    # An ID a receiver saw is never another message's, whatever retention deleted.
+    sqlite_autoincrement=True,
 )
 
 # Parts of multi-part incoming messages not yet whole. A part is stored before its deliver_sm
@@ -290,6 +292,7 @@ reports = Table(
     Column("expired_at", UtcDateTime()),
     Index("ix_reports_account_id_status", "account_id", "status"),
     Index("ix_reports_status_finished_at", "status", "finished_at"),
+    sqlite_autoincrement=True,  # a report id a client kept is never another report's
 )
 
 # An account's contact base: a name and free fields (the import file's further columns, a JSON
