@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from smsgate.domain.dates import (
     parse_api_datetime,
     parse_validity,
-    through_its_second,
+    through_its_last_digit,
     to_api_date,
 )
 from smsgate.domain.errors import InvalidArgument
@@ -126,8 +126,12 @@ def test_parse_validity_refuses(raw: str) -> None:
     assert caught.value.desc.startswith(f"Invalid validity: {raw};")
 
 
-def test_a_period_end_of_whole_seconds_covers_that_second() -> None:
+def test_a_period_end_covers_the_whole_second_or_millisecond_it_names() -> None:
     end = datetime(2024, 3, 5, 7, 8, 9, tzinfo=UTC)
-    assert through_its_second(end) == datetime(2024, 3, 5, 7, 8, 9, 999_999, tzinfo=UTC)
-    precise = end.replace(microsecond=500_000)  # the client named a fraction: as it is
-    assert through_its_second(precise) == precise
+    assert through_its_last_digit(end) == end.replace(microsecond=999_999)
+    # A CreatedDateUtc the client was shown (/Date(ms)/) names a millisecond: all of it, so
+    # the message created at that millisecond's 123rd microsecond is in the period.
+    shown = end.replace(microsecond=500_000)
+    assert through_its_last_digit(shown) == end.replace(microsecond=500_999)
+    precise = end.replace(microsecond=500_123)  # named to the microsecond: as it is
+    assert through_its_last_digit(precise) == precise

@@ -20,7 +20,8 @@ _API_DATETIME = re.compile(
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
-_LAST_MICROSECOND = timedelta(microseconds=999_999)
+_LAST_MICROSECOND_OF_SECOND = timedelta(microseconds=999_999)
+_LAST_MICROSECOND_OF_MILLISECOND = timedelta(microseconds=999)
 
 
 def parse_api_datetime(raw: str, *, zoned: bool = True) -> datetime:
@@ -55,11 +56,16 @@ def parse_api_datetime(raw: str, *, zoned: bool = True) -> datetime:
     return moment
 
 
-def through_its_second(end: datetime) -> datetime:
-    """The last instant a period's ``end`` covers: a client names it to the second (the
-    guide's dates have no fraction), while parts are timed to the microsecond, so an end of
-    whole seconds takes in that whole second."""
-    return end + _LAST_MICROSECOND if end.microsecond == 0 else end
+def through_its_last_digit(end: datetime) -> datetime:
+    """The last instant a period's ``end`` covers. Parts and messages are timed to the
+    microsecond, while a client names an end to the second (the guide's dates have no
+    fraction) or to the millisecond (a ``/Date(ms)/`` it was shown): an end of whole seconds
+    takes in that whole second, one of whole milliseconds that whole millisecond."""
+    if end.microsecond == 0:
+        return end + _LAST_MICROSECOND_OF_SECOND
+    if end.microsecond % 1000 == 0:
+        return end + _LAST_MICROSECOND_OF_MILLISECOND
+    return end
 
 
 def to_api_date(dt: datetime) -> str:

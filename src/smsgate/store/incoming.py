@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, insert, select
 
-from smsgate.domain.dates import through_its_second
+from smsgate.domain.dates import through_its_last_digit
 from smsgate.domain.inbound_routing import InboundRoute
 from smsgate.store.pages import following
 from smsgate.store.prepared import Prepared
@@ -127,7 +127,7 @@ def read_period_page(
     created_at = incoming_messages.c.created_at
     conditions = [
         incoming_messages.c.account_id == account_id,
-        created_at <= through_its_second(end),
+        created_at <= through_its_last_digit(end),
     ]
     if after is None:
         conditions.append(created_at >= start)

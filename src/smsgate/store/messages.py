@@ -25,7 +25,7 @@ from sqlalchemy import (
     update,
 )
 
-from smsgate.domain.dates import through_its_second
+from smsgate.domain.dates import through_its_last_digit
 from smsgate.domain.states import NOT_SUBMITTED, WAITING, MessageState, report_date
 from smsgate.store.accounts import change_balance
 from smsgate.store.prepared import BatchRows, BulkInsert, Prepared, PreparedBatch, PreparedIn
@@ -663,7 +663,7 @@ def count_by_state(
         .where(
             messages.c.account_id == account_id,
             messages.c.created_at >= start,
-            messages.c.created_at <= through_its_second(end),
+            messages.c.created_at <= through_its_last_digit(end),
         )
         .group_by(messages.c.state)
     )

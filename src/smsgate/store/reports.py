@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import NullType
 
-from smsgate.domain.dates import through_its_second
+from smsgate.domain.dates import through_its_last_digit
 from smsgate.domain.states import MessageState
 from smsgate.domain.timezones import zone_info
 from smsgate.store.pages import following
@@ -402,7 +402,7 @@ def parts_page(
         if len(selection.account_ids) == 1
         else m.account_id.in_(selection.account_ids)
     )
-    conditions = [scope, m.created_at <= through_its_second(selection.end)]
+    conditions = [scope, m.created_at <= through_its_last_digit(selection.end)]
     if after is None:
         conditions.append(m.created_at >= selection.start)
     else:
