@@ -50,11 +50,21 @@ def test_keywords_compare_without_case() -> None:
     assert prefix_key("PIZZA") == prefix_key("pizza")
     assert prefix_key("STRASSE") == prefix_key("Straße")
     assert prefix_key("Такси") == prefix_key("ТАКСИ")
+    assert prefix_key("Cafe\u0301") == prefix_key("CAFÉ")  # a decomposed "é" is "é"
 
 
 @pytest.mark.parametrize(
     ("text", "word"),
-    [("Pizza, two large", "Pizza"), ("  taxi\nnow", "taxi"), ("", ""), ("!!!", ""), ("42", "42")],
+    [
+        ("Pizza, two large", "Pizza"),
+        ("  taxi\nnow", "taxi"),
+        ("", ""),
+        ("!!!", ""),
+        ("42", "42"),
+        ("\ufeffpizza", "pizza"),  # a byte order mark first
+        ("\u200f \u200ftaxi", "taxi"),  # direction marks
+        ("cafe\u0301 latte", "café"),  # a decomposed "é" ends no word
+    ],
 )
 def test_first_word(text: str, word: str) -> None:
     assert first_word(text) == word

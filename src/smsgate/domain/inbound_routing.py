@@ -9,6 +9,7 @@ goes to the account owning the number without a keyword; with no such owner it i
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -24,7 +25,6 @@ MAX_PREFIX_LENGTH = 32
 MAX_PREFIX_KEY_LENGTH = 3 * MAX_PREFIX_LENGTH
 
 # A word is a run of letters, digits or underscores, so "Pizza, two" starts with "Pizza".
-_FIRST_WORD = re.compile(r"\s*(\w+)")
 _WORD = re.compile(r"\w+")
 
 
@@ -52,20 +52,35 @@ def normalize_number(raw: str) -> str:
 
 def validate_prefix(raw: str) -> str:
     """A keyword is one word (letters, digits, underscores) of at most 32 characters."""
-    prefix = raw.strip()
+    prefix = _composed(raw).strip()
     if not _WORD.fullmatch(prefix) or len(prefix) > MAX_PREFIX_LENGTH:
         raise RoutingRuleError(f"a prefix is one word of at most {MAX_PREFIX_LENGTH} characters")
     return prefix
 
 
 def prefix_key(prefix: str) -> str:
-    """What keywords are compared by: two keywords that differ only in case are one."""
-    return prefix.casefold()
+    """What keywords are compared by: two keywords that differ only in case, or in how their
+    letters are encoded ("é" as one character or as "e" and an accent), are one."""
+    return _composed(prefix).casefold()
 
 
 def first_word(text: str) -> str:
-    match = _FIRST_WORD.match(text)
-    return match.group(1) if match else ""
+    """The text's first word, past the blanks and the invisible marks (a byte order mark, a
+    direction mark) some phones put first."""
+    text = _composed(text)
+    start = 0
+    while start < len(text) and (
+        text[start].isspace() or unicodedata.category(text[start]) == "Cf"
+    ):
+        start += 1
+    match = _WORD.match(text, start)
+    return match.group(0) if match else ""
+
+
+def _composed(text: str) -> str:
+    # A decomposed "é" is "e" and a combining accent, which no word takes in: "café" ended
+    # at "caf".
+    return unicodedata.normalize("NFC", text)
 
 
 def route_incoming(routes: Iterable[InboundRoute], text: str) -> InboundRoute | None:
