@@ -352,3 +352,51 @@ def test_names_are_looked_up_once_at_a_time_and_kept_a_while(
         "gone.example",
         "receiver.example",
     ]
+
+
+def test_one_accounts_names_take_a_quarter_of_the_resolver_at_most(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A client naming ever new hosts whose name server never answers: each look-up holds its
+    thread long after the push gave up, so the account's pushes to new names fail at once past
+    a quarter of the threads, and another account's name is still looked up."""
+    resolve = socket.getaddrinfo
+
+    def name_server(host: str, *args: object, **kwargs: object) -> object:
+        if host.endswith(".hangs.example"):
+            time.sleep(1.5)
+        return resolve("127.0.0.1" if host == "receiver.example" else host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", name_server)
+    server = Server(always(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+
+    def request(url: str, owner: int) -> httpx.Request:
+        extensions = {**TIMEOUTS, transport.LOOKUP_OWNER: owner}
+        return httpx.Request("POST", url, content=b"{}", extensions=extensions)
+
+    async def main() -> tuple[list[str], float]:
+        listening = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+        url = f"http://receiver.example:{listening.sockets[0].getsockname()[1]}/hook"
+        pusher = PushTransport(private_addresses=True)
+        try:
+            names = [f"http://{n}.hangs.example/hook" for n in range(transport.RESOLVER_THREADS)]
+            hanging = [
+                asyncio.ensure_future(pusher.handle_async_request(request(name, owner=1)))
+                for name in names
+            ]
+            await asyncio.sleep(0.1)
+            refused = [str(lookup.exception()) for lookup in hanging if lookup.done()]
+            started = time.monotonic()
+            assert (await pusher.handle_async_request(request(url, owner=2))).status_code == 200
+            took = time.monotonic() - started
+            for lookup in hanging:
+                lookup.cancel()
+            return refused, took
+        finally:
+            await pusher.aclose()
+            listening.close()
+
+    refused, took = asyncio.run(main())
+    assert len(refused) == transport.RESOLVER_THREADS - transport.LOOKUPS_PER_OWNER, refused
+    assert all("look-ups of its names still wait" in error for error in refused), refused
+    assert took < 1.0

@@ -27,7 +27,7 @@ from sqlalchemy import Connection
 
 from smsgate.api_json import render
 from smsgate.backoff import doubled
-from smsgate.inbound.transport import PushTransport
+from smsgate.inbound.transport import LOOKUP_OWNER, PushTransport
 from smsgate.services.incoming import incoming_fields
 from smsgate.store.database import Database
 from smsgate.store.incoming import IncomingRow
@@ -292,7 +292,7 @@ class Pusher:
                     job.url,
                     content=body,
                     headers=push_headers(job, body),
-                    extensions=self._extensions,
+                    extensions={**self._extensions, LOOKUP_OWNER: job.account_id},
                 )
                 response = await self._transport.handle_async_request(request)
             error = None if response.is_success else f"HTTP {response.status_code}"

@@ -25,6 +25,7 @@ import re
 import socket
 import ssl
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -42,11 +43,14 @@ MAX_IDLE_PER_ORIGIN = 64
 MAX_IDLE = 256
 IDLE_SECONDS = 30.0
 # Host names are resolved on threads of their own (getaddrinfo cannot be cancelled: a name
-# server that never answers holds its thread for the resolver's whole timeout): more than one
-# account's pushes at once (16), and one look-up per name, so that one account's names cannot
-# hold them all. A name resolved is kept a while, so a receiver pushed to again needs no
-# look-up behind them.
+# server that never answers holds its thread for the resolver's whole timeout, long after the
+# push that asked gave up), one look-up per name at a time, and at most a quarter of the threads
+# for the names of one account (the request's ``LOOKUP_OWNER`` extension): a client naming
+# ever new hosts whose name server never answers cannot hold them all. A name resolved is kept
+# a while, so a receiver pushed to again needs no look-up behind them.
 RESOLVER_THREADS = 32
+LOOKUPS_PER_OWNER = RESOLVER_THREADS // 4
+LOOKUP_OWNER = "smsgate_lookup_owner"
 RESOLVED_SECONDS = 60.0
 UNRESOLVED_SECONDS = 10.0
 MAX_RESOLVED = 1024
@@ -108,6 +112,8 @@ class PushTransport(httpx.AsyncBaseTransport):
         # (host, port) -> (until when, its addresses or why it has none), the newest last.
         self._resolved: dict[tuple[str, int], tuple[float, list[str] | str]] = {}
         self._resolving: dict[tuple[str, int], asyncio.Future[list[str] | str]] = {}
+        # Look-ups still running (their threads taken), by whose names they are.
+        self._lookups_of: Counter[object] = Counter()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -225,9 +231,13 @@ class PushTransport(httpx.AsyncBaseTransport):
             # server never answers wait on the one thread it holds, and take no more.
             lookup = self._resolving.get(key)
             if lookup is None:
+                owner = request.extensions.get(LOOKUP_OWNER)
+                if owner is not None and self._lookups_of[owner] >= LOOKUPS_PER_OWNER:
+                    raise OSError(f"{host}: {LOOKUPS_PER_OWNER} look-ups of its names still wait")
+                self._lookups_of[owner] += 1
                 lookup = asyncio.ensure_future(self._look_up(host, port))
                 self._resolving[key] = lookup
-                lookup.add_done_callback(partial(self._looked_up, key))
+                lookup.add_done_callback(partial(self._looked_up, key, owner))
             found = await asyncio.shield(lookup)
         if isinstance(found, str):  # a name that did not resolve, a short while ago
             raise OSError(found)
@@ -248,8 +258,13 @@ class PushTransport(httpx.AsyncBaseTransport):
             return f"{host}: {error}"
         return list(dict.fromkeys(str(info[4][0]) for info in found))
 
-    def _looked_up(self, key: tuple[str, int], lookup: asyncio.Future[list[str] | str]) -> None:
+    def _looked_up(
+        self, key: tuple[str, int], owner: object, lookup: asyncio.Future[list[str] | str]
+    ) -> None:
         del self._resolving[key]
+        self._lookups_of[owner] -= 1
+        if not self._lookups_of[owner]:
+            del self._lookups_of[owner]
         if lookup.cancelled() or lookup.exception() is not None:
             return
         found = lookup.result()
