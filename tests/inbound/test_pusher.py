@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -13,7 +14,7 @@ from smsgate.inbound.pusher import Pusher, PushSettings
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database
 from smsgate.store.incoming import IncomingRow, insert_incoming
-from smsgate.store.push import PushJob, enqueue_incoming_push
+from smsgate.store.push import PushJob, claim_jobs, enqueue_incoming_push
 from smsgate.store.schema import push_jobs
 from tests.inbound.helpers import SENDER_PHONE
 from tests.inbound.receiver import Receiver
@@ -117,3 +118,40 @@ def test_jobs_given_up_long_ago_are_deleted(database: Database) -> None:
 
     asyncio.run(scenario())
     assert job_ids(database) == {recent}
+
+
+def test_a_claim_shares_its_room_past_an_accounts_backlog(database: Database) -> None:
+    """One account's backlog is the oldest (its receiver failing fast keeps none in flight):
+    a claim takes that account's share of it and fills the rest of its room with the other
+    accounts' jobs, not with nothing."""
+    admin = AccountAdmin(database)
+    backlogged = admin.create("backlogged", password="secret-password", balance=Decimal(0))
+    other = admin.create("other", password="secret-password", balance=Decimal(0))
+    earlier = datetime.now(UTC) - timedelta(minutes=1)
+
+    def enqueue(connection: Connection) -> None:
+        for index, account_id in enumerate([backlogged] * 100 + [other] * 3):
+            message_id = insert_incoming(
+                connection,
+                account_id=account_id,
+                prefix="",
+                source=SENDER_PHONE,
+                destination="2420",
+                text="hello",
+                connector="test",
+                created_at=earlier,
+            )
+            due = earlier + timedelta(milliseconds=index)  # the backlog's first
+            enqueue_incoming_push(connection, account_id, "http://receiver/hook", message_id, due)
+
+    database.write_sync(enqueue)
+    now = datetime.now(UTC)
+    claimed = database.write_sync(
+        lambda c: claim_jobs(c, now, now + timedelta(minutes=1), 64, 16, {})
+    )
+    by_account = Counter(job.account_id for job in claimed)
+    assert by_account == {backlogged: 16, other: 3}
+    again = database.write_sync(
+        lambda c: claim_jobs(c, now, now + timedelta(minutes=1), 64, 16, {backlogged: 16})
+    )
+    assert again == []  # the backlog's share is in flight, and the rest was claimed

@@ -281,27 +281,37 @@ def claim_jobs(
 ) -> list[PushJob]:
     """Lease up to ``limit`` due jobs, at most ``per_account`` in flight per account counting
     the ``busy`` ones (account id -> jobs in flight)."""
-    query = _DUE.where(push_jobs.c.due_at <= now)
-    saturated = [account for account, count in busy.items() if count >= per_account]
-    if saturated:
-        # Else the due jobs of one slow receiver could fill every claim and starve the rest.
-        query = query.where(push_jobs.c.account_id.not_in(saturated))
-    query = query.limit(limit)
-    if connection.dialect.name == "postgresql":
-        query = query.with_for_update(of=push_jobs, skip_locked=True)
     taken = dict(busy)
-    claimed = []
-    for row in connection.execute(query):
-        account_id = row[1]
-        if taken.get(account_id, 0) < per_account:
-            taken[account_id] = taken.get(account_id, 0) + 1
-            claimed.append(_claimed(row))
-    if claimed:
-        connection.execute(
-            update(push_jobs)
-            .where(push_jobs.c.id.in_([job.id for job in claimed]))
-            .values(due_at=lease_until, leased=True, attempts=push_jobs.c.attempts + 1)
-        )
+    claimed: list[PushJob] = []
+    while len(claimed) < limit:
+        # The accounts at their share are left out, else the due jobs of one account (a
+        # receiver that fails fast, its backlog the oldest) would fill every claim, only its
+        # share taken: the others' jobs came after it, round after round.
+        full = [account for account, count in taken.items() if count >= per_account]
+        query = _DUE.where(push_jobs.c.due_at <= now)
+        if full:
+            query = query.where(push_jobs.c.account_id.not_in(full))
+        wanted = limit - len(claimed)
+        query = query.limit(wanted)
+        if connection.dialect.name == "postgresql":
+            query = query.with_for_update(of=push_jobs, skip_locked=True)
+        rows = connection.execute(query).all()
+        round_claimed = []
+        for row in rows:
+            account_id = row[1]
+            if taken.get(account_id, 0) < per_account:
+                taken[account_id] = taken.get(account_id, 0) + 1
+                round_claimed.append(_claimed(row))
+        if round_claimed:
+            # Leased, so no longer due: the next look skips them.
+            connection.execute(
+                update(push_jobs)
+                .where(push_jobs.c.id.in_([job.id for job in round_claimed]))
+                .values(due_at=lease_until, leased=True, attempts=push_jobs.c.attempts + 1)
+            )
+            claimed += round_claimed
+        if len(rows) < wanted or len(round_claimed) == len(rows):
+            break  # no more due, or the claim is full
     return claimed
 
 
