@@ -164,6 +164,9 @@ def listeners(app: SmsgateApp, settings: Settings) -> list[uvicorn.Config]:
             access_log=False,  # the app logs each request itself
             timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
             lifespan="off",
+            # The API has no WebSocket: an upgrade request is answered as plain HTTP (with
+            # the websockets package installed, uvicorn took it and answered 500).
+            ws="none",
             http=guarded_http(
                 settings.request_head_timeout_seconds, settings.request_stall_timeout_seconds
             ),

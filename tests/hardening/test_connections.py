@@ -103,3 +103,36 @@ def test_a_stalled_body_is_closed_and_a_slow_one_that_goes_on_is_answered(guarde
             "Code": 4,
             "Desc": "Invalid login or password",
         }
+
+
+def test_trailer_fields_without_end_close_the_connection(guarded: int) -> None:
+    """After a chunked body's last chunk, trailer fields: uvicorn keeps them like headers, and
+    each pushed the stall deadline on (480 MB of them took 560 MB of memory)."""
+    head = (
+        b"POST /rest/Balance/ HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Type: " + FORM.encode() + b"\r\n\r\n"
+    )
+    field = b"X-T: " + b"a" * 4089 + b"\r\n"  # 4 KiB
+    with connect(guarded) as sock:
+        sock.sendall(head + b"3\r\na=b\r\n0\r\n")
+        with pytest.raises(OSError):  # once closed, a send fails
+            for _ in range(64 * 1024 // 4):  # up to 64 MiB of them
+                sock.sendall(field)
+
+
+def test_a_blank_line_after_an_answer_does_not_keep_the_connection_for_good(guarded: int) -> None:
+    """httptools starts no request for a blank line between requests, and uvicorn's keep-alive
+    timer stops at any byte: the connection owes a request head in the head timeout."""
+    with connect(guarded) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert read_response(sock).status == 200
+        sock.sendall(b"\r\n")
+        assert seconds_until_closed(sock) < 2 * TIMEOUT + 2
+
+
+def test_a_websocket_upgrade_is_answered_as_plain_http(guarded: int) -> None:
+    request = (
+        b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    assert status_of(guarded, request) == 200

@@ -6,7 +6,10 @@ without end (1 GB of them took 1 GB of memory), or open connections and send not
 byte now and then, each holding a descriptor for good. Here a head is refused past
 ``MAX_HEAD_BYTES``, a head must be in whole within the head timeout from the connection's
 opening or the request's first byte, and a body that stops coming for the stall timeout ends
-its connection.
+its connection. What a chunked body carries besides its data (chunk sizes, and trailer fields,
+which uvicorn keeps like headers) is bounded like a head, and bytes between requests that
+start none (a blank line, which also stops uvicorn's keep-alive timer) owe a request head in
+the head timeout.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 # The request line and headers. httptools refuses a URL over 64 KiB too, but only once it
 # has read it whole.
 MAX_HEAD_BYTES = 128 * 1024
+# What a request's body may carry besides its data: chunk sizes and trailer fields, counted
+# from the data that completed the head (which may hold up to a head of it).
+MAX_FRAMING_BYTES = 2 * MAX_HEAD_BYTES
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
@@ -41,6 +47,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._deadline: float | None = None
         self._in_head = True
         self._head_bytes = 0
+        # Of the request in progress, after its head: what came, and what was body.
+        self._after_head = 0
+        self._body_bytes = 0
         super().connection_made(transport)
         self._expect_within(self.head_timeout)  # a new connection owes a request head
 
@@ -58,6 +67,18 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 self.send_400_response(f"Request head over {MAX_HEAD_BYTES} bytes")
         elif self._deadline is not None:  # a body coming
             self._deadline = self.loop.time() + self.stall_timeout
+            self._after_head += len(data)
+            if self._after_head - self._body_bytes > MAX_FRAMING_BYTES:
+                # The response may have begun: no 400 can follow it, the connection ends.
+                self.transport.close()
+        elif self.timeout_keep_alive_task is None and (
+            self.cycle is None or self.cycle.response_complete
+        ):
+            self._expect_within(self.head_timeout)  # idle, and no timer would end it
+
+    def on_body(self, body: bytes) -> None:
+        self._body_bytes += len(body)
+        super().on_body(body)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -67,6 +88,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self._after_head = self._body_bytes = 0
         self._expect_within(self.stall_timeout)  # the body's next piece
         super().on_headers_complete()
 
