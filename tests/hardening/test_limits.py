@@ -112,6 +112,7 @@ def test_a_locked_address_locks_every_login_but_a_success_frees_only_its_login()
         throttle.succeeded("alice")
         throttle.failed("alice")
         throttle.check("alice")  # one failure since the success: free
+        throttle.done()
         throttle.failed("bob")  # the address's third failure in a row: locked
         for login in ("alice", "carol"):
             with pytest.raises(Unauthorized, match=LOCKED_OUT):
@@ -376,3 +377,30 @@ def test_the_defaults_are_the_issues(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (settings.flood_limit, settings.flood_window_seconds) == (10, 60)
     assert settings.report_retention_seconds == 7 * 24 * 3600
     assert settings.simulator_delay == 1.0
+
+
+def test_an_address_may_run_no_more_checks_at_once_than_failures_it_has_left() -> None:
+    """Guesses sent at once at other logins each: counted as they fail, all were checked
+    before the first failure locked the address."""
+    clock = Clock()
+    throttle = LoginThrottle(
+        LockoutPolicy(free=10, base=5.0, cap=5.0), LockoutPolicy(free=2, base=5.0, cap=5.0), clock
+    )
+    token = client_address.set("203.0.113.7")
+    try:
+        for login in ("a", "b", "c"):  # the third could be the failure that locks
+            throttle.check(login)
+        with pytest.raises(Unauthorized, match=LOCKED_OUT):
+            throttle.check("d")
+        throttle.done()
+        throttle.succeeded("a")  # a check that ended leaves room for another
+        throttle.check("d")
+        for login in ("b", "c", "d"):
+            throttle.failed(login)
+            throttle.done()
+        with pytest.raises(Unauthorized, match=LOCKED_OUT):
+            throttle.check("e")  # locked by the three failures
+        clock.now += 5.0
+        throttle.check("e")  # the lockout over: one more check, as one after another
+    finally:
+        client_address.reset(token)

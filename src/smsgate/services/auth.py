@@ -187,6 +187,8 @@ class Authenticator:
                 except Unauthorized:
                     self.throttle.failed(login)
                     raise
+                finally:
+                    self.throttle.done()
                 self.throttle.succeeded(login)
                 return account
         finally:

@@ -7,6 +7,7 @@ so an attacker spread over N processes gets N times the rate (still slowed expon
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -61,6 +62,11 @@ class FailureLog:
         entry = self._entries.get(key[:MAX_KEY_LENGTH])
         return entry is not None and now < entry[1]
 
+    def failures(self, key: str, now: float) -> int:
+        """The key's failures in a row (none once forgotten)."""
+        failures, locked_until = self._entries.get(key[:MAX_KEY_LENGTH], (0, now))
+        return 0 if now > locked_until + self.policy.cap else failures
+
     def failed(self, key: str, now: float) -> None:
         key = key[:MAX_KEY_LENGTH]
         failures, locked_until = self._entries.get(key, (0, now))
@@ -93,15 +99,38 @@ class LoginThrottle:
         self._clock = clock
         # (login, address) pairs that logged in, the most recent last.
         self._known: dict[tuple[str, str], None] = {}
+        # Password checks running, by the address they came from.
+        self._checking: Counter[str] = Counter()
 
     def check(self, login: str) -> None:
-        """Raise ``Unauthorized`` while the login or the caller's address is locked."""
+        """Raise ``Unauthorized`` while the login or the caller's address is locked, or while
+        the address has as many checks running as failures it may still make before it is;
+        else the check counts as running until ``done``."""
         now = self._clock()
         address = client_address.get()
-        if address is not None and self._addresses.locked(address, now):
-            raise Unauthorized(LOCKED_OUT)
+        if address is not None:
+            if self._addresses.locked(address, now):
+                raise Unauthorized(LOCKED_OUT)
+            # Its checks are counted as they start, not as they fail: 300 guesses at once, at
+            # other logins each, were all checked before the first failure locked the address.
+            key = address[:MAX_KEY_LENGTH]
+            failed = self._addresses.failures(address, now)
+            may_fail = max(self._addresses.policy.free - failed, 0)
+            if self._checking[key] > may_fail:
+                raise Unauthorized(LOCKED_OUT)
         if self._logins.locked(login, now) and _pair(login, address) not in self._known:
             raise Unauthorized(LOCKED_OUT)
+        if address is not None:
+            self._checking[key] += 1
+
+    def done(self) -> None:
+        """A check ``check`` let through has its outcome (failed, succeeded, or neither)."""
+        address = client_address.get()
+        if address is not None:
+            key = address[:MAX_KEY_LENGTH]
+            self._checking[key] -= 1
+            if self._checking[key] <= 0:
+                del self._checking[key]
 
     def failed(self, login: str) -> None:
         now = self._clock()
