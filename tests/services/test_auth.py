@@ -4,6 +4,7 @@ theirs was in flight; and they stay bounded."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from decimal import Decimal
 
 import pytest
@@ -32,18 +33,30 @@ def authenticator(database: Database) -> Authenticator:
     )
 
 
-def test_a_password_changed_during_its_check_is_not_cached(database: Database) -> None:
+def test_a_password_changed_during_its_check_is_not_cached(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     admin = AccountAdmin(database)
     admin.create("racer", password="account-password")
     admin.set_passwords("racer", password=None, api_password=OLD)
+    hashing = threading.Event()
+    go_on = threading.Event()
+
+    def verify_when_let(password_hash: str, password: str) -> bool:
+        hashing.set()  # the hash is read: the change below comes after it
+        go_on.wait(10)
+        return verify_password(password_hash, password)
+
+    monkeypatch.setattr(auth, "verify_password", verify_when_let)
 
     async def scenario() -> None:
         checker = authenticator(database)
         # The check reads the old hash, then waits for argon2 in a thread: meanwhile the admin
         # changes the password and this process drops its caches (as watch_revisions does).
         checking = asyncio.create_task(checker.by_api_password("racer", OLD))
-        await asyncio.sleep(0)
+        await asyncio.to_thread(hashing.wait, 10)
         admin.set_passwords("racer", password=None, api_password=NEW)
+        go_on.set()
         checker.forget()
         assert (await checking).login == "racer"  # checked against what it read: let be
         with pytest.raises(Unauthorized):
