@@ -4,7 +4,10 @@ whose report another builder takes over."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -16,6 +19,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
+from smsgate.reports import build as build_module
 from smsgate.reports import builder as builder_module
 from smsgate.reports.builder import BuilderSettings, ReportBuilder
 from smsgate.services.accounts import AccountAdmin
@@ -184,3 +188,29 @@ def status_of(database: Database, report_id: int) -> ReportBuildStatus:
     found = database.read_sync(lambda c: store.find_report(c, report_id))
     assert found is not None
     return found.status
+
+
+def test_a_long_failure_reason_cannot_block_the_build_process(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server reads the process's word once it ended, and a pipe holds 64 KiB until read:
+    a reason longer than that (a database error quoting SQL with thousands of ids) blocked the
+    process, and its report stayed building, for good."""
+
+    def failing(*_args: object) -> int:
+        raise RuntimeError("x" * 200_000)
+
+    monkeypatch.setattr(build_module, "build_report", failing)
+    order = ReportOrder(start=DAY, end=DAY, format=ReportFormat.CSV, zone="UTC")
+    receiving, sending = multiprocessing.Pipe(duplex=False)
+
+    def job() -> None:
+        with contextlib.suppress(RuntimeError):  # raised after the word, for the log
+            build_module.run_job(database.url, 1, order, tmp_path, sending)
+
+    process = threading.Thread(target=job, daemon=True)
+    process.start()
+    process.join(10)
+    assert not process.is_alive(), "blocked on the pipe"
+    status, reason = receiving.recv()
+    assert status == "failed" and reason.startswith("RuntimeError: xxx") and len(reason) <= 200

@@ -21,6 +21,7 @@ from smsgate.store import contacts as contact_store
 from smsgate.store import reports as store
 from smsgate.store.database import Database
 from smsgate.store.reports import ListedPart, MessageSelection
+from smsgate.store.schema import kept_error
 
 REPORT_FILE = "report"
 
@@ -138,7 +139,10 @@ def run_job(
     try:
         rows = build_report(database, account_id, order, workdir)
     except Exception as error:
-        answer.send(("failed", f"{type(error).__name__}: {error}"))
+        # Cut to what the report keeps: a pipe holds 64 KiB until read, and the server reads
+        # it once this process ended, so a longer reason (a database error quoting its SQL with
+        # thousands of ids) blocked the build for good.
+        answer.send(("failed", kept_error(f"{type(error).__name__}: {error}")))
         raise
     finally:
         database.close()
