@@ -119,15 +119,17 @@ def open_database(config: Settings | None = None) -> Database:
 def preflight(config: Settings, *, serving: bool = True) -> Database:
     """What a server needs before it starts, each failure one line rather than a traceback
     (or, under a supervisor, processes restarted for ever): a database it can open (returned,
-    to be closed), a data folder it can write, and, ``serving`` HTTP, a certificate and key
-    that load."""
+    to be closed), a data folder and a reports folder it can write (the delivery's report
+    builder needs the latter), and, ``serving`` HTTP, a certificate and key that load."""
     database = open_database(config)
-    try:
-        config.data_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=config.data_dir):
-            pass
-    except OSError as error:
-        fail(f"cannot write the data folder {config.data_dir}: {error.strerror or error}")
+    folders = {"data folder": config.data_dir, "reports folder": config.reports_folder}
+    for what, folder in folders.items():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as error:
+            fail(f"cannot write the {what} {folder}: {error.strerror or error}")
     if serving and config.ssl_certfile is not None:
         try:
             ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(

@@ -41,6 +41,10 @@ CANNOT_START = {
         "cannot open the database postgresql",
     ),
     "data folder unwritable": ({"data_dir": "{tmp}/a-file/var"}, "cannot write the data folder"),
+    "reports folder unwritable": (
+        {"data_dir": "{tmp}/var", "reports_dir": "{tmp}/a-file/reports"},
+        "cannot write the reports folder",
+    ),
     "certificate missing": (
         {"ssl_certfile": "{tmp}/missing.pem", "ssl_keyfile": "{tmp}/missing.key"},
         "cannot load the certificate",
