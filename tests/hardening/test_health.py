@@ -48,7 +48,8 @@ def test_a_server_whose_database_is_unreachable_is_not_ready(
         status, report = readiness(deployment)
         assert status == 503
         assert report["ready"] is False
-        assert report["database"].startswith("OperationalError: "), report
+        # The kind of error only: the driver's text names the database's host and user.
+        assert report["database"] == "OperationalError", report
         assert deployment.client.get("/healthz").status_code == 200  # the process is up
     assert readiness(deployment)[0] == 200
     # The outage cut this process's pooled connections too: the next tests need live ones.
