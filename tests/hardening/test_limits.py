@@ -404,3 +404,24 @@ def test_an_address_may_run_no_more_checks_at_once_than_failures_it_has_left() -
         throttle.check("e")  # the lockout over: one more check, as one after another
     finally:
         client_address.reset(token)
+
+
+def test_a_content_length_with_leading_zeros_is_the_length_it_names(shared: Deployment) -> None:
+    """Past 18 characters it was taken for no body: the body lost (Code 1 for a login sent),
+    and a length over the limit not refused up front."""
+    user = shared.make_account()
+    body = f"login={user.login}&password={user.password}".encode()
+
+    def head(length: str) -> bytes:
+        return (
+            b"POST /rest/Session/ HTTP/1.1\r\nHost: t\r\nContent-Type: " + FORM.encode()
+            + b"\r\nContent-Length: " + length.encode() + b"\r\n\r\n"
+        )  # fmt: skip
+
+    with connect(shared.process.port) as sock:
+        sock.sendall(head(str(len(body)).zfill(25)) + body)
+        assert read_response(sock).status == 200
+    with connect(shared.process.port) as sock:
+        sock.sendall(head(str(BODY_LIMIT + 1).zfill(25)))
+        response = read_response(sock)
+    assert (response.status, response.json()) == (400, {"Code": 2, "Desc": TOO_LARGE})

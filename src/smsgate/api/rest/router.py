@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from time import perf_counter
 from typing import Any
@@ -39,7 +40,7 @@ from smsgate.api.rest.rendering import (
 )
 from smsgate.api.rest.reports import FileAnswer
 from smsgate.api_json import render
-from smsgate.domain.digits import MAX_ID_DIGITS, is_ascii_number
+from smsgate.domain.digits import MAX_ID_DIGITS
 from smsgate.domain.errors import ApiError, InternalError, InvalidArgument, InvalidOperation
 from smsgate.platform import Platform
 from smsgate.services.limits import client_address
@@ -138,12 +139,21 @@ def body_headers(scope: Scope) -> tuple[int | None, bytes]:
     kind = b""
     for name, value in scope["headers"]:
         if name == b"content-length":
-            length = int(value) if is_ascii_number(value, MAX_ID_DIGITS) else 0
+            length = _declared_length(value)
         elif name == b"transfer-encoding":
             chunked = True
         elif name == b"content-type" and not kind:
             kind = bytes(value)
     return None if chunked else length, kind
+
+
+def _declared_length(value: bytes) -> int:
+    # Leading zeros are digits like any: 25 digits of which 23 are zeros declare 11 octets
+    # (read as none, the body was lost), and a length past any number is past any limit.
+    digits = value.lstrip(b"0")
+    if not value.isdigit():
+        return 0  # httptools refuses such a request before it gets here
+    return int(digits or b"0") if len(digits) <= MAX_ID_DIGITS else sys.maxsize
 
 
 async def read_params(scope: Scope, receive: Receive, limit: int) -> Params:
