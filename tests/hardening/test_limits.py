@@ -425,3 +425,29 @@ def test_a_content_length_with_leading_zeros_is_the_length_it_names(shared: Depl
         sock.sendall(head(str(BODY_LIMIT + 1).zfill(25)))
         response = read_response(sock)
     assert (response.status, response.json()) == (400, {"Code": 2, "Desc": TOO_LARGE})
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("2001:db8:1:2::1", "2001:db8:1:2:ffff::9"),  # one /64: one host may pick any of it
+        ("203.0.113.7", "::ffff:203.0.113.7"),  # IPv4 written as IPv6
+    ],
+)
+def test_addresses_count_as_the_host_they_name(first: str, second: str) -> None:
+    clock = Clock()
+    throttle = LoginThrottle(
+        LockoutPolicy(free=10, base=5.0, cap=5.0), LockoutPolicy(free=0, base=5.0, cap=5.0), clock
+    )
+    token = client_address.set(first)
+    try:
+        throttle.check("alice")
+        throttle.failed("alice")
+        throttle.done()
+        client_address.set(second)
+        with pytest.raises(Unauthorized, match=LOCKED_OUT):
+            throttle.check("bob")
+        client_address.set("2001:db8:1:3::1")  # another /64
+        throttle.check("bob")
+    finally:
+        client_address.reset(token)

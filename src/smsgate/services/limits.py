@@ -6,6 +6,7 @@ so an attacker spread over N processes gets N times the rate (still slowed expon
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -107,7 +108,7 @@ class LoginThrottle:
         the address has as many checks running as failures it may still make before it is;
         else the check counts as running until ``done``."""
         now = self._clock()
-        address = client_address.get()
+        address = _client_key()
         if address is not None:
             if self._addresses.locked(address, now):
                 raise Unauthorized(LOCKED_OUT)
@@ -125,7 +126,7 @@ class LoginThrottle:
 
     def done(self) -> None:
         """A check ``check`` let through has its outcome (failed, succeeded, or neither)."""
-        address = client_address.get()
+        address = _client_key()
         if address is not None:
             key = address[:MAX_KEY_LENGTH]
             self._checking[key] -= 1
@@ -135,7 +136,7 @@ class LoginThrottle:
     def failed(self, login: str) -> None:
         now = self._clock()
         self._logins.failed(login, now)
-        address = client_address.get()
+        address = _client_key()
         if address is not None:
             self._addresses.failed(address, now)
 
@@ -145,7 +146,25 @@ class LoginThrottle:
         # of others would start again at every login of the owner's integration.
         if not self._logins.locked(login, self._clock()):
             self._logins.forget(login)
-        keep_newest(self._known, _pair(login, client_address.get()), None, MAX_TRACKED)
+        keep_newest(self._known, _pair(login, _client_key()), None, MAX_TRACKED)
+
+
+def _client_key() -> str | None:
+    """Whose failures the request counts toward: its client's address; an IPv6 one by its /64
+    (a host commonly has the whole /64 to pick from, so each address of it would have been a
+    lockout of its own), and an IPv4 one written as IPv6 (``::ffff:203.0.113.7``) as IPv4."""
+    address = client_address.get()
+    if address is None:
+        return None
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def _pair(login: str, address: str | None) -> tuple[str, str]:
