@@ -128,6 +128,15 @@ def test_a_blank_line_after_an_answer_does_not_keep_the_connection_for_good(guar
         assert read_response(sock).status == 200
         sock.sendall(b"\r\n")
         assert seconds_until_closed(sock) < 2 * TIMEOUT + 2
+    with connect(guarded) as sock:  # nor do blank lines that keep coming
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert read_response(sock).status == 200
+        started = time.monotonic()
+        with pytest.raises(OSError):  # once closed, a send fails
+            while time.monotonic() - started < 3 * TIMEOUT + 5:
+                sock.sendall(b"\r\n")
+                time.sleep(TIMEOUT / 4)
+        assert time.monotonic() - started < 2 * TIMEOUT + 2
 
 
 def test_a_websocket_upgrade_is_answered_as_plain_http(guarded: int) -> None:

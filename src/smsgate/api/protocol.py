@@ -74,7 +74,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         elif self.timeout_keep_alive_task is None and (
             self.cycle is None or self.cycle.response_complete
         ):
-            self._expect_within(self.head_timeout)  # idle, and no timer would end it
+            # Idle, and no timer would end it: what comes owes a head, as on a new connection
+            # (more blank lines push no deadline on).
+            self._in_head = True
+            self._head_bytes = len(data)
+            self._expect_within(self.head_timeout)
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
