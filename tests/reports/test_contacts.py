@@ -169,3 +169,18 @@ def test_only_the_first_hundred_rejections_are_listed(
         "105 rows rejected:",
     ]
     assert len(lines) == 2 + 100 + 1 and lines[-1] == "  ... and 5 more"
+
+
+def test_an_import_stopped_by_a_bad_file_says_what_it_imported_before(
+    reports_server: Deployment, tmp_path: Path
+) -> None:
+    """Rows go in a chunk at a time: an error after the first chunks leaves those imported,
+    and the one line of error says so rather than read as nothing imported."""
+    account = reports_server.make_account()
+    good = [f"7900{n:07d};Name {n}" for n in range(6_000)]
+    too_long = "79001999999;" + "x" * 200_000  # past the csv module's field limit
+    path = write(tmp_path / "broken.csv", ["phone;name", *good, too_long])
+    code, _, err = admin(reports_server, "contacts", "import", account.login, str(path))
+    [line] = err.splitlines()
+    assert code == 1 and "(5000 rows before it were imported)" in line, err
+    assert len(listed(reports_server, account.login)) == 5_000

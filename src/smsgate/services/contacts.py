@@ -124,7 +124,10 @@ class ContactAdmin:
                     if on_progress is not None:
                         on_progress(counting.consumed)
             except (UnicodeDecodeError, csv.Error) as error:
-                raise AdminError(f"{path}: {error}") from None
+                # Rows are written a chunk at a time: what came before the error is in the base.
+                imported = outcome.imported
+                kept = f" ({imported} rows before it were imported)" if imported else ""
+                raise AdminError(f"{path}: {error}{kept}") from None
         return outcome
 
     def _chunks(
