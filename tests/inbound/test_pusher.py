@@ -22,21 +22,26 @@ from tests.inbound.receiver import Receiver
 Receivers = Callable[..., Receiver]
 
 
+def stored_hello(connection: Connection, account_id: int, created_at: datetime) -> int:
+    """An incoming "hello" to 2420 for the account, stored; its id."""
+    return insert_incoming(
+        connection,
+        account_id=account_id,
+        prefix="",
+        source=SENDER_PHONE,
+        destination="2420",
+        text="hello",
+        connector="test",
+        created_at=created_at,
+    )
+
+
 def queue_push(database: Database, account_id: int, url: str, lease_until: datetime) -> PushJob:
     """An incoming message and its push, leased as the incoming recorder leases it."""
     now = datetime.now(UTC)
 
     def work(connection: Connection) -> PushJob:
-        message_id = insert_incoming(
-            connection,
-            account_id=account_id,
-            prefix="",
-            source=SENDER_PHONE,
-            destination="2420",
-            text="hello",
-            connector="test",
-            created_at=now,
-        )
+        message_id = stored_hello(connection, account_id, now)
         job_id = enqueue_incoming_push(connection, account_id, url, message_id, now, lease_until)
         message = IncomingRow(message_id, account_id, "", SENDER_PHONE, "2420", "hello", now)
         return PushJob(job_id, account_id, url, None, 1, now, message)
@@ -131,16 +136,7 @@ def test_a_claim_shares_its_room_past_an_accounts_backlog(database: Database) ->
 
     def enqueue(connection: Connection) -> None:
         for index, account_id in enumerate([backlogged] * 100 + [other] * 3):
-            message_id = insert_incoming(
-                connection,
-                account_id=account_id,
-                prefix="",
-                source=SENDER_PHONE,
-                destination="2420",
-                text="hello",
-                connector="test",
-                created_at=earlier,
-            )
+            message_id = stored_hello(connection, account_id, earlier)
             due = earlier + timedelta(milliseconds=index)  # the backlog's first
             enqueue_incoming_push(connection, account_id, "http://receiver/hook", message_id, due)
 
