@@ -50,6 +50,17 @@ def queued_parts(database: Database, count: int) -> list[int]:
     return ids
 
 
+def record_sent(
+    database: Database, accepted: list[tuple[int, str]], submitted_at: datetime = NOW
+) -> None:
+    """The SMSC took these (part id, its id) of the claim leased until CLAIMED_UNTIL."""
+    database.write_sync(
+        lambda c: record_accepted(
+            c, CONNECTOR, accepted, submitted_at, (), claimed_until=CLAIMED_UNTIL
+        )
+    )
+
+
 def states(connection: Connection) -> dict[int, tuple[str, str | None, str | None]]:
     query = select(messages.c.id, messages.c.state, messages.c.smsc_id, messages.c.error)
     return {row[0]: tuple(row[1:]) for row in connection.execute(query)}
@@ -78,19 +89,13 @@ def test_receipts_in_one_batch_apply_once_each_and_the_first_wins(database: Data
         ("a3", MessageState.EXPIRED, NOW, "repeated"),
     ]
     accepted = [(ids[1], "a2"), (ids[0], "a1")]  # not in id order
-    database.write_sync(
-        lambda c: record_accepted(c, CONNECTOR, accepted, NOW, (), claimed_until=CLAIMED_UNTIL)
-    )
+    record_sent(database, accepted)
     database.write_sync(lambda c: apply_receipts(c, CONNECTOR, receipts))
     waiting = database.read_sync(
         lambda c: c.execute(select(early_receipts.c.smsc_id, early_receipts.c.state)).all()
     )
     assert [tuple(row) for row in waiting] == [("a3", MessageState.DELIVERED.value)]
-    database.write_sync(
-        lambda c: record_accepted(
-            c, CONNECTOR, [(ids[2], "a3")], NOW, (), claimed_until=CLAIMED_UNTIL
-        )
-    )
+    record_sent(database, [(ids[2], "a3")])
     assert database.read_sync(states) == {
         1: (MessageState.DELIVERED.value, "a1", None),
         2: (MessageState.NOT_DELIVERED.value, "a2", "absent"),
@@ -106,11 +111,7 @@ def test_a_receipt_waits_for_its_part_though_an_ended_part_had_the_same_id(
     database.write_sync(lambda c: claim_due(c, NOW, CLAIMED_UNTIL, 10))
     # The SMSC gives the id "26" to the first part, and later again to the second (its count
     # restarted, or "1A" in hex is 26): the second's receipt comes before its submit result.
-    database.write_sync(
-        lambda c: record_accepted(
-            c, CONNECTOR, [(ids[0], "26")], NOW, (), claimed_until=CLAIMED_UNTIL
-        )
-    )
+    record_sent(database, [(ids[0], "26")])
     first = ("26", MessageState.DELIVERED, NOW, None)
     database.write_sync(lambda c: apply_receipts(c, CONNECTOR, [first]))
     later = NOW + timedelta(minutes=5)
@@ -119,11 +120,7 @@ def test_a_receipt_waits_for_its_part_though_an_ended_part_had_the_same_id(
     database.write_sync(lambda c: apply_receipts(c, CONNECTOR, [first, second]))
     waiting = database.read_sync(lambda c: c.execute(select(early_receipts.c.state)).all())
     assert [tuple(row) for row in waiting] == [(MessageState.NOT_DELIVERED.value,)]
-    database.write_sync(
-        lambda c: record_accepted(
-            c, CONNECTOR, [(ids[1], "26")], later, (), claimed_until=CLAIMED_UNTIL
-        )
-    )
+    record_sent(database, [(ids[1], "26")], later)
     assert database.read_sync(states) == {
         1: (MessageState.DELIVERED.value, "26", None),
         2: (MessageState.NOT_DELIVERED.value, "26", "absent"),
@@ -139,16 +136,7 @@ def test_parts_awaiting_reports_under_one_id_take_its_receipts_in_turn(
     # first still awaited its report.
     later = NOW + timedelta(minutes=5)
     for part_id, submitted_at in ((ids[0], NOW), (ids[1], later)):
-        database.write_sync(
-            partial(
-                record_accepted,
-                connector=CONNECTOR,
-                accepted=[(part_id, "26")],
-                now=submitted_at,
-                with_callback=(),
-                claimed_until=CLAIMED_UNTIL,
-            )
-        )
+        record_sent(database, [(part_id, "26")], submitted_at)
     first = ("26", MessageState.DELIVERED, later, None)
     # Repeated, in its batch and in the next: it ends the part submitted first, and no other.
     database.write_sync(lambda c: apply_receipts(c, CONNECTOR, [first, first]))
@@ -170,11 +158,7 @@ def test_a_receipt_dated_before_the_submit_reports_the_submit_and_its_repeat_is_
     database.write_sync(lambda c: claim_due(c, NOW, CLAIMED_UNTIL, 10))
     submitted = NOW + timedelta(seconds=40)
     accepted = [(ids[0], "m1"), (ids[1], "m2")]
-    database.write_sync(
-        lambda c: record_accepted(
-            c, CONNECTOR, accepted, submitted, (), claimed_until=CLAIMED_UNTIL
-        )
-    )
+    record_sent(database, accepted, submitted)
     # The SMSC dates its receipts to the minute: the first reads 40 s before the submit.
     early = ("m1", MessageState.DELIVERED, NOW, None)
     late = ("m2", MessageState.DELIVERED, submitted + timedelta(seconds=20), None)
@@ -197,11 +181,7 @@ def test_receipts_no_submit_result_claimed_are_forgotten_after_a_day(database: D
     database.write_sync(lambda c: apply_receipts(c, CONNECTOR, receipts))
     day_ago = NOW - timedelta(days=1)
     assert database.write_sync(lambda c: forget_early_receipts(c, day_ago)) == 1
-    database.write_sync(
-        lambda c: record_accepted(
-            c, CONNECTOR, [(ids[0], "fresh")], NOW, (), claimed_until=CLAIMED_UNTIL
-        )
-    )
+    record_sent(database, [(ids[0], "fresh")])
     assert database.read_sync(states) == {1: (MessageState.DELIVERED.value, "fresh", None)}
     assert database.read_sync(lambda c: c.execute(select(early_receipts)).all()) == []
 
@@ -232,18 +212,10 @@ def test_a_receipt_error_longer_than_the_column_is_kept_cut(database: Database) 
     ids = queued_parts(database, 2)
     database.write_sync(lambda c: claim_due(c, NOW, CLAIMED_UNTIL, 10))
     error = "UNDELIVERABLE err:" + "9" * 300
-    database.write_sync(
-        lambda c: record_accepted(
-            c, CONNECTOR, [(ids[0], "b1")], NOW, (), claimed_until=CLAIMED_UNTIL
-        )
-    )
+    record_sent(database, [(ids[0], "b1")])
     receipts = [(smsc_id, MessageState.NOT_DELIVERED, NOW, error) for smsc_id in ("b1", "b2")]
     database.write_sync(lambda c: apply_receipts(c, CONNECTOR, receipts))  # b2 comes early
-    database.write_sync(
-        lambda c: record_accepted(
-            c, CONNECTOR, [(ids[1], "b2")], NOW, (), claimed_until=CLAIMED_UNTIL
-        )
-    )
+    record_sent(database, [(ids[1], "b2")])
     kept = (MessageState.NOT_DELIVERED.value, error[:200])
     assert {part: row[::2] for part, row in database.read_sync(states).items()} == {
         1: kept,
@@ -411,11 +383,7 @@ def test_a_receipt_its_parts_result_missed_is_applied_later(database: Database) 
     # seen by neither: the part is sent, its receipt waits. The early receipts' pass applies it.
     ids = queued_parts(database, 2)
     database.write_sync(lambda c: claim_due(c, NOW, CLAIMED_UNTIL, 10))
-    database.write_sync(
-        lambda c: record_accepted(
-            c, CONNECTOR, [(ids[0], "r1")], NOW, (), claimed_until=CLAIMED_UNTIL
-        )
-    )
+    record_sent(database, [(ids[0], "r1")])
     kept = [
         {"connector": CONNECTOR, "smsc_id": smsc_id, "state": state, "done_at": NOW, "error": None}
         for smsc_id, state in (("r1", "delivered"), ("r2", "not_delivered"))
