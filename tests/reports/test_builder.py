@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -15,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
@@ -156,6 +159,48 @@ def _end_other_connections(database: Database) -> None:
                 raise
 
 
+# A server of one builder, on the database and reports folder its arguments name.
+BUILDER_SERVER = """
+import asyncio, sys
+from datetime import timedelta
+from pathlib import Path
+from smsgate.reports.builder import BuilderSettings, ReportBuilder
+from smsgate.store.database import Database
+settings = BuilderSettings(reports_dir=Path(sys.argv[2]), retention=timedelta(days=1))
+asyncio.run(ReportBuilder(Database(sys.argv[1]), settings).run())
+"""
+
+
+# PostgreSQL only: a table lock holds the build's read of the parts for as long as it likes.
+@pytest.mark.parametrize("databases", ["postgresql"], indirect=True)
+def test_a_build_ends_when_its_server_is_killed(database: Database, tmp_path: Path) -> None:
+    owner = AccountAdmin(database).create("owner", password="x", balance=Decimal(0))
+    order = ReportOrder(start=DAY, end=DAY, format=ReportFormat.CSV, zone="UTC")
+    asyncio.run(order_report(database, owner, order))
+    with database.write_engine.connect() as blocker:
+        blocker.exec_driver_sql("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
+        server = subprocess.Popen(
+            [sys.executable, "-c", BUILDER_SERVER, database.url, str(tmp_path / "reports")]
+        )
+        builds: list[psutil.Process] = []
+        try:
+            deadline = time.monotonic() + 30
+            while not builds:
+                assert time.monotonic() < deadline, "no build process started"
+                time.sleep(0.05)
+                # The fork server's children: the server's own are it and the resource tracker.
+                descendants = psutil.Process(server.pid).children(recursive=True)
+                builds = [child for child in descendants if child.ppid() != server.pid]
+        finally:
+            server.kill()
+            server.wait()
+        _, left = psutil.wait_procs(builds, timeout=10)
+        for build in left:
+            build.kill()
+        blocker.rollback()
+    assert left == [], "the build went on without its server"
+
+
 @pytest.mark.parametrize(("grace", "left"), [(timedelta(0), False), (timedelta(minutes=1), True)])
 def test_the_sweeper_expires_reports_and_deletes_their_files_after_a_grace(
     database: Database, tmp_path: Path, grace: timedelta, left: bool
@@ -206,7 +251,7 @@ def test_a_long_failure_reason_cannot_block_the_build_process(
 
     def job() -> None:
         with contextlib.suppress(RuntimeError):  # raised after the word, for the log
-            build_module.run_job(database.url, 1, order, tmp_path, sending)
+            build_module.build_and_answer(database.url, 1, order, tmp_path, sending)
 
     process = threading.Thread(target=job, daemon=True)
     process.start()

@@ -8,6 +8,9 @@ server's event loop, and the memory it touches goes back to the system when the 
 
 from __future__ import annotations
 
+import os
+import select
+import threading
 from collections.abc import Sequence
 from functools import partial
 from multiprocessing.connection import Connection
@@ -130,8 +133,16 @@ def report_path(workdir: Path, order: ReportOrder) -> Path:
 def run_job(
     database_url: str, account_id: int, order: ReportOrder, workdir: Path, answer: Connection
 ) -> None:
-    """The build process: writes the report and sends ``("built", rows)`` on ``answer``, or
-    ``("failed", reason)`` and raises (the traceback goes to the server's log)."""
+    """The build process: ``build_and_answer``, ended at once if the server goes first."""
+    _end_with_the_server(answer)
+    build_and_answer(database_url, account_id, order, workdir, answer)
+
+
+def build_and_answer(
+    database_url: str, account_id: int, order: ReportOrder, workdir: Path, answer: Connection
+) -> None:
+    """Write the report and send ``("built", rows)`` on ``answer``, or ``("failed", reason)``
+    and raise (the traceback goes to the server's log)."""
     # A build allocates millions of short-lived tuples and no cycles: left as they are, the
     # collector's passes (over every object of the loaded modules too) take a fifth of it.
     collect_rarely()
@@ -147,3 +158,22 @@ def run_job(
     finally:
         database.close()
     answer.send(("built", rows))
+
+
+def _end_with_the_server(answer: Connection) -> None:
+    """Exit as soon as the server that started this build is gone, killed outright included.
+
+    Nothing else would end the build: its process is the fork server's child, not the
+    server's, and it went on for minutes, holding a database connection, for a report whose
+    lease then lapses and which another builder claims. Only the server holds the read end of
+    ``answer``, which the system closes when the server ends: the write end then polls as an
+    error. The server itself reads it only after this process has ended.
+    """
+
+    def watch() -> None:
+        server = select.poll()
+        server.register(answer.fileno(), 0)  # errors and hang-ups are always reported
+        server.poll()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="smsgate-report-server-watch", daemon=True).start()
