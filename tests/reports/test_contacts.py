@@ -122,10 +122,12 @@ def test_imports_that_cannot_start_fail_with_one_line(
 ) -> None:
     account = reports_server.make_account()
     one_column = write(tmp_path / "one.csv", ["phone", "79001234567"])
+    field_twice = write(tmp_path / "twice.csv", ["phone;name;city;city", "79001234567;A;B;C"])
     for args, message in [
         (("nobody-here", str(one_column)), "no such account: nobody-here"),
         ((account.login, str(tmp_path / "missing.csv")), "missing.csv"),
         ((account.login, str(one_column)), "the header needs a phone and a name column"),
+        ((account.login, str(field_twice)), "the header names the field 'city' twice"),
     ]:
         code, _, err = admin(reports_server, "contacts", "import", *args)
         [line] = err.splitlines()

@@ -80,6 +80,15 @@ def _header_names(cells: list[str]) -> list[str]:
     ]
 
 
+def _named_twice(names: list[str]) -> str | None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
+
+
 class ContactAdmin:
     """Contact bases, changed by the platform's operator."""
 
@@ -116,6 +125,10 @@ class ContactAdmin:
                 header = _header_names(next(rows))
                 if len(header) < 2:
                     raise AdminError(f"{path}: the header needs a phone and a name column")
+                twice = _named_twice(header[2:])
+                if twice is not None:
+                    # One field would hide the other: a contact keeps its fields by name.
+                    raise AdminError(f"{path}: the header names the field {twice!r} twice")
                 for chunk in self._chunks(rows, header, outcome):
                     self.database.write_sync(
                         partial(store.upsert_contacts, account_id=account_id, rows=chunk)
