@@ -541,6 +541,30 @@ def test_numbers_int_cannot_read_are_invalid_arguments(
     assert_error(response, 2, desc)
 
 
+def test_an_id_as_long_as_a_clients_long_is_unknown_not_invalid(account: Account) -> None:
+    assert state(account, str(2**63 - 1))["State"] == 255
+    too_long = creds(account) | {"messageId": str(2**63)}
+    assert_error(account.client.post("/rest/State/", data=too_long), 2)
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/rest/State/", "messageId"),
+        ("/rest/Send/SendSms/", "validity"),
+        ("/rest/Send/SendSms/", "sendDate"),
+        ("/rest/Send/SendSms/", "callback_url"),
+        ("/rest/Send/SendSms/", "destinationAddress"),
+    ],
+)
+def test_an_error_repeats_a_long_value_cut(account: Account, path: str, name: str) -> None:
+    """A bad value of megabytes is not answered back whole."""
+    base = endpoint_params("send", account) if "Send" in path else creds(account)
+    response = account.client.post(path, data=base | {name: "x" + "9" * 1_000_000})
+    desc = assert_error(response, 2)
+    assert "x" + "9" * 59 + "..." in desc and len(desc) < 200, desc[:300]
+
+
 def test_a_tariff_prefix_is_ascii_digits(admin: AccountAdmin, account: Account) -> None:
     """A prefix the tariff could not use would answer every send of the account Code 2."""
     for prefix in ("²", "79a", "1" * 16, ""):

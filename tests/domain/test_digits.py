@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smsgate.domain.digits import MAX_ID_DIGITS, is_ascii_number, quoted_id
+from smsgate.domain.digits import MAX_ID, MAX_ID_DIGITS, is_ascii_number, quoted_id
 
 
 @pytest.mark.parametrize(
@@ -39,6 +39,8 @@ def test_is_ascii_number(text: str | bytes, max_digits: int, number: bool) -> No
         ("' 7 '", 7),
         ("9" * MAX_ID_DIGITS, int("9" * MAX_ID_DIGITS)),
         ("9" * (MAX_ID_DIGITS + 1), None),
+        (str(MAX_ID), MAX_ID),  # a client's long
+        (str(MAX_ID + 1), None),
         ("9" * 5000, None),
         ("²", None),
         ("", None),
@@ -52,4 +54,4 @@ def test_quoted_id(raw: str, part_id: int | None) -> None:
 @given(st.text(max_size=30))
 def test_anything_is_an_id_or_none_never_an_error(raw: str) -> None:
     part_id = quoted_id(raw)
-    assert part_id is None or 0 <= part_id < 10**MAX_ID_DIGITS
+    assert part_id is None or 0 <= part_id <= MAX_ID

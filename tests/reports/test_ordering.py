@@ -56,6 +56,12 @@ def ordering(account: Account, **params: str) -> httpx.Response:
         ({**period(), "phone": "7900123456712345"}, 2, "Not correct length phone"),
         ({**period(), "originator": "Twelve chars"}, 2, "Not correct length originator"),
         ({**period(), "originator": "1" * 16}, 2, "Not correct length originator"),
+        # PostgreSQL's text cannot hold it: the build would fail, the order is refused.
+        (
+            {**period(), "originator": "a\x00b"},
+            2,
+            "originator contains the character U+0000 (NUL), which is not allowed",
+        ),
         ({**period(), "state": "lost"}, 2, "Bad Request"),
         ({**period(), "type_load": "2"}, 2, "Bad Request"),
         ({**period(), "c_base": "yes"}, 2, "Bad Request"),

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from smsgate.domain.digits import is_ascii_number
-from smsgate.domain.errors import InvalidArgument
+from smsgate.domain.errors import InvalidArgument, echoed
 
 DEFAULT_VALIDITY_MINUTES = 1440
 MAX_VALIDITY_MINUTES = 4320
@@ -30,10 +30,10 @@ def parse_api_datetime(raw: str, *, zoned: bool = True) -> datetime:
     callers whose dates are UTC; the others pass ``zoned=False`` and refuse one."""
     match = _API_DATETIME.fullmatch(raw.strip())
     if match is None:
-        raise InvalidArgument(f"Invalid date: {raw}")
+        raise InvalidArgument(f"Invalid date: {echoed(raw)}")
     year, month, day, hour, minute, second, fraction, zone = match.groups()
     if zone is not None and not zoned:
-        raise InvalidArgument(f"Invalid date: {raw} (a local time has no zone)")
+        raise InvalidArgument(f"Invalid date: {echoed(raw)} (a local time has no zone)")
     try:
         moment = datetime(
             int(year),
@@ -52,7 +52,7 @@ def parse_api_datetime(raw: str, *, zoned: bool = True) -> datetime:
             offset = timedelta(hours=hours, minutes=minutes)
             moment = moment - offset if zone[0] == "+" else moment + offset
     except (ValueError, OverflowError):
-        raise InvalidArgument(f"Invalid date: {raw}") from None
+        raise InvalidArgument(f"Invalid date: {echoed(raw)}") from None
     return moment
 
 
@@ -85,5 +85,5 @@ def parse_validity(raw: str | None) -> int:
     if is_ascii_number(text, 4) and 1 <= int(text) <= MAX_VALIDITY_MINUTES:
         return int(text)
     raise InvalidArgument(
-        f"Invalid validity: {raw}; expected minutes from 1 to {MAX_VALIDITY_MINUTES}"
+        f"Invalid validity: {echoed(raw)}; expected minutes from 1 to {MAX_VALIDITY_MINUTES}"
     )

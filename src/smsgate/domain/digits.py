@@ -8,6 +8,8 @@ from __future__ import annotations
 
 # Ids (parts, reports) are 63-bit integers: at most 18 digits always fit.
 MAX_ID_DIGITS = 18
+# The largest id a 63-bit column holds (a client's ``long``), of 19 digits.
+MAX_ID = 2**63 - 1
 
 
 def is_ascii_number(text: str | bytes, max_digits: int) -> bool:
@@ -23,6 +25,9 @@ def unquoted(raw: str) -> str:
 
 
 def quoted_id(raw: str) -> int | None:
-    """The id in ``raw`` (``unquoted``); None when it holds no id."""
+    """The id in ``raw`` (``unquoted``): a number up to ``MAX_ID``; None when it holds none."""
     cleaned = unquoted(raw)
-    return int(cleaned) if is_ascii_number(cleaned, MAX_ID_DIGITS) else None
+    if not is_ascii_number(cleaned, len(str(MAX_ID))):
+        return None
+    number = int(cleaned)
+    return number if number <= MAX_ID else None

@@ -5,6 +5,15 @@ Each class carries the Stream Telecom error code; the HTTP status belongs to the
 
 from __future__ import annotations
 
+# An error text repeats at most this many characters of a client's value.
+ECHO_LENGTH = 60
+
+
+def echoed(value: str) -> str:
+    """``value`` as an error text repeats it: whole when short, else its beginning and "..."
+    (a value of megabytes must not come back whole)."""
+    return value if len(value) <= ECHO_LENGTH else f"{value[:ECHO_LENGTH]}..."
+
 
 class ApiError(Exception):
     """A failure with an API error code and a client-facing description."""

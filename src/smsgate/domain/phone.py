@@ -19,7 +19,7 @@ from functools import cache
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, REGION_CODE_FOR_NON_GEO_ENTITY
 from phonenumbers.phonemetadata import PhoneMetadata, PhoneNumberDesc
 
-from smsgate.domain.errors import InvalidArgument
+from smsgate.domain.errors import InvalidArgument, echoed
 
 # Bounds phonenumbers puts on a national significant number.
 _MIN_NATIONAL_LENGTH = 2
@@ -272,7 +272,7 @@ def normalize_phone(raw: str) -> str:
     """
     classified = _lookup(raw)
     if classified is None:
-        raise InvalidArgument(f"Invalid phone number: {raw}")
+        raise InvalidArgument(f"Invalid phone number: {echoed(raw)}")
     return classified[0]
 
 

@@ -33,6 +33,7 @@ from smsgate.domain.errors import InvalidArgument, InvalidOperation
 from smsgate.domain.phone import MAX_INTERNATIONAL_DIGITS, normalize_phone, without_formatting
 from smsgate.domain.sender import MAX_ALPHANUMERIC_LENGTH, MAX_NUMERIC_LENGTH
 from smsgate.domain.states import MessageState
+from smsgate.domain.text import refuse_nul
 from smsgate.store import reports as store
 from smsgate.store.accounts import lock_account
 from smsgate.store.database import Database
@@ -141,7 +142,7 @@ def report_sender_name(raw: str) -> str:
     """The ``originator`` filter: a sender name, matched exactly as sends store it (a space
     may begin one). One longer than any sender name can be (letters: 11, digits: 15) answers
     the guide's error."""
-    name = raw
+    name = refuse_nul("originator", raw)
     longest = MAX_NUMERIC_LENGTH if name.isdigit() else MAX_ALPHANUMERIC_LENGTH
     if not 0 < len(name) <= longest:
         raise InvalidArgument(ORIGINATOR_LENGTH)

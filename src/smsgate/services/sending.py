@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from smsgate.domain.errors import InvalidArgument
+from smsgate.domain.errors import InvalidArgument, echoed
 from smsgate.domain.phone import normalize_phone
 from smsgate.domain.segments import Segmentation, segment_text
 from smsgate.domain.sender import check_sender_allowed
@@ -100,7 +100,7 @@ def validate_callback_url(raw: str | None) -> str | None:
         return None
     url = http_url(refuse_nul("callback_url", raw))
     if url is None:
-        raise InvalidArgument(f"Invalid callback_url: {raw}")
+        raise InvalidArgument(f"Invalid callback_url: {echoed(raw)}")
     return url
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from smsgate.domain.digits import is_ascii_number
-from smsgate.domain.errors import InvalidArgument, MissingArgument
+from smsgate.domain.errors import InvalidArgument, MissingArgument, echoed
 
 _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
 # The deepest bracket name read: ``phone_data[sms][0][phone][0]`` is 4 deep.
@@ -86,7 +86,7 @@ def _decoded(text: str, name: str, charset: str) -> str:
 
 def not_text(name: str, charset: str) -> InvalidArgument:
     """The error of a parameter whose octets are not ``charset`` text."""
-    return InvalidArgument(f"Invalid parameter {name[:60]}: not {charset} text")
+    return InvalidArgument(f"Invalid parameter {echoed(name)}: not {charset} text")
 
 
 class Params:
@@ -149,12 +149,12 @@ class Params:
             if not path:
                 continue  # ``phone_data[`` names nothing, like any unknown parameter
             if len(path) > MAX_NESTING:
-                raise InvalidArgument(f"Invalid parameter {key[:60]}: nested too deep")
+                raise InvalidArgument(f"Invalid parameter {echoed(key)}: nested too deep")
             node = root
             for step in path[:-1]:
                 child = node.setdefault(step, {})
                 if not isinstance(child, dict):
-                    raise InvalidArgument(f"Invalid parameter {key}")
+                    raise InvalidArgument(f"Invalid parameter {echoed(key)}")
                 node = child
             if path[-1] == "":
                 # ``phone[]=a&phone[]=b``: PHP appends every value, not just the last

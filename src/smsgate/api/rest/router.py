@@ -41,7 +41,13 @@ from smsgate.api.rest.rendering import (
 from smsgate.api.rest.reports import FileAnswer
 from smsgate.api_json import render
 from smsgate.domain.digits import MAX_ID_DIGITS
-from smsgate.domain.errors import ApiError, InternalError, InvalidArgument, InvalidOperation
+from smsgate.domain.errors import (
+    ApiError,
+    InternalError,
+    InvalidArgument,
+    InvalidOperation,
+    echoed,
+)
 from smsgate.platform import Platform
 from smsgate.services.limits import client_address
 
@@ -208,9 +214,9 @@ def declared_charset(content_type: bytes) -> str:
         codec = codecs.lookup(name).name
         b"a".decode(codec, "ignore")  # refuses codecs that are no text encodings (base64)
     except (LookupError, UnicodeError):  # UnicodeError: "undefined" decodes nothing
-        raise InvalidArgument(f"Unsupported charset {name[:40]}") from None
+        raise InvalidArgument(f"Unsupported charset {echoed(name)}") from None
     if codec in NOT_CHARSETS:
-        raise InvalidArgument(f"Unsupported charset {name[:40]}")
+        raise InvalidArgument(f"Unsupported charset {echoed(name)}")
     return codec
 
 

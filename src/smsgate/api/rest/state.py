@@ -8,7 +8,7 @@ from typing import Any
 from smsgate.api.rest.call import ApiCall
 from smsgate.domain.dates import parse_api_datetime
 from smsgate.domain.digits import quoted_id
-from smsgate.domain.errors import InvalidArgument
+from smsgate.domain.errors import InvalidArgument, echoed
 from smsgate.domain.states import UNKNOWN_STATE_CODE, UNKNOWN_STATE_DESCRIPTION
 from smsgate.services import reading
 
@@ -16,7 +16,7 @@ from smsgate.services import reading
 def message_id(raw: str) -> int:
     part_id = quoted_id(raw)
     if part_id is None:
-        raise InvalidArgument(f"Invalid messageId: {raw}")
+        raise InvalidArgument(f"Invalid messageId: {echoed(raw)}")
     return part_id
 
 
