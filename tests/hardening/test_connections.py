@@ -75,13 +75,25 @@ def test_a_head_past_its_limit_is_refused_and_one_within_it_is_served(guarded: i
         for _ in range(MAX_HEAD_BYTES // len(line) + 1):  # just past the limit, then nothing
             sock.sendall(line)
         # The refusal, at once: without the limit the head timeout would close it unanswered.
-        assert read_response(sock).status == 400
+        refusal = read_response(sock)
         assert time.monotonic() - started < TIMEOUT
+        assert refusal.status == 400 and refusal.json() == {
+            "Code": 2,
+            "Desc": f"Request head over {MAX_HEAD_BYTES} bytes",
+        }
     # A URL as long as httptools takes (64 KiB), and more headers beside it: served.
     url = b"/healthz?x=" + b"1" * (65_535 - len(b"/healthz?x="))
     padding = b"X-Pad: " + b"a" * 32_768 + b"\r\n"
     request = b"GET " + url + b" HTTP/1.1\r\nHost: t\r\n" + padding + b"\r\n"
     assert status_of(guarded, request) == 200
+    # One byte longer, or a request that cannot be read at all: the API's error body too.
+    for unreadable in (request.replace(b"?x=", b"?x=1"), b"GET / HTTP/1.1\r\nHost t\r\n\r\n"):
+        with connect(guarded) as sock:
+            sock.sendall(unreadable)
+            refusal = read_response(sock)
+        assert refusal.status == 400, unreadable[:40]
+        assert refusal.json() == {"Code": 2, "Desc": "Invalid HTTP request received."}
+        assert refusal.headers["content-type"] == "application/json; charset=utf-8"
 
 
 def test_a_connection_that_sends_nothing_is_closed(guarded: int) -> None:

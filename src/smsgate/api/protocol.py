@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import asyncio
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from smsgate.api.rest.rendering import JSON_HEADERS, render_error
+from smsgate.domain.errors import InvalidArgument, echoed
 
 # The request line and headers. httptools refuses a URL over 64 KiB too, but only once it
 # has read it whole.
@@ -99,6 +102,18 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._deadline = None
         super().on_message_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        """The refusal of a request that cannot be read (malformed, a URL over httptools' 64
+        KiB, a head over ``MAX_HEAD_BYTES``) in the API's error body, as every other refusal:
+        uvicorn answers plain text, which a client reading ``Code`` and ``Desc`` cannot."""
+        status, body = render_error(InvalidArgument(echoed(msg)))
+        head = [STATUS_LINE[status]]
+        for name, value in [*self.server_state.default_headers, *JSON_HEADERS]:
+            head.extend([name, b": ", value, b"\r\n"])
+        head.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body))
+        self.transport.write(b"".join(head) + body)
+        self.transport.close()
 
     def _expect_within(self, seconds: float) -> None:
         self._deadline = self.loop.time() + seconds
