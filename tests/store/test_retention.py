@@ -55,7 +55,8 @@ def test_the_sweep_deletes_what_is_past_the_retention_and_final_only(
     def open_session(session_id: str, expires_at: datetime | None) -> None:
         database.write_sync(lambda c: insert_session(c, session_id, account_id, OLD, expires_at))
 
-    open_session("a" * 32, NOW - timedelta(seconds=1))
+    open_session("a" * 32, NOW - retention.EXPIRED_SESSIONS_KEPT - timedelta(seconds=1))
+    open_session("d" * 32, NOW - timedelta(seconds=1))  # still answers "SessionID expired"
     open_session("b" * 32, NOW + timedelta(hours=1))
     open_session("c" * 32, None)
 
@@ -68,7 +69,7 @@ def test_the_sweep_deletes_what_is_past_the_retention_and_final_only(
         kept_sessions = len(connection.execute(select(sessions.c.id)).all())
         return list(part_ids), list(texts), kept_sessions
 
-    assert database.read_sync(left) == ([6, 9, 10], ["recent"], 2)
+    assert database.read_sync(left) == ([6, 9, 10], ["recent"], 3)
     # Without a retention only sessions are swept.
-    assert asyncio.run(retention.sweep(database, None, NOW + timedelta(days=999))) == 1
+    assert asyncio.run(retention.sweep(database, None, NOW + timedelta(days=999))) == 2
     assert database.read_sync(left) == ([6, 9, 10], ["recent"], 1)

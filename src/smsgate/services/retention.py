@@ -20,6 +20,10 @@ SWEEP_SECONDS = 600.0
 # first sweep after the retention is set).
 BATCH = 2000
 BATCH_PAUSE_SECONDS = 0.05
+# An expired session answers "SessionID expired" (Code 4, HTTP 401) this long, on which clients
+# log in again; deleted, it would be "Invalid session id" (Code 3, HTTP 400), on which they
+# stop: sooner or later by process, since each keeps the sessions it has seen in memory.
+EXPIRED_SESSIONS_KEPT = timedelta(days=30)
 
 
 async def keep_within_retention(
@@ -37,7 +41,8 @@ async def keep_within_retention(
 async def sweep(database: Database, retention: timedelta | None, now: datetime) -> int:
     """Delete expired sessions and, with a ``retention``, the final parts and the incoming
     messages older than it; how many rows in all."""
-    deleted = await database.write(partial(delete_expired_sessions, now=now))
+    expired_before = now - EXPIRED_SESSIONS_KEPT
+    deleted = await database.write(partial(delete_expired_sessions, expired_before=expired_before))
     if retention is not None:
         before = now - retention
         for table in RETAINED_TABLES:

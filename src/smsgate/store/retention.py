@@ -40,7 +40,8 @@ def delete_old(
     return len(doomed), rows[-1].id if going_on else None
 
 
-def delete_expired_sessions(connection: Connection, now: datetime) -> int:
-    """Delete the sessions that expired (with a session TTL set); how many."""
-    result = connection.execute(delete(sessions).where(sessions.c.expires_at < now))
+def delete_expired_sessions(connection: Connection, expired_before: datetime) -> int:
+    """Delete the sessions that expired before ``expired_before`` (with a session TTL set);
+    how many."""
+    result = connection.execute(delete(sessions).where(sessions.c.expires_at < expired_before))
     return int(result.rowcount)
