@@ -186,6 +186,9 @@ def test_text_outside_its_encoding_cannot_be_encoded() -> None:
         (SubmitReply(0, "000123"), SubmitResult(1, SubmitOutcome.ACCEPTED, "123")),
         (SubmitReply(None, reason="connection lost"), SubmitResult(1, SubmitOutcome.RETRY,
                                                                    error="connection lost")),
+        # the SMSC got it and never answered: again later, later each time
+        (SubmitReply(None, reason="no submit_sm_resp", unanswered=True),
+         SubmitResult(1, SubmitOutcome.DEFERRED, error="no submit_sm_resp")),
         (SubmitReply(CommandStatus.ESME_RINVDSTADR), SubmitResult(1, SubmitOutcome.REJECTED,
                                                                   error="ESME_RINVDSTADR")),
         (SubmitReply(0x400), SubmitResult(1, SubmitOutcome.REJECTED, error="0x00000400")),

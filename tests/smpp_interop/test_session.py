@@ -4,6 +4,7 @@ malformed PDUs, reconnection and TLS."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import socket
 import ssl
@@ -75,6 +76,19 @@ def submit_sm(number: int = 0) -> SubmitSm:
         registered_delivery=1,
         short_message=b"Hello",
     )
+
+
+def slow_handler(
+    started: asyncio.Event, seconds: float
+) -> Callable[[DeliverSm | DataSm], Awaitable[int]]:
+    """An incoming-message handler that sets ``started``, then takes ``seconds`` to commit."""
+
+    async def slow(_pdu: DeliverSm | DataSm) -> int:
+        started.set()
+        await asyncio.sleep(seconds)
+        return CommandStatus.ESME_ROK
+
+    return slow
 
 
 async def submit_all(session: Session, count: int) -> list[int | None]:
@@ -172,6 +186,31 @@ def test_throttled_submits_are_sent_again_until_taken(smscs: MakeSmsc) -> None:
     stats = smsc.stats()
     assert stats["accepted"] == 300
     assert stats["throttled"] == session.counters.throttled > 0
+
+
+def test_an_smsc_at_its_rate_is_sent_at_that_rate(smscs: MakeSmsc) -> None:
+    """Each window sent past the SMSC's rate comes back throttled, resp after resp: one
+    refusal, which pauses the bind once. Doubled for each, a bind with no TPS of its own sent
+    2 parts a second to an SMSC taking 100."""
+    smsc = smscs(tps=100)
+    session = Session(config(smsc, window=10), acknowledge)
+
+    async def work(session: Session) -> list[int | None]:
+        async with asyncio.timeout(15):  # 200 parts at 100 a second, give or take the pauses
+            return await submit_all(session, 200)
+
+    assert run(session, work) == [CommandStatus.ESME_ROK] * 200
+    assert session.counters.throttled > 0
+
+
+def test_throttled_submits_are_taken_in_the_order_submitted(smscs: MakeSmsc) -> None:
+    """A subscriber's messages (two codes, say) arrive in the order they were sent."""
+    smsc = smscs(tps=20)
+    session = Session(config(smsc, window=10, throttle_delay=0.05), acknowledge)
+    assert run(session, lambda s: submit_all(s, 30)) == [CommandStatus.ESME_ROK] * 30
+    assert session.counters.throttled > 0
+    taken = [message["destination"] for message in smsc.messages()]
+    assert taken == [submit_sm(i).destination_addr for i in range(30)]
 
 
 def test_throttled_past_the_deadline_comes_back_unanswered(smscs: MakeSmsc) -> None:
@@ -286,6 +325,29 @@ def test_an_overdue_submit_sm_resp_ends_the_connection(smscs: MakeSmsc) -> None:
     assert smsc.stats()["submitted"] == 3
 
 
+def test_an_overdue_submit_sm_resp_spares_the_submits_in_flight_beside_it(
+    smscs: MakeSmsc,
+) -> None:
+    """The SMSC drops one part (to 79160000000) and answers the others 0.8 s late: those in
+    flight when the first is overdue get their resps before the link ends, instead of being
+    sent again."""
+    smsc = smscs(silent_suffix="0000", resp_delay=800)
+    session = Session(config(smsc, response_timeout=1.0), acknowledge)
+
+    async def work(session: Session) -> list[Any]:
+        dropped = session.submit([submit_sm(0)])
+        await asyncio.sleep(0.6)
+        others = session.submit([submit_sm(i) for i in range(1, 6)])
+        replies = await asyncio.gather(*dropped, *others)
+        await until(lambda: session.counters.binds == 2)  # then the link the SMSC counts it on ends
+        return replies
+
+    dropped, *others = run(session, work)
+    assert (dropped.status, dropped.reason, dropped.unanswered) == (None, "no submit_sm_resp", True)
+    assert [reply.status for reply in others] == [CommandStatus.ESME_ROK] * 5
+    assert smsc.stats()["accepted"] == 5
+
+
 def test_esme_rinvbndsts_binds_again_and_the_part_is_not_failed(smscs: MakeSmsc) -> None:
     smsc = smscs(resp_status=CommandStatus.ESME_RINVBNDSTS, resp_body="")
     session = Session(config(smsc), acknowledge)
@@ -350,6 +412,59 @@ def test_an_unbind_from_the_smsc_is_answered_and_the_session_binds_again(
     assert session.counters.disconnects == 1
 
 
+def test_an_unbind_from_the_smsc_waits_for_the_submits_in_flight(smscs: MakeSmsc) -> None:
+    """Their resps come behind the unbind: the connection is not closed under them."""
+    smsc = smscs(resp_delay=300)
+    session = Session(config(smsc), acknowledge)
+
+    async def work(session: Session) -> list[int | None]:
+        replies = session.submit([submit_sm(i) for i in range(3)])
+        await until(lambda: session.window_used == 3)
+        smsc.send("unbind")
+        statuses = [reply.status for reply in await asyncio.gather(*replies)]
+        await until(lambda: session.counters.binds == 2 and session.is_bound)
+        return statuses
+
+    assert run(session, work) == [CommandStatus.ESME_ROK] * 3
+    assert smsc.stats()["accepted"] == 3
+
+
+def test_an_unbind_from_the_smsc_waits_for_the_incoming_messages_being_handled(
+    smscs: MakeSmsc,
+) -> None:
+    """Unacknowledged, an incoming message is delivered again after the new bind, and
+    recorded twice."""
+    smsc = smscs()
+    started = asyncio.Event()
+    slow = slow_handler(started, 0.3)
+
+    async def work(session: Session) -> None:
+        smsc.send("mo", id="mo", source="79161234567", destination="1234", text="hi")
+        async with asyncio.timeout(10):
+            await started.wait()
+        smsc.send("unbind")
+        await until(lambda: session.counters.binds == 2)
+
+    run(Session(config(smsc), slow), work)
+    done = smsc.wait_event(lambda e: e["event"] == "mo_done", timeout=5)
+    assert (done["id"], done["statuses"]) == ("mo", [0])
+
+
+def test_an_alert_notification_is_not_answered(smscs: MakeSmsc) -> None:
+    """SMPP 3.4 §4.12: it has no response; a generic_nack would be a protocol error."""
+    smsc = smscs()
+    alert = b"\x01\x01" + b"79161234567\0" + b"\x01\x01" + b"1234\0"
+
+    async def work(session: Session) -> None:
+        smsc.send("raw", hex=raw_frame(0x00000102, RAW + 1, alert))
+        smsc.send("raw", hex=raw_frame(CommandId.ENQUIRE_LINK, RAW + 2, b""))
+        await until(lambda: len(smsc.stats()["raw_answers"]) >= 1)
+
+    run(Session(config(smsc), acknowledge), work)
+    answers = [(a["command"], a["sequence_number"] - RAW) for a in smsc.stats()["raw_answers"]]
+    assert answers == [("enquire_link_resp", 2)]
+
+
 def test_submits_in_flight_when_the_link_drops_come_back_unanswered(smscs: MakeSmsc) -> None:
     smsc = smscs(resp_delay=2000)
     session = Session(config(smsc), acknowledge)
@@ -399,11 +514,7 @@ def test_a_stop_answers_the_incoming_messages_being_handled(smscs: MakeSmsc) -> 
     # Unbound before their resp, they would be delivered again after the restart.
     smsc = smscs()
     started = asyncio.Event()
-
-    async def slow(pdu: DeliverSm | DataSm) -> int:
-        started.set()
-        await asyncio.sleep(0.5)
-        return CommandStatus.ESME_ROK
+    slow = slow_handler(started, 0.5)
 
     async def main() -> None:
         session = Session(config(smsc), slow)
@@ -438,6 +549,60 @@ def test_tls_bind_verifies_the_smsc_against_a_private_ca(
 
     run(untrusted, refused, bind=False)
     assert smsc.stats()["binds"] == 1
+
+
+class FreezingRelay:
+    """A TCP relay to ``port`` that can stop relaying (``frozen``): a link gone dead with its
+    connections open, as behind a firewall that dropped its state."""
+
+    def __init__(self, port: int) -> None:
+        self.upstream = port
+        self.frozen = False
+        self.port = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> asyncio.Server:
+        server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        self.port = server.sockets[0].getsockname()[1]
+        return server
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        to_reader, to_writer = await asyncio.open_connection("127.0.0.1", self.upstream)
+        for source, sink in ((reader, to_writer), (to_reader, writer)):
+            task = asyncio.create_task(self._pipe(source, sink))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            while data := await source.read(65536):
+                if not self.frozen:
+                    sink.write(data)
+
+
+def test_a_dead_tls_link_is_down_at_once(smscs: MakeSmsc, certificates: CertificateFiles) -> None:
+    """The session closes a link whose enquire_link went unanswered, and over TLS the close
+    waits for the peer's answer: 30 s, for a dead one. The bind must not be chosen meanwhile."""
+    smsc = smscs(tls_cert=certificates.certfile, tls_key=certificates.keyfile)
+    trusted = ssl.create_default_context(cafile=certificates.ca_file)
+    relay = FreezingRelay(smsc.port)
+
+    async def main() -> None:
+        server = await relay.start()
+        settings = config(smsc, ssl=trusted, enquire_link_interval=0.3, response_timeout=0.5)
+        session = Session(replace(settings, port=relay.port), acknowledge)
+        session.start()
+        try:
+            async with asyncio.timeout(10):
+                await session.bound.wait()
+            relay.frozen = True
+            await until(lambda: not session.is_bound, seconds=3)
+            await until(lambda: session.counters.disconnects == 1, seconds=3)  # and it is cut
+        finally:
+            await session.stop()
+            server.close()
+
+    asyncio.run(main())
 
 
 def test_raw_frames_are_what_the_codec_writes() -> None:

@@ -20,13 +20,17 @@
 //                          body octets (a malformed resp), taking no message
 //   --enquire-status N     answer enquire_link with this command_status
 //   --throttle-suffix S    answer ESME_RTHROTTLED to every submit_sm to a number ending in S
+//   --tps N                take at most N submit_sm a second (a burst of a tenth of that), and
+//                          answer ESME_RTHROTTLED to the rest, as an operator's SMSC does
+//   --silent-suffix S      never answer a submit_sm to a number ending in S
+//   --silent               answer nothing at all (a link gone dead); set per connection's PDU
 //
 // Output, one JSON object a line: {"event":"listening","port":N}, {"event":"bound",...},
 // {"event":"bind_refused",...}, {"event":"message",...} (a whole message: text joined from its
 // parts), {"event":"mo_done",...}, {"event":"stats",...}.
 // Input, one JSON object a line: {"op":"stats"}; {"op":"set","throttle_percent":P} (any option
 // that is read per PDU: throttle_percent, resp_delay, receipt_delay, resp_status, resp_body,
-// enquire_status, throttle_suffix);
+// enquire_status, throttle_suffix, silent_suffix, silent);
 // {"op":"mo","id":..,"source":..,
 // "destination":..,"text":..,"coding":"gsm"|"ucs2"|"binary","part_size":N,"reverse":bool};
 // {"op":"raw","hex":".."} (bytes written as they are to a bound session); {"op":"unbind"}.
@@ -55,10 +59,13 @@ function parseArgs(argv) {
     resp_body: null,
     enquire_status: 0,
     throttle_suffix: null,
+    tps: 0,
+    silent_suffix: null,
+    silent: false,
   };
-  const flags = new Set(['receipts_before_resp', 'receipt_text_only', 'quiet']);
+  const flags = new Set(['receipts_before_resp', 'receipt_text_only', 'quiet', 'silent']);
   const numbers = new Set(['port', 'resp_delay', 'receipt_delay', 'throttle_percent', 'resp_status',
-    'enquire_status']);
+    'enquire_status', 'tps']);
   for (let i = 0; i < argv.length; i++) {
     const name = argv[i].replace(/^--/, '').replace(/-/g, '_');
     if (!(name in options)) throw new Error('unknown option ' + argv[i]);
@@ -85,6 +92,7 @@ const stats = {
   submitted: 0,
   accepted: 0,
   throttled: 0,
+  unanswered: 0,
   in_flight: 0,
   max_in_flight: 0,
   receipts_sent: 0,
@@ -260,7 +268,26 @@ function reassemble(pdu) {
 
 // --- sessions ---------------------------------------------------------------------------------
 
+// The SMSC's own rate (--tps): a token bucket holding a tenth of a second's worth.
+const bucket = { tokens: null, at: 0 };
+
+function overRate() {
+  if (!options.tps) return false;
+  const now = Date.now() / 1000;
+  const burst = Math.max(1, options.tps / 10);
+  bucket.tokens = bucket.tokens === null ? burst : Math.min(burst, bucket.tokens + (now - bucket.at) * options.tps);
+  bucket.at = now;
+  if (bucket.tokens < 1) return true;
+  bucket.tokens -= 1;
+  return false;
+}
+
 function onSubmit(session, pdu) {
+  if (options.silent || (options.silent_suffix && pdu.destination_addr.endsWith(options.silent_suffix))) {
+    stats.submitted++;
+    stats.unanswered++;
+    return;
+  }
   stats.in_flight++;
   session.in_flight++;
   stats.max_in_flight = Math.max(stats.max_in_flight, session.in_flight);
@@ -279,7 +306,7 @@ function onSubmit(session, pdu) {
       return;
     }
     const stalled = options.throttle_suffix && pdu.destination_addr.endsWith(options.throttle_suffix);
-    if (stalled || Math.random() * 100 < options.throttle_percent) {
+    if (stalled || Math.random() * 100 < options.throttle_percent || overRate()) {
       stats.throttled++;
       session.send(pdu.response({ command_status: smpp.ESME_RTHROTTLED }));
       return;
@@ -332,6 +359,7 @@ function serve(session) {
   }
   session.on('submit_sm', (pdu) => onSubmit(session, pdu));
   session.on('enquire_link', (pdu) => {
+    if (options.silent) return;
     stats.enquire_links++;
     session.send(pdu.response({ command_status: options.enquire_status }));
   });

@@ -52,6 +52,8 @@ class CommandId(enum.IntEnum):
     ENQUIRE_LINK_RESP = 0x80000015
     DATA_SM = 0x00000103
     DATA_SM_RESP = 0x80000103
+    # Never decoded: it has no response, and a gateway that asks for no alerts has no use for it.
+    ALERT_NOTIFICATION = 0x00000102
 
 
 class CommandStatus(enum.IntEnum):

@@ -5,14 +5,19 @@ exponential backoff, until ``stop`` unbinds cleanly. While bound:
 
 - ``submit`` queues a ``submit_sm``; at most ``window`` of them await their resp at once, each
   for at most ``response_timeout``, and no faster than the token bucket of ``tps`` allows.
-- ``ESME_RTHROTTLED`` and ``ESME_RMSGQFUL`` pause the session (doubling per consecutive answer)
-  and the same PDU is submitted again; a part is never dropped: past ``submit_deadline`` it
-  comes back unanswered, and the dispatcher queues it again.
+- ``ESME_RTHROTTLED`` and ``ESME_RMSGQFUL`` pause the session and the same PDU is submitted
+  again, in its turn; the pause doubles while what is sent after one is throttled too (the
+  answers to one window sent before it are one refusal, not a window of them). A part is never
+  dropped: past ``submit_deadline`` it comes back unanswered, and the dispatcher queues it
+  again.
 - ``deliver_sm`` and ``data_sm`` go to the ``inbound`` handler; their resp is sent only when
   the handler's awaitable ends (after the connector's events committed their effect), with
   the command_status it returns.
 - ``enquire_link`` is answered, and sent every ``enquire_link_interval``; an unanswered one
   means the link is dead and the connection is dropped.
+- An ``unbind`` from the SMSC is answered once the submits in flight have their resps and the
+  incoming messages being handled are acknowledged (for ``response_timeout`` at most), as this
+  side's own unbind waits: their answers are not lost with the connection.
 - A PDU that does not decode is answered (``generic_nack``, or the request's own resp with
   the error's status) and the session goes on; only a frame length that loses the framing
   ends the connection.
@@ -72,6 +77,9 @@ THROTTLING: Final = frozenset({CommandStatus.ESME_RTHROTTLED, CommandStatus.ESME
 # stalled database slows the SMSC down instead of filling memory.
 MAX_INBOUND_IN_FLIGHT: Final = 10_000
 READ_SIZE: Final = 256 * 1024
+# How long a connection this side closed may take to go: over TLS it waits for the peer's
+# answer to the close (30 s for a silent one), and a peer that stopped reading holds it too.
+CLOSE_GRACE: Final = 1.0
 
 Inbound = DeliverSm | DataSm
 InboundHandler = Callable[[Inbound], Awaitable[int]]
@@ -105,6 +113,7 @@ class SessionState(enum.StrEnum):
     BINDING = "binding"
     BOUND = "bound"
     UNBINDING = "unbinding"
+    CLOSING = "closing"  # this side ended the connection, which has not closed yet
     WAITING = "waiting to reconnect"
     STOPPED = "stopped"
 
@@ -137,6 +146,8 @@ class SubmitReply:
     status: int | None
     message_id: str = ""
     reason: str = ""
+    # No resp came in ``response_timeout``: the SMSC got the PDU, and may have taken it.
+    unanswered: bool = False
 
 
 def tps_bucket(tps: float, now: float) -> TokenBucket:
@@ -208,6 +219,8 @@ class _Submission:
     pdu: SubmitSm
     future: asyncio.Future[SubmitReply]
     deadline: float
+    turn: int  # submit order: one throttled goes back in it, ahead of all submitted later
+    sent_at: float = 0.0
 
 
 @dataclass(slots=True)
@@ -215,6 +228,7 @@ class _Pending:
     deadline: float
     submission: _Submission | None = None  # None: a control request awaiting ``future``
     future: asyncio.Future[tuple[Header, Pdu]] | None = None
+    overdue: bool = False  # a submit past its deadline, whose resp may still come
 
 
 @dataclass(slots=True)
@@ -226,6 +240,10 @@ class _Connection:
     flush_scheduled: bool = False
     closed: bool = False
     reason: str = ""
+    # An overdue submit_sm_resp: nothing more is sent, and the connection ends once the other
+    # submits in flight have their answers (or are overdue too).
+    draining: bool = False
+    ended: bool = False  # its read loop ended
 
 
 class Session:
@@ -247,6 +265,9 @@ class Session:
         self._bucket = tps_bucket(config.tps, time.monotonic()) if config.tps else None
         self._paused_until = 0.0
         self._throttled_in_a_row = 0
+        self._throttled_at = 0.0  # the last throttle answer that lengthened the pause
+        self._turns = itertools.count()
+        self._unbind_answer: asyncio.Task[None] | None = None
         self._pump_timer: asyncio.TimerHandle | None = None
         self._inbound_in_flight = 0
         self._inbound_room = asyncio.Event()
@@ -286,7 +307,7 @@ class Session:
                 future.set_result(reply)
             return futures
         deadline = time.monotonic() + self.config.submit_deadline
-        self._queue.extend(map(_Submission, pdus, futures, itertools.repeat(deadline)))
+        self._queue.extend(map(_Submission, pdus, futures, itertools.repeat(deadline), self._turns))
         self._pump()
         return futures
 
@@ -403,6 +424,9 @@ class Session:
             raise LinkError(f"bind refused: {status_name(header.command_status)}")
 
     def _connection_ended(self) -> None:
+        if self._unbind_answer is not None:
+            self._unbind_answer.cancel()
+            self._unbind_answer = None
         self.bound.clear()
         self._connection = None
         self._paused_until = 0.0
@@ -416,7 +440,11 @@ class Session:
         self._window_used = 0
         self._window_empty.set()
         for entry in pending.values():
-            if entry.submission is not None:
+            if entry.overdue:
+                assert entry.submission is not None
+                reply = SubmitReply(None, reason="no submit_sm_resp", unanswered=True)
+                self._reply(entry.submission, reply)
+            elif entry.submission is not None:
                 self._reply(entry.submission, SubmitReply(None, reason="connection lost"))
             elif entry.future is not None and not entry.future.done():
                 entry.future.set_exception(LinkError("connection lost"))
@@ -428,12 +456,26 @@ class Session:
             self._reply(submission, SubmitReply(None, reason=reason))
 
     def _close(self, connection: _Connection, reason: str) -> None:
-        """Close ``connection`` (once); ``reason`` is why, when it is this side's choice."""
+        """Close ``connection`` (once); ``reason`` is why, when it is this side's choice.
+
+        The bind is down from now, not once the connection has gone (its read loop ends): over
+        TLS that waits for the peer's answer to the close, so a link found dead would be
+        chosen for parts, which waited, for 30 s more. It is cut after ``CLOSE_GRACE``.
+        """
         if not connection.closed:
             self._flush(connection)
             connection.closed = True
             connection.reason = reason
+            if connection is self._connection and self.state is SessionState.BOUND:
+                self.state = SessionState.CLOSING
+                self.bound.clear()
             connection.writer.close()
+            asyncio.get_running_loop().call_later(CLOSE_GRACE, self._cut, connection)
+
+    @staticmethod
+    def _cut(connection: _Connection) -> None:
+        if not connection.ended:
+            connection.writer.transport.abort()
 
     async def _keepalive(self, connection: _Connection) -> None:
         """Send enquire_link regularly and time out what awaits an answer."""
@@ -466,22 +508,24 @@ class Session:
     def _expire(self, now: float, connection: _Connection) -> None:
         """Submits unanswered past ``response_timeout``, or queued past their deadline.
 
-        An overdue submit_sm_resp ends the connection: the SMSC may yet take the message, and
-        its late resp would find nothing waiting, while a link kept up would be refilled past
-        the window the SMSC still counts. Its parts go back to the queue (sent at least once).
+        An overdue submit_sm_resp ends the connection: the SMSC still counts the PDU in its
+        window, and one that lost it would count it for good. But not at once: nothing more is
+        sent, and the connection ends when no other submit awaits its resp (answered, or
+        overdue too), since the SMSC took those and the link drop would have them sent again.
+        A resp that comes late still counts; the parts of those that never came go back to
+        the queue (sent at least once).
         """
-        while self._pending:
-            sequence, entry = next(iter(self._pending.items()))
+        for sequence, entry in list(self._pending.items()):
             if entry.deadline > now:
-                break
-            del self._pending[sequence]
-            if entry.submission is not None:
-                self._release_slot()
+                break  # in the order sent, so in deadline order
+            if entry.submission is None:
+                del self._pending[sequence]
+                if entry.future is not None and not entry.future.done():
+                    entry.future.set_exception(TimeoutError("no resp"))
+            elif not entry.overdue:
+                entry.overdue = True
                 self.counters.timed_out += 1
-                self._reply(entry.submission, SubmitReply(None, reason="no submit_sm_resp"))
-                self._close(connection, "submit_sm_resp overdue")
-            elif entry.future is not None and not entry.future.done():
-                entry.future.set_exception(TimeoutError("no resp"))
+                connection.draining = True
         while self._queue and self._queue[0].deadline <= now:
             self.counters.unsent += 1
             self._reply(self._queue.popleft(), SubmitReply(None, reason="throttled too long"))
@@ -529,7 +573,10 @@ class Session:
             self._pump_timer.cancel()
             self._pump_timer = None
         connection = self._connection
-        # Closed by this side, the connection is still BOUND until its read loop ends.
+        if connection is not None and connection.draining:
+            if not any(e.submission and not e.overdue for e in self._pending.values()):
+                self._close(connection, "submit_sm_resp overdue")
+            return
         if not self._queue or not self.is_bound or connection is None or connection.closed:
             return
         now = time.monotonic()
@@ -559,6 +606,7 @@ class Session:
                 self.counters.rejected += 1
                 self._reply(submission, SubmitReply(error.status, reason=error.reason))
                 continue
+            submission.sent_at = now
             self._window_used += 1
             self._window_empty.clear()
             self.counters.submitted += 1
@@ -581,16 +629,21 @@ class Session:
         self._release_slot()
         if status in THROTTLING:
             self.counters.throttled += 1
-            now = time.monotonic()
-            pause = doubled(
-                self.config.throttle_delay,
-                self._throttled_in_a_row,
-                self.config.throttle_max_delay,
-            )
-            self._throttled_in_a_row += 1
-            self._paused_until = max(self._paused_until, now + pause)
-            # Same PDU again, first in line; the deadline still bounds how long it may wait.
-            self._queue.appendleft(submission)
+            if submission.sent_at > self._throttled_at:
+                # Sent after the last refusal (so after its pause): the SMSC still refuses,
+                # and the pause doubles. The others of a window sent before that refusal are
+                # the same one: doubled for each, one full window paused a bind for seconds.
+                now = time.monotonic()
+                pause = doubled(
+                    self.config.throttle_delay,
+                    self._throttled_in_a_row,
+                    self.config.throttle_max_delay,
+                )
+                self._throttled_in_a_row += 1
+                self._throttled_at = now
+                self._paused_until = max(self._paused_until, now + pause)
+            # Same PDU again; the deadline still bounds how long it may wait.
+            self._put_back(submission)
         elif status == CommandStatus.ESME_RINVBNDSTS:
             # Not a verdict on the message: the SMSC no longer holds this session bound.
             self._reply(submission, SubmitReply(None, reason="the SMSC says the bind is gone"))
@@ -605,12 +658,23 @@ class Session:
             self._reply(submission, SubmitReply(status, message_id))
         # the read loop refills the window once per chunk read
 
+    def _put_back(self, submission: _Submission) -> None:
+        """Queue a throttled submit again in its turn: behind those submitted before it, ahead
+        of those submitted after, so that a subscriber's messages keep their order."""
+        index = 0
+        for queued in self._queue:
+            if queued.turn > submission.turn:
+                break
+            index += 1
+        self._queue.insert(index, submission)
+
     # --- reading ---------------------------------------------------------------------------
 
     async def _read_loop(self, reader: asyncio.StreamReader, connection: _Connection) -> None:
         try:
             await self._read_frames(reader, connection)
         finally:
+            connection.ended = True
             self._drop_pending()  # now, not when the connection is cleaned up: a bind awaits
 
     async def _read_frames(self, reader: asyncio.StreamReader, connection: _Connection) -> None:
@@ -636,6 +700,9 @@ class Session:
         try:
             header, pdu = decode(frame)
         except PduError as error:
+            if error.command_id == CommandId.ALERT_NOTIFICATION:
+                log.info("%s: alert_notification ignored (SMPP 3.4 §4.12: no resp)", self.name)
+                return
             self._answer_malformed(error)
             return
         if header.command_id & RESPONSE_BIT:
@@ -706,12 +773,25 @@ class Session:
             self._write(encode(EnquireLinkResp(), sequence))
         elif isinstance(pdu, Unbind):
             log.info("%s: the SMSC unbinds", self.name)
-            self._write(encode(UnbindResp(), sequence))
             self.state = SessionState.UNBINDING
-            self._close(connection, "the SMSC unbound")
+            self.bound.clear()
+            self._unbind_answer = asyncio.get_running_loop().create_task(
+                self._answer_unbind(connection, sequence)
+            )
         else:
             self.counters.nacked += 1
             self._write(encode(GenericNack(), sequence, CommandStatus.ESME_RINVCMDID))
+
+    async def _answer_unbind(self, connection: _Connection, sequence: int) -> None:
+        """Answer the SMSC's unbind once the submits in flight have their resps and what it
+        sent in is acknowledged, as ``stop`` does before its own unbind; then close."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.config.response_timeout):
+                await self._window_empty.wait()
+                await self._inbound_answered.wait()
+        if connection is self._connection:
+            self._write(encode(UnbindResp(), sequence))
+        self._close(connection, "the SMSC unbound")
 
     def _answer_inbound(
         self,
