@@ -43,7 +43,7 @@ from smsgate.services.accounts import AccountAdmin, AdminError, parse_amount
 from smsgate.services.contacts import ContactAdmin
 from smsgate.services.inbound_admin import UNROUTED_LIST_LIMIT, InboundAdmin
 from smsgate.store.database import Database
-from smsgate.store.migrate import upgrade
+from smsgate.store.migrate import UnknownSchema, upgrade
 
 T = TypeVar("T")
 
@@ -110,7 +110,7 @@ def open_database(config: Settings | None = None) -> Database:
     try:
         database = Database(url)
         upgrade(database.write_engine)
-    except (SQLAlchemyError, OSError) as error:
+    except (SQLAlchemyError, OSError, UnknownSchema) as error:
         reason = " ".join(str(getattr(error, "orig", None) or error).split())  # the driver's
         fail(f"cannot open the database {make_url(url).render_as_string()}: {reason}")
     return database

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from smsgate.store.database import Database
+from smsgate.store.migrate import upgrade
 from tests.commands import smsgate
 from tests.server import free_port
 
@@ -78,6 +80,26 @@ def test_a_server_that_cannot_start_says_why_in_a_line(
     assert result.returncode == 1
     assert message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and "secret" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("command", [["admin", "account", "show", "alice"], *SERVERS.values()])
+def test_a_database_a_newer_release_migrated_is_a_line_of_error(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """As after a release is rolled back, or on a host older than the one that migrated."""
+    url = f"sqlite:///{tmp_path}/smsgate.db"
+    database = Database(url)
+    upgrade(database.write_engine)
+    database.write_sync(
+        lambda connection: connection.exec_driver_sql(
+            "UPDATE alembic_version SET version_num='9999'"
+        )
+    )
+    database.close()
+    result = smsgate(tmp_path, *command, database_url=url, port="1")
+    assert result.returncode == 1
+    assert "the database was migrated by a newer smsgate" in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
