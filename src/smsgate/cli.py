@@ -147,18 +147,16 @@ def preflight(config: Settings, *, serving: bool = True) -> Database:
 FROM_STDIN = " (-: read from standard input)"
 
 
-def from_stdin(*values: str | None) -> list[str | None]:
-    """``values``, each given as "-" read from standard input instead, a line each in their
-    order: a secret on the command line shows in the process list and the shell's history."""
-    lines = iter(sys.stdin.read().splitlines()) if "-" in values else iter(())
-    read = []
-    for value in values:
-        if value == "-":
-            value = next(lines, "")
-            if not value:
-                fail("a secret given as - needs its line of standard input")
-        read.append(value)
-    return read
+def read_secret(value: str | None) -> str | None:
+    """A secret option's callback: "-" stands for the next line of standard input, so that
+    the secret shows neither in the process list nor in the shell's history. Click calls the
+    callbacks in the order the options were given, so the lines go to them in that order."""
+    if value != "-":
+        return value
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        fail("a secret given as - needs its line of standard input")
+    return line
 
 
 def account_admin() -> AccountAdmin:
@@ -257,14 +255,16 @@ def send(
     url: Annotated[str, typer.Option(help="The API's address.")] = "http://127.0.0.1:8080",
     login: Annotated[str | None, typer.Option(help="The account's login.")] = None,
     password: Annotated[
-        str | None, typer.Option(help=f"The account's password{FROM_STDIN}.")
+        str | None, typer.Option(help=f"The account's password{FROM_STDIN}.", callback=read_secret)
     ] = None,
     session: Annotated[
-        str | None, typer.Option(help=f"A session id, instead of login and password{FROM_STDIN}.")
+        str | None,
+        typer.Option(
+            help=f"A session id, instead of login and password{FROM_STDIN}.", callback=read_secret
+        ),
     ] = None,
 ) -> None:
     """Send TEXT through a server's API, as any client does; print the ids of its SMS parts."""
-    password, session = from_stdin(password, session)
     try:
         with SmsClient(url, session_id=session, login=login, password=password) as client:
             ids = (
@@ -300,9 +300,11 @@ def ensure_demo_account(accounts: AccountAdmin, config: Settings) -> None:
 @account_cli.command("create")
 def account_create(
     login: str,
-    password: Annotated[str, typer.Option(help=f"The account password{FROM_STDIN}.")],
+    password: Annotated[
+        str, typer.Option(help=f"The account password{FROM_STDIN}.", callback=read_secret)
+    ],
     api_password: Annotated[
-        str | None, typer.Option(help=f"The API password (pass){FROM_STDIN}.")
+        str | None, typer.Option(help=f"The API password (pass){FROM_STDIN}.", callback=read_secret)
     ] = None,
     balance: Annotated[str, typer.Option(help="Starting balance.")] = "0",
     price: Annotated[str | None, typer.Option(help="Default price per part.")] = None,
@@ -311,12 +313,10 @@ def account_create(
     parent: Annotated[str | None, typer.Option(help="Make this a sub-login of PARENT.")] = None,
 ) -> None:
     """Create an account."""
-    account_password, api_password = from_stdin(password, api_password)
-    assert account_password is not None  # a required option
     run(
         lambda a: a.create(
             login,
-            password=account_password,
+            password=password,
             api_password=api_password,
             balance=amount(balance),
             price=amount(price) if price is not None else None,
@@ -357,14 +357,15 @@ def account_unblock(login: str) -> None:
 @account_cli.command("password")
 def account_password(
     login: str,
-    password: Annotated[str | None, typer.Option(help=f"New account password{FROM_STDIN}.")] = None,
+    password: Annotated[
+        str | None, typer.Option(help=f"New account password{FROM_STDIN}.", callback=read_secret)
+    ] = None,
     api_password: Annotated[
-        str | None, typer.Option(help=f"New API password (pass){FROM_STDIN}.")
+        str | None, typer.Option(help=f"New API password (pass){FROM_STDIN}.", callback=read_secret)
     ] = None,
 ) -> None:
     """Change the password or the API password; session ids stay valid (see
     revoke-sessions)."""
-    password, api_password = from_stdin(password, api_password)
     run(
         lambda a: a.set_passwords(login, password=password, api_password=api_password),
         f"password changed for {login}",
@@ -491,14 +492,14 @@ def account_webhook(
     login: str,
     url: Annotated[str | None, typer.Argument(help="The http or https URL to POST to.")] = None,
     secret: Annotated[
-        str | None, typer.Option(help=f"Sign each POST with this key{FROM_STDIN}.")
+        str | None,
+        typer.Option(help=f"Sign each POST with this key{FROM_STDIN}.", callback=read_secret),
     ] = None,
     clear: Annotated[bool, typer.Option("--clear", help="Stop pushing.")] = False,
 ) -> None:
     """POST each incoming message of the account to URL as it arrives (instant push)."""
     if clear == (url is not None):
         fail("give either URL or --clear")
-    (secret,) = from_stdin(secret)
     run_inbound(
         lambda a: a.set_webhook(login, url, secret),
         f"{login}: incoming messages pushed to {url}" if url else f"{login}: no push",
@@ -652,7 +653,12 @@ def simulate_incoming(
         fail(str(error))
     except InvalidArgument as error:
         fail(error.desc)
-    queue_incoming(open_database(), [(source, destination, text)])
+    config = settings()
+    if config.smsc != "simulator":
+        # Nothing would read it until the platform used the simulator, which would then
+        # deliver (and push) a test message long forgotten.
+        fail(f"smsc is {config.smsc}: there is no simulated SMSC to hand the message to")
+    queue_incoming(open_database(config), [(source, destination, text)])
     console.print("handed to the simulated SMSC", highlight=False)
 
 

@@ -282,6 +282,18 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _limits_that_apply(self) -> Settings:
+        # Accepted and ignored, either would read as a limit in force that is not.
+        if self.rate_limit_burst is not None and self.rate_limit_per_second is None:
+            raise ValueError("rate_limit_burst needs rate_limit_per_second")
+        if self.login_lockout_seconds > self.login_lockout_max_seconds:
+            raise ValueError(
+                f"login_lockout_seconds ({self.login_lockout_seconds:g}) is over "
+                f"login_lockout_max_seconds ({self.login_lockout_max_seconds:g})"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _https(self) -> Settings:
         if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
             raise ValueError("HTTPS needs both ssl_certfile and ssl_keyfile")

@@ -133,6 +133,23 @@ def test_a_settings_file_it_cannot_use_is_a_line_naming_it(
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
+def test_simulate_incoming_without_the_simulator_is_refused(tmp_path: Path) -> None:
+    """Nothing would read it until the platform used the simulator again, which would then
+    deliver a test message long forgotten."""
+    settings_file = tmp_path / "smsgate.toml"
+    settings_file.write_text(
+        'smsc = "smpp"\n[connectors.a]\nhost = "h"\nport = 1\nsystem_id = "s"\npassword = "p"\n'
+    )
+    result = smsgate(
+        tmp_path, "simulate", "incoming", "--from", "79001234567", "--to", "2420", "--text", "hi",
+        config=str(settings_file),
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: smsc is smpp: there is no simulated SMSC to hand the message to"
+    ), result.stderr
+
+
 def test_a_negative_price_is_refused_with_its_reason(tmp_path: Path) -> None:
     assert (
         smsgate(tmp_path, "admin", "account", "create", "acme", "--password", "p").returncode == 0

@@ -196,6 +196,9 @@ def test_a_token_bucket_lets_a_burst_through_then_refills_at_the_rate() -> None:
         ("request_head_timeout_seconds", "0", "greater than 0"),
         # Shorter than a part's pushes live (a day, and a week once given up).
         ("retention_days", "7", "greater than or equal to 8"),
+        # Ignored, either would read as a limit in force.
+        ("rate_limit_burst", "5", "rate_limit_burst needs rate_limit_per_second"),
+        ("login_lockout_seconds", "600", r"login_lockout_seconds \(600\) is over"),
     ],
 )
 def test_settings_the_rules_could_not_use_are_refused(

@@ -115,6 +115,23 @@ def test_passwords_read_from_standard_input_replace_the_old_ones(
     assert assert_ok(client.get("/rest/Balance/", params=new_api)) == 1000
 
 
+def test_secrets_read_from_standard_input_go_in_the_order_the_options_were_given(
+    make_account: Callable[..., Account], run_admin: Admin
+) -> None:
+    """The API password given first takes the first line: swapped, the credential meant for
+    the API alone would open sessions."""
+    account = make_account()
+    run_admin(
+        "account", "password", account.login, "--api-password", "-", "--password", "-",
+        stdin="api-first\npassword-second\n",
+    )  # fmt: skip
+    client = account.client
+    assert_ok(open_session(client, account.login, "password-second"))
+    assert_error(open_session(client, account.login, "api-first"), 4)
+    api = {"login": account.login, "pass": "api-first"}
+    assert assert_ok(client.get("/rest/Balance/", params=api)) == 1000
+
+
 def test_dynamic_sender_lets_the_account_use_any_name_until_turned_off(
     make_account: Callable[..., Account], run_admin: Admin
 ) -> None:
