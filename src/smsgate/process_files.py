@@ -1,9 +1,11 @@
 """Files that each process of a data folder writes about itself, for the others to read.
 
-A process writes ``<folder>/<pid><suffix>`` whole every ``INTERVAL`` (a reader never sees half
-of one), and once more as it stops. A file not rewritten for ``LIVE_SECONDS`` is of a process
-that ended; one not rewritten for ``KEPT_SECONDS`` is deleted by the next process that starts
-writing to the folder. The connectors' status and the processes' counters are such files.
+A process writes ``<folder>/<pid>-<random><suffix>`` whole every ``INTERVAL`` (a reader never
+sees half of one), and once more as it stops. Not the pid alone: pids recur, and a container's
+process has the same one at every start (two containers sharing a folder may have it at once).
+A file not rewritten for ``LIVE_SECONDS`` is of a process that ended; one not rewritten for
+``KEPT_SECONDS`` is retired (deleted, by default) by the next process that starts writing to the
+folder. The connectors' status and the processes' counters are such files.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
+import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -32,13 +36,33 @@ def replace_file(path: Path, content: bytes) -> None:
     written.replace(path)
 
 
+# (pid, name) of this process's files; made again in a forked child, which has another pid.
+_own_name: tuple[int, str] | None = None
+
+
 def own_file(folder: Path, suffix: str) -> Path:
-    return folder / f"{os.getpid()}{suffix}"
+    global _own_name
+    pid = os.getpid()
+    if _own_name is None or _own_name[0] != pid:
+        _own_name = (pid, f"{pid}-{secrets.token_hex(4)}")
+    return folder / f"{_own_name[1]}{suffix}"
 
 
-async def publish(folder: Path, suffix: str, render: Callable[[bool], bytes]) -> None:
+def _delete(files: Sequence[Path]) -> None:
+    for path in files:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+async def publish(
+    folder: Path,
+    suffix: str,
+    render: Callable[[bool], bytes],
+    retire: Callable[[Sequence[Path]], None] = _delete,
+) -> None:
     """Write ``render(True)`` to this process's file every ``INTERVAL`` until cancelled, then
-    ``render(False)`` (the argument: whether the process still runs).
+    ``render(False)`` (the argument: whether the process still runs). First, the files not
+    rewritten for ``KEPT_SECONDS`` go to ``retire``, which must delete them.
 
     A write that fails (a full disk, a folder made read-only) is logged and tried again at the
     next interval: the process's other work runs beside this task and must not stop with it.
@@ -46,7 +70,10 @@ async def publish(folder: Path, suffix: str, render: Callable[[bool], bytes]) ->
     path = own_file(folder, suffix)
     failing = False
     try:
-        _delete_old(folder, suffix)
+        try:
+            retire(_old_files(folder, suffix))
+        except OSError as error:
+            log.warning("cannot retire the old files of %s: %s", folder, error)
         while True:
             try:
                 replace_file(path, render(True))
@@ -66,10 +93,15 @@ async def publish(folder: Path, suffix: str, render: Callable[[bool], bytes]) ->
             log.warning("cannot write %s: %s", path, error)
 
 
-def _delete_old(folder: Path, suffix: str) -> None:
+def _old_files(folder: Path, suffix: str) -> list[Path]:
+    """The processes' files (``<pid>-<random>``, or ``<pid>`` as older releases named them)
+    not rewritten for ``KEPT_SECONDS``."""
+    own = re.compile(rf"\d+(-[0-9a-f]+)?{re.escape(suffix)}")
     cutoff = time.time() - KEPT_SECONDS
-    with contextlib.suppress(OSError):
-        for path in folder.glob(f"*{suffix}"):
+    old = []
+    with contextlib.suppress(FileNotFoundError):
+        for path in folder.iterdir():
             with contextlib.suppress(FileNotFoundError):
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
+                if own.fullmatch(path.name) and path.stat().st_mtime < cutoff:
+                    old.append(path)
+    return old

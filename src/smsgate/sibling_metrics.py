@@ -4,20 +4,25 @@ time.
 Each process counts for itself: the requests it answered, the parts it accepted, submitted or
 saw reported. With ``serve --workers N`` (or API nodes and workers started apart on one host
 with one data folder) a scrape reaches one API process, and the worker has no HTTP listener at
-all. So every process writes its counts to ``<data_dir>/metrics/<pid>.prom`` (Prometheus text,
-``smsgate.process_files``), and ``/metrics`` of any of them adds the files of the others to its
-own live counts. The files of processes that ended keep counting (their counts are part of the
-totals, which must never go back) until they are deleted a day later; their gauges stop
-counting once the process has ended. Gauges add up because only the process that runs a
-connector shows it.
+all. So every process writes its counts to a file of its own in ``<data_dir>/metrics/``
+(Prometheus text, ``smsgate.process_files``), and ``/metrics`` of any of them adds the files
+of the others to its own live counts.
+
+The files of processes that ended keep counting: their counts are part of the totals, which
+must never go back (a scraper takes a drop for a restart from zero, and counts the whole rest
+again). Their gauges stop counting once the process has ended. A day later their counters are
+added into ``retired.prom``, kept for good, and the files deleted. Gauges add up because only
+the process that runs a connector shows it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -27,12 +32,18 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
-from smsgate.process_files import LIVE_SECONDS, own_file, publish
+from smsgate.process_files import LIVE_SECONDS, own_file, publish, replace_file
 
 log = logging.getLogger(__name__)
 
 METRICS_DIR: Final = "metrics"
 METRICS_SUFFIX: Final = ".prom"
+# The counters of the processes retired, and the names of their files (deleted once this is
+# written: a name still there was counted in already).
+RETIRED_FILE: Final = "retired.prom"
+_FOLDED: Final = "# retired: "
+# Families whose values only grow: those go on counting when their process has gone.
+_COUNTING: Final = frozenset({"counter", "histogram", "summary"})
 # A sample's identity: its name and its labels, in order.
 SampleKey = tuple[str, tuple[tuple[str, str], ...]]
 
@@ -55,7 +66,71 @@ def _counts(collectors: Iterable[Collector]) -> bytes:
 async def publish_counts(collectors: Iterable[Collector], data_dir: Path) -> None:
     """Write this process's counts every second until cancelled (see ``process_files``)."""
     collectors = tuple(collectors)
-    await publish(metrics_dir(data_dir), METRICS_SUFFIX, lambda _running: _counts(collectors))
+    await publish(
+        metrics_dir(data_dir),
+        METRICS_SUFFIX,
+        lambda _running: _counts(collectors),
+        retire_counts,
+    )
+
+
+class _Families(Collector):
+    """Metric families as read, to be written again."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self.families = tuple(families)
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.families
+
+
+def retire_counts(files: Sequence[Path]) -> None:
+    """Add the counters of these processes' ``files`` to the folder's retired counts, then
+    delete them. Under a lock: two processes starting together would add them twice."""
+    if not files:
+        return
+    folder = files[0].parent
+    with open(folder / f".{RETIRED_FILE}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        retired = folder / RETIRED_FILE
+        families: dict[str, Metric] = {}
+        sums: dict[str, dict[SampleKey, float]] = defaultdict(lambda: defaultdict(float))
+        counted: set[str] = set()
+        with contextlib.suppress(FileNotFoundError):
+            text = retired.read_text()
+            if text.startswith(_FOLDED):
+                counted = set(text.partition("\n")[0].removeprefix(_FOLDED).split())
+            _add(text, families, sums)
+        for path in files:
+            if path.name in counted:
+                continue  # counted in, but the file outlived the last retirement
+            try:
+                _add(path.read_text(), families, sums)
+            except FileNotFoundError:  # retired meanwhile
+                continue
+            except ValueError:
+                log.warning("%s is not a metrics file; deleted", path)
+        summed = []
+        for name, family in families.items():
+            metric = Metric(name, family.documentation, family.type)
+            metric.samples = [Sample(n, dict(labels), v) for (n, labels), v in sums[name].items()]
+            summed.append(metric)
+        folded = _FOLDED + " ".join(path.name for path in files) + "\n"
+        replace_file(retired, folded.encode() + _counts([_Families(summed)]))
+        for path in files:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+
+def _add(text: str, families: dict[str, Metric], sums: dict[str, dict[SampleKey, float]]) -> None:
+    """Add the counters of a metrics file's ``text`` to ``sums`` (and their families)."""
+    for family in list(text_string_to_metric_families(text)):  # all read, or none added
+        if family.type not in _COUNTING:
+            continue
+        families.setdefault(family.name, family)
+        for sample in family.samples:
+            if not sample.name.endswith("_created"):
+                sums[family.name][_key(sample)] += sample.value
 
 
 class SiblingCounts(Collector):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from pathlib import Path
@@ -10,7 +11,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from smsgate.metrics import RequestMetrics
-from smsgate.sibling_metrics import SiblingCounts, metrics_dir
+from smsgate.process_files import KEPT_SECONDS, own_file
+from smsgate.sibling_metrics import (
+    RETIRED_FILE,
+    SiblingCounts,
+    metrics_dir,
+    publish_counts,
+    retire_counts,
+)
 
 
 def _instruments() -> tuple[RequestMetrics, Counter]:
@@ -99,3 +107,44 @@ def test_without_a_folder_only_the_own_counts(tmp_path: Path) -> None:
     parts.labels("accepted").inc(2)
     samples = _samples(SiblingCounts((requests, parts), tmp_path))
     assert samples["smsgate_parts_total", frozenset({("outcome", "accepted")})] == 2
+
+
+def test_the_counts_of_processes_retired_a_day_later_stay_in_the_totals(tmp_path: Path) -> None:
+    """A scraper takes a total that drops for a restart from zero, and counts it all again."""
+    folder = metrics_dir(tmp_path)
+    folder.mkdir()
+    a_day_ago = time.time() - KEPT_SECONDS - 60
+    for pid, count in ((1_000_001, 5), (1_000_002, 7)):
+        requests, parts = _instruments()
+        requests.observe("balance", "0", 0.001)
+        parts.labels("delivered").inc(count)
+        _publish(folder, pid, requests, parts)
+        os.utime(folder / f"{pid}.prom", (a_day_ago, a_day_ago))
+    own_requests, own_parts = _instruments()
+    counts = SiblingCounts((own_requests, own_parts), tmp_path)
+    before = _samples(counts)
+
+    # A retirement that counted the first file in, and died before deleting it.
+    first = folder / "1000001.prom"
+    content = first.read_bytes()
+    retire_counts([first])
+    first.write_bytes(content)
+    os.utime(first, (a_day_ago, a_day_ago))
+    # A process starting retires both: the first is not counted in twice.
+    asyncio.run(_publish_once(tmp_path))
+
+    left = {path.name for path in folder.glob("*.prom")}
+    assert left == {RETIRED_FILE, own_file(folder, ".prom").name}
+    after = _samples(counts)
+    delivered = ("smsgate_parts_total", frozenset({("outcome", "delivered")}))
+    assert after[delivered] == before[delivered] == 12
+    balance = ("smsgate_requests_total", frozenset({("endpoint", "balance"), ("code", "0")}))
+    assert after[balance] == before[balance] == 2
+
+
+async def _publish_once(data_dir: Path) -> None:
+    """A process starting: it retires the old files, and publishes its own counts."""
+    task = asyncio.create_task(publish_counts(_instruments(), data_dir))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

@@ -1,10 +1,10 @@
 """The connectors' live status, for ``smsgate admin connectors`` (another process) to read, and
 their gauges for ``/metrics``.
 
-Each process that delivers writes the connectors it runs to ``<data_dir>/connectors/<pid>.json``
-(``smsgate.process_files``), the last time with ``running`` false. An SMPP bind
-that another worker owns is left out: its owner reports it. A reader merges the files of the
-live processes of the folder.
+Each process that delivers writes the connectors it runs to a file of its own in
+``<data_dir>/connectors/`` (``smsgate.process_files``), the last time with ``running`` false.
+An SMPP bind that another worker owns is left out: its owner reports it. A reader merges the
+files of the live processes of the folder.
 """
 
 from __future__ import annotations
