@@ -443,22 +443,48 @@ def tariff_show(login: str) -> None:
 @numbering_cli.command("import")
 def numbering_import(
     files: Annotated[list[Path], typer.Argument(help="Official files: DEF-9xx, ABC-3xx, ...")],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Import files that place fewer numbers in a zone than the plan."
+        ),
+    ] = False,
 ) -> None:
-    """Validate official numbering plan files and put them in force for every server."""
+    """Validate official numbering plan files and put them in force for every server: they
+    replace the plan in force, so give every file of the plan at once."""
     try:
-        imported = numbering.import_files(open_database(), files)
+        imported = numbering.import_files(open_database(), files, force=force)
     except (OSError, NumberingError) as error:
         fail(str(error))
-    lines = [f"imported #{imported.import_id}: {len(imported.registry):,} ranges"]
+    print_imported(imported)
+
+
+@numbering_cli.command("reset")
+def numbering_reset() -> None:
+    """Put the plan packaged with smsgate back in force for every server."""
+    print_imported(numbering.import_packaged(open_database()))
+
+
+def print_imported(imported: numbering.Numbering) -> None:
+    report = imported.registry.report
+    lines = [
+        f"imported #{imported.import_id}: {len(imported.registry):,} ranges, "
+        f"{numbering.zoned_numbers(imported):,} numbers in a time zone"
+    ]
     lines += [
         f"  {source.name}: {source.report.ranges:,} rows, sha256 {source.sha256}"
         for source in imported.files
     ]
-    unmapped = imported.registry.report.unmapped_subjects
-    if unmapped:
+    if report.unmapped_subjects:
         lines.append(
-            f"warning: {len(unmapped)} subjects have no time zone, their numbers fall back: "
-            + "; ".join(unmapped)
+            f"warning: {len(report.unmapped_subjects)} subjects have no time zone, their "
+            "numbers fall back: " + "; ".join(report.unmapped_subjects)
+        )
+    if report.no_region_ranges:
+        lines.append(f"warning: {report.no_region_ranges:,} ranges name no region: they fall back")
+    if report.multi_zone_ranges:
+        lines.append(
+            f"warning: {report.multi_zone_ranges:,} ranges span several time zones: they fall back"
         )
     for line in lines:
         console.print(line, markup=False, highlight=False, soft_wrap=True)

@@ -30,6 +30,7 @@ from tests.numbering.helpers import number_in
 VLADIVOSTOK = "79241234567"  # in 79241200000..79241399999, Приморский край
 AUSTRALIAN = "61412345678"  # no zone from the number: the account's or the platform's
 NumberingFile = Callable[..., Path]
+OFFICIAL_IMPORTED = "imported #1: 17,059 ranges, 706,336,020 numbers in a time zone"
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ def test_import_of_the_official_file_records_its_sha256_rows_and_date(
     sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
     before = datetime.now(UTC)
     output = succeeds(database_url, "numbering", "import", str(path)).splitlines()
-    assert output == ["imported #1: 17,059 ranges", f"  DEF-9xx.csv: 17,059 rows, sha256 {sha256}"]
+    assert output == [OFFICIAL_IMPORTED, f"  DEF-9xx.csv: 17,059 rows, sha256 {sha256}"]
     shown = status(database_url)
     assert (shown["source"], shown["import_id"], shown["rows"]) == ("imported", 1, 17_059)
     assert before <= datetime.fromisoformat(shown["imported_at"]) <= datetime.now(UTC)
@@ -128,7 +129,7 @@ def test_a_gzip_compressed_file_imports_as_its_content(database_url: str, tmp_pa
     path.write_bytes(gzip.compress(content))
     sha256 = hashlib.sha256(content).hexdigest()
     output = succeeds(database_url, "numbering", "import", str(path)).splitlines()
-    assert output == ["imported #1: 17,059 ranges", f"  DEF-9xx.csv: 17,059 rows, sha256 {sha256}"]
+    assert output == [OFFICIAL_IMPORTED, f"  DEF-9xx.csv: 17,059 rows, sha256 {sha256}"]
 
 
 def test_several_files_in_utf8_and_cp1251_import_as_one_registry(
@@ -138,7 +139,7 @@ def test_several_files_in_utf8_and_cp1251_import_as_one_registry(
     fixed = numbering_file(
         "ABC-4xx.csv", [(423, 2_000_000, 2_999_999, "Приморский край")], encoding="cp1251"
     )
-    succeeds(database_url, "numbering", "import", str(mobile), str(fixed))
+    succeeds(database_url, "numbering", "import", "--force", str(mobile), str(fixed))
     shown = status(database_url)
     assert shown["rows"] == 2
     assert [(f["name"], f["ranges"]) for f in shown["files"]] == [
@@ -160,7 +161,7 @@ def test_overlapping_files_are_rejected_and_the_import_in_force_kept(
     database_url: str, numbering_file: NumberingFile
 ) -> None:
     good = numbering_file("good.csv", [(924, 1_200_000, 1_399_999, "Приморский край")])
-    succeeds(database_url, "numbering", "import", str(good))
+    succeeds(database_url, "numbering", "import", "--force", str(good))
     kept = status(database_url)
     overlapping = numbering_file(
         "overlap.csv",
@@ -175,6 +176,49 @@ def test_overlapping_files_are_rejected_and_the_import_in_force_kept(
     line = fails(database_url, "numbering", "import", str(good), str(other), run=as_command)
     assert line.startswith("error: the files overlap: 1 overlapping ranges")
     assert status(database_url) == kept
+    assert lookup(database_url, VLADIVOSTOK)["zone"] == "Asia/Vladivostok"
+
+
+def test_files_placing_fewer_numbers_in_a_zone_are_refused_unless_forced(
+    database_url: str, numbering_file: NumberingFile
+) -> None:
+    """Files replace the plan in force: one left out, cut short or of an older format would
+    take thousands of numbers to the country's zone (Moscow), and their messages off time."""
+    part = numbering_file(
+        "DEF-9xx.csv",
+        [
+            (924, 1_200_000, 1_399_999, "Калининградская область"),
+            (924, 1_400_000, 1_499_999, "-"),
+            (924, 1_500_000, 1_599_999, "Калининградская область, Камчатский край"),
+        ],
+    )
+    line = fails(database_url, "numbering", "import", str(part), run=as_command)
+    assert line == (
+        "error: these files place 200,000 numbers in a time zone, the plan in force "
+        "706,336,020: a file left out, cut short or of an older format? "
+        "(--force imports them anyway)"
+    )
+    assert status(database_url)["source"] == "packaged"
+    output = succeeds(database_url, "numbering", "import", "--force", str(part)).splitlines()
+    assert output[0] == "imported #1: 3 ranges, 200,000 numbers in a time zone"
+    assert output[2:] == [
+        "warning: 1 ranges name no region: they fall back",
+        "warning: 1 ranges span several time zones: they fall back",
+    ]
+    assert lookup(database_url, VLADIVOSTOK)["zone"] == "Europe/Kaliningrad"
+
+
+def test_reset_puts_the_packaged_plan_back_in_force(
+    database_url: str, numbering_file: NumberingFile
+) -> None:
+    part = numbering_file("part.csv", [(924, 1_200_000, 1_399_999, "Калининградская область")])
+    succeeds(database_url, "numbering", "import", "--force", str(part))
+    output = succeeds(database_url, "numbering", "reset").splitlines()
+    packaged = hashlib.sha256(packaged_file(NUMBERING_FILE)).hexdigest()
+    assert output == [
+        OFFICIAL_IMPORTED.replace("#1", "#2"),
+        f"  DEF-9xx.csv: 17,059 rows, sha256 {packaged}",
+    ]
     assert lookup(database_url, VLADIVOSTOK)["zone"] == "Asia/Vladivostok"
 
 
@@ -199,7 +243,9 @@ def test_subjects_without_a_zone_are_listed_and_their_numbers_fall_back(
         "moon.csv",
         [(423, 2_000_000, 2_999_999, "Лунный край"), (423, 3_000_000, 3_999_999, "Город Москва")],
     )
-    output = succeeds(database_url, "numbering", "import", str(mars), str(moon)).splitlines()
+    output = succeeds(
+        database_url, "numbering", "import", "--force", str(mars), str(moon)
+    ).splitlines()
     assert output[-1] == (
         "warning: 2 subjects have no time zone, their numbers fall back: "
         "Лунный край; Марсианская область"
@@ -303,7 +349,7 @@ def test_a_running_server_sends_by_a_new_import_within_a_second(
 
     assert due_at() == datetime(2030, 1, 10, 0, 0, tzinfo=UTC)  # packaged: Vladivostok
     path = numbering_file("DEF-9xx.csv", [(924, 1_200_000, 1_399_999, "Калининградская область")])
-    succeeds(database_url, "numbering", "import", str(path), run=as_command)
+    succeeds(database_url, "numbering", "import", "--force", str(path), run=as_command)
     imported = time.monotonic()
     kaliningrad = datetime(2030, 1, 10, 8, 0, tzinfo=UTC)
     while due_at() != kaliningrad:

@@ -159,14 +159,46 @@ def load_numbering(database: Database) -> Numbering:
     return replace(_numbering(files), import_id=stored.id, imported_at=stored.imported_at)
 
 
-def import_files(database: Database, paths: Sequence[Path]) -> Numbering:
+# An import may give a zone to at most this share fewer numbers than the plan in force
+# without ``force``: official updates move a few ranges, while a file left out, cut short or
+# of an older format (no ``Территория ГАР``) takes thousands of them to the country's zone.
+KEPT_ZONED_SHARE = 0.99
+
+
+def import_files(database: Database, paths: Sequence[Path], *, force: bool = False) -> Numbering:
     """Validate one or more official numbering files and put them in force for every process.
 
-    Raises NumberingError (nothing changes) when they do not validate, OSError when one cannot
+    Raises NumberingError (nothing changes) when they do not validate, or, unless ``force``,
+    when they place fewer numbers in a zone than the plan in force; OSError when one cannot
     be read.
     """
     files = [_read_file(path) for path in paths]
     numbering = _numbering(files)
+    if not force:
+        placed, placed_now = zoned_numbers(numbering), zoned_numbers(load_numbering(database))
+        if placed < placed_now * KEPT_ZONED_SHARE:
+            raise NumberingError(
+                f"these files place {placed:,} numbers in a time zone, the plan in force "
+                f"{placed_now:,}: a file left out, cut short or of an older format? "
+                "(--force imports them anyway)"
+            )
+    return _put_in_force(database, numbering, files)
+
+
+def import_packaged(database: Database) -> Numbering:
+    """Put the packaged files back in force, as a new import."""
+    files = [(NUMBERING_FILE.removesuffix(".gz"), packaged_file(NUMBERING_FILE))]
+    return _put_in_force(database, _numbering(files), files)
+
+
+def zoned_numbers(numbering: Numbering) -> int:
+    """How many numbers the registry places in a time zone."""
+    return sum(numbers.capacity for numbers in numbering.registry if numbers.zone is not None)
+
+
+def _put_in_force(
+    database: Database, numbering: Numbering, files: Sequence[tuple[str, bytes]]
+) -> Numbering:
     stored = [
         store.StoredFile(
             name=source.name,
