@@ -94,6 +94,16 @@ def test_a_text_answers_one_id_per_part(
     assert balance(account) == 1000 - parts
 
 
+def test_a_number_the_numbering_plan_assigns_is_sent_though_phonenumbers_refuses_it(
+    make_account: Callable[..., Account], admin: AccountAdmin
+) -> None:
+    """930 0670000..0689999 is МТТ's in the official plan; phonenumbers' metadata lags it."""
+    account = make_account()
+    [part_id] = assert_ok(send_sms(account, "+7 930 068-80-71", "Hello"))
+    assert message_rows(admin.database, [part_id])[int(part_id)].destination == "79300688071"
+    assert_error(send_sms(account, "73000000000", "Hello"), 2)  # in no plan, nor phonenumbers
+
+
 @pytest.mark.parametrize("text", ["a" * 1531, "Ж" * 671, "€" * 766, "😀" * 336])
 def test_more_than_ten_parts_is_code_2(make_account: Callable[..., Account], text: str) -> None:
     account = make_account()

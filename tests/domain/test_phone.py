@@ -169,6 +169,18 @@ def test_rejects_numbers_that_cannot_be_real(number: str) -> None:
     assert reference(number) is None
 
 
+def test_a_number_the_plan_assigns_is_taken_though_phonenumbers_does_not_know_it() -> None:
+    """The official plan gives 930 0670000..0689999 to МТТ; phonenumbers' metadata, which lags
+    it, refuses the whole range (and a bulk holding one of them)."""
+    plan = {"79300688071"}
+    with pytest.raises(InvalidArgument):
+        normalize_phone("79300688071")
+    assert normalize_phone("+7 (930) 068-80-71", plan.__contains__) == "79300688071"
+    assert normalize_phone("79001234567", plan.__contains__) == "79001234567"
+    with pytest.raises(InvalidArgument, match=r"Invalid phone number: 79300688072$"):
+        normalize_phone("79300688072", plan.__contains__)
+
+
 def test_a_number_over_the_15_digits_of_e164_is_refused_though_phonenumbers_takes_it() -> None:
     # A German fixed line of 15 national digits: a part row keeps 16 digits (on PostgreSQL,
     # the whole group commit failed on it, other clients' orders with it: a 500 each).

@@ -380,6 +380,10 @@ class NumberingRegistry:
         """All ranges, sorted by their first number."""
         return self._ranges
 
+    def assigns(self, number: str) -> bool:
+        """Whether the plan assigns the international number ``7XXXXXXXXXX``."""
+        return self.find(number) is not None
+
     def find(self, number: str) -> NumberRange | None:
         """The range holding an international number ``7XXXXXXXXXX`` (digits only), or None."""
         if len(number) != 11 or number[0] != "7" or not (number.isdigit() and number.isascii()):

@@ -13,6 +13,7 @@ the type checks fold into one regular expression.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -265,15 +266,21 @@ def _lookup(raw: str) -> tuple[str, str] | None:
     return classified
 
 
-def normalize_phone(raw: str) -> str:
+def normalize_phone(raw: str, assigned: Callable[[str], bool] | None = None) -> str:
     """The international digits of a phone number (``"+7 (900) 123-45-67"`` -> ``"79001234567"``).
 
-    Raises ``InvalidArgument`` unless it is a valid fixed-line or mobile number.
+    Raises ``InvalidArgument`` unless it is a valid fixed-line or mobile number, or one that
+    ``assigned`` says the national numbering plan in force assigns: libphonenumber's metadata
+    lags the plan (it knew no part of 930 00x, numbers of МТТ and Сбербанк-Телеком).
     """
     classified = _lookup(raw)
-    if classified is None:
-        raise InvalidArgument(f"Invalid phone number: {echoed(raw)}")
-    return classified[0]
+    if classified is not None:
+        return classified[0]
+    if assigned is not None:
+        digits = without_formatting(raw)
+        if assigned(digits):
+            return digits
+    raise InvalidArgument(f"Invalid phone number: {echoed(raw)}")
 
 
 def region_of(number: str) -> str | None:

@@ -119,10 +119,12 @@ class OrderBuilder:
         send_at: datetime | DueFor | None,
         validity_minutes: int,
         callback_url: str | None,
+        assigned: Callable[[str], bool] | None = None,
         now: datetime | None = None,
     ) -> SendOrder:
         """``recipients`` are (raw phone, text) pairs. ``send_at`` is every recipient's UTC due
-        time, or gives each destination its own (SendByTime); None or a past time means now."""
+        time, or gives each destination its own (SendByTime); None or a past time means now.
+        ``assigned``: whether the numbering plan in force assigns a number (``normalize_phone``)."""
         check_sender_allowed(sender_name, account.sender_names, account.dynamic_sender)
         now = now or datetime.now(UTC)
         due_for = send_at if callable(send_at) else _everyone_at(send_at or now)
@@ -132,7 +134,7 @@ class OrderBuilder:
         segmentations: dict[str, Segmentation] = {}
         messages = []
         for raw_phone, text in recipients:
-            destination = normalize_phone(raw_phone)
+            destination = normalize_phone(raw_phone, assigned)
             wanted, step = due_for(destination)
             due = times.get(wanted)
             if due is None:

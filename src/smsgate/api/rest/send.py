@@ -51,6 +51,7 @@ async def _send(
     schedule: Schedule = utc_send_date,
 ) -> list[str]:
     params = call.params
+    numbering = await call.platform.numbering.current()
     order = call.platform.orders.build(
         account,
         params.require("sourceAddress"),
@@ -58,6 +59,7 @@ async def _send(
         send_at=await schedule(call, account),
         validity_minutes=parse_validity(params.get("validity")),
         callback_url=params.get("callback_url"),
+        assigned=numbering.registry.assigns,
     )
     router = call.platform.router
     for message in order.messages:
