@@ -12,9 +12,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from smsgate.domain.states import MessageState
+from smsgate.services.accounts import account_of
+from smsgate.store.accounts import change_balance
+from smsgate.store.messages import allocate_ids, insert_parts
 from smsgate.store.schema import early_receipts, messages, simulator_parts
+from smsgate.store.simulator import TakenPart, take_parts
 from tests.api.helpers import (
     SENDER,
     Deployment,
@@ -23,10 +28,12 @@ from tests.api.helpers import (
     assert_ok,
     balance,
     creds,
+    state,
     statistic,
     wait_for,
 )
 from tests.conftest import Account
+from tests.store.parts import part_row
 
 # What a killed server held is taken over within seconds, not the default minute: on PostgreSQL
 # its claimed parts and the reports its simulator owed, on SQLite its delivery lease.
@@ -183,3 +190,51 @@ def test_sigkill_with_parts_in_flight_delivers_each_exactly_once(
     deployment.process.start()
     check_each_delivered_once(deployment, account, ids)
     assert caught, "never saw parts submitted but not yet recorded; nothing in flight was killed"
+
+
+def test_a_part_whose_claim_lapsed_past_its_validity_is_submitted_once_more(
+    spawn: Callable[..., Deployment],
+) -> None:
+    """Its dispatcher died after the SMSC took it and before writing so, and its validity ran
+    out before the claim lapsed. Refunded as never sent, it read Expired while the SMSC had
+    delivered it (its report waiting unmatched). Submitted once more, the SMSC answers with the
+    id it kept; one the SMSC never took is refused past its validity, and then refunded."""
+    deployment = spawn(**SETTINGS)
+    account = deployment.make_account(balance="10", price=Decimal("1"))
+    deployment.process.kill()
+    now = datetime.now(UTC)
+
+    def claimed_by_a_dead_dispatcher(connection: Any) -> tuple[int, int]:
+        account_id = account_of(connection, account.login).id
+        taken = allocate_ids(connection, 2)
+        never_taken = taken + 1
+        lapsed = {
+            "state": MessageState.SUBMITTING.value,
+            "price": Decimal("1"),
+            "due_at": now - timedelta(minutes=2),
+            "expires_at": now - timedelta(minutes=1),
+        }
+        created = now - timedelta(minutes=2)
+        insert_parts(
+            connection,
+            [part_row(part_id, account_id, created, **lapsed) for part_id in (taken, never_taken)],
+        )
+        connection.execute(
+            update(messages)
+            .where(messages.c.id.in_([taken, never_taken]))
+            .values(lease_until=now - timedelta(seconds=1))
+        )
+        change_balance(connection, account_id, Decimal("-2"))
+        report = TakenPart(taken, "dead0001", "delivered", now - timedelta(minutes=1), now)
+        take_parts(connection, [report])
+        return taken, never_taken
+
+    taken, never_taken = deployment.database.write_sync(claimed_by_a_dead_dispatcher)
+    deployment.process.start()
+
+    def final() -> tuple[int, int] | None:
+        states = (state(account, str(taken))["State"], state(account, str(never_taken))["State"])
+        return states if -1 not in states else None
+
+    assert wait_for(final, timeout=30, interval=0.2) == (0, 46)  # Delivered, Expired
+    assert balance(account) == 10 - 1  # the one the SMSC never took is refunded

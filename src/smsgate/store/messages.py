@@ -20,6 +20,8 @@ from sqlalchemy import (
     delete,
     func,
     literal,
+    not_,
+    or_,
     select,
     true,
     update,
@@ -127,6 +129,11 @@ class ClaimedPart:
 
 
 _CLAIM_COLUMNS = [messages.c[name] for name in ClaimedPart.__dataclass_fields__]
+# A waiting part that keeps a lease was released from a claim that lapsed (its dispatcher
+# died): the SMSC may have taken it, and only a submit again can tell, past its validity too
+# (an SMSC that kept it answers with its id; the simulated one does). Refunded as never sent,
+# it was Expired with its delivery report waiting unmatched. Every other waiting part has none.
+_LAPSED_CLAIM = messages.c.lease_until.is_not(None)
 
 
 def _claim_statement(state: str) -> Prepared:
@@ -135,8 +142,13 @@ def _claim_statement(state: str) -> Prepared:
     now = bindparam("now", type_=messages.c.due_at.type)
     due = (
         select(messages.c.id)
-        # A part whose validity ran out unsent is the sweeper's to expire and refund.
-        .where(messages.c.state == state, messages.c.due_at <= now, messages.c.expires_at > now)
+        # A part whose validity ran out unsent is the sweeper's to expire and refund; one whose
+        # last claim lapsed may have reached the operator, and is submitted once more.
+        .where(
+            messages.c.state == state,
+            messages.c.due_at <= now,
+            or_(messages.c.expires_at > now, _LAPSED_CLAIM),
+        )
         .order_by(messages.c.due_at)
         .limit(bindparam("limit"))
         .with_for_update(skip_locked=True)  # PostgreSQL: dispatchers never wait on each other
@@ -198,11 +210,11 @@ def _claim_rows(
 
 
 def release_lapsed_leases(connection: Connection, now: datetime) -> int:
-    """Parts whose dispatcher died holding them become claimable again."""
+    """Parts whose dispatcher died holding them become claimable again (``_LAPSED_CLAIM``)."""
     result = connection.execute(
         update(messages)
         .where(messages.c.state == MessageState.SUBMITTING.value, messages.c.lease_until < now)
-        .values(state=MessageState.QUEUED.value, lease_until=None)
+        .values(state=MessageState.QUEUED.value)
     )
     return int(result.rowcount)
 
@@ -212,7 +224,7 @@ def release_all_part_leases(connection: Connection) -> int:
     result = connection.execute(
         update(messages)
         .where(messages.c.state == MessageState.SUBMITTING.value)
-        .values(state=MessageState.QUEUED.value, lease_until=None)
+        .values(state=MessageState.QUEUED.value)
     )
     return int(result.rowcount)
 
@@ -603,7 +615,8 @@ def apply_receipts(
 
 
 def expired_waiting(connection: Connection, now: datetime, limit: int) -> list[int]:
-    """Waiting parts whose validity ran out before they were handed to the operator."""
+    """Waiting parts whose validity ran out before they were handed to the operator; not one
+    whose claim lapsed, which may have been, until it has been submitted once more."""
     # due_at <= expires_at always: the redundant bound lets the (state, due_at) index serve.
     query = (
         select(messages.c.id)
@@ -611,6 +624,7 @@ def expired_waiting(connection: Connection, now: datetime, limit: int) -> list[i
             messages.c.state.in_(_WAITING),
             messages.c.due_at <= now,
             messages.c.expires_at <= now,
+            not_(_LAPSED_CLAIM),
         )
         .limit(limit)
     )

@@ -7,7 +7,7 @@ Rows are held by leases (``lease_until``) so that what a dead process held goes 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -67,9 +67,15 @@ _SMSC_IDS = PreparedIn(
 )
 
 
-def take_parts(connection: Connection, parts: Sequence[TakenPart]) -> dict[int, str]:
+def take_parts(
+    connection: Connection, parts: Sequence[TakenPart], expired: Collection[int] = ()
+) -> dict[int, str]:
     """Record the parts; one taken before (by any process) keeps its row and smsc id and counts
-    one more submission. The smsc id each part holds, by part id."""
+    one more submission. Of the ``expired`` (their validity ran out), only those taken before
+    are: an SMSC refuses a message past its validity. The smsc id each part holds, by part id."""
+    if expired:
+        known = dict(_SMSC_IDS.rows(connection, list(expired)))
+        parts = [part for part in parts if part.part_id not in expired or part.part_id in known]
     if not parts:
         return {}
     # In key order, as every writer locks rows: two batches never wait on each other in a cycle.

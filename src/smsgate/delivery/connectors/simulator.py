@@ -190,10 +190,13 @@ class SimulatedSmsc:
                     lease_until=due_at + self.lease if status else None,
                 )
             )
+        # Submitted again after its dispatcher died, past its validity: taken only if it was
+        # before (it answers with the id it had), else refused as an SMSC would.
+        expired = {part.message_id for part in parts if part.expires_at <= now}
         # Acknowledged only once stored, as an SMSC does.
-        held = await self.database.write(lambda connection: take_parts(connection, taken))
+        held = await self.database.write(lambda connection: take_parts(connection, taken, expired))
         # A part that keeps another smsc id was taken before: its report is owed already.
-        new = [part for part in taken if held[part.part_id] == part.smsc_id]
+        new = [part for part in taken if held.get(part.part_id) == part.smsc_id]
         owed = [
             (due, part.part_id, part.smsc_id, ReportStatus(part.report))
             for part in new
@@ -204,6 +207,9 @@ class SimulatedSmsc:
         self._has_reports.set()
         return [
             SubmitResult(part.message_id, SubmitOutcome.ACCEPTED, held[part.message_id])
+            if part.message_id in held
+            # Not a verdict on the message: the sweep ends it Expired, refunded, as unsent.
+            else SubmitResult(part.message_id, SubmitOutcome.RETRY, error="validity ran out")
             for part in parts
         ]
 
