@@ -111,7 +111,7 @@ def test_a_locked_address_locks_every_login_but_a_success_frees_only_its_login()
         throttle.failed("alice")
         throttle.succeeded("alice")
         throttle.failed("alice")
-        throttle.check("alice")  # one failure since the success: free
+        throttle.begin("alice")  # one failure since the success: free
         throttle.done()
         throttle.failed("bob")  # the address's third failure in a row: locked
         for login in ("alice", "carol"):
@@ -215,6 +215,20 @@ def test_the_defaults_are_a_32_mb_body_and_no_request_rate() -> None:
 
 
 # --- on a server ----------------------------------------------------------------------------
+
+
+def test_login_and_pass_on_every_request_never_lock_their_address_out(
+    spawn: Callable[..., Deployment],
+) -> None:
+    """Integrations that send login and pass with each request: each check of a known good
+    (cached) password counted as a password check running, and was never counted off, so the
+    address was refused at its 21st request, for good, for every login."""
+    deployment = spawn(login_failures_per_address="3")
+    account = deployment.make_account()
+    for _ in range(10):
+        assert_ok(account.client.get("/rest/Balance/", params=creds(account)))
+    session = {"login": account.login, "password": account.password}
+    assert_ok(account.client.get("/rest/Session/", params=session))
 
 
 def test_a_brute_force_loop_is_slowed_to_the_lockout_pace_and_spares_existing_session_ids(
@@ -392,19 +406,20 @@ def test_an_address_may_run_no_more_checks_at_once_than_failures_it_has_left() -
     token = client_address.set("203.0.113.7")
     try:
         for login in ("a", "b", "c"):  # the third could be the failure that locks
-            throttle.check(login)
+            throttle.begin(login)
         with pytest.raises(Unauthorized, match=LOCKED_OUT):
-            throttle.check("d")
+            throttle.begin("d")
+        throttle.check("d")  # a cached good password is no check: not held back
         throttle.done()
         throttle.succeeded("a")  # a check that ended leaves room for another
-        throttle.check("d")
+        throttle.begin("d")
         for login in ("b", "c", "d"):
             throttle.failed(login)
             throttle.done()
         with pytest.raises(Unauthorized, match=LOCKED_OUT):
-            throttle.check("e")  # locked by the three failures
+            throttle.begin("e")  # locked by the three failures
         clock.now += 5.0
-        throttle.check("e")  # the lockout over: one more check, as one after another
+        throttle.begin("e")  # the lockout over: one more check, as one after another
     finally:
         client_address.reset(token)
 

@@ -181,7 +181,7 @@ class Authenticator:
         self._checking[login] = (lock, users + 1)
         try:
             async with lock:
-                self.throttle.check(login)
+                self.throttle.begin(login)
                 try:
                     account = await self._check_password(login, password, use_api_password)
                 except Unauthorized:

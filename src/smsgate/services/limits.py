@@ -104,28 +104,33 @@ class LoginThrottle:
         self._checking: Counter[str] = Counter()
 
     def check(self, login: str) -> None:
-        """Raise ``Unauthorized`` while the login or the caller's address is locked, or while
-        the address has as many checks running as failures it may still make before it is;
-        else the check counts as running until ``done``."""
+        """Raise ``Unauthorized`` while the login or the caller's address is locked."""
+        self._admit(login, checking=False)
+
+    def begin(self, login: str) -> None:
+        """``check`` before a password check, which is refused too while the address has as
+        many running as failures it may still make before it is locked; else it counts as
+        running until ``done``."""
+        self._admit(login, checking=True)
+
+    def _admit(self, login: str, *, checking: bool) -> None:
         now = self._clock()
         address = _client_key()
-        if address is not None:
-            if self._addresses.locked(address, now):
-                raise Unauthorized(LOCKED_OUT)
+        if address is not None and self._addresses.locked(address, now):
+            raise Unauthorized(LOCKED_OUT)
+        if self._logins.locked(login, now) and _pair(login, address) not in self._known:
+            raise Unauthorized(LOCKED_OUT)
+        if checking and address is not None:
             # Its checks are counted as they start, not as they fail: 300 guesses at once, at
             # other logins each, were all checked before the first failure locked the address.
             key = address[:MAX_KEY_LENGTH]
-            failed = self._addresses.failures(address, now)
-            may_fail = max(self._addresses.policy.free - failed, 0)
+            may_fail = max(self._addresses.policy.free - self._addresses.failures(address, now), 0)
             if self._checking[key] > may_fail:
                 raise Unauthorized(LOCKED_OUT)
-        if self._logins.locked(login, now) and _pair(login, address) not in self._known:
-            raise Unauthorized(LOCKED_OUT)
-        if address is not None:
             self._checking[key] += 1
 
     def done(self) -> None:
-        """A check ``check`` let through has its outcome (failed, succeeded, or neither)."""
+        """A check ``begin`` let through has its outcome (failed, succeeded, or neither)."""
         address = _client_key()
         if address is not None:
             key = address[:MAX_KEY_LENGTH]
