@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=32 * 1024 * 1024, ge=1, description="Larger request bodies answer Code 2."
     )
+    # A request is validated, priced and written whole by the process that took it, and a
+    # million recipients held its other requests for 17 s: such a campaign goes in several.
+    max_recipients: int = Field(
+        default=100_000, ge=1, description="More recipients in one send request answer Code 2."
+    )
     request_head_timeout_seconds: float = Field(
         default=30.0,
         gt=0,

@@ -334,7 +334,7 @@ def test_an_unknown_charset_of_a_multipart_body_is_code_2(account: Account, char
     assert "charset" in assert_error(response, 2)
 
 
-def test_a_flood_of_fields_is_code_2_and_a_bulk_of_150000_in_php_form_is_not(
+def test_a_flood_of_fields_is_code_2_and_a_bulk_of_300000_fields_in_php_form_is_not(
     make_account: Callable[..., Account],
 ) -> None:
     account = make_account(balance="0")
@@ -343,16 +343,18 @@ def test_a_flood_of_fields_is_code_2_and_a_bulk_of_150000_in_php_form_is_not(
     flood = urlencode(creds(account)) + "&x" * limit
     response = account.client.post("/rest/Balance/", content=flood)
     assert "parameters" in assert_error(response, 2)
-    # phone_data[sms][i][phone] and [text] for 150,000 recipients, 300,000 fields, are read
-    # whole (the limit grows with the body's): with no credit for them the answer is Code 5.
+    # phone_data[sms][i][phone], [text] and a field it ignores for the 100,000 recipients a
+    # request may hold, 300,000 fields, are read whole (the limit grows with the body's): with
+    # no credit for them the answer is Code 5.
     params = endpoint_params("send", account)
     del params["destinationAddress"]
     fields = "".join(
         f"&phone_data[sms][{i}][phone]=7900{1_000_001 + i:07d}&phone_data[sms][{i}][text]=Hi"
-        for i in range(150_000)
+        f"&phone_data[sms][{i}][note]=x"
+        for i in range(100_000)
     )
     response = account.client.post("/rest/Send/SendBulkPacket/", content=urlencode(params) + fields)
-    assert assert_error(response, 5) == "Not enough credits: the request costs 150000"
+    assert assert_error(response, 5) == "Not enough credits: the request costs 100000"
 
 
 def test_a_byte_order_mark_before_the_body(account: Account) -> None:
@@ -555,14 +557,21 @@ def test_an_id_as_long_as_a_clients_long_is_unknown_not_invalid(account: Account
         ("/rest/Send/SendSms/", "sendDate"),
         ("/rest/Send/SendSms/", "callback_url"),
         ("/rest/Send/SendSms/", "destinationAddress"),
+        ("/rest/Send/SendSms/", "sourceAddress"),
     ],
 )
 def test_an_error_repeats_a_long_value_cut(account: Account, path: str, name: str) -> None:
     """A bad value of megabytes is not answered back whole."""
     base = endpoint_params("send", account) if "Send" in path else creds(account)
     response = account.client.post(path, data=base | {name: "x" + "9" * 1_000_000})
-    desc = assert_error(response, 2)
+    desc = assert_error(response, 6 if name == "sourceAddress" else 2)
     assert "x" + "9" * 59 + "..." in desc and len(desc) < 200, desc[:300]
+
+
+def test_an_unknown_path_is_repeated_cut(account: Account) -> None:
+    response = account.client.get("/rest/" + "x" * 60_000)
+    desc = assert_error(response, 6)
+    assert desc.startswith("Unknown method /rest/xxx") and len(desc) < 100, desc[:300]
 
 
 def test_a_tariff_prefix_is_ascii_digits(admin: AccountAdmin, account: Account) -> None:

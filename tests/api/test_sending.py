@@ -754,6 +754,32 @@ def test_malformed_multipart_body_is_a_client_error(make_account: Callable[..., 
         assert_error(response, 2)
 
 
+def test_more_recipients_than_a_request_may_hold_is_code_2(
+    spawn: Callable[..., Deployment],
+) -> None:
+    """A request is validated, priced and written whole by its process: a million held the
+    process's other requests for 17 s."""
+    deployment = spawn(max_recipients="3")
+    account = deployment.make_account()
+    bulk = {**creds(account), "sourceAddress": SENDER, "data": "Hi"}
+    assert_ids(
+        assert_ok(account.client.post("/rest/Send/SendBulk/", data={
+            **bulk, "destinationAddresses": ",".join(numbers(3))
+        })),
+        3,
+    )  # fmt: skip
+    too_many = {**bulk, "destinationAddresses": ",".join(numbers(4))}
+    response = account.client.post("/rest/Send/SendBulk/", data=too_many)
+    assert assert_error(response, 2) == "Too many recipients: 4, at most 3"
+    packet = {"sms": [{"phone": numbers(2), "text": "a"}, {"phone": numbers(2), "text": "b"}]}
+    response = account.client.post(
+        "/rest/Send/SendBulkPacket/",
+        data={**creds(account), "sourceAddress": SENDER, "phone_data": json.dumps(packet)},
+    )
+    assert assert_error(response, 2) == "Too many recipients: 4, at most 3"
+    assert balance(account) == 1000 - 3
+
+
 def test_bulk_of_100000_recipients_as_multipart_is_parsed(
     make_account: Callable[..., Account],
 ) -> None:

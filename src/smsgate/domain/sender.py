@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
-from smsgate.domain.errors import InvalidArgument, InvalidOperation
+from smsgate.domain.errors import InvalidArgument, InvalidOperation, echoed
 
 MAX_ALPHANUMERIC_LENGTH = 11
 MAX_NUMERIC_LENGTH = 15
@@ -24,8 +24,8 @@ def validate_sender_name(name: str) -> str:
     if _NUMERIC.fullmatch(name) or (_ALPHANUMERIC.fullmatch(name) and not name.isspace()):
         return name
     raise InvalidArgument(
-        f"Invalid sender name: {name!r}; use up to {MAX_ALPHANUMERIC_LENGTH} Latin letters, "
-        f"digits, spaces and '-._', or up to {MAX_NUMERIC_LENGTH} digits"
+        f"Invalid sender name: {echoed(name)!r}; use up to {MAX_ALPHANUMERIC_LENGTH} Latin "
+        f"letters, digits, spaces and '-._', or up to {MAX_NUMERIC_LENGTH} digits"
     )
 
 
@@ -40,4 +40,4 @@ def check_sender_allowed(name: str, registered: Collection[str], dynamic_sender:
     if dynamic_sender:
         validate_sender_name(name)
         return
-    raise InvalidOperation(f"Sender name {name!r} is not registered")
+    raise InvalidOperation(f"Sender name {echoed(name)!r} is not registered")

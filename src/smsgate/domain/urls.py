@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from urllib.parse import urlsplit
+
+import idna
 
 from smsgate.domain.text import NUL
 
+# A host name's labels as resolvers take them: underscores too (service names in containers).
+_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+_MAX_NAME_LENGTH = 253
+
 
 def http_url(raw: str) -> str | None:
-    """``raw`` stripped, when it is an absolute http or https URL; None otherwise."""
+    """``raw`` stripped, when it is an absolute http or https URL whose host could be called;
+    None otherwise (one accepted that no call can reach would fail for a day of retries)."""
     url = raw.strip()
     if NUL in url:  # urlsplit keeps a NUL in the host or path; the store could not
         return None
@@ -19,7 +28,25 @@ def http_url(raw: str) -> str | None:
             parts.scheme in ("http", "https")
             and bool(parts.hostname)
             and (parts.port is None or parts.port > 0)
+            and _callable_host(parts.hostname or "", bracketed="[" in parts.netloc)
         )
     except ValueError:  # also a bracketed host that is no IPv6 address
         valid = False
     return url if valid else None
+
+
+def _callable_host(host: str, *, bracketed: bool) -> bool:
+    """An IP address (in brackets an IPv6 one: not the IPvFuture ``[v1.x]``), or a name whose
+    labels a resolver takes (an international one once IDNA-encoded, as a client sends it)."""
+    try:
+        return ipaddress.ip_address(host).version == 6 or not bracketed
+    except ValueError:
+        if bracketed:
+            return False
+    if not host.isascii() or "xn--" in host:
+        try:
+            host = idna.encode(host, uts46=True).decode("ascii")
+        except idna.IDNAError:
+            return False
+    labels = host.removesuffix(".").split(".")
+    return len(host) <= _MAX_NAME_LENGTH and all(_LABEL.fullmatch(label) for label in labels)

@@ -298,7 +298,7 @@ class RestApp:
         path = scope["path"]
         try:
             if endpoint is None:
-                raise InvalidOperation(f"Unknown method {path}")
+                raise InvalidOperation(f"Unknown method {echoed(path)}")
             params = await read_params(scope, receive, self.max_body)
             result = await endpoint(ApiCall(params, self.platform))
             streamed = isinstance(result, FileAnswer | JsonArrayAnswer)

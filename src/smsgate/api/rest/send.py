@@ -51,6 +51,9 @@ async def _send(
     schedule: Schedule = utc_send_date,
 ) -> list[str]:
     params = call.params
+    most = call.platform.settings.max_recipients
+    if len(recipients) > most:
+        raise InvalidArgument(f"Too many recipients: {len(recipients):,}, at most {most:,}")
     numbering = await call.platform.numbering.current()
     order = call.platform.orders.build(
         account,
