@@ -23,6 +23,7 @@
 //   --tps N                take at most N submit_sm a second (a burst of a tenth of that), and
 //                          answer ESME_RTHROTTLED to the rest, as an operator's SMSC does
 //   --silent-suffix S      never answer a submit_sm to a number ending in S
+//   --throttle-once        answer ESME_RTHROTTLED to the first submit_sm to each number
 //   --silent               answer nothing at all (a link gone dead); set per connection's PDU
 //
 // Output, one JSON object a line: {"event":"listening","port":N}, {"event":"bound",...},
@@ -62,8 +63,9 @@ function parseArgs(argv) {
     tps: 0,
     silent_suffix: null,
     silent: false,
+    throttle_once: false,
   };
-  const flags = new Set(['receipts_before_resp', 'receipt_text_only', 'quiet', 'silent']);
+  const flags = new Set(['receipts_before_resp', 'receipt_text_only', 'quiet', 'silent', 'throttle_once']);
   const numbers = new Set(['port', 'resp_delay', 'receipt_delay', 'throttle_percent', 'resp_status',
     'enquire_status', 'tps']);
   for (let i = 0; i < argv.length; i++) {
@@ -268,6 +270,15 @@ function reassemble(pdu) {
 
 // --- sessions ---------------------------------------------------------------------------------
 
+// Numbers refused once (--throttle-once).
+const throttledOnce = new Set();
+
+function firstSubmitTo(number) {
+  if (!options.throttle_once || throttledOnce.has(number)) return false;
+  throttledOnce.add(number);
+  return true;
+}
+
 // The SMSC's own rate (--tps): a token bucket holding a tenth of a second's worth.
 const bucket = { tokens: null, at: 0 };
 
@@ -306,7 +317,8 @@ function onSubmit(session, pdu) {
       return;
     }
     const stalled = options.throttle_suffix && pdu.destination_addr.endsWith(options.throttle_suffix);
-    if (stalled || Math.random() * 100 < options.throttle_percent || overRate()) {
+    const refused = firstSubmitTo(pdu.destination_addr) || Math.random() * 100 < options.throttle_percent;
+    if (stalled || refused || overRate()) {
       stats.throttled++;
       session.send(pdu.response({ command_status: smpp.ESME_RTHROTTLED }));
       return;
