@@ -60,8 +60,8 @@ def parts_by_state(deployment: Deployment) -> dict[str, int]:
 def refuses_connections(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except ConnectionRefusedError:
-        return True
+    except (ConnectionRefusedError, ConnectionResetError):
+        return True  # reset: the connect was in the backlog of the listener as it closed
     return False
 
 
