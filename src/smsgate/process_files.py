@@ -48,7 +48,8 @@ def own_file(folder: Path, suffix: str) -> Path:
     return folder / f"{_own_name[1]}{suffix}"
 
 
-def _delete(files: Sequence[Path]) -> None:
+def delete_files(files: Sequence[Path]) -> None:
+    """Delete ``files``, those another process deleted first included."""
     for path in files:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
@@ -58,7 +59,7 @@ async def publish(
     folder: Path,
     suffix: str,
     render: Callable[[bool], bytes],
-    retire: Callable[[Sequence[Path]], None] = _delete,
+    retire: Callable[[Sequence[Path]], None] = delete_files,
 ) -> None:
     """Write ``render(True)`` to this process's file every ``INTERVAL`` until cancelled, then
     ``render(False)`` (the argument: whether the process still runs). First, the files not

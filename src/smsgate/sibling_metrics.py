@@ -32,7 +32,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
-from smsgate.process_files import LIVE_SECONDS, own_file, publish, replace_file
+from smsgate.process_files import LIVE_SECONDS, delete_files, own_file, publish, replace_file
 
 log = logging.getLogger(__name__)
 
@@ -117,9 +117,7 @@ def retire_counts(files: Sequence[Path]) -> None:
             summed.append(metric)
         folded = _FOLDED + " ".join(path.name for path in files) + "\n"
         replace_file(retired, folded.encode() + _counts([_Families(summed)]))
-        for path in files:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+        delete_files(files)
 
 
 def _add(text: str, families: dict[str, Metric], sums: dict[str, dict[SampleKey, float]]) -> None:
@@ -128,9 +126,15 @@ def _add(text: str, families: dict[str, Metric], sums: dict[str, dict[SampleKey,
         if family.type not in _COUNTING:
             continue
         families.setdefault(family.name, family)
-        for sample in family.samples:
-            if not sample.name.endswith("_created"):
-                sums[family.name][_key(sample)] += sample.value
+        _add_samples(family, sums[family.name])
+
+
+def _add_samples(family: Metric, family_sums: dict[SampleKey, float]) -> None:
+    """Add the family's sample values to ``family_sums``; not its series' creation times,
+    which are each process's own."""
+    for sample in family.samples:
+        if not sample.name.endswith("_created"):
+            family_sums[_key(sample)] += sample.value
 
 
 class SiblingCounts(Collector):
@@ -182,8 +186,5 @@ class SiblingCounts(Collector):
             for family in families:
                 if family.name not in names or (family.type == "gauge" and not live):
                     continue
-                family_sums = sums[family.name]
-                for sample in family.samples:
-                    if not sample.name.endswith("_created"):
-                        family_sums[_key(sample)] += sample.value
+                _add_samples(family, sums[family.name])
         return sums
