@@ -10,6 +10,7 @@ from __future__ import annotations
 MAX_ID_DIGITS = 18
 # The largest id a 63-bit column holds (a client's ``long``), of 19 digits.
 MAX_ID = 2**63 - 1
+_MAX_ID_LENGTH = len(str(MAX_ID))
 
 
 def is_ascii_number(text: str | bytes, max_digits: int) -> bool:
@@ -27,7 +28,7 @@ def unquoted(raw: str) -> str:
 def quoted_id(raw: str) -> int | None:
     """The id in ``raw`` (``unquoted``): a number up to ``MAX_ID``; None when it holds none."""
     cleaned = unquoted(raw)
-    if not is_ascii_number(cleaned, len(str(MAX_ID))):
+    if not is_ascii_number(cleaned, _MAX_ID_LENGTH):
         return None
     number = int(cleaned)
     return number if number <= MAX_ID else None
