@@ -106,9 +106,10 @@ def _setting_problem(error: ErrorDetails) -> str:
 def open_database(config: Settings | None = None) -> Database:
     """The settings' database, its schema brought up to date; a clear error when it cannot
     be opened (a server down, a folder that cannot be written)."""
-    url = (config or settings()).database_url
+    config = config or settings()
+    url = config.database_url
     try:
-        database = Database(url)
+        database = Database(url, durable=config.durable_commits)
         upgrade(database.write_engine)
     except (SQLAlchemyError, OSError, UnknownSchema) as error:
         reason = " ".join(str(getattr(error, "orig", None) or error).split())  # the driver's

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", allow_inf_nan=False)
 
     database_url: str = "sqlite:///./var/smsgate.db"
+    durable_commits: bool = Field(
+        default=True,
+        description="Answer only once a commit is on disk, so nothing answered is lost to a "
+        "power loss; false: on the operating system, a little faster (README, Durability).",
+    )
     data_dir: Path = Path("./var")
     reports_dir: Path | None = Field(
         default=None,

@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event
 from sqlalchemy.engine import make_url
 
 T = TypeVar("T")
@@ -71,7 +71,7 @@ def normalize_url(url: str) -> str:
     raise ValueError(f"unsupported database URL: {parsed.get_backend_name()}")
 
 
-def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> Engine:
+def _sqlite_engine(url: str, *, begin: str, pool_size: int, durable: bool) -> Engine:
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
@@ -85,7 +85,8 @@ def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # FULL syncs the log at each commit; NORMAL only at checkpoints (see ``Database``).
+        cursor.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
@@ -103,10 +104,16 @@ def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> Engine:
 class _Writer:
     """One connection that commits the writes queued for it, a group at a time."""
 
-    def __init__(self, engine: Engine, lane: Lane, *, inline: bool) -> None:
+    def __init__(
+        self, engine: Engine, lane: Lane, *, inline: bool, commit_in_thread: bool = False
+    ) -> None:
         self.engine = engine
         # SQLite: drained on the event loop itself; otherwise in a thread of its own.
         self.inline = inline
+        # Inline, and each commit syncs the log to disk (0.1 ms, a few ms when the disk is
+        # busy): the works run on the loop, the commit in the writer's thread, and the loop
+        # goes on with requests meanwhile (the next group waits for it).
+        self.commit_in_thread = commit_in_thread
         self.writes: deque[_Write] = deque()
         self.drain_scheduled = False
         self.executor = ThreadPoolExecutor(
@@ -126,12 +133,27 @@ class _Writer:
             loop.run_in_executor(self.executor, self._drain_in_thread, loop)
 
     def _drain_inline(self) -> None:
-        self.drain_scheduled = False
-        _settle(self._commit_queued())
+        batch = self._take_batch()
+        if not self.commit_in_thread:
+            self._drained(self._commit(batch, retry_transient=False))
+            return
+        transaction, outcomes = self._run_uncommitted(batch)
+        if transaction is None:  # rolled back: nothing to commit
+            self._drained(outcomes)
+            return
+        loop = asyncio.get_running_loop()
+        committed = loop.run_in_executor(
+            self.executor, self._commit_run, transaction, batch, outcomes
+        )
+        committed.add_done_callback(lambda done: self._drained(done.result()))
+
+    def _drained(self, outcomes: list[_Outcome]) -> None:
+        _settle(outcomes)
         if self.writes:
-            # More than one commit's worth was queued: take the rest on the next turn.
-            self.drain_scheduled = True
+            # Queued meanwhile, or more than one commit's worth: the next group, next turn.
             asyncio.get_running_loop().call_soon(self._drain_inline)
+        else:
+            self.drain_scheduled = False
 
     def _drain_in_thread(self, loop: asyncio.AbstractEventLoop) -> None:
         while True:
@@ -144,10 +166,14 @@ class _Writer:
                 return
             loop.call_soon_threadsafe(_settle, outcomes)
 
-    def _commit_queued(self) -> list[_Outcome]:
+    def _take_batch(self) -> list[_Write]:
         batch: list[_Write] = []
         while self.writes and len(batch) < MAX_WRITES_PER_COMMIT:
             batch.append(self.writes.popleft())
+        return batch
+
+    def _commit_queued(self) -> list[_Outcome]:
+        batch = self._take_batch()
         if not batch:
             return []
         try:
@@ -160,40 +186,62 @@ class _Writer:
             return self._commit(batch, retry_transient=False)
 
     def _commit(self, batch: list[_Write], *, retry_transient: bool) -> list[_Outcome]:
-        outcomes: list[_Outcome] = []
         try:
             with self._transaction() as connection:
-                if len(batch) == 1:
-                    work, answer = batch[0]
-                    outcomes.append((answer, None, work(connection)))
-                else:
-                    for work, answer in batch:
-                        outcome = _in_savepoint(connection, work)
-                        if retry_transient and _is_transient(outcome[0]):
-                            raise _Transient(outcome[0])
-                        outcomes.append((answer, *outcome))
+                return _run(connection, batch, retry_transient=retry_transient)
         except _Transient:
             raise
         except Exception as error:  # the commit failed: nothing of the batch was written
             if retry_transient and _is_transient(error):
                 raise _Transient(error) from error
-            outcomes = [(answer, error, None) for _, answer in batch]
+            return _failed(batch, error)
+
+    def _run_uncommitted(
+        self, batch: list[_Write]
+    ) -> tuple[RootTransaction | None, list[_Outcome]]:
+        """The batch run in a transaction left open, or (None, its failure) rolled back."""
+        try:
+            transaction = self._connect().begin()
+            return transaction, _run(transaction.connection, batch, retry_transient=False)
+        except Exception as error:
+            self._discard_connection()
+            return None, _failed(batch, error)
+        except BaseException:
+            self._discard_connection()
+            raise
+
+    def _commit_run(
+        self, transaction: RootTransaction, batch: list[_Write], outcomes: list[_Outcome]
+    ) -> list[_Outcome]:
+        try:
+            transaction.commit()
+        except Exception as error:
+            self._discard_connection()
+            return _failed(batch, error)
         return outcomes
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[Connection]:
+    def _connect(self) -> Connection:
         # The writer keeps its connection: checking one out of the pool and back per commit
         # cost more than committing a small batch. After a failed transaction it goes back to
         # the pool, which drops it if it is broken (a server that went away, a SQLite BEGIN that
         # failed on the driver), and the next write takes another (tests/store/test_writer.py).
         if self._connection is None:
             self._connection = self.engine.connect()
-        try:
-            with self._connection.begin():
-                yield self._connection
-        except BaseException:
-            self._connection.close()
+        return self._connection
+
+    def _discard_connection(self) -> None:
+        if self._connection is not None:
+            self._connection.close()  # rolls back what it has open
             self._connection = None
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        connection = self._connect()
+        try:
+            with connection.begin():
+                yield connection
+        except BaseException:
+            self._discard_connection()
             raise
 
     def close(self) -> None:
@@ -203,23 +251,54 @@ class _Writer:
             self._connection = None
 
 
-class Database:
-    """The engines of one database and the threads that use them."""
+def _postgresql_engine(url: str, *, pool_size: int, durable: bool) -> Engine:
+    engine = create_engine(url, pool_size=pool_size)
+    if not durable:
 
-    def __init__(self, url: str, *, read_threads: int = 4) -> None:
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute("SET synchronous_commit TO off")
+            dbapi_connection.commit()
+
+    return engine
+
+
+class Database:
+    """The engines of one database and the threads that use them.
+
+    ``durable``: a commit returns once it is on disk, so what was answered outlives a power
+    loss (SQLite ``synchronous=FULL``; PostgreSQL as its server is set, ``on`` by default).
+    Otherwise a commit returns once the operating system has it, and reaches the disk within
+    a second: a crash of smsgate loses nothing, a power loss (or, on PostgreSQL, a crash of
+    its server) may lose the last moment's commits (SQLite ``NORMAL``, PostgreSQL
+    ``synchronous_commit=off``). Either way a commit is whole or absent.
+    """
+
+    def __init__(self, url: str, *, read_threads: int = 4, durable: bool = True) -> None:
         self.url = normalize_url(url)
         self.dialect = make_url(self.url).get_backend_name()
         inline = self.dialect == "sqlite"
         if inline:
             # Two writers: the event loop's (kept open, see ``_Writer``) and ``write_sync``.
-            self.write_engine = _sqlite_engine(self.url, begin="BEGIN IMMEDIATE", pool_size=2)
-            self.read_engine = _sqlite_engine(self.url, begin="BEGIN", pool_size=read_threads)
+            self.write_engine = _sqlite_engine(
+                self.url, begin="BEGIN IMMEDIATE", pool_size=2, durable=durable
+            )
+            self.read_engine = _sqlite_engine(
+                self.url, begin="BEGIN", pool_size=read_threads, durable=durable
+            )
         else:
-            self.write_engine = create_engine(self.url, pool_size=read_threads + len(Lane))
+            self.write_engine = _postgresql_engine(
+                self.url, pool_size=read_threads + len(Lane), durable=durable
+            )
             self.read_engine = self.write_engine
         self._inline: Connection | None = None
         lanes = [Lane.MAIN] if inline else list(Lane)
-        self._writers = {lane: _Writer(self.write_engine, lane, inline=inline) for lane in lanes}
+        self._writers = {
+            lane: _Writer(
+                self.write_engine, lane, inline=inline, commit_in_thread=inline and durable
+            )
+            for lane in lanes
+        }
         self._readers = ThreadPoolExecutor(
             max_workers=read_threads, thread_name_prefix="smsgate-db-read"
         )
@@ -300,6 +379,25 @@ def driver_cursor(connection: Connection) -> Any:
     if cursor is None:
         cursor = info[_DRIVER_CURSOR] = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     return cursor
+
+
+def _run(connection: Connection, batch: list[_Write], *, retry_transient: bool) -> list[_Outcome]:
+    """Each write of the batch, in its own savepoint when there are several; raises
+    ``_Transient`` for one that failed on a deadlock when ``retry_transient``."""
+    if len(batch) == 1:
+        work, answer = batch[0]
+        return [(answer, None, work(connection))]
+    outcomes: list[_Outcome] = []
+    for work, answer in batch:
+        outcome = _in_savepoint(connection, work)
+        if retry_transient and _is_transient(outcome[0]):
+            raise _Transient(outcome[0])
+        outcomes.append((answer, *outcome))
+    return outcomes
+
+
+def _failed(batch: list[_Write], error: BaseException) -> list[_Outcome]:
+    return [(answer, error, None) for _, answer in batch]
 
 
 def _in_savepoint(
