@@ -109,7 +109,7 @@ def open_database(config: Settings | None = None) -> Database:
     config = config or settings()
     url = config.database_url
     try:
-        database = Database(url, durable=config.durable_commits)
+        database = Database(url, durable=config.durable_commits, lock_wait=config.lock_wait_seconds)
         upgrade(database.write_engine)
     except (SQLAlchemyError, OSError, UnknownSchema) as error:
         reason = " ".join(str(getattr(error, "orig", None) or error).split())  # the driver's

@@ -51,6 +51,12 @@ class Settings(BaseSettings):
         description="Answer only once a commit is on disk, so nothing answered is lost to a "
         "power loss; false: on the operating system, a little faster (README, Durability).",
     )
+    lock_wait_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a statement waits for a lock held elsewhere (an admin command, "
+        "an operator's LOCK TABLE) before its request answers Code 9.",
+    )
     data_dir: Path = Path("./var")
     reports_dir: Path | None = Field(
         default=None,

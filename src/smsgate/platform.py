@@ -97,7 +97,11 @@ class Platform:
     @classmethod
     def open(cls, settings: Settings) -> Platform:
         """Connect to the database named in the settings and bring its schema up to date."""
-        database = Database(settings.database_url, durable=settings.durable_commits)
+        database = Database(
+            settings.database_url,
+            durable=settings.durable_commits,
+            lock_wait=settings.lock_wait_seconds,
+        )
         upgrade(database.write_engine)
         ttl = settings.session_ttl_seconds
         return cls(

@@ -43,7 +43,10 @@ from sqlalchemy.engine import make_url
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-SQLITE_BUSY_TIMEOUT_MS = 10_000
+# How long a statement waits for a lock another connection holds (SQLite's write lock, a
+# PostgreSQL row or table) before it fails: an operator's long lock costs Code 9 answers, not
+# requests and threads piling up behind it.
+LOCK_WAIT_SECONDS = 10.0
 MAX_WRITES_PER_COMMIT = 2_000
 
 _Write = tuple[Callable[[Connection], Any], "asyncio.Future[Any]"]
@@ -71,10 +74,12 @@ def normalize_url(url: str) -> str:
     raise ValueError(f"unsupported database URL: {parsed.get_backend_name()}")
 
 
-def _sqlite_engine(url: str, *, begin: str, pool_size: int, durable: bool) -> Engine:
+def _sqlite_engine(
+    url: str, *, begin: str, pool_size: int, durable: bool, lock_wait: float
+) -> Engine:
     engine = create_engine(
         url,
-        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        connect_args={"check_same_thread": False, "timeout": lock_wait},
         pool_size=pool_size,
         max_overflow=0,
     )
@@ -88,7 +93,7 @@ def _sqlite_engine(url: str, *, begin: str, pool_size: int, durable: bool) -> En
         # FULL syncs the log at each commit; NORMAL only at checkpoints (see ``Database``).
         cursor.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={round(lock_wait * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -97,6 +102,19 @@ def _sqlite_engine(url: str, *, begin: str, pool_size: int, durable: bool) -> En
         # with SQLITE_BUSY instead of waiting for the other writer. On the driver itself: a
         # statement through SQLAlchemy costs more than a small batch's whole commit.
         connection.connection.driver_connection.execute(begin)  # type: ignore[union-attr]
+
+    return engine
+
+
+def _postgresql_engine(url: str, *, pool_size: int, durable: bool, lock_wait: float) -> Engine:
+    engine = create_engine(url, pool_size=pool_size)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute(f"SET lock_timeout = {round(lock_wait * 1000)}")
+        if not durable:
+            dbapi_connection.execute("SET synchronous_commit TO off")
+        dbapi_connection.commit()
 
     return engine
 
@@ -230,8 +248,11 @@ class _Writer:
         return self._connection
 
     def _discard_connection(self) -> None:
+        # Not back to the pool: a failed transaction may have left its session unfit for the
+        # next (a database made read-only keeps its sessions read-only; a server going away).
         if self._connection is not None:
-            self._connection.close()  # rolls back what it has open
+            self._connection.invalidate()
+            self._connection.close()
             self._connection = None
 
     @contextlib.contextmanager
@@ -251,18 +272,6 @@ class _Writer:
             self._connection = None
 
 
-def _postgresql_engine(url: str, *, pool_size: int, durable: bool) -> Engine:
-    engine = create_engine(url, pool_size=pool_size)
-    if not durable:
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.execute("SET synchronous_commit TO off")
-            dbapi_connection.commit()
-
-    return engine
-
-
 class Database:
     """The engines of one database and the threads that use them.
 
@@ -272,23 +281,40 @@ class Database:
     a second: a crash of smsgate loses nothing, a power loss (or, on PostgreSQL, a crash of
     its server) may lose the last moment's commits (SQLite ``NORMAL``, PostgreSQL
     ``synchronous_commit=off``). Either way a commit is whole or absent.
+
+    ``lock_wait``: seconds a statement waits for a lock held elsewhere before it fails.
     """
 
-    def __init__(self, url: str, *, read_threads: int = 4, durable: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        read_threads: int = 4,
+        durable: bool = True,
+        lock_wait: float = LOCK_WAIT_SECONDS,
+    ) -> None:
         self.url = normalize_url(url)
         self.dialect = make_url(self.url).get_backend_name()
         inline = self.dialect == "sqlite"
         if inline:
             # Two writers: the event loop's (kept open, see ``_Writer``) and ``write_sync``.
             self.write_engine = _sqlite_engine(
-                self.url, begin="BEGIN IMMEDIATE", pool_size=2, durable=durable
+                self.url,
+                begin="BEGIN IMMEDIATE",
+                pool_size=2,
+                durable=durable,
+                lock_wait=lock_wait,
             )
             self.read_engine = _sqlite_engine(
-                self.url, begin="BEGIN", pool_size=read_threads, durable=durable
+                self.url,
+                begin="BEGIN",
+                pool_size=read_threads,
+                durable=durable,
+                lock_wait=lock_wait,
             )
         else:
             self.write_engine = _postgresql_engine(
-                self.url, pool_size=read_threads + len(Lane), durable=durable
+                self.url, pool_size=read_threads + len(Lane), durable=durable, lock_wait=lock_wait
             )
             self.read_engine = self.write_engine
         self._inline: Connection | None = None

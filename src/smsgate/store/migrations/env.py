@@ -21,5 +21,8 @@ with engine.connect() as connection:
         # The version is read after the lock, so the later process finds the work done. (On
         # SQLite the transaction starts with BEGIN IMMEDIATE, which serialises the same way.)
         if connection.dialect.name == "postgresql":
+            # A migration may wait for the tables as long as it takes (servers still running
+            # the old release), and so may the processes starting after it.
+            connection.execute(text("SET LOCAL lock_timeout = 0"))
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         context.run_migrations()
