@@ -23,11 +23,14 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from logging.handlers import QueueHandler
 from typing import IO, Literal
 
 import orjson
+
+from smsgate.store.outage import unavailable
 
 LogFormat = Literal["kv", "json"]
 
@@ -40,6 +43,8 @@ WRITE_INTERVAL = 0.05
 # At most this many entries are written at once (a bound on the lines held in memory).
 MAX_BURST = 10_000
 WRITE_BUFFER = 1 << 16
+# A failure for want of the database is logged at most this often per message (``OutageDigest``).
+OUTAGE_LOG_INTERVAL = 10.0
 
 access_log = logging.getLogger(ACCESS_LOGGER)
 
@@ -207,6 +212,42 @@ class AccessLog:
 access_lines = AccessLog()
 
 
+class OutageDigest(logging.Filter):
+    """While the database cannot serve, every request and every poll fails alike, each with a
+    traceback of kilobytes. Such a failure is logged without it (the database's reason
+    instead), and each message at most once per ``interval`` seconds, saying how many like it
+    were left out."""
+
+    def __init__(
+        self, reason: Callable[[BaseException], str | None], interval: float = OUTAGE_LOG_INTERVAL
+    ) -> None:
+        super().__init__()
+        self.reason = reason
+        self.interval = interval
+        self._lock = threading.Lock()
+        # By logger and message template: when last logged, and how many left out since.
+        self._logged: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        reason = self.reason(error) if error is not None else None
+        if reason is None:
+            return True
+        key = (record.name, str(record.msg))
+        now = time.monotonic()
+        with self._lock:
+            logged_at, left_out = self._logged.get(key, (-self.interval, 0))
+            if now - logged_at < self.interval:
+                self._logged[key] = (logged_at, left_out + 1)
+                return False
+            self._logged[key] = (now, 0)
+        since = f" ({left_out} more like it since the last)" if left_out else ""
+        record.msg = f"{record.getMessage()}: the database is unavailable: {reason}{since}"
+        record.args = None
+        record.exc_info = record.exc_text = None
+        return True
+
+
 class _Handoff(QueueHandler):
     """Queues records as they are: formatting them is the listener thread's work."""
 
@@ -308,7 +349,9 @@ def configure_logging(style: LogFormat, level: str, *, access: bool) -> LogListe
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    root.addHandler(_Handoff(entries))
+    handoff = _Handoff(entries)
+    handoff.addFilter(OutageDigest(unavailable))
+    root.addHandler(handoff)
     root.setLevel(level.upper())
     access_log.setLevel(logging.INFO if access else logging.WARNING)
     access_lines.entries = entries if access else None
