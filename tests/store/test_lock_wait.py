@@ -120,3 +120,25 @@ def test_a_session_made_read_only_is_not_used_again(
         assert await locking_database.write(debit) == 1
 
     asyncio.run(scenario())
+
+
+def test_the_event_loop_goes_on_while_a_write_waits_for_the_lock(
+    locking_database: Database, database_url: str
+) -> None:
+    """On SQLite the writer runs on the event loop: waiting there for a lock another process
+    holds stopped every request (and /healthz) for the whole lock wait."""
+
+    async def scenario() -> None:
+        with write_lock_held(database_url):
+            write = asyncio.ensure_future(locking_database.write(debit))
+            longest_gap, last = 0.0, time.monotonic()
+            while not write.done():
+                await asyncio.sleep(0.01)
+                now = time.monotonic()
+                longest_gap, last = max(longest_gap, now - last), now
+        with pytest.raises(Exception, match=r"locked|lock timeout"):
+            await write
+        assert longest_gap < LOCK_WAIT / 2
+        assert await locking_database.write(debit) == 1
+
+    asyncio.run(scenario())

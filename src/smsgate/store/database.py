@@ -31,11 +31,13 @@ import contextlib
 import enum
 import functools
 import logging
+import sqlite3
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event
 from sqlalchemy.engine import make_url
@@ -101,9 +103,38 @@ def _sqlite_engine(
         # Writers take the lock up front: a deferred transaction that later writes can fail
         # with SQLITE_BUSY instead of waiting for the other writer. On the driver itself: a
         # statement through SQLAlchemy costs more than a small batch's whole commit.
-        connection.connection.driver_connection.execute(begin)  # type: ignore[union-attr]
+        driver = connection.connection.driver_connection
+        if not driver.in_transaction:  # type: ignore[union-attr] # else begun by ``_WriteLock``
+            driver.execute(begin)  # type: ignore[union-attr]
 
     return engine
+
+
+@dataclass(frozen=True, slots=True)
+class _WriteLock:
+    """SQLite's write lock, for the writer on the event loop: taken before its transaction
+    begins (which then finds it held). Taken at once when free; when another connection holds
+    it (an admin command, another process), waited for in the writer's thread, so that the
+    loop answers requests meanwhile rather than stopping for up to the whole lock wait."""
+
+    wait_ms: int
+
+    def take_at_once(self, driver: sqlite3.Connection) -> bool:
+        """Whether the lock is now held; False when another connection holds it."""
+        driver.execute("PRAGMA busy_timeout=0")
+        try:
+            driver.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                raise
+            return False
+        finally:
+            driver.execute(f"PRAGMA busy_timeout={self.wait_ms}")
+        return True
+
+    def take_waiting(self, driver: sqlite3.Connection) -> None:
+        """Take the lock, waiting up to ``wait_ms`` for it; raises SQLite's busy error."""
+        driver.execute("BEGIN IMMEDIATE")
 
 
 def _postgresql_engine(url: str, *, pool_size: int, durable: bool, lock_wait: float) -> Engine:
@@ -123,11 +154,17 @@ class _Writer:
     """One connection that commits the writes queued for it, a group at a time."""
 
     def __init__(
-        self, engine: Engine, lane: Lane, *, inline: bool, commit_in_thread: bool = False
+        self,
+        engine: Engine,
+        lane: Lane,
+        *,
+        lock: _WriteLock | None = None,
+        commit_in_thread: bool = False,
     ) -> None:
         self.engine = engine
-        # SQLite: drained on the event loop itself; otherwise in a thread of its own.
-        self.inline = inline
+        # SQLite: drained on the event loop itself, which takes the write lock (``_WriteLock``);
+        # otherwise in a thread of its own.
+        self.lock = lock
         # Inline, and each commit syncs the log to disk (0.1 ms, a few ms when the disk is
         # busy): the works run on the loop, the commit in the writer's thread, and the loop
         # goes on with requests meanwhile (the next group waits for it).
@@ -144,14 +181,37 @@ class _Writer:
         if self.drain_scheduled:
             return
         self.drain_scheduled = True
-        if self.inline:
+        if self.lock is not None:
             # After the callbacks already due: requests arriving together commit together.
             loop.call_soon(self._drain_inline)
         else:
             loop.run_in_executor(self.executor, self._drain_in_thread, loop)
 
     def _drain_inline(self) -> None:
+        assert self.lock is not None
         batch = self._take_batch()
+        try:
+            driver = cast(sqlite3.Connection, self._connect().connection.driver_connection)
+            locked = self.lock.take_at_once(driver)
+        except Exception as error:
+            self._discard_connection()
+            self._drained(_failed(batch, error))
+            return
+        if locked:
+            self._run_locked(batch)
+            return
+        waited = asyncio.get_running_loop().run_in_executor(
+            self.executor, self.lock.take_waiting, driver
+        )
+        waited.add_done_callback(lambda done: self._lock_waited(batch, done.exception()))
+
+    def _lock_waited(self, batch: list[_Write], error: BaseException | None) -> None:
+        if error is None:
+            self._run_locked(batch)
+        else:  # the lock wait ran out: the batch fails whole, as a write behind a lock does
+            self._drained(_failed(batch, error))
+
+    def _run_locked(self, batch: list[_Write]) -> None:
         if not self.commit_in_thread:
             self._drained(self._commit(batch, retry_transient=False))
             return
@@ -319,10 +379,9 @@ class Database:
             self.read_engine = self.write_engine
         self._inline: Connection | None = None
         lanes = [Lane.MAIN] if inline else list(Lane)
+        lock = _WriteLock(round(lock_wait * 1000)) if inline else None
         self._writers = {
-            lane: _Writer(
-                self.write_engine, lane, inline=inline, commit_in_thread=inline and durable
-            )
+            lane: _Writer(self.write_engine, lane, lock=lock, commit_in_thread=inline and durable)
             for lane in lanes
         }
         self._readers = ThreadPoolExecutor(
