@@ -38,6 +38,10 @@ class BindOwnership:
         self.lease = lease
         self.connectors: list[Connector] = []
         self._runner: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        # While the connectors run (or are being stopped): a stop then waits for them rather
+        # than cancel the runner, which would cut their own stop short.
+        self._running = False
 
     def exclusive(self, connector: Connector) -> ExclusiveConnector:
         """``connector`` as one of the connectors run together."""
@@ -47,21 +51,24 @@ class BindOwnership:
     def start(self, events: ConnectorEvents) -> None:
         """Start running the connectors whenever the lease is held (once for all of them)."""
         if self._runner is None:
+            self._stopping.clear()
             self._runner = asyncio.create_task(self._run(events))
 
     async def _run(self, events: ConnectorEvents) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 async with self.lease.hold():
+                    self._running = True
                     started: list[Connector] = []
                     try:
                         for connector in self.connectors:
                             await connector.start(events)
                             started.append(connector)
-                        await asyncio.Future()  # until stopped, or the lease is lost
+                        await self._stopping.wait()  # or cancelled: the lease is lost
                     finally:
                         for connector in started:
                             await connector.stop()
+                        self._running = False
             except LeaseLost:
                 log.warning("lease %s lost, binds stopped; standing by", self.lease.name)
 
@@ -69,7 +76,9 @@ class BindOwnership:
         """Stop the connectors (collecting what their SMSCs answer meanwhile) and stand down."""
         if self._runner is not None:
             runner, self._runner = self._runner, None
-            runner.cancel()
+            self._stopping.set()
+            if not self._running:  # standing by: nothing of its own to stop
+                runner.cancel()
             await asyncio.gather(runner, return_exceptions=True)
 
 

@@ -202,6 +202,12 @@ class Lease:
                 finally:
                     keeper.cancel()
         except* LeaseLost as lost:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # A stop came as the lease was lost (a stalled process wakes up to both):
+                # Python 3.11's TaskGroup raises the loss in place of the cancellation, and
+                # the stop must not be lost with it.
+                raise asyncio.CancelledError from None
             raise lost.exceptions[0] from None
         finally:
             await self.release()

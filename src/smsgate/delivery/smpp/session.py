@@ -316,21 +316,25 @@ class Session:
         self._stopping.set()
         self._fail_queued("the session is stopping")
         connection = self._connection
-        if self.is_bound and connection is not None:
-            self.state = SessionState.UNBINDING
-            with contextlib.suppress(TimeoutError, LinkError):
-                async with asyncio.timeout(self.config.response_timeout):
-                    await self._window_empty.wait()
-                    # What the SMSC sent in and is being committed gets its resp, rather than
-                    # be delivered again after the restart (and recorded twice).
-                    await self._inbound_answered.wait()
-                    await self._request(Unbind())
-            self._close(connection, "unbound")
-        if self._runner is not None:
-            self._runner.cancel()
-            await asyncio.gather(self._runner, return_exceptions=True)
-            self._runner = None
-        self.state = SessionState.STOPPED
+        try:
+            if self.is_bound and connection is not None:
+                self.state = SessionState.UNBINDING
+                with contextlib.suppress(TimeoutError, LinkError):
+                    async with asyncio.timeout(self.config.response_timeout):
+                        await self._window_empty.wait()
+                        # What the SMSC sent in and is being committed gets its resp, rather
+                        # than be delivered again after the restart (and recorded twice).
+                        await self._inbound_answered.wait()
+                        await self._request(Unbind())
+                self._close(connection, "unbound")
+        finally:
+            # Even when this stop is cut short: a session left running, or stopped with its
+            # runner kept, could never be started again.
+            if self._runner is not None:
+                runner, self._runner = self._runner, None
+                runner.cancel()
+                await asyncio.gather(runner, return_exceptions=True)
+            self.state = SessionState.STOPPED
 
     # --- the connection's life ---------------------------------------------------------------
 
