@@ -349,6 +349,25 @@ def test_an_overdue_submit_sm_resp_spares_the_submits_in_flight_beside_it(
     assert smsc.stats()["accepted"] == 5
 
 
+def test_a_stalled_process_does_not_count_its_stall_against_the_smsc(smscs: MakeSmsc) -> None:
+    """The process stops running (frozen, SIGSTOP) longer than the response timeout just as
+    it submits: on waking, the SMSC's answers cannot have come yet. Counted overdue, the parts
+    the SMSC took went out again on the next bind."""
+    smsc = smscs(resp_delay=100)
+    session = Session(config(smsc, response_timeout=0.5), acknowledge)
+
+    async def work(session: Session) -> list[Any]:
+        await asyncio.sleep(0.2)  # the keep-alive is between two ticks
+        replies = session.submit([submit_sm(i) for i in range(5)])
+        time.sleep(1.5)  # noqa: ASYNC251 - the loop standing still is the test
+        return await asyncio.gather(*replies)
+
+    replies = run(session, work)
+    assert [reply.status for reply in replies] == [CommandStatus.ESME_ROK] * 5
+    assert session.counters.timed_out == 0
+    assert (session.counters.binds, smsc.stats()["submitted"]) == (1, 5)
+
+
 def test_esme_rinvbndsts_binds_again_and_the_part_is_not_failed(smscs: MakeSmsc) -> None:
     smsc = smscs(resp_status=CommandStatus.ESME_RINVBNDSTS, resp_body="")
     session = Session(config(smsc), acknowledge)

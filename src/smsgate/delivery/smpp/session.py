@@ -485,10 +485,14 @@ class Session:
         """Send enquire_link regularly and time out what awaits an answer."""
         interval = self.config.enquire_link_interval
         tick = min(1.0, self.config.response_timeout / 4, interval)
-        next_enquiry = time.monotonic() + interval
+        last = time.monotonic()
+        next_enquiry = last + interval
         while not connection.closed:
             await asyncio.sleep(tick)
             now = time.monotonic()
+            stalled, last = now - last - tick, now
+            if stalled > tick:
+                self._postpone(stalled)
             self._expire(now, connection)
             if now >= next_enquiry:
                 next_enquiry = now + interval
@@ -508,6 +512,17 @@ class Session:
                 self._close(
                     connection, f"enquire_link answered {status_name(header.command_status)}"
                 )
+
+    def _postpone(self, seconds: float) -> None:
+        """The process did not run for ``seconds`` (stopped, frozen, starved of CPU): the
+        SMSC's resps may be waiting unread, or the submits still unsent. That time is not the
+        SMSC's: the deadlines move on by it (expired at once, parts the SMSC took went out
+        again on the next bind)."""
+        log.warning("%s: the process did not run for %.1f s", self.name, seconds)
+        for entry in self._pending.values():
+            entry.deadline += seconds
+        for submission in self._queue:
+            submission.deadline += seconds
 
     def _expire(self, now: float, connection: _Connection) -> None:
         """Submits unanswered past ``response_timeout``, or queued past their deadline.
