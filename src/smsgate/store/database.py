@@ -16,7 +16,9 @@ submit results and delivery reports. SQLite has one write lock: there both lanes
 
 On SQLite the writer is the event loop itself. A WAL write transaction is short and local, and
 a thread buys nothing under the GIL: it gives up the GIL around every sqlite3 call and then
-waits for it while the loop runs Python, so each statement can cost a switch interval.
+waits for it while the loop runs Python, so each statement can cost a switch interval. Only
+what waits goes to the writer's thread, once per group: the write lock when another
+connection holds it, and a durable commit's sync to disk.
 
 Point look-ups (a balance, a session, one part's state) are different: on SQLite they take
 ~10 µs, while handing them to a thread costs far more under load (the thread waits for the GIL
@@ -300,9 +302,8 @@ class _Writer:
 
     def _connect(self) -> Connection:
         # The writer keeps its connection: checking one out of the pool and back per commit
-        # cost more than committing a small batch. After a failed transaction it goes back to
-        # the pool, which drops it if it is broken (a server that went away, a SQLite BEGIN that
-        # failed on the driver), and the next write takes another (tests/store/test_writer.py).
+        # cost more than committing a small batch. After a failed transaction it is dropped
+        # (``_discard_connection``) and the next write takes another (tests/store/test_writer.py).
         if self._connection is None:
             self._connection = self.engine.connect()
         return self._connection
