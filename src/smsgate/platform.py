@@ -37,6 +37,7 @@ from smsgate.store.leases import Lease, LeaseLost, process_identity
 from smsgate.store.migrate import upgrade
 from smsgate.store.queue_signal import QueueSignal, listen_for_queued_parts
 from smsgate.store.statistics import keep_statistics
+from smsgate.store.wal import keep_wal_short
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +248,7 @@ class Platform:
             tasks.create_task(inbound.messages.join_stale())
             tasks.create_task(publish_status(self.dispatching.connectors, self.settings.data_dir))
             tasks.create_task(keep_statistics(self.database))
+            tasks.create_task(keep_wal_short(self.database))
             retention = self.settings.retention_days
             tasks.create_task(
                 keep_within_retention(

@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 # requests and threads piling up behind it.
 LOCK_WAIT_SECONDS = 10.0
 MAX_WRITES_PER_COMMIT = 2_000
+JOURNAL_SIZE_LIMIT = 64 << 20
 
 _Write = tuple[Callable[[Connection], Any], "asyncio.Future[Any]"]
 _Outcome = tuple["asyncio.Future[Any]", BaseException | None, Any]
@@ -94,6 +95,8 @@ def _sqlite_engine(
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
+        # A log started over keeps at most this much of its file (``store/wal.py``).
+        cursor.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
         # FULL syncs the log at each commit; NORMAL only at checkpoints (see ``Database``).
         cursor.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -369,7 +372,9 @@ class Database:
             self.read_engine = _sqlite_engine(
                 self.url,
                 begin="BEGIN",
-                pool_size=read_threads,
+                # One per reader thread, and the event loop's own for ``lookup``: a read no
+                # longer waited behind three long ones for a connection, failing after 30 s.
+                pool_size=read_threads + 1,
                 durable=durable,
                 lock_wait=lock_wait,
             )
