@@ -25,7 +25,7 @@ from smsgate.store.database import Database
 
 log = logging.getLogger(__name__)
 
-CHECK_SECONDS = 30.0
+CHECK_SECONDS = 10.0
 LIMIT_BYTES = 64 << 20
 # How long the checkpoint waits for the readers of old snapshots, new writes waiting with it.
 WAIT_SECONDS = 2.0
