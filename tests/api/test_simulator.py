@@ -322,8 +322,11 @@ def test_two_simulators_draining_one_inbox_deliver_each_message_once(
             await asyncio.sleep(0.5)  # time enough for a message delivered twice to show
             stored = stored_incoming(here)
             assert sorted(text for text, _ in stored) == sorted(TEXTS)
-            # Both took part.
-            assert {connector for _, connector in stored} == {"simulator-a", "simulator-b"}
+            if here.api.database.dialect == "postgresql":
+                # Both took part. On SQLite one write lock orders the claims, and one simulator
+                # can take every batch while the other's wait for the lock is still backing
+                # off (this test runs both in one process; a SQLite platform delivers in one).
+                assert {connector for _, connector in stored} == {"simulator-a", "simulator-b"}
             assert here.rows(select(func.count()).select_from(simulator_inbox)) == [(0,)]
 
     asyncio.run(scenario())
