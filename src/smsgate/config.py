@@ -27,6 +27,7 @@ from smsgate.delivery.connectors.settings import (
 from smsgate.delivery.routing import check_connectors_known
 from smsgate.domain.flood import MAX_FLOOD_LIMIT, MAX_FLOOD_WINDOW_SECONDS
 from smsgate.domain.timezones import check_zone
+from smsgate.store.database import LOCK_WAIT_SECONDS
 
 ENV_PREFIX = "SMSGATE_"
 CONFIG_FILE_VARIABLE = "SMSGATE_CONFIG"
@@ -52,7 +53,7 @@ class Settings(BaseSettings):
         "power loss; false: on the operating system, a little faster (README, Durability).",
     )
     lock_wait_seconds: float = Field(
-        default=10.0,
+        default=LOCK_WAIT_SECONDS,
         gt=0,
         description="How long a statement waits for a lock held elsewhere (an admin command, "
         "an operator's LOCK TABLE) before its request answers Code 9.",
