@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
 
 from smsgate.api.health import Readiness
 from smsgate.config import Settings
@@ -147,3 +150,27 @@ def test_delivery_stops_when_stopped_as_it_fails(database_url: str, tmp_path: Pa
         assert asyncio.run(scenario()) == []
     finally:
         platform.close()
+
+
+@pytest.mark.parametrize("databases", ["postgresql"], indirect=True)
+def test_a_server_whose_database_takes_no_writes_is_not_ready(ops: Ops) -> None:
+    """A database made read-only (or a primary demoted to a standby) answers every read, and
+    refuses every send: the probe's fresh session tells."""
+    deployment = ops.deployment
+    url = make_url(deployment.process.database_url)
+    admin_url = url.set(drivername="postgresql", database="postgres").render_as_string(False)
+
+    def set_read_only(on: bool) -> None:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            value = "on" if on else "off"
+            admin.execute(
+                f'ALTER DATABASE "{url.database}" SET default_transaction_read_only = {value}'
+            )
+
+    set_read_only(True)
+    try:
+        status, report = readiness(deployment)
+        assert (status, report["database"]) == (503, "ReadOnlyDatabase"), report
+    finally:
+        set_read_only(False)
+    assert readiness(deployment)[0] == 200

@@ -30,7 +30,16 @@ def probe_engine(url: str, timeout: float) -> Engine:
     return create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": int(timeout)})
 
 
+class ReadOnlyDatabase(Exception):
+    """The database answers but takes no writes: a standby, or one made read-only."""
+
+
 def probe(engine: Engine) -> None:
-    """Raise the driver's error unless the database answers a query of the schema."""
+    """Raise the driver's error unless the database answers a query of the schema, and
+    ``ReadOnlyDatabase`` when it would refuse every send."""
     with engine.connect() as connection:
         read_config_revision(connection)
+        if connection.dialect.name == "postgresql":
+            read_only = connection.exec_driver_sql("SHOW transaction_read_only").scalar()
+            if read_only == "on":
+                raise ReadOnlyDatabase("the database takes no writes")
