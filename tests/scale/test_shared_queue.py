@@ -50,6 +50,12 @@ def test_three_workers_kill_one_every_part_sent_exactly_once(
         WorkerProcess(database_url, tmp_path, f"worker-{n}", **WORKER_SETTINGS) for n in (1, 2, 3)
     ]
     try:
+        # Every worker up before there is anything to take: one started alone could send the
+        # whole queue while the others start (20,000 parts in about a second here).
+        for worker in workers:
+            worker.launch()
+        for worker in workers:
+            worker.wait_started()
         with httpx.Client(base_url=api.url, timeout=120) as client:
             account = new_account(AccountAdmin(database), client, balance=str(PARTS))
             for start in range(0, PARTS, BULK):
@@ -69,10 +75,6 @@ def test_three_workers_kill_one_every_part_sent_exactly_once(
                 assert len(assert_ok(response)) == BULK
             assert balance(account) == 0
 
-            for worker in workers:
-                worker.launch()
-            for worker in workers:
-                worker.wait_started()
             wait_for(lambda: _taken(database) >= PARTS // 10, timeout=60, interval=0.01)
             victim = _victim(database, workers)
             victim.kill()
