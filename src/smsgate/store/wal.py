@@ -21,12 +21,13 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from smsgate.periodic import every
-from smsgate.store.database import Database
+from smsgate.store.database import JOURNAL_SIZE_LIMIT, Database
 
 log = logging.getLogger(__name__)
 
 CHECK_SECONDS = 10.0
-LIMIT_BYTES = 64 << 20
+# The size a log started over keeps of its file, too: past it the log is no longer short.
+LIMIT_BYTES = JOURNAL_SIZE_LIMIT
 # How long the checkpoint waits for the readers of old snapshots, new writes waiting with it.
 WAIT_SECONDS = 2.0
 
