@@ -16,7 +16,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 
 from smsgate.services.accounts import AccountAdmin
-from smsgate.store.database import Database
+from smsgate.store.database import IDLE_IN_TRANSACTION_LOCK_WAITS, Database
 from smsgate.store.migrate import upgrade
 
 LOCK_WAIT = 0.5
@@ -120,6 +120,38 @@ def test_a_session_made_read_only_is_not_used_again(
         assert await locking_database.write(debit) == 1
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("databases", ["postgresql"], indirect=True)
+def test_a_session_frozen_in_its_transaction_is_ended_and_its_row_freed(
+    locking_database: Database,
+) -> None:
+    """A process stopped in the middle of a transaction (SIGSTOP, swapped out) held its
+    account's row until it woke: every other write to it failed after its lock wait, for as
+    long as that took. PostgreSQL now ends such a session, and its work is rolled back."""
+    frozen = locking_database.write_engine.connect()
+    frozen.begin()
+    frozen.execute(text("UPDATE accounts SET balance = balance - 1000"))
+    started = time.monotonic()
+    idle_limit = IDLE_IN_TRANSACTION_LOCK_WAITS * LOCK_WAIT
+
+    async def write_once_freed() -> int:
+        while True:
+            try:
+                return await locking_database.write(debit)
+            except Exception:  # the lock wait's error, until the row is freed
+                assert time.monotonic() - started < idle_limit + 10, "the row stayed locked"
+
+    assert asyncio.run(write_once_freed()) == 1
+    assert time.monotonic() - started >= idle_limit * 0.8
+    with pytest.raises(Exception, match=r"idle-in-transaction|terminat|closed"):
+        frozen.execute(text("SELECT 1"))
+    frozen.invalidate()
+    frozen.close()
+    balance = locking_database.read_sync(
+        lambda connection: connection.execute(text("SELECT balance FROM accounts")).scalar_one()
+    )
+    assert balance == -1  # the frozen session's debit was rolled back
 
 
 def test_the_event_loop_goes_on_while_a_write_waits_for_the_lock(

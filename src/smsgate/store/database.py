@@ -51,6 +51,11 @@ log = logging.getLogger(__name__)
 # PostgreSQL row or table) before it fails: an operator's long lock costs Code 9 answers, not
 # requests and threads piling up behind it.
 LOCK_WAIT_SECONDS = 10.0
+# PostgreSQL ends a session that sits in a transaction without a statement for this many lock
+# waits: a process frozen mid-transaction (SIGSTOP, swapped out, a debugger) would otherwise
+# hold its row locks until it woke, and every other process's requests for that account would
+# answer Code 9 all the while. Our transactions never wait between statements on purpose.
+IDLE_IN_TRANSACTION_LOCK_WAITS = 3
 MAX_WRITES_PER_COMMIT = 2_000
 JOURNAL_SIZE_LIMIT = 64 << 20
 
@@ -148,6 +153,8 @@ def _postgresql_engine(url: str, *, pool_size: int, durable: bool, lock_wait: fl
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.execute(f"SET lock_timeout = {round(lock_wait * 1000)}")
+        idle_ms = round(IDLE_IN_TRANSACTION_LOCK_WAITS * lock_wait * 1000)
+        dbapi_connection.execute(f"SET idle_in_transaction_session_timeout = {idle_ms}")
         if not durable:
             dbapi_connection.execute("SET synchronous_commit TO off")
         dbapi_connection.commit()

@@ -22,7 +22,9 @@ with engine.connect() as connection:
         # SQLite the transaction starts with BEGIN IMMEDIATE, which serialises the same way.)
         if connection.dialect.name == "postgresql":
             # A migration may wait for the tables as long as it takes (servers still running
-            # the old release), and so may the processes starting after it.
+            # the old release), and so may the processes starting after it; and it may
+            # compute between its statements.
             connection.execute(text("SET LOCAL lock_timeout = 0"))
+            connection.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         context.run_migrations()
