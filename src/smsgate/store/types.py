@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -59,20 +60,42 @@ class UtcDateTime(TypeDecorator[datetime]):
         return dialect.type_descriptor(DateTime(timezone=True))
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
-        if dialect.name != "sqlite":
-            return value
-        # The ISO text up to its offset (always +00:00 here) is the fixed-width form, at half
-        # strftime's cost: a batch of parts converts several times per part.
-        return value.isoformat(" ", "microseconds")[:26]
+        return None if value is None else _bind_conversion(dialect)(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-        assert isinstance(moment, datetime)
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        return None if value is None else _as_utc_moment(value)
+
+    # Run for every time of every part row: one plain function per value rather than
+    # TypeDecorator's wrapper around the two above (a third of the cost).
+    def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], Any]:
+        convert = _bind_conversion(dialect)
+        return lambda value: None if value is None else convert(value)
+
+    def result_processor(
+        self, dialect: Dialect, coltype: object
+    ) -> Callable[[Any], datetime | None]:
+        return lambda value: None if value is None else _as_utc_moment(value)
+
+
+def _in_utc(value: datetime) -> datetime:
+    if value.tzinfo is UTC:
+        return value
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.astimezone(UTC)
+
+
+def _sqlite_text(value: datetime) -> str:
+    # The ISO text up to its offset (always +00:00 here) is the fixed-width form, at half
+    # strftime's cost.
+    return _in_utc(value).isoformat(" ", "microseconds")[:26]
+
+
+def _bind_conversion(dialect: Dialect) -> Callable[[datetime], Any]:
+    return _sqlite_text if dialect.name == "sqlite" else _in_utc
+
+
+def _as_utc_moment(value: Any) -> datetime:
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    assert isinstance(moment, datetime)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
