@@ -3,7 +3,10 @@ the data they move arrives."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -13,7 +16,7 @@ from sqlalchemy import Connection, delete, select
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.accounts import find_session, session_key
 from smsgate.store.database import Database
-from smsgate.store.migrate import alembic_config, upgrade
+from smsgate.store.migrate import MIGRATIONS, alembic_config, newest_revision, upgrade
 from smsgate.store.schema import incoming_messages, metadata, sessions
 
 
@@ -83,3 +86,31 @@ def test_incoming_message_ids_are_never_given_again(database: Database) -> None:
     ) == [1, 2]
     database.write_sync(lambda c: c.execute(delete(incoming_messages)))  # retention, say
     assert database.write_sync(insert) == 3
+
+
+def test_each_migration_file_is_named_after_its_revision_in_order() -> None:
+    """``newest_revision`` reads the newest revision from the file names, without Alembic."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory(str(MIGRATIONS))
+    chain = list(reversed(list(scripts.walk_revisions())))
+    assert [script.revision for script in chain] == sorted(script.revision for script in chain)
+    for script in chain:
+        assert script.path is not None
+        assert Path(script.path).name.partition("_")[0] == script.revision
+    assert scripts.get_heads() == [newest_revision()]
+
+
+def test_a_start_on_a_current_schema_does_not_load_alembic(database: Database) -> None:
+    """Every server and admin command starts by bringing the schema up to date."""
+    check = (
+        "import sys\n"
+        "from smsgate.store.database import Database\n"
+        "from smsgate.store.migrate import upgrade\n"
+        f"upgrade(Database({database.url!r}).write_engine)\n"
+        "assert 'alembic' not in sys.modules, 'alembic was loaded'\n"
+    )
+    finished = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, timeout=60
+    )
+    assert finished.returncode == 0, finished.stderr

@@ -13,6 +13,11 @@ from smsgate.domain.text import NUL
 # A host name's labels as resolvers take them: underscores too (service names in containers).
 _LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 _MAX_NAME_LENGTH = 253
+# IPv6 ranges that lead to IPv4 addresses, or to a network's own.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+_SITE_LOCAL = ipaddress.IPv6Network("fec0::/10")
 
 
 def http_url(raw: str) -> str | None:
@@ -50,3 +55,22 @@ def _callable_host(host: str, *, bracketed: bool) -> bool:
             return False
     labels = host.removesuffix(".").split(".")
     return len(host) <= _MAX_NAME_LENGTH and all(_LABEL.fullmatch(label) for label in labels)
+
+
+def is_public_address(address: str) -> bool:
+    """Whether pushes may go to ``address`` without ``private_addresses``."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:  # a scoped IPv6 address (fe80::1%eth0): link-local
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        # Python takes these for global whatever they lead to: behind a NAT64 or 6to4
+        # gateway 64:ff9b::a00:1 is 10.0.0.1.
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and (ip in _NAT64 or ip in _IPV4_COMPATIBLE):
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF)
+        if embedded is not None:
+            return embedded.is_global
+        if ip in _LOCAL_NAT64 or ip in _SITE_LOCAL:
+            return False
+    return ip.is_global

@@ -20,7 +20,6 @@ to its loopback, its private network or a cloud's metadata service.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import re
 import socket
 import ssl
@@ -34,6 +33,7 @@ import httpx
 
 from smsgate.bounded import keep_newest
 from smsgate.domain.digits import MAX_ID_DIGITS, is_ascii_number
+from smsgate.domain.urls import is_public_address
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 1024 * 1024
@@ -58,11 +58,6 @@ _NO_BODY = frozenset({204, 304})
 # A chunk's size: hex digits only (int() would also take a sign, spaces and underscores).
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
-# IPv6 ranges that lead to IPv4 addresses, or to a network's own.
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
-_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
-_SITE_LOCAL = ipaddress.IPv6Network("fec0::/10")
 
 Origin = tuple[str, str, int]
 
@@ -338,25 +333,6 @@ class PushTransport(httpx.AsyncBaseTransport):
                 raise _Stale from error
             raise httpx.ReadError(str(error), request=request) from None
         return _parse_head(request, head)
-
-
-def is_public_address(address: str) -> bool:
-    """Whether pushes may go to ``address`` without ``private_addresses``."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:  # a scoped IPv6 address (fe80::1%eth0): link-local
-        return False
-    if isinstance(ip, ipaddress.IPv6Address):
-        # Python takes these for global whatever they lead to: behind a NAT64 or 6to4
-        # gateway 64:ff9b::a00:1 is 10.0.0.1.
-        embedded = ip.ipv4_mapped or ip.sixtofour
-        if embedded is None and (ip in _NAT64 or ip in _IPV4_COMPATIBLE):
-            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF)
-        if embedded is not None:
-            return embedded.is_global
-        if ip in _LOCAL_NAT64 or ip in _SITE_LOCAL:
-            return False
-    return ip.is_global
 
 
 def _usable(connection: _Connection, now: float) -> bool:

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import psycopg
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -37,6 +36,9 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.dml import Insert, UpdateBase
 from sqlalchemy.sql.selectable import FromClause, Select
 from sqlalchemy.types import TypeEngine
+
+if TYPE_CHECKING:
+    import psycopg
 
 from smsgate.store.database import driver_cursor
 
@@ -246,7 +248,7 @@ class BulkInsert:
         table = quote(self.table.name)
         listed = ", ".join(quote(name) for name in self.names)
         dbapi_connection = connection.connection.dbapi_connection
-        cursor = cast(psycopg.Connection[Any], dbapi_connection).cursor()
+        cursor = cast("psycopg.Connection[Any]", dbapi_connection).cursor()
         try:
             if self._type_oids is None:
                 self._type_oids = self._read_type_oids(cursor, table)

@@ -13,7 +13,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-import psycopg
 from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 
@@ -64,6 +63,8 @@ async def listen_for_queued_parts(
 ) -> None:
     """Call ``on_queued`` at every signal until cancelled; once more on each (re)connection,
     for what was queued while nobody listened."""
+    import psycopg  # PostgreSQL's driver: not loaded on a SQLite platform, which has no signal
+
     conninfo = make_url(database.url).set(drivername="postgresql")
     while True:
         try:
