@@ -301,6 +301,54 @@ def test_text_that_is_not_utf8_is_code_2_and_nothing_is_sent(account: Account) -
     assert balance(account) == 1000
 
 
+@pytest.mark.parametrize("declared", ["", "; charset=utf-8"])
+def test_a_multipart_field_that_is_not_utf8_is_code_2_and_nothing_is_sent(
+    account: Account, declared: str
+) -> None:
+    """A cp1251 PHP script posting an array with curl sends multipart: its text was read as
+    Latin-1 and sent, billed, as "Ïðèâåò"."""
+    fields = [(name, value.encode()) for name, value in endpoint_params("send", account).items()]
+    fields.append(("data", "Привет".encode("cp1251")))
+    body = b"".join(
+        b'--cut\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (name.encode(), value)
+        for name, value in fields
+    )
+    response = account.client.post(
+        "/rest/Send/SendSms/",
+        content=body + b"--cut--\r\n",
+        headers={"Content-Type": f"multipart/form-data; boundary=cut{declared}"},
+    )
+    assert "not utf-8 text" in assert_error(response, 2)
+    assert balance(account) == 1000
+
+
+def test_a_multipart_field_in_its_declared_charset(admin: AccountAdmin, account: Account) -> None:
+    fields = [*endpoint_params("send", account).items(), ("data", "Привет, мир")]
+    body = "".join(
+        f'--cut\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        for name, value in fields
+    )
+    response = account.client.post(
+        "/rest/Send/SendSms/",
+        content=f"{body}--cut--\r\n".encode("cp1251"),
+        headers={"Content-Type": "multipart/form-data; boundary=cut; charset=windows-1251"},
+    )
+    assert stored_texts(admin, response) == ["Привет, мир"]
+
+
+@pytest.mark.parametrize("method", ["HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"])
+def test_methods_other_than_get_and_post_are_refused_and_send_nothing(
+    account: Account, method: str
+) -> None:
+    """A link checker's HEAD or a browser's CORS preflight (OPTIONS) sent, and billed, an SMS."""
+    params = endpoint_params("send", account)
+    response = account.client.request(method, "/rest/Send/SendSms/", params=params)
+    assert response.status_code == 400
+    if method != "HEAD":
+        assert "not allowed: use GET or POST" in assert_error(response, 6)
+    assert balance(account) == 1000
+
+
 # punycode: its decoder's time is quadratic in the body (640 KB held the server 16 s), and
 # its errors were a 500.
 NOT_CHARSETS = ["klingon", "base64", "", "undefined", "idna", "punycode", "unicode-escape"]

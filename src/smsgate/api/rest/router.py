@@ -15,22 +15,17 @@ from time import perf_counter
 from typing import Any
 
 from python_multipart.multipart import parse_options_header
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
-from starlette.formparsers import MultiPartException
-from starlette.requests import Request
 from starlette.responses import StreamingResponse
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from smsgate.api.observe import RequestObserver
 from smsgate.api.rest import account, incoming, reports, send, state
 from smsgate.api.rest.call import ApiCall
+from smsgate.api.rest.multipart import parse_multipart
 from smsgate.api.rest.params import (
     Params,
     field_limit,
-    not_text,
     parse_form,
-    without_lone_surrogates,
 )
 from smsgate.api.rest.rendering import (
     JsonArrayAnswer,
@@ -53,6 +48,7 @@ from smsgate.services.limits import client_address
 
 log = logging.getLogger(__name__)
 
+# A multipart field may hold a bulk list of 100,000 numbers, or a file of them.
 MAX_FORM_PART = 64 * 1024 * 1024
 # Report files are read and sent in pieces of this size.
 FILE_CHUNK = 64 * 1024
@@ -66,6 +62,8 @@ REMEMBERED_PATHS = 1024
 UNKNOWN_ENDPOINT = "unknown"
 ABORTED = "aborted"
 CLIENT_CLOSED = 499
+# The HTTP methods an endpoint answers (API.md, Requests).
+API_METHODS = frozenset({"GET", "POST"})
 
 Endpoint = Callable[[ApiCall], Awaitable[Any]]
 
@@ -121,23 +119,6 @@ async def read_body(receive: Receive, limit: int) -> bytes:
         chunks.append(body)
 
 
-def limited(receive: Receive, limit: int) -> Receive:
-    """``receive`` raising ``BodyTooLarge`` once more than ``limit`` body bytes came."""
-    size = 0
-
-    async def counted() -> Message:
-        nonlocal size
-        message = await receive()
-        if message["type"] == "http.disconnect":  # as ``read_body``: no answer is owed
-            raise ConnectionAbortedError("client went away")
-        size += len(message.get("body", b""))
-        if size > limit:
-            raise BodyTooLarge(limit)
-        return message
-
-    return counted
-
-
 def body_headers(scope: Scope) -> tuple[int | None, bytes]:
     """The declared body length (None: chunked, counted as it comes; 0: no body) and type."""
     length = 0
@@ -171,35 +152,19 @@ async def read_params(scope: Scope, receive: Receive, limit: int) -> Params:
     if length == 0:  # HTTP/1.1: no Content-Length and no Transfer-Encoding, no body
         return Params(query)
     if kind.lower().startswith(b"multipart/form-data"):
-        declared_charset(kind)  # Starlette decodes the fields in it
-        try:
-            # A field may hold a bulk list of 100,000 numbers: well over Starlette's 1 MB.
-            form_reader = Request(scope, limited(receive, limit)).form(
-                max_part_size=MAX_FORM_PART, max_fields=field_limit(limit)
-            )
-            async with form_reader as form:
-                body = [
-                    (without_lone_surrogates(name), await _field_text(name, value))
-                    for name, value in form.multi_items()
-                ]
-        except (MultiPartException, HTTPException):
-            raise InvalidArgument("Invalid multipart/form-data body") from None
-        return Params(query, body)
+        charset = declared_charset(kind)
+        fields = parse_multipart(
+            await read_body(receive, limit),
+            kind,
+            charset,
+            max_fields=field_limit(limit),
+            max_part_size=MAX_FORM_PART,
+        )
+        return Params(query, fields)
     raw = await read_body(receive, limit)
     if not raw:
         return Params(query)
     return Params(query, parse_form(raw, declared_charset(kind), field_limit(limit)))
-
-
-async def _field_text(name: str, value: str | UploadFile) -> str:
-    """A multipart field's text. Clients mark fields as files too (Python's ``requests`` with
-    ``files=`` gives every part a file name): a file's content is its value, in UTF-8."""
-    if not isinstance(value, UploadFile):
-        return without_lone_surrogates(value)
-    try:
-        return (await value.read()).decode("utf-8")
-    except UnicodeDecodeError:
-        raise not_text(name, "utf-8") from None
 
 
 def declared_charset(content_type: bytes) -> str:
@@ -299,6 +264,11 @@ class RestApp:
         try:
             if endpoint is None:
                 raise InvalidOperation(f"Unknown method {echoed(path)}")
+            if scope["method"] not in API_METHODS:
+                # A HEAD or OPTIONS (a link checker, a CORS preflight) must not send and bill.
+                raise InvalidOperation(
+                    f"HTTP method {echoed(scope['method'])} not allowed: use GET or POST"
+                )
             params = await read_params(scope, receive, self.max_body)
             result = await endpoint(ApiCall(params, self.platform))
             streamed = isinstance(result, FileAnswer | JsonArrayAnswer)
