@@ -9,9 +9,10 @@ its work folder, on PostgreSQL ``smsgate_test_<random>``, made on the server tha
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import psycopg
@@ -122,3 +123,25 @@ class Databases:
             connect_timeout=CONNECT_TIMEOUT_SECONDS,
         ) as connection:
             connection.execute(statement)
+
+
+def psycopg_url(database_url: str) -> str:
+    return make_url(database_url).set(drivername="postgresql").render_as_string(False)
+
+
+@contextmanager
+def write_lock_held(database_url: str, table: str = "accounts") -> Iterator[None]:
+    """Another client holding what a write needs: SQLite's write lock, or a PostgreSQL
+    ``table`` (as an operator's ``LOCK TABLE`` or a migration would)."""
+    if database_url.startswith("sqlite"):
+        with closing(sqlite3.connect(str(make_url(database_url).database))) as other:
+            other.execute("BEGIN IMMEDIATE")
+            yield
+            other.rollback()
+    else:
+        with psycopg.connect(psycopg_url(database_url)) as other:
+            other.execute(
+                sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(sql.Identifier(table))
+            )
+            yield
+            other.rollback()

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from tests.api.helpers import Deployment, send_sms
+from tests.databases import write_lock_held
 from tests.hardening.helpers import log_until_now
-from tests.store.test_lock_wait import write_lock_held
 
 LOCK_WAIT = 1.0
 REFUSED = 4

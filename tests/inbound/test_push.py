@@ -12,6 +12,7 @@ import pytest
 from smsgate.inbound.pusher import signature
 from smsgate.services.accounts import AdminError
 from tests.api.helpers import send_ok, wait_for
+from tests.databases import write_lock_held
 from tests.inbound.conftest import PER_ACCOUNT
 from tests.inbound.helpers import Inbound, parse_api_date, unique_number, wait_incoming
 from tests.inbound.receiver import Receiver
@@ -227,3 +228,52 @@ def test_a_callback_to_the_gateways_own_network_is_never_made(
     failed = wait_for(lambda: [job for job in server.push_jobs() if job.error], timeout=10)
     assert "resolves to no public address" in failed[0].error, failed[0].error
     assert receiver.received == []
+
+
+def test_pushes_answered_while_the_database_was_locked_are_not_pushed_again(
+    own_server: Callable[..., Inbound], receivers: Receivers
+) -> None:
+    """The round that records the answers failed on the lock, and dropped them: every push the
+    receiver had taken was pushed again once its lease ran out."""
+    server = own_server(push_lease_seconds=str(PUSH_LEASE_SECONDS), lock_wait_seconds="0.5")
+    receiver = receivers(delay=1.5).start()
+    number = unique_number()
+    account = server.account(webhook=receiver.url)
+    server.admin.add_number(account.login, number)
+    for index in range(3):
+        server.inject(number, f"locked {index}")
+    wait_for(lambda: receiver.concurrent == 3)
+    with write_lock_held(server.deployment.process.database_url, "push_jobs"):
+        # The answers come at 1.5 s; the rounds that would record them fail on the lock.
+        time.sleep(PUSH_LEASE_SECONDS)
+    receiver.wait_for_successes(3)
+    wait_for(lambda: not server.push_jobs())
+    time.sleep(PUSH_LEASE_SECONDS + 1)  # a lease left behind would have run out
+    assert len(receiver.received) == 3
+
+
+def test_a_new_webhook_takes_the_queued_pushes_and_clearing_drops_them(
+    inbound_server: Inbound, receivers: Receivers
+) -> None:
+    """A job kept the URL it was queued for: one failing there went on there for a day, after
+    the webhook moved, or was cleared ("Stop pushing.")."""
+    failing = receivers([500] * 100_000).start()
+    working = receivers().start()
+    number = unique_number()
+    account = inbound_server.account(webhook=failing.url)
+    inbound_server.admin.add_number(account.login, number)
+    inbound_server.inject(number, "moved")
+    wait_for(lambda: len(failing.received) >= 2)
+    inbound_server.admin.set_webhook(account.login, working.url)
+    (push,) = working.wait_for_successes(1)
+    assert push.json["Data"] == "moved"
+
+    inbound_server.admin.set_webhook(account.login, failing.url)
+    inbound_server.inject(number, "dropped")
+    wait_for(lambda: any(r.json["Data"] == "dropped" for r in failing.received))
+    inbound_server.admin.set_webhook(account.login, None)
+    time.sleep(0.5)  # an attempt already made may still end
+    tried = len(failing.received)
+    time.sleep(1.0)  # retries come every 0.05-0.4 s here
+    assert len(failing.received) == tried
+    assert not [job for job in inbound_server.push_jobs() if job.url == failing.url]

@@ -4,8 +4,6 @@ that failed leaves no unfit session behind for the next one."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -18,28 +16,9 @@ from sqlalchemy.engine import make_url
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import IDLE_IN_TRANSACTION_LOCK_WAITS, Database
 from smsgate.store.migrate import upgrade
+from tests.databases import psycopg_url, write_lock_held
 
 LOCK_WAIT = 0.5
-
-
-def psycopg_url(database_url: str) -> str:
-    return make_url(database_url).set(drivername="postgresql").render_as_string(False)
-
-
-@contextlib.contextmanager
-def write_lock_held(database_url: str) -> Iterator[None]:
-    """Another client holding what a send's write needs: SQLite's write lock, or PostgreSQL's
-    accounts table (as an operator's ``LOCK TABLE`` or a migration would)."""
-    if database_url.startswith("sqlite"):
-        with contextlib.closing(sqlite3.connect(str(make_url(database_url).database))) as other:
-            other.execute("BEGIN IMMEDIATE")
-            yield
-            other.rollback()
-    else:
-        with psycopg.connect(psycopg_url(database_url)) as other:
-            other.execute("LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE")
-            yield
-            other.rollback()
 
 
 def debit(connection: Connection) -> int:

@@ -76,11 +76,13 @@ def retry_delay(attempts: int, base: float, cap: float) -> float:
 
 
 def next_attempt(job: PushJob, now: datetime, settings: PushSettings) -> datetime | None:
-    """When to try a failed job again; None once it has been failing long enough to give up."""
-    if now - job.created_at >= settings.give_up_after:
+    """When to try a failed job again; None once it has been failing long enough to give up.
+    The last attempt is at the end of ``give_up_after``, not up to a whole wait past it."""
+    give_up_at = job.created_at + settings.give_up_after
+    if now >= give_up_at:
         return None
     delay = retry_delay(job.attempts, settings.retry_base, settings.retry_cap)
-    return now + timedelta(seconds=delay)
+    return min(now + timedelta(seconds=delay), give_up_at)
 
 
 def receiver_origin(url: str) -> str:
@@ -173,10 +175,16 @@ class Pusher:
                 if time.monotonic() >= forget_due:
                     forget_due = time.monotonic() + settings.forget_interval
                     await self._forget_given_up()
+                finished = self._take_finished()
                 try:
-                    jobs = await self.database.write(self._round())
+                    jobs = await self.database.write(self._round(*finished))
                 except Exception:
                     log.exception("recording and claiming pushes failed")
+                    # Recorded with the next round: a 2xx dropped here was pushed again once
+                    # its lease ran out, and a failure lost its backoff.
+                    outcomes, handed_back = finished
+                    self._outcomes[:0] = outcomes
+                    self._handed_back[:0] = handed_back
                     jobs = []
                 for job in jobs:
                     self._start(job)
@@ -235,15 +243,21 @@ class Pusher:
         while waiting and waiting[0][1] < horizon:  # leases end in the order jobs came
             self._handed_back.append(waiting.popleft()[0].id)
 
-    def _round(self) -> Callable[[Connection], list[PushJob]]:
-        """The round's transaction: record what finished, claim as many as slots are free."""
-        settings = self.settings
+    def _take_finished(self) -> tuple[list[tuple[PushJob, str | None]], list[int]]:
+        """The outcomes and the handed-back jobs to record, taken from the pusher."""
         for account_id, waiting in list(self._waiting.items()):
             self._hand_back_lapsing(waiting)
             if not waiting:
                 del self._waiting[account_id]
         outcomes, self._outcomes = self._outcomes, []
         handed_back, self._handed_back = self._handed_back, []
+        return outcomes, handed_back
+
+    def _round(
+        self, outcomes: list[tuple[PushJob, str | None]], handed_back: list[int]
+    ) -> Callable[[Connection], list[PushJob]]:
+        """The round's transaction: record what finished, claim as many as slots are free."""
+        settings = self.settings
         free = settings.concurrency - len(self._in_flight)
         busy = dict(self._busy)
         for account_id in self._waiting:  # its offered jobs come first
@@ -275,7 +289,10 @@ class Pusher:
             retry_at = next_attempt(job, now, self.settings)
             if retry_at is None:
                 log.warning(
-                    "gave up push %d to %s after %d attempts", job.id, job.url, job.attempts
+                    "gave up push %d to %s after %d attempts",
+                    job.id,
+                    receiver_origin(job.url),
+                    job.attempts,
                 )
             failed.append((job.id, retry_at, error))
         finish_jobs(connection, delivered, failed, handed_back, now)

@@ -19,6 +19,7 @@ from smsgate.services.accounts import AdminError, account_of
 from smsgate.store import accounts as account_store
 from smsgate.store import incoming as store
 from smsgate.store.database import Database
+from smsgate.store.push import redirect_incoming_pushes
 
 UNROUTED_LIST_LIMIT = 100
 
@@ -112,7 +113,9 @@ class InboundAdmin:
         }
 
         def work(connection: Connection) -> None:
-            account_store.update_account(connection, _account_id(connection, login), **values)
+            account_id = _account_id(connection, login)
+            account_store.update_account(connection, account_id, **values)
+            redirect_incoming_pushes(connection, account_id, values["webhook_url"])
             account_store.bump_config_revision(connection)
 
         self.database.write_sync(work)

@@ -110,6 +110,21 @@ def enqueue_incoming_push(
     )
 
 
+def redirect_incoming_pushes(connection: Connection, account_id: int, url: str | None) -> None:
+    """Send the account's pending pushes of incoming messages to its new webhook ``url``, or,
+    with None, drop them: its operator stopped the pushing. (A job keeps the URL it was queued
+    for, so a job failing at the old one went on there, for a day.)"""
+    pending = (
+        push_jobs.c.account_id == account_id,
+        push_jobs.c.kind == PushKind.INCOMING.value,
+        push_jobs.c.due_at.is_not(None),  # not given up
+    )
+    if url is None:
+        connection.execute(delete(push_jobs).where(*pending))
+    else:
+        connection.execute(update(push_jobs).where(*pending).values(url=url))
+
+
 _STATUS_JOB_COLUMNS = (
     "kind",
     "account_id",
