@@ -275,4 +275,4 @@ def test_national_prefix_after_calling_code_is_dropped_like_phonenumbers() -> No
     ],
 )
 def test_split_phone_list(raw: str, items: list[str]) -> None:
-    assert split_phone_list(raw) == items
+    assert list(split_phone_list(raw)) == items

@@ -13,7 +13,7 @@ the type checks fold into one regular expression.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 
@@ -31,7 +31,7 @@ MAX_INTERNATIONAL_DIGITS = 15
 # Formatting clients put in numbers; a leading "+" is handled apart because only there is it
 # meaningful (and it may arrive as a space, "+" being a space in urlencoded forms).
 _FORMATTING = str.maketrans("", "", " \t\u00a0-().")
-_LIST_SEPARATOR = re.compile(r"[,;]")
+_LIST_ITEM = re.compile(r"[^,;]+")
 
 _CALLING_CODES = {str(code): code for code in COUNTRY_CODE_TO_REGION_CODE}
 
@@ -294,6 +294,9 @@ def region_of(number: str) -> str | None:
     return classified[1]
 
 
-def split_phone_list(raw: str) -> list[str]:
-    """Items of a ``,``- or ``;``-separated phone list, stripped, without empty ones."""
-    return [item for part in _LIST_SEPARATOR.split(raw) if (item := part.strip())]
+def split_phone_list(raw: str) -> Iterator[str]:
+    """Items of a ``,``- or ``;``-separated phone list, stripped, without empty ones; one at a
+    time, so that a caller can stop at the most it takes."""
+    for match in _LIST_ITEM.finditer(raw):
+        if item := match.group().strip():
+            yield item

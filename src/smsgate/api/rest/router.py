@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 from smsgate.api.observe import RequestObserver
 from smsgate.api.rest import account, incoming, reports, send, state
 from smsgate.api.rest.call import ApiCall
-from smsgate.api.rest.multipart import parse_multipart
+from smsgate.api.rest.multipart import multipart_fields
 from smsgate.api.rest.params import (
     Params,
     field_limit,
@@ -153,7 +153,7 @@ async def read_params(scope: Scope, receive: Receive, limit: int) -> Params:
         return Params(query)
     if kind.lower().startswith(b"multipart/form-data"):
         charset = declared_charset(kind)
-        fields = parse_multipart(
+        fields = await multipart_fields(
             await read_body(receive, limit),
             kind,
             charset,
