@@ -14,6 +14,7 @@ import hmac
 import logging
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -132,16 +133,27 @@ class Authenticator:
         # Even a cached (known good) password waits out a lockout: else it answers guesses.
         self.throttle.check(login)
         digest = self._digest(password)
-        cached = self._credentials.get(login)
-        if cached is not None and hmac.compare_digest(cached[1], digest):
-            account_id = cached[0]
-        else:
+        account_id = self._known_password(login, digest)
+        if account_id is None:
             generation = self._generation
-            account_id = await self._verified(login, password, use_api_password=True)
+            account_id = await self._verified(
+                login,
+                password,
+                use_api_password=True,
+                known=lambda: self._known_password(login, digest),
+            )
             self._keep(self._credentials, login, (account_id, digest), generation)
         profile = await self.profile(account_id)
         self._ensure_allowed(profile)
         return profile
+
+    def _known_password(self, login: str, digest: bytes) -> int | None:
+        """The account of ``login`` when its API password was checked already and is the one
+        of ``digest``."""
+        cached = self._credentials.get(login)
+        if cached is not None and hmac.compare_digest(cached[1], digest):
+            return cached[0]
+        return None
 
     async def profile(self, account_id: int) -> AccountProfile:
         return self._profiles.get(account_id) or await self._load(account_id)
@@ -173,14 +185,25 @@ class Authenticator:
     def _digest(self, password: str) -> bytes:
         return hmac.new(self._key, password.encode(), hashlib.sha256).digest()
 
-    async def _verified(self, login: str, password: str, *, use_api_password: bool) -> int:
+    async def _verified(
+        self,
+        login: str,
+        password: str,
+        *,
+        use_api_password: bool,
+        known: Callable[[], int | None] | None = None,
+    ) -> int:
         # One check of a login's password at a time, its outcome counted before the next is
         # let through: concurrent guesses all passed the lockout's check while the first was
-        # still hashing, and so guessed at any pace.
+        # still hashing, and so guessed at any pace. ``known``: the account when the check
+        # before this one proved the same password (16 clients of one account, their cache
+        # just dropped by an admin change, each paid a whole hash after the first).
         lock, users = self._checking.get(login) or (asyncio.Lock(), 0)
         self._checking[login] = (lock, users + 1)
         try:
             async with lock:
+                if known is not None and (account := known()) is not None:
+                    return account
                 self.throttle.begin(login)
                 try:
                     account = await self._check_password(login, password, use_api_password)
