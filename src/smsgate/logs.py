@@ -52,12 +52,17 @@ access_log = logging.getLogger(ACCESS_LOGGER)
 # lines, quoted when need be. The others are the server's own words and numbers.
 FREE_TEXT = frozenset({"msg", "exc", "path", "client"})
 REDACTED = "***"
+# A secret's value: quoted, up to its closing quote; else up to the next parameter or the end
+# of the line, since a password may hold spaces, commas and semicolons ("pass=a b;c" kept
+# " b;c"). Its "=" may come percent-encoded, from a path a client encoded twice.
 _SECRET_PARAMETER = re.compile(
     r"(?i)\b(password|pass|api_password|sessionid|session_id|secret)"
-    r"([\"']?\s*[:=]\s*[\"']?)[^&\s\"',;)}\]]+"
+    r"([\"']?\s*(?:[:=]|%3d)\s*)"
+    r"(?:([\"'])(?:(?!\3).)*|[^&\r\n\"']+)"
 )
 SESSION_ID_LENGTH = 32
-_SESSION_ID = re.compile(r"(?<![0-9A-Za-z])[0-9A-Fa-f]{32}(?![0-9A-Za-z])")
+# 32 hex digits not inside a longer run of them (a SHA-256 digest is 64): after a letter too.
+_SESSION_ID = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{32}(?![0-9A-Fa-f])")
 # A key=value value is written bare only when it is made of these.
 _BARE = re.compile(r"[\w.:/@+\-\[\]]+")
 
@@ -73,13 +78,13 @@ _ACCESS_KV = f"ts=%s level=%s logger={ACCESS_LOGGER} {ACCESS_FORMAT}"
 
 
 def _redacted_parameter(match: re.Match[str]) -> str:
-    return f"{match[1]}{match[2]}{REDACTED}"
+    return f"{match[1]}{match[2]}{match[3] or ''}{REDACTED}"
 
 
 def redact(text: str) -> str:
     """``text`` without secret parameter values or session ids."""
     # The cheap tests first: most text (a path, an address) can hold neither.
-    if "=" in text or ":" in text:
+    if "=" in text or ":" in text or "%" in text:
         text = _SECRET_PARAMETER.sub(_redacted_parameter, text)
     if len(text) >= SESSION_ID_LENGTH:
         text = _SESSION_ID.sub(REDACTED, text)

@@ -58,6 +58,17 @@ def access_record(path: str) -> logging.LogRecord:
         (f"session {SESSION_ID.upper()} gone", f"session {REDACTED} gone"),
         (f"/rest/Balance/{SESSION_ID}/", f"/rest/Balance/{REDACTED}/"),
         ("passport=1 and 0123456789abcdef", "passport=1 and 0123456789abcdef"),
+        # A password holds spaces, commas and semicolons; only its first piece went.
+        (
+            "/rest/Balance?login=a&pass=Hunter2;Tail&x=1",
+            f"/rest/Balance?login=a&pass={REDACTED}&x=1",
+        ),
+        ("password=hunter2 TailPart", f"password={REDACTED}"),
+        ("pass=x,ZZtop", f"pass={REDACTED}"),
+        ('{"pass": "a b, c", "x": 1}', f'{{"pass": "{REDACTED}", "x": 1}}'),
+        ("pass%3DLoneTok", f"pass%3D{REDACTED}"),  # a path encoded twice
+        (f"/rest/Balance/x{SESSION_ID}", f"/rest/Balance/x{REDACTED}"),
+        ("sha256=" + "ab" * 32, "sha256=" + "ab" * 32),
     ],
 )
 def test_secrets_are_scrubbed_from_text(text: str, scrubbed: str) -> None:
