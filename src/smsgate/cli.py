@@ -42,6 +42,7 @@ from smsgate.services.contacts import ContactAdmin
 from smsgate.services.inbound_admin import UNROUTED_LIST_LIMIT, InboundAdmin
 from smsgate.store.database import Database
 from smsgate.store.migrate import UnknownSchema, upgrade
+from smsgate.store.outage import unavailable
 
 T = TypeVar("T")
 
@@ -79,10 +80,20 @@ class State:
     config: Path | None = None
 
 
-def fail(message: str) -> NoReturn:
+def print_error(message: str) -> None:
     # soft_wrap: one line whatever the terminal width, so scripts can read it.
     errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def fail(message: str) -> NoReturn:
+    print_error(message)
     raise typer.Exit(1)
+
+
+def database_reason(error: BaseException) -> str:
+    """The driver's reason, on one line: SQLAlchemy's own text adds the statement and its
+    parameters (a password's hash, say)."""
+    return " ".join(str(getattr(error, "orig", None) or error).split())
 
 
 def settings(**overrides: object) -> Settings:
@@ -110,8 +121,9 @@ def open_database(config: Settings | None = None) -> Database:
         database = Database(url, durable=config.durable_commits, lock_wait=config.lock_wait_seconds)
         upgrade(database.write_engine)
     except (SQLAlchemyError, OSError, UnknownSchema) as error:
-        reason = " ".join(str(getattr(error, "orig", None) or error).split())  # the driver's
-        fail(f"cannot open the database {make_url(url).render_as_string()}: {reason}")
+        fail(
+            f"cannot open the database {make_url(url).render_as_string()}: {database_reason(error)}"
+        )
     return database
 
 
@@ -759,4 +771,13 @@ def run_contacts(action: Callable[[ContactAdmin], T]) -> T:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as error:
+        # A command's statement failed as the database could not serve (locked past the
+        # wait, gone since it was opened, read-only): one line, as every other error.
+        reason = unavailable(error)
+        if reason is None:
+            raise
+        print_error(f"the database cannot serve: {reason}")
+        sys.exit(1)

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database
 from smsgate.store.migrate import upgrade
 from tests.commands import smsgate
+from tests.databases import write_lock_held
 from tests.server import free_port
 
 
@@ -170,3 +172,22 @@ def test_a_second_port_in_use_stops_the_server_in_order(tmp_path: Path) -> None:
     # The app's shutdown ran in order: no traceback of its cancelled lifespan.
     assert "Application shutdown complete" in result.stderr
     assert "Traceback" not in result.stderr, result.stderr[-2000:]
+
+
+def test_a_database_locked_past_the_wait_is_a_line_of_error(
+    database_url: str, tmp_path: Path
+) -> None:
+    """README: errors print one line; a command behind another's lock printed 220 lines of
+    traceback."""
+    database = Database(database_url)
+    upgrade(database.write_engine)
+    AccountAdmin(database).create("alice", password="secret-password")
+    database.close()
+    with write_lock_held(database_url):
+        result = smsgate(
+            tmp_path, "admin", "account", "credit", "alice", "5",
+            database_url=database_url, lock_wait_seconds="0.5",
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert "the database cannot serve" in result.stderr and "lock" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
