@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from smsgate.api.protocol import MAX_HEAD_BYTES
+from smsgate.api.protocol import MAX_HEAD_BYTES, MIN_BODY_BYTES_PER_SECOND
 from tests.api.conftest import deploy, undeploy
 from tests.api.helpers import Deployment
 from tests.databases import Databases
@@ -111,16 +111,26 @@ def test_a_stalled_body_is_closed_and_a_slow_one_that_goes_on_is_answered(guarde
     with connect(guarded) as sock:
         sock.sendall(request_head("/rest/Balance/", FORM, 100) + b"login=x&p")
         assert TIMEOUT * 0.9 < seconds_until_closed(sock) < 2 * TIMEOUT + 2
-    body = b"login=nobody&password=" + b"x" * 18
+    piece = MIN_BODY_BYTES_PER_SECOND  # a piece a second at most: above the slowest rate
+    body = b"login=nobody&password=" + b"x" * (4 * piece - 22)
     with connect(guarded) as sock:
         sock.sendall(request_head("/rest/Session/", FORM, len(body)))
-        for start in range(0, len(body), 10):  # longer in all than either timeout
+        for start in range(0, len(body), piece):  # longer in all than either timeout
             time.sleep(TIMEOUT * 0.6)
-            sock.sendall(body[start : start + 10])
+            sock.sendall(body[start : start + piece])
         assert read_response(sock).json() == {
             "Code": 4,
             "Desc": "Invalid login or password",
         }
+
+
+def test_a_body_trickled_slower_than_the_slowest_rate_is_closed_though_bytes_keep_coming(
+    guarded: int,
+) -> None:
+    """A byte every minute, each under the stall timeout, kept a connection for good."""
+    with connect(guarded) as sock:
+        sock.sendall(request_head("/rest/Balance/", FORM, 1_000_000))
+        assert seconds_until_closed_sending(sock, b"x") < 2 * TIMEOUT + 2
 
 
 def test_trailer_fields_without_end_close_the_connection(guarded: int) -> None:

@@ -5,11 +5,11 @@ uvicorn bounds neither a request head's size nor the time it takes: a client cou
 without end (1 GB of them took 1 GB of memory), or open connections and send nothing, or a
 byte now and then, each holding a descriptor for good. Here a head is refused past
 ``MAX_HEAD_BYTES``, a head must be in whole within the head timeout from the connection's
-opening or the request's first byte, and a body that stops coming for the stall timeout ends
-its connection. What a chunked body carries besides its data (chunk sizes, and trailer fields,
-which uvicorn keeps like headers) is bounded like a head, and bytes between requests that
-start none (a blank line, which also stops uvicorn's keep-alive timer) owe a request head in
-the head timeout.
+opening or the request's first byte, and a body that stops coming for the stall timeout, or
+comes slower on average than ``MIN_BODY_BYTES_PER_SECOND``, ends its connection. What a chunked
+body carries besides its data (chunk sizes, and trailer fields, which uvicorn keeps like
+headers) is bounded like a head, and bytes between requests that start none (a blank line,
+which also stops uvicorn's keep-alive timer) owe a request head in the head timeout.
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ MAX_HEAD_BYTES = 128 * 1024
 # What a request's body may carry besides its data: chunk sizes and trailer fields, counted
 # from the data that completed the head (which may hold up to a head of it).
 MAX_FRAMING_BYTES = 2 * MAX_HEAD_BYTES
+# The slowest a body may come on average, past its first stall timeout: a byte a minute kept a
+# connection for good, each byte pushing the stall deadline on. A mobile link on GPRS is
+# several times faster.
+MIN_BODY_BYTES_PER_SECOND = 500
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
@@ -53,6 +57,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         # Of the request in progress, after its head: what came, and what was body.
         self._after_head = 0
         self._body_bytes = 0
+        self._body_since = 0.0
         super().connection_made(transport)
         self._expect_within(self.head_timeout)  # a new connection owes a request head
 
@@ -69,8 +74,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             if self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
                 self.send_400_response(f"Request head over {MAX_HEAD_BYTES} bytes")
         elif self._deadline is not None:  # a body coming
-            self._deadline = self.loop.time() + self.stall_timeout
             self._after_head += len(data)
+            self._deadline = min(
+                self.loop.time() + self.stall_timeout,
+                self._body_since
+                + self.stall_timeout
+                + self._after_head / MIN_BODY_BYTES_PER_SECOND,
+            )
             if self._after_head - self._body_bytes > MAX_FRAMING_BYTES:
                 # The response may have begun: no 400 can follow it, the connection ends.
                 self.transport.close()
@@ -96,6 +106,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._after_head = self._body_bytes = 0
+        self._body_since = self.loop.time()
         self._expect_within(self.stall_timeout)  # the body's next piece
         super().on_headers_complete()
 
