@@ -231,6 +231,13 @@ class Settings(BaseSettings):
         gt=0,
         description="Detailed statistics files are deleted this long after they are built.",
     )
+    report_rows_kept: int = Field(
+        default=10_000_000,
+        ge=1,
+        description="An account's report files kept (until their retention ends) hold at most "
+        "this many rows in all; a further order answers Code 6 (each of a million rows is a "
+        "file of about 20 MB).",
+    )
     report_builders: int = Field(
         default=2, ge=1, description="Reports built at once, each in a process of its own."
     )

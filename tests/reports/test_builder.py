@@ -33,6 +33,7 @@ from smsgate.store.reports import ReportBuildStatus
 from smsgate.store.schema import reports
 
 DAY = datetime(2025, 3, 10, tzinfo=UTC)
+ROWS_KEPT = 10_000_000
 
 
 def die(*_: Any) -> None:
@@ -59,7 +60,7 @@ def run_one(database: Database, tmp_path: Path, lease: timedelta, done: Check) -
     )
 
     async def scenario() -> int:
-        report_id = await order_report(database, owner, order)
+        report_id = await order_report(database, owner, order, ROWS_KEPT)
         running = asyncio.create_task(ReportBuilder(database, settings).run())
         try:
             deadline = time.monotonic() + 30
@@ -176,7 +177,7 @@ asyncio.run(ReportBuilder(Database(sys.argv[1]), settings).run())
 def test_a_build_ends_when_its_server_is_killed(database: Database, tmp_path: Path) -> None:
     owner = AccountAdmin(database).create("owner", password="x", balance=Decimal(0))
     order = ReportOrder(start=DAY, end=DAY, format=ReportFormat.CSV, zone="UTC")
-    asyncio.run(order_report(database, owner, order))
+    asyncio.run(order_report(database, owner, order, ROWS_KEPT))
     with database.write_engine.connect() as blocker:
         blocker.exec_driver_sql("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
         server = subprocess.Popen(

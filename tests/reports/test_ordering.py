@@ -105,6 +105,24 @@ def test_a_third_report_while_two_build_is_refused(late_server: Deployment) -> N
     order(account)
 
 
+def test_orders_past_the_rows_kept_are_refused_until_files_go(
+    spawn: Callable[..., Deployment],
+) -> None:
+    """80 orders of one report in 20 s wrote 185 MB, kept a week."""
+    deployment = spawn(
+        report_rows_kept="3", report_retention_seconds="4", report_sweep_seconds="0.1"
+    )
+    account = deployment.make_account()
+    seed(deployment.database, account, [Seed(minutes=1), Seed(minutes=2)])
+    for _ in range(2):  # 2 rows kept, then 4
+        ready(account, order(account))
+    refused = "Reports of more than 3 rows are kept, make request later"
+    assert_error(ordering(account, **period()), 6, refused)
+    order(deployment.make_account())  # another account is not held back by this one's files
+    # Past their retention the files go, and so does the refusal.
+    wait_for(lambda: ordering(account, **period()).status_code == 200, timeout=20)
+
+
 def test_a_download_sends_the_file_as_an_attachment(reports_server: Deployment) -> None:
     account = reports_server.make_account()
     report_id = order(account)

@@ -84,6 +84,14 @@ def count_building(connection: Connection, account_id: int) -> int:
     return int(connection.execute(query).scalar_one())
 
 
+def rows_kept(connection: Connection, account_id: int) -> int:
+    """The rows of the account's report files built and not yet past their retention."""
+    query = select(func.coalesce(func.sum(reports.c.row_count), 0)).where(
+        reports.c.account_id == account_id, reports.c.status == ReportBuildStatus.READY.value
+    )
+    return int(connection.execute(query).scalar_one())
+
+
 def find_report(connection: Connection, report_id: int) -> ReportRow | None:
     row = connection.execute(
         select(*_REPORT_COLUMNS).where(reports.c.id == report_id)

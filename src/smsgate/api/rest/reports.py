@@ -79,6 +79,8 @@ async def all_stat(call: ApiCall) -> int | FileAnswer:
         contacts=_switch(call, "c_base"),
         sub_accounts=_switch(call, "sub_stat"),
     )
-    report_id = await reports.order_report(platform.database, account.id, order)
+    report_id = await reports.order_report(
+        platform.database, account.id, order, platform.settings.report_rows_kept
+    )
     platform.report_ordered()
     return report_id
