@@ -14,6 +14,11 @@ class TokenBucket:
         self._tokens = burst
         self._updated = now
 
+    def has_token(self, now: float) -> bool:
+        """Whether a ``take`` now would find a token; takes none."""
+        tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
+        return tokens >= 1.0 - 1e-9
+
     def take(self, now: float) -> float:
         """Take a token: 0.0 if one was there, else the seconds until there is one."""
         self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)

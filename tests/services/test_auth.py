@@ -14,7 +14,13 @@ from smsgate.domain.errors import Unauthorized
 from smsgate.services import auth, passwords
 from smsgate.services.accounts import AccountAdmin
 from smsgate.services.auth import Authenticator
-from smsgate.services.limits import LOCKED_OUT, LockoutPolicy, LoginThrottle
+from smsgate.services.limits import (
+    LOCKED_OUT,
+    TOO_MANY_REQUESTS,
+    LockoutPolicy,
+    LoginThrottle,
+    RequestRate,
+)
 from smsgate.services.passwords import verify_password
 from smsgate.store.accounts import session_key
 from smsgate.store.database import Database
@@ -156,6 +162,37 @@ def test_concurrent_requests_with_a_password_not_yet_cached_cost_one_hash(
 
     asyncio.run(scenario())
     assert verified == [OLD, NEW]
+
+
+def test_a_login_past_its_accounts_rate_costs_no_password_hash(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rate was spent after the hash: 19 of 20 Session requests were refused, and all 20
+    cost a hash (5.5 s of CPU)."""
+    AccountAdmin(database).create("hasty", password="account-password")
+    verified = []
+
+    def counting_verify(password_hash: str, password: str) -> bool:
+        verified.append(password)
+        return verify_password(password_hash, password)
+
+    monkeypatch.setattr(auth, "verify_password", counting_verify)
+    lenient = LockoutPolicy(1000, 1, 1)
+    checker = Authenticator(
+        database,
+        default_price=Decimal(1),
+        session_ttl=None,
+        throttle=LoginThrottle(lenient, lenient),
+        rate=RequestRate(per_second=0.001, burst=1),
+    )
+
+    async def scenario() -> list[str]:
+        answers = [checker.open_session("hasty", "account-password") for _ in range(5)]
+        return [str(answer) for answer in await asyncio.gather(*answers, return_exceptions=True)]
+
+    answers = asyncio.run(scenario())
+    assert answers.count(TOO_MANY_REQUESTS) == 4
+    assert len(verified) == 1
 
 
 def test_an_unknown_login_costs_a_password_check_as_a_wrong_password_does(

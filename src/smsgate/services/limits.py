@@ -186,6 +186,13 @@ class RequestRate:
         self._clock = clock
         self._buckets: dict[int, TokenBucket] = {}
 
+    def ensure_room(self, account_id: int) -> None:
+        """Code 10 when a request of the account would be refused now; spends nothing. For
+        what costs much before the account is known for sure: a password's hash."""
+        bucket = self._buckets.get(account_id)
+        if bucket is not None and not bucket.has_token(self._clock()):
+            raise FloodDetected(TOO_MANY_REQUESTS)
+
     def spend(self, account_id: int) -> None:
         now = self._clock()
         bucket = self._buckets.get(account_id)
