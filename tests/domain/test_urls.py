@@ -38,6 +38,8 @@ def test_absolute_http_urls_are_kept_stripped(raw: str, url: str | None) -> None
         "http://[v1.x]/",
         "http://a b/",
         "http://-leading.example/",
+        "http://256.1.1.1/",  # HTTP clients read four numbers as an IPv4 address
+        "http://0177.0.0.1/",
     ],
 )
 def test_anything_else_is_no_url(raw: str) -> None:

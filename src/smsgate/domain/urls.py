@@ -13,6 +13,9 @@ from smsgate.domain.text import NUL
 # A host name's labels as resolvers take them: underscores too (service names in containers).
 _LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 _MAX_NAME_LENGTH = 253
+# Four numbers with dots: read as an IPv4 address by HTTP clients (httpx among them), which
+# refuse one that is none, on every attempt of a day.
+_DOTTED_QUAD = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
 # IPv6 ranges that lead to IPv4 addresses, or to a network's own.
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
@@ -53,6 +56,8 @@ def _callable_host(host: str, *, bracketed: bool) -> bool:
             host = idna.encode(host, uts46=True).decode("ascii")
         except idna.IDNAError:
             return False
+    if _DOTTED_QUAD.fullmatch(host):
+        return False  # not an IPv4 address (256.1.1.1, 0177.0.0.1), which it reads as
     labels = host.removesuffix(".").split(".")
     return len(host) <= _MAX_NAME_LENGTH and all(_LABEL.fullmatch(label) for label in labels)
 
