@@ -31,7 +31,7 @@ def newest_revision() -> str:
     """The revision of the newest packaged migration. Each migration's file is named after its
     revision, and the revisions follow one another in name order (tests/store/test_migrations.py
     holds the files to that)."""
-    return max(path.name.partition("_")[0] for path in (MIGRATIONS / "versions").glob("*_*.py"))
+    return max(path.name.partition("_")[0] for path in (MIGRATIONS / "versions").glob("[0-9]*.py"))
 
 
 def schema_revision(engine: Engine) -> str | None:
