@@ -166,6 +166,8 @@ class ReportBuilder:
             raise
         except Exception as error:
             log.exception("report %d failed", claimed.id)
+            # Before the failure is recorded: once a report reads failed, nothing of it is left.
+            await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
             reason = str(error) or type(error).__name__
             now = datetime.now(UTC)
             with contextlib.suppress(Exception):
