@@ -114,19 +114,25 @@ def test_concurrent_guesses_are_checked_one_at_a_time_so_the_lockout_holds(
     assert answers.count(LOCKED_OUT) == 9
 
 
+@pytest.fixture
+def verified(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The passwords hashed to check them, in order."""
+    checked: list[str] = []
+
+    def counting_verify(password_hash: str, password: str) -> bool:
+        checked.append(password)
+        return verify_password(password_hash, password)
+
+    monkeypatch.setattr(auth, "verify_password", counting_verify)
+    return checked
+
+
 def test_login_and_pass_cost_one_password_hash_not_one_per_request(
-    database: Database, monkeypatch: pytest.MonkeyPatch
+    database: Database, verified: list[str]
 ) -> None:
     admin = AccountAdmin(database)
     admin.create("busy", password="account-password")
     admin.set_passwords("busy", password=None, api_password=OLD)
-    verified = []
-
-    def counting_verify(password_hash: str, password: str) -> bool:
-        verified.append(password)
-        return verify_password(password_hash, password)
-
-    monkeypatch.setattr(auth, "verify_password", counting_verify)
 
     async def scenario() -> None:
         checker = authenticator(database)
@@ -138,20 +144,13 @@ def test_login_and_pass_cost_one_password_hash_not_one_per_request(
 
 
 def test_concurrent_requests_with_a_password_not_yet_cached_cost_one_hash(
-    database: Database, monkeypatch: pytest.MonkeyPatch
+    database: Database, verified: list[str]
 ) -> None:
     """Each admin change drops the caches: 16 clients of one account then each paid a whole
     hash (4.3 s of CPU), one after another."""
     admin = AccountAdmin(database)
     admin.create("herd", password="account-password")
     admin.set_passwords("herd", password=None, api_password=OLD)
-    verified = []
-
-    def counting_verify(password_hash: str, password: str) -> bool:
-        verified.append(password)
-        return verify_password(password_hash, password)
-
-    monkeypatch.setattr(auth, "verify_password", counting_verify)
 
     async def scenario() -> None:
         checker = authenticator(database)
@@ -165,18 +164,11 @@ def test_concurrent_requests_with_a_password_not_yet_cached_cost_one_hash(
 
 
 def test_a_login_past_its_accounts_rate_costs_no_password_hash(
-    database: Database, monkeypatch: pytest.MonkeyPatch
+    database: Database, verified: list[str]
 ) -> None:
     """The rate was spent after the hash: 19 of 20 Session requests were refused, and all 20
     cost a hash (5.5 s of CPU)."""
     AccountAdmin(database).create("hasty", password="account-password")
-    verified = []
-
-    def counting_verify(password_hash: str, password: str) -> bool:
-        verified.append(password)
-        return verify_password(password_hash, password)
-
-    monkeypatch.setattr(auth, "verify_password", counting_verify)
     lenient = LockoutPolicy(1000, 1, 1)
     checker = Authenticator(
         database,
