@@ -147,8 +147,11 @@ class RustSmsc:
         self._thread.join(10)
 
 
-def connector_status(deployment: Deployment) -> dict[str, Any]:
-    """The status the server writes for ``smsgate admin connectors``, by connector name."""
+def connector_status(deployment: Deployment) -> dict[str, Any] | None:
+    """The status the server writes for ``smsgate admin connectors``, by connector name; None
+    until it first writes it (a SQLite server starts its connectors once it holds the delivery
+    lease, which may come after its HTTP port answers)."""
     status = read_status(deployment.process.workdir / "var")
-    assert status is not None
+    if status is None:
+        return None
     return {connector["name"]: connector for connector in status["connectors"]}

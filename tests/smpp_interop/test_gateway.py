@@ -119,15 +119,16 @@ def gateway(
         config = settings_file(workdir / "smsgate.toml", connectors, routes)
         deployment = api_fixtures.deploy(databases, workdir, config=str(config))
         gateway = Gateway(deployment, smscs, rust)
-        # Every connector but ``dead`` binds.
-        wait_for(
-            lambda: all(
-                status["up"] == (name != "dead")
-                for name, status in connector_status(deployment).items()
-            ),
-            timeout=15,
-            interval=0.1,
-        )
+
+        # Every connector but ``dead`` binds (a status written before the connectors started
+        # lists none of them).
+        def bound() -> bool:
+            statuses = connector_status(deployment) or {}
+            return set(statuses) == set(connectors) and all(
+                status["up"] == (name != "dead") for name, status in statuses.items()
+            )
+
+        wait_for(bound, timeout=15, interval=0.1)
         yield gateway
     finally:
         if deployment is not None:
