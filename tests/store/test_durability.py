@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection
 
-from smsgate.cli import open_database
+from smsgate.cli.context import open_database
 from smsgate.config import Settings
 from smsgate.platform import Platform
 from smsgate.store.database import Database
