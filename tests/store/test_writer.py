@@ -75,9 +75,11 @@ def test_a_scalar_read_leaves_no_statement_open(database: Database) -> None:
     assert busy == 0
 
 
-def test_a_lost_connection_costs_one_write(database: Database) -> None:
+def test_a_lost_connection_is_given_up(database: Database) -> None:
     """The writer's connection goes away underneath it (on PostgreSQL its server process ends:
-    a restart, a failover); the write that finds out fails, the next runs on a fresh one."""
+    a restart, a failover) and the next write runs on a fresh one. On PostgreSQL the write that
+    finds out runs again there, as nothing of it was committed; on SQLite a connection closed
+    under the writer is a program's error, not an outage, and that write fails."""
 
     def driver_connection(connection: Connection) -> Any:
         return connection.connection.dbapi_connection
@@ -92,8 +94,11 @@ def test_a_lost_connection_costs_one_write(database: Database) -> None:
     async def scenario() -> None:
         lost = await database.write(driver_connection)
         lose(lost)
-        with pytest.raises((DBAPIError, sqlite3.Error)):
-            await database.write(lambda c: c.execute(text("SELECT 1")).scalar())
+        if database.dialect == "postgresql":
+            assert await database.write(lambda c: c.execute(text("SELECT 1")).scalar()) == 1
+        else:
+            with pytest.raises(sqlite3.Error):
+                await database.write(lambda c: c.execute(text("SELECT 1")).scalar())
         assert await database.write(lambda c: c.execute(text("SELECT 1")).scalar()) == 1
         assert await database.write(driver_connection) is not lost
 

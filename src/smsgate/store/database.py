@@ -34,6 +34,7 @@ import enum
 import functools
 import logging
 import sqlite3
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -41,8 +42,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event
+from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -56,6 +58,8 @@ LOCK_WAIT_SECONDS = 10.0
 # hold its row locks until it woke, and every other process's requests for that account would
 # answer Code 9 all the while. Our transactions never wait between statements on purpose.
 IDLE_IN_TRANSACTION_LOCK_WAITS = 3
+# A commit whose answer was lost: how often its outcome is asked while the server cannot tell.
+IN_DOUBT_POLL_SECONDS = 0.5
 MAX_WRITES_PER_COMMIT = 2_000
 JOURNAL_SIZE_LIMIT = 64 << 20
 
@@ -172,6 +176,7 @@ class _Writer:
         *,
         lock: _WriteLock | None = None,
         commit_in_thread: bool = False,
+        in_doubt_wait: float | None = None,
     ) -> None:
         self.engine = engine
         # SQLite: drained on the event loop itself, which takes the write lock (``_WriteLock``);
@@ -181,6 +186,10 @@ class _Writer:
         # busy): the works run on the loop, the commit in the writer's thread, and the loop
         # goes on with requests meanwhile (the next group waits for it).
         self.commit_in_thread = commit_in_thread
+        # On a networked database: how long the outcome of a commit whose answer was lost is
+        # asked of the server (``_committed_after_all``); None on SQLite, where a commit that
+        # raises was not made.
+        self.in_doubt_wait = in_doubt_wait
         self.writes: deque[_Write] = deque()
         self.drain_scheduled = False
         self.executor = ThreadPoolExecutor(
@@ -276,15 +285,63 @@ class _Writer:
             return self._commit(batch, retry_transient=False)
 
     def _commit(self, batch: list[_Write], *, retry_transient: bool) -> list[_Outcome]:
+        outcomes: list[_Outcome] = []
+        transaction_id: int | None = None
         try:
             with self._transaction() as connection:
-                return _run(connection, batch, retry_transient=retry_transient)
+                outcomes = _run(connection, batch, retry_transient=retry_transient)
+                if self.in_doubt_wait is not None:
+                    transaction_id = _transaction_id(connection)
         except _Transient:
             raise
-        except Exception as error:  # the commit failed: nothing of the batch was written
-            if retry_transient and _is_transient(error):
+        except Exception as error:
+            if transaction_id is not None and _lost_connection(error):
+                # The COMMIT was sent and its answer lost: the server may have made it. Its
+                # writes answered as failed would be sent again by their clients (an SMS
+                # sent and billed twice, its first ids never known).
+                committed = self._committed_after_all(transaction_id)
+                if committed:
+                    return outcomes
+                if committed is None:
+                    return _failed(batch, error)
+            # Nothing of the batch was written. A batch that lost its connection runs again,
+            # once, as a deadlock's victim does: a restarted server or a failover then costs
+            # no write.
+            if retry_transient and (_is_transient(error) or _lost_connection(error)):
                 raise _Transient(error) from error
             return _failed(batch, error)
+        return outcomes
+
+    def _committed_after_all(self, transaction_id: int) -> bool | None:
+        """Whether the transaction committed, asked on another connection until the server
+        knows (a session cut off mid-transaction is rolled back once its server notices, at
+        the latest after the idle-in-transaction timeout); None if it cannot be told."""
+        assert self.in_doubt_wait is not None
+        deadline = time.monotonic() + self.in_doubt_wait
+        status = None
+        while time.monotonic() < deadline:
+            status = None
+            try:
+                with self.engine.connect() as connection:
+                    status = connection.execute(
+                        text("SELECT txid_status(:id)"), {"id": transaction_id}
+                    ).scalar()
+            except Exception as error:  # the server away a while: asked again
+                log.warning("cannot ask whether a commit was made: %s", _first_line(error))
+            if status in ("committed", "aborted"):
+                log.warning(
+                    "a commit's answer was lost; the server says it was %s, and its writes are "
+                    "answered so",
+                    status,
+                )
+                return bool(status == "committed")
+            time.sleep(IN_DOUBT_POLL_SECONDS)
+        log.error(
+            "a commit's answer was lost and whether it was made is unknown (%s): its writes "
+            "are answered as failed",
+            status or "the server did not answer",
+        )
+        return None
 
     def _run_uncommitted(
         self, batch: list[_Write]
@@ -393,8 +450,16 @@ class Database:
         self._inline: Connection | None = None
         lanes = [Lane.MAIN] if inline else list(Lane)
         lock = _WriteLock(round(lock_wait * 1000)) if inline else None
+        # A session cut off mid-transaction is rolled back by then at the latest.
+        in_doubt_wait = None if inline else (IDLE_IN_TRANSACTION_LOCK_WAITS + 1) * lock_wait
         self._writers = {
-            lane: _Writer(self.write_engine, lane, lock=lock, commit_in_thread=inline and durable)
+            lane: _Writer(
+                self.write_engine,
+                lane,
+                lock=lock,
+                commit_in_thread=inline and durable,
+                in_doubt_wait=in_doubt_wait,
+            )
             for lane in lanes
         }
         self._readers = ThreadPoolExecutor(
@@ -457,6 +522,24 @@ class _Transient(Exception):
     def __init__(self, error: BaseException | None) -> None:
         super().__init__(str(error))
         self.error = error
+
+
+def _lost_connection(error: BaseException) -> bool:
+    """The statement failed as the connection to the server was lost (a restart, a failover,
+    a network cut), not because of the work."""
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+def _transaction_id(connection: Connection) -> int:
+    """The id of the connection's transaction (PostgreSQL), by which the server tells
+    afterwards whether it committed."""
+    cursor = driver_cursor(connection)
+    cursor.execute("SELECT txid_current()")
+    return int(cursor.fetchone()[0])
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).partition("\n")[0]
 
 
 def _is_transient(error: BaseException | None) -> bool:
