@@ -224,6 +224,7 @@ class DeliverFields(TypedDict, total=False):
 
     esm_class: int
     data_coding: int
+    tlvs: Tlvs
 
 
 def deliver(short_message: bytes, **fields: Unpack[DeliverFields]) -> DeliverSm:
@@ -293,6 +294,14 @@ def test_sar_tlvs_mark_an_incoming_part_and_data_sm_carries_a_payload() -> None:
     found = read_incoming(pdu, "op", NOW)
     assert isinstance(found, IncomingPart)
     assert (found.reference, found.total, found.seqnum, found.body) == (500, 3, 1, b"abc")
+
+
+@pytest.mark.parametrize(("total", "seqnum"), [(0, 0), (2, 5), (3, 0)])
+def test_impossible_sar_tlvs_are_ignored_as_a_udh_s_are(total: int, seqnum: int) -> None:
+    pdu = deliver(
+        b"hi", tlvs=Tlvs(sar_msg_ref_num=7, sar_total_segments=total, sar_segment_seqnum=seqnum)
+    )
+    assert read_incoming(pdu, "op", NOW) == IncomingSms("op", "79115687451", "1234", "hi", NOW)
 
 
 def test_a_one_part_concatenation_is_a_whole_message() -> None:

@@ -160,6 +160,21 @@ def test_bad_password_is_refused_and_retried_with_backoff(smscs: MakeSmsc) -> No
     assert all(gap < 0.8 for gap in gaps), gaps
 
 
+def test_binds_the_smsc_drops_at_once_back_off_like_refused_ones(smscs: MakeSmsc) -> None:
+    """An SMSC that grants each bind and closes it at once (too many binds, an address it
+    refuses) is not rebound at the first delay for ever."""
+    smsc = smscs(drop_after_bind=True)
+    session = Session(config(smsc, reconnect_delay=0.05, reconnect_max_delay=0.4), acknowledge)
+
+    async def work(session: Session) -> None:
+        await asyncio.sleep(1.5)
+
+    run(session, work, bind=False)
+    # Waits of 0.1, 0.2, 0.4, 0.4, ... (less a fifth at most): 5 or 6 binds in 1.5 s. At the
+    # first delay each time, there were about 25.
+    assert 3 <= smsc.stats()["binds"] <= 8, smsc.stats()
+
+
 def test_window_is_never_exceeded(smscs: MakeSmsc) -> None:
     smsc = smscs(resp_delay=20)
     statuses = run(Session(config(smsc, window=7), acknowledge), lambda s: submit_all(s, 200))
@@ -309,6 +324,41 @@ def test_a_malformed_submit_sm_resp_keeps_its_verdict(
 
     assert run(Session(config(smsc), acknowledge), work) == reply
     assert smsc.stats()["raw_resps"] == 1  # answered once, not submitted again
+
+
+@pytest.mark.parametrize(
+    ("command_id", "status"),
+    [
+        (CommandId.GENERIC_NACK, CommandStatus.ESME_ROK),  # a nack that names no error
+        (CommandId.ENQUIRE_LINK_RESP, CommandStatus.ESME_ROK),  # the resp of another command
+        (0x80000099, CommandStatus.ESME_ROK),  # the resp of no command there is: unreadable
+    ],
+)
+def test_a_resp_that_is_no_verdict_on_a_submit_is_not_taken_as_accepted(
+    smscs: MakeSmsc, command_id: int, status: int
+) -> None:
+    smsc = smscs(resp_command_id=int(command_id), resp_status=status, resp_body="")
+
+    async def work(session: Session) -> tuple[int | None, bool]:
+        (answer,) = await asyncio.gather(*session.submit([submit_sm()]))
+        return answer.status, answer.unanswered
+
+    # Submitted again later and later, as a submit the SMSC got and never answered.
+    assert run(Session(config(smsc), acknowledge), work) == (None, True)
+
+
+def test_a_generic_nack_of_a_submit_is_its_verdict(smscs: MakeSmsc) -> None:
+    smsc = smscs(
+        resp_command_id=int(CommandId.GENERIC_NACK),
+        resp_status=CommandStatus.ESME_RINVCMDLEN,
+        resp_body="",
+    )
+
+    async def work(session: Session) -> int | None:
+        (answer,) = await asyncio.gather(*session.submit([submit_sm()]))
+        return answer.status
+
+    assert run(Session(config(smsc), acknowledge), work) == CommandStatus.ESME_RINVCMDLEN
 
 
 def test_an_overdue_submit_sm_resp_ends_the_connection(smscs: MakeSmsc) -> None:

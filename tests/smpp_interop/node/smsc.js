@@ -18,6 +18,7 @@
 //   --quiet                no "message" events (for the benchmark)
 //   --resp-status N --resp-body HEX  answer each submit_sm with this command_status and these raw
 //                          body octets (a malformed resp), taking no message
+//   --resp-command-id N    the command_id of those raw answers (default submit_sm_resp)
 //   --enquire-status N     answer enquire_link with this command_status
 //   --throttle-suffix S    answer ESME_RTHROTTLED to every submit_sm to a number ending in S
 //   --tps N                take at most N submit_sm a second (a burst of a tenth of that), and
@@ -25,6 +26,7 @@
 //   --silent-suffix S      never answer a submit_sm to a number ending in S
 //   --throttle-once        answer ESME_RTHROTTLED to the first submit_sm to each number
 //   --silent               answer nothing at all (a link gone dead); set per connection's PDU
+//   --drop-after-bind      grant each bind, then close its connection (too many binds, say)
 //
 // Output, one JSON object a line: {"event":"listening","port":N}, {"event":"bound",...},
 // {"event":"bind_refused",...}, {"event":"message",...} (a whole message: text joined from its
@@ -58,16 +60,19 @@ function parseArgs(argv) {
     quiet: false,
     resp_status: 0,
     resp_body: null,
+    resp_command_id: 0x80000004,
     enquire_status: 0,
     throttle_suffix: null,
     tps: 0,
     silent_suffix: null,
     silent: false,
     throttle_once: false,
+    drop_after_bind: false,
   };
-  const flags = new Set(['receipts_before_resp', 'receipt_text_only', 'quiet', 'silent', 'throttle_once']);
+  const flags = new Set(['receipts_before_resp', 'receipt_text_only', 'quiet', 'silent', 'throttle_once',
+    'drop_after_bind']);
   const numbers = new Set(['port', 'resp_delay', 'receipt_delay', 'throttle_percent', 'resp_status',
-    'enquire_status', 'tps']);
+    'resp_command_id', 'enquire_status', 'tps']);
   for (let i = 0; i < argv.length; i++) {
     const name = argv[i].replace(/^--/, '').replace(/-/g, '_');
     if (!(name in options)) throw new Error('unknown option ' + argv[i]);
@@ -310,7 +315,7 @@ function onSubmit(session, pdu) {
       const body = Buffer.from(options.resp_body, 'hex');
       const header = Buffer.alloc(16);
       header.writeUInt32BE(16 + body.length, 0);
-      header.writeUInt32BE(0x80000004, 4);
+      header.writeUInt32BE(options.resp_command_id >>> 0, 4);
       header.writeUInt32BE(options.resp_status >>> 0, 8);
       header.writeUInt32BE(pdu.sequence_number, 12);
       session.socket.write(Buffer.concat([header, body]));
@@ -350,6 +355,10 @@ function onBind(session, pdu, mode) {
   }
   stats.binds++;
   session.send(pdu.response({ system_id: 'node-smsc' }));
+  if (options.drop_after_bind) {
+    session.socket.end(); // after the bind_resp has gone out
+    return;
+  }
   session.bound = true;
   if (mode !== 'transmitter') {
     session.receiver = true;

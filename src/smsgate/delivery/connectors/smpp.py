@@ -207,7 +207,7 @@ def read_incoming(
         tlvs.sar_segment_seqnum,
     )
     if concat is None and reference is not None and total is not None and seqnum is not None:
-        concat = Concat(reference, total, seqnum)
+        concat = Concat.if_possible(reference, total, seqnum)
     data_coding = pdu.data_coding
     if data_coding == DataCoding.SMSC_DEFAULT:
         data_coding = default_alphabet.data_coding

@@ -146,7 +146,8 @@ class SubmitReply:
     status: int | None
     message_id: str = ""
     reason: str = ""
-    # No resp came in ``response_timeout``: the SMSC got the PDU, and may have taken it.
+    # The SMSC got the PDU, and may have taken it, but gave no verdict: no resp came in
+    # ``response_timeout``, or the one that came cannot be read.
     unanswered: bool = False
 
 
@@ -342,9 +343,9 @@ class Session:
         """Connect, bind and serve; again after a backoff whenever the connection ends."""
         failures = 0
         while not self._stopping.is_set():
-            was_bound = False
+            bound_for = 0.0
             try:
-                was_bound = await self._connect_and_serve()
+                bound_for = await self._connect_and_serve()
             except (OSError, TimeoutError, LinkError) as error:
                 self._note(error)
             except Exception as error:  # a bug here must not leave the bind down for good
@@ -354,7 +355,10 @@ class Session:
                 self._connection_ended()
             if self._stopping.is_set():
                 break
-            failures = 0 if was_bound else failures + 1
+            # A bind the SMSC drops soon after granting it (too many binds, an address it
+            # refuses) is a failed attempt too: the backoff doubles rather than rebinding at
+            # the first delay for ever, which SMSCs take for an attack.
+            failures = 0 if bound_for >= self.config.reconnect_max_delay else failures + 1
             delay = doubled(
                 self.config.reconnect_delay, failures, self.config.reconnect_max_delay, jitter=0.2
             )
@@ -364,8 +368,8 @@ class Session:
                     await self._stopping.wait()
         self.state = SessionState.STOPPED
 
-    async def _connect_and_serve(self) -> bool:
-        """One connection, from connect to its end; whether it was bound at all."""
+    async def _connect_and_serve(self) -> float:
+        """One connection, from connect to its end; how long it was bound (seconds)."""
         config = self.config
         self.state = SessionState.CONNECTING
         async with asyncio.timeout(config.connect_timeout):
@@ -390,6 +394,7 @@ class Session:
             self.state = SessionState.BOUND
             self.last_error = ""
             self.bound.set()
+            bound_at = time.monotonic()
             log.info("%s: bound", self.name)
             keepalive = asyncio.create_task(self._keepalive(connection))
             try:
@@ -398,7 +403,7 @@ class Session:
                 self._note(connection.reason or error)
             if not self._stopping.is_set():
                 self.counters.disconnects += 1
-            return True
+            return time.monotonic() - bound_at
         finally:
             self._close(connection, "")
             for task in (reading, keepalive):
@@ -748,11 +753,13 @@ class Session:
         self.counters.nacked += 1
         self._write(encode(resp_class() if resp_class else GenericNack(), sequence, error.status))
 
-    def _unreadable_response(self, entry: _Pending, error: PduError) -> None:
+    def _unreadable_response(self, entry: _Pending, error: PduError | str) -> None:
         if entry.submission is not None:
-            # The SMSC's verdict is unreadable: submit again later rather than guess.
+            # The SMSC's verdict is unreadable: submit again later rather than guess. The SMSC
+            # got the PDU and may have taken it, so later and later, as an unanswered one.
             self._release_slot()
-            self._reply(entry.submission, SubmitReply(None, reason=f"unreadable resp: {error}"))
+            reply = SubmitReply(None, reason=f"unreadable resp: {error}", unanswered=True)
+            self._reply(entry.submission, reply)
         elif entry.future is not None and not entry.future.done():
             entry.future.set_exception(LinkError(f"unreadable resp: {error}"))
 
@@ -766,11 +773,20 @@ class Session:
                 header.sequence_number,
             )
             return
-        if entry.submission is not None:
-            message_id = pdu.message_id if isinstance(pdu, SubmitSmResp) else ""
-            self._on_submit_resp(entry.submission, header.command_status, message_id)
-        elif entry.future is not None and not entry.future.done():
-            entry.future.set_result((header, pdu))
+        if entry.submission is None:
+            if entry.future is not None and not entry.future.done():
+                entry.future.set_result((header, pdu))
+        elif isinstance(pdu, SubmitSmResp):
+            self._on_submit_resp(entry.submission, header.command_status, pdu.message_id)
+        elif isinstance(pdu, GenericNack) and header.command_status != CommandStatus.ESME_ROK:
+            # The SMSC could not take the PDU, and says why (a throttling status included).
+            self._on_submit_resp(entry.submission, header.command_status, "")
+        else:
+            # A generic_nack that says nothing went wrong, or the resp of another command:
+            # no verdict on the message, which taken as accepted would wait for a receipt
+            # that can never find it.
+            status = status_name(header.command_status)
+            self._unreadable_response(entry, f"{header.command_id.name} ({status})")
 
     def _on_request(self, header: Header, pdu: Pdu, connection: _Connection) -> None:
         sequence = header.sequence_number

@@ -27,6 +27,15 @@ class Concat:
         if not (0 <= self.reference <= 0xFFFF and 1 <= self.seqnum <= self.total <= 0xFF):
             raise UdhError(f"invalid concatenation {self.reference}: {self.seqnum}/{self.total}")
 
+    @classmethod
+    def if_possible(cls, reference: int, total: int, seqnum: int) -> Concat | None:
+        """The place these values give; None for impossible ones, which 23.040 has a receiver
+        ignore (so the part is taken as a whole message), in a UDH or in SAR TLVs alike."""
+        try:
+            return cls(reference, total, seqnum)
+        except UdhError:
+            return None
+
 
 def concat_udh(concat: Concat, *, wide: bool = False) -> bytes:
     """The UDH, length octet first, with an 8-bit (or, if ``wide``, 16-bit) reference."""
@@ -68,8 +77,5 @@ def find_concat(udh: bytes) -> Concat | None:
             reference, total, seqnum = (data[0] << 8) | data[1], data[2], data[3]
         else:
             continue
-        try:
-            found = Concat(reference, total, seqnum)
-        except UdhError:
-            continue
+        found = Concat.if_possible(reference, total, seqnum) or found
     return found
