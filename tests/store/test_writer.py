@@ -22,6 +22,7 @@ from smsgate.store.database import MAX_WRITES_PER_COMMIT, Database, Lane
 from smsgate.store.messages import allocate_ids, insert_parts
 from smsgate.store.prepared import Prepared
 from smsgate.store.schema import messages
+from tests.databases import psycopg_url
 from tests.store.parts import part_row
 
 
@@ -103,6 +104,16 @@ def test_a_lost_connection_is_given_up(database: Database) -> None:
         assert await database.write(driver_connection) is not lost
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("databases", ["postgresql"], indirect=True)
+def test_a_read_on_a_connection_the_server_ended_runs_again(database: Database) -> None:
+    """Pooled connections whose server processes ended (a restart, a failover) cost no read."""
+    backend_pid = text("SELECT pg_backend_pid()")
+    pooled = database.read_sync(lambda c: c.execute(backend_pid).scalar_one())
+    with psycopg.connect(psycopg_url(database.url), autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", (pooled,))
+    assert database.read_sync(lambda c: c.execute(backend_pid).scalar_one()) != pooled
 
 
 # PostgreSQL only: one write lock, one writer: the lanes are one (and drain on the event loop)

@@ -472,6 +472,14 @@ class Database:
             return work(connection)
 
     def read_sync(self, work: Callable[[Connection], T]) -> T:
+        try:
+            with self.read_engine.begin() as connection:
+                return work(connection)
+        except DBAPIError as error:
+            if not _lost_connection(error):
+                raise
+        # A pooled connection its server had ended (a restart, a failover): the pool has let
+        # go of every connection as old, and a read can run again on a fresh one.
         with self.read_engine.begin() as connection:
             return work(connection)
 
