@@ -56,6 +56,9 @@ def ordering(account: Account, **params: str) -> httpx.Response:
         ({**period(), "phone": "7900123456712345"}, 2, "Not correct length phone"),
         ({**period(), "originator": "Twelve chars"}, 2, "Not correct length originator"),
         ({**period(), "originator": "1" * 16}, 2, "Not correct length originator"),
+        # Arabic-Indic digits are no sender name of digits (those are ASCII): 14 of them are
+        # over the 11 letters a name of any other kind may have.
+        ({**period(), "originator": "\u0663" * 14}, 2, "Not correct length originator"),
         # PostgreSQL's text cannot hold it: the build would fail, the order is refused.
         (
             {**period(), "originator": "a\x00b"},

@@ -13,9 +13,14 @@ MAX_ID = 2**63 - 1
 _MAX_ID_LENGTH = len(str(MAX_ID))
 
 
+def is_ascii_digits(text: str | bytes) -> bool:
+    """``text`` is one or more ASCII digits."""
+    return text.isascii() and text.isdigit()
+
+
 def is_ascii_number(text: str | bytes, max_digits: int) -> bool:
     """``text`` is 1 to ``max_digits`` ASCII digits."""
-    return 0 < len(text) <= max_digits and text.isascii() and text.isdigit()
+    return len(text) <= max_digits and is_ascii_digits(text)
 
 
 def unquoted(raw: str) -> str:

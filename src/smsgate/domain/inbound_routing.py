@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from smsgate.domain.digits import is_ascii_number
 from smsgate.domain.phone import without_formatting
 
 MAX_NUMBER_LENGTH = 21  # SMPP's destination_addr holds at most 21 characters
@@ -45,7 +46,7 @@ def normalize_number(raw: str) -> str:
     """``+7 (911) 568-74-51`` -> ``79115687451``, the formatting stripped as from the numbers
     clients send to; a short code stays as it is."""
     number = without_formatting(raw)
-    if not number.isascii() or not number.isdigit() or len(number) > MAX_NUMBER_LENGTH:
+    if not is_ascii_number(number, MAX_NUMBER_LENGTH):
         raise RoutingRuleError(f"not an incoming number: {raw!r}")
     return number
 

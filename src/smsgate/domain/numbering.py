@@ -21,7 +21,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from smsgate.domain.digits import is_ascii_number
+from smsgate.domain.digits import is_ascii_digits, is_ascii_number
 from smsgate.domain.file_encoding import utf8_or_cp1251
 from smsgate.domain.timezones import same_clock
 
@@ -386,7 +386,7 @@ class NumberingRegistry:
 
     def find(self, number: str) -> NumberRange | None:
         """The range holding an international number ``7XXXXXXXXXX`` (digits only), or None."""
-        if len(number) != 11 or number[0] != "7" or not (number.isdigit() and number.isascii()):
+        if len(number) != 11 or number[0] != "7" or not is_ascii_digits(number):
             return None
         national = int(number) - _NATIONAL_BASE
         index = bisect_right(self._firsts, national) - 1

@@ -20,6 +20,7 @@ from functools import cache
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, REGION_CODE_FOR_NON_GEO_ENTITY
 from phonenumbers.phonemetadata import PhoneMetadata, PhoneNumberDesc
 
+from smsgate.domain.digits import is_ascii_digits
 from smsgate.domain.errors import InvalidArgument, echoed
 
 # Bounds phonenumbers puts on a national significant number.
@@ -258,7 +259,7 @@ def _lookup(raw: str) -> tuple[str, str] | None:
     """``_classify`` of the number once its formatting is stripped."""
     # Most numbers of a bulk list come clean: they skip the costlier cleanup.
     digits = raw if raw.isdigit() else without_formatting(raw)
-    if not (digits.isascii() and digits.isdigit()):
+    if not is_ascii_digits(digits):
         return None
     classified = _classify(digits)
     if classified is None or len(classified[0]) > MAX_INTERNATIONAL_DIGITS:

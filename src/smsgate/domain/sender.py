@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
+from smsgate.domain.digits import is_ascii_digits
 from smsgate.domain.errors import InvalidArgument, InvalidOperation, echoed
 
 MAX_ALPHANUMERIC_LENGTH = 11
@@ -14,6 +15,16 @@ MAX_NUMERIC_LENGTH = 15
 # numeric originator is a phone number (at most 15 digits in E.164).
 _ALPHANUMERIC = re.compile(rf"[A-Za-z0-9 ._-]{{1,{MAX_ALPHANUMERIC_LENGTH}}}")
 _NUMERIC = re.compile(rf"[0-9]{{1,{MAX_NUMERIC_LENGTH}}}")
+
+
+def is_numeric_sender(name: str) -> bool:
+    """A sender name of digits only: a phone number or a short code, not alphanumeric."""
+    return is_ascii_digits(name)
+
+
+def longest_sender_name(name: str) -> int:
+    """How long a sender name of ``name``'s kind may be."""
+    return MAX_NUMERIC_LENGTH if is_numeric_sender(name) else MAX_ALPHANUMERIC_LENGTH
 
 
 def validate_sender_name(name: str) -> str:

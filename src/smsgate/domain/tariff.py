@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from types import MappingProxyType
 
+from smsgate.domain.digits import is_ascii_digits
 from smsgate.domain.errors import InvalidArgument
 
 
@@ -22,7 +23,7 @@ class Tariff:
 
     def __init__(self, default_price: Decimal, prefixes: Mapping[str, Decimal]) -> None:
         for prefix in prefixes:
-            if not (prefix.isascii() and prefix.isdigit()):
+            if not is_ascii_digits(prefix):
                 raise InvalidArgument(f"Invalid tariff prefix: {prefix!r}")
         self._default_price = _checked_price(default_price, "the default")
         self._prefixes = {

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from phonenumbers.timezone import UNKNOWN_TIMEZONE, time_zones_for_number
 
+from smsgate.domain.digits import is_ascii_digits
+
 if TYPE_CHECKING:
     from smsgate.domain.numbering import NumberingRegistry
 
@@ -156,7 +158,7 @@ def resolve_zone(
     be wrong), the country's zone, the account's zone, the platform's zone. Zones given are
     trusted to be valid IANA names (check configuration with :func:`zone_info`).
     """
-    if number.isdigit() and number.isascii():
+    if is_ascii_digits(number):
         if registry is not None:
             found = registry.find(number)
             if found is not None and found.zone is not None:

@@ -28,10 +28,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from smsgate.domain.digits import quoted_id
+from smsgate.domain.digits import is_ascii_digits, quoted_id
 from smsgate.domain.errors import InvalidArgument, InvalidOperation
 from smsgate.domain.phone import MAX_INTERNATIONAL_DIGITS, normalize_phone, without_formatting
-from smsgate.domain.sender import MAX_ALPHANUMERIC_LENGTH, MAX_NUMERIC_LENGTH
+from smsgate.domain.sender import longest_sender_name
 from smsgate.domain.states import MessageState
 from smsgate.domain.text import refuse_nul
 from smsgate.store import reports as store
@@ -149,8 +149,7 @@ def report_sender_name(raw: str) -> str:
     may begin one). One longer than any sender name can be (letters: 11, digits: 15) answers
     the guide's error."""
     name = refuse_nul("originator", raw)
-    longest = MAX_NUMERIC_LENGTH if name.isdigit() else MAX_ALPHANUMERIC_LENGTH
-    if not 0 < len(name) <= longest:
+    if not 0 < len(name) <= longest_sender_name(name):
         raise InvalidArgument(ORIGINATOR_LENGTH)
     return name
 
@@ -159,7 +158,7 @@ def report_phone(raw: str) -> str:
     """The ``phone`` filter as stored destinations read: formatting stripped, and normalised
     when it is a valid number (any other number of a possible length simply matches none)."""
     digits = without_formatting(raw)
-    if not (digits.isascii() and digits.isdigit()):
+    if not is_ascii_digits(digits):
         raise InvalidArgument(PHONE_NOT_NUMERIC)
     if len(digits) not in PHONE_DIGITS:
         raise InvalidArgument(PHONE_LENGTH)

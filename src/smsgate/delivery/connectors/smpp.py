@@ -65,6 +65,7 @@ from smsgate.delivery.smpp.text import (
 )
 from smsgate.delivery.smpp.udh import Concat, UdhError, concat_udh, find_concat, split_udh
 from smsgate.domain.inbound_routing import MAX_ADDRESS_LENGTH
+from smsgate.domain.sender import is_numeric_sender
 from smsgate.domain.timezones import zone_info
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def absolute_time(moment: datetime) -> str:
 def source_ton_npi(sender_name: str, settings: SmppConnectorSettings) -> TonNpi:
     """A sender name of digits is a short code, or a number when longer than one; any other
     is alphanumeric."""
-    if sender_name.isascii() and sender_name.isdigit():
+    if is_numeric_sender(sender_name):
         if len(sender_name) <= settings.short_code_digits:
             return settings.short_code_ton_npi
         return settings.numeric_source_ton_npi
