@@ -30,12 +30,11 @@ from sqlalchemy import (
 from smsgate.domain.dates import through_its_last_digit
 from smsgate.domain.states import NOT_SUBMITTED, WAITING, MessageState, report_date
 from smsgate.store.accounts import change_balance
+from smsgate.store.conditions import lease_ended, parts_in_states, state_unindexed_in
 from smsgate.store.prepared import BatchRows, BulkInsert, Prepared, PreparedBatch, PreparedIn
 from smsgate.store.push import (
     enqueue_receipt_callbacks,
     enqueue_status_callbacks,
-    parts_in_states,
-    state_unindexed_in,
 )
 from smsgate.store.schema import counters, early_receipts, kept_error, messages
 from smsgate.store.selected import AmongSelected
@@ -213,7 +212,10 @@ def release_lapsed_leases(connection: Connection, now: datetime) -> int:
     """Parts whose dispatcher died holding them become claimable again (``_LAPSED_CLAIM``)."""
     result = connection.execute(
         update(messages)
-        .where(messages.c.state == MessageState.SUBMITTING.value, messages.c.lease_until < now)
+        .where(
+            messages.c.state == MessageState.SUBMITTING.value,
+            lease_ended(messages.c.lease_until, now),
+        )
         .values(state=MessageState.QUEUED.value)
     )
     return int(result.rowcount)

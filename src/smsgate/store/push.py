@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -26,14 +26,13 @@ from sqlalchemy import (
     exists,
     insert,
     literal,
-    or_,
     select,
     update,
 )
 from sqlalchemy.sql.dml import Insert
-from sqlalchemy.sql.elements import BindParameter
 
 from smsgate.domain.states import MessageState
+from smsgate.store.conditions import state_unindexed_in
 from smsgate.store.incoming import IncomingRow
 from smsgate.store.prepared import Prepared, PreparedBatch, PreparedIn
 from smsgate.store.schema import accounts, incoming_messages, kept_error, messages, push_jobs
@@ -183,16 +182,6 @@ def enqueue_status_callbacks(
     connection.execute(_status_jobs(changing), _change(state, reported_at))
 
 
-def state_unindexed_in(*states: str | BindParameter[str]) -> ColumnElement[bool]:
-    """A part's state is one of ``states``, in a form no index answers (``state || ''``), for
-    statements that find parts by id. As ``state = ...`` a planner may find the parts by the
-    claim index's state instead and filter the ids: SQLite's lacking statistics, PostgreSQL's
-    on statistics older than the last burst (saying no part is sent, say: 10 of 121 batches of
-    receipts then read every sent part, up to 50 ms each)."""
-    unindexed = messages.c.state.concat("")
-    return or_(*(unindexed == state for state in states))
-
-
 # The same for parts by id in one state, on every batch the dispatcher records: prepared.
 _STATUS_JOBS_OF_PARTS = PreparedIn(
     lambda among: _status_jobs(
@@ -215,11 +204,6 @@ def enqueue_part_callbacks(
     _STATUS_JOBS_OF_PARTS.rows(
         connection, part_ids, from_state=from_state.value, **_change(state, reported_at)
     )
-
-
-def parts_in_states(part_ids: Sequence[int], states: Iterable[str]) -> ColumnElement[bool]:
-    """The parts of ``part_ids`` that are in one of ``states``, found by primary key."""
-    return and_(messages.c.id.in_(part_ids), state_unindexed_in(*states))
 
 
 def enqueue_receipt_callbacks(

@@ -29,6 +29,7 @@ from sqlalchemy.types import NullType
 from smsgate.domain.dates import through_its_last_digit
 from smsgate.domain.states import MessageState
 from smsgate.domain.timezones import zone_info
+from smsgate.store.conditions import lease_ended
 from smsgate.store.pages import following
 from smsgate.store.schema import accounts, contacts, kept_error, messages, reports
 from smsgate.store.selected import AmongSelected
@@ -114,7 +115,7 @@ class ClaimedReport:
 def _unheld(now: datetime) -> Any:
     return and_(
         reports.c.status == ReportBuildStatus.BUILDING.value,
-        or_(reports.c.lease_until.is_(None), reports.c.lease_until < now),
+        or_(reports.c.lease_until.is_(None), lease_ended(reports.c.lease_until, now)),
     )
 
 

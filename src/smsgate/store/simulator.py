@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.dml import UpdateBase
 
+from smsgate.store.conditions import lease_ended
 from smsgate.store.prepared import BatchRows, Prepared, PreparedBatch, PreparedIn
 from smsgate.store.schema import simulator_inbox, simulator_parts
 from smsgate.store.selected import AmongSelected
@@ -127,7 +128,7 @@ def _lease_statement(table: Table, *returning: ColumnElement[Any]) -> Prepared:
     lease_until = table.c.lease_until
     ended = (
         select(key)
-        .where(lease_until <= bindparam("now", type_=lease_until.type))
+        .where(lease_ended(lease_until, bindparam("now", type_=lease_until.type)))
         .order_by(lease_until)
         .limit(bindparam("limit"))
         .with_for_update(skip_locked=True)  # PostgreSQL: simulators never wait on each other
@@ -145,7 +146,9 @@ def _any_lease_ended(table: Table) -> Prepared:
     lease_until = table.c.lease_until
     key = table.primary_key.columns[0]
     return Prepared(
-        select(key).where(lease_until <= bindparam("now", type_=lease_until.type)).limit(1)
+        select(key)
+        .where(lease_ended(lease_until, bindparam("now", type_=lease_until.type)))
+        .limit(1)
     )
 
 
