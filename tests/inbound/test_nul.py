@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from smsgate.delivery.connector import IncomingPart, IncomingSms
-from smsgate.delivery.smpp.fragments import STALE_AFTER
 from smsgate.delivery.smpp.text import DataCoding
+from smsgate.inbound.fragments import STALE_AFTER
 from smsgate.inbound.incoming import IncomingRecorder
 from smsgate.inbound.pusher import Pusher, PushSettings
 from smsgate.store.database import Database

@@ -67,7 +67,7 @@ def test_concatenated_message_over_the_wire(
         assert (concat.reference, concat.total) == (0x2A, len(parts))
         bodies[concat.seqnum] = body
     assert isinstance(pdu, SubmitSm)  # the last part read, as checked in the loop
-    # Joined as smpp/fragments joins them: the octets in part order, then decoded.
+    # Joined as inbound/fragments joins them: the octets in part order, then decoded.
     text = decode_body(b"".join(bodies[n] for n in sorted(bodies)), pdu.data_coding)
     assert text == "".join(parts)
 

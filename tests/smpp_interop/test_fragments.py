@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, func, select
 
 from smsgate.delivery.connector import IncomingPart, IncomingSms
-from smsgate.delivery.smpp.fragments import STALE_AFTER, stale_messages, whole_messages
+from smsgate.inbound.fragments import STALE_AFTER, stale_messages, whole_messages
 from smsgate.store.database import Database
 from smsgate.store.migrate import upgrade
 from smsgate.store.schema import incoming_fragments

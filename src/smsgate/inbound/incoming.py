@@ -10,8 +10,8 @@ from typing import Final
 from sqlalchemy import Connection
 
 from smsgate.delivery.connector import IncomingPart, IncomingSms
-from smsgate.delivery.smpp.fragments import stale_messages, whole_messages
 from smsgate.domain.text import replace_nul
+from smsgate.inbound.fragments import stale_messages, whole_messages
 from smsgate.inbound.pusher import Pusher
 from smsgate.periodic import every
 from smsgate.services.incoming import RecordedIncoming, record_incoming
@@ -45,7 +45,7 @@ class IncomingRecorder:
 
     async def incoming_part(self, part: IncomingPart) -> None:
         """A part of a longer message: stored now, the message recorded in the commit that
-        stores its last part (``smsgate.delivery.smpp.fragments``)."""
+        stores its last part (``smsgate.inbound.fragments``)."""
         await self._record_all(lambda connection: whole_messages(connection, part))
 
     async def join_stale(self, interval: float = STALE_CHECK_SECONDS) -> None:
