@@ -34,7 +34,7 @@ from smsgate.services.sending import FloodLimit, OrderBuilder, SendOrder
 from smsgate.sibling_metrics import publish_counts
 from smsgate.store.database import Database
 from smsgate.store.leases import Lease, LeaseLost, process_identity
-from smsgate.store.migrate import upgrade
+from smsgate.store.migrate import open_migrated
 from smsgate.store.queue_signal import QueueSignal, listen_for_queued_parts
 from smsgate.store.statistics import keep_statistics
 from smsgate.store.wal import keep_wal_short
@@ -98,12 +98,11 @@ class Platform:
     @classmethod
     def open(cls, settings: Settings) -> Platform:
         """Connect to the database named in the settings and bring its schema up to date."""
-        database = Database(
+        database = open_migrated(
             settings.database_url,
             durable=settings.durable_commits,
             lock_wait=settings.lock_wait_seconds,
         )
-        upgrade(database.write_engine)
         ttl = settings.session_ttl_seconds
         return cls(
             settings=settings,

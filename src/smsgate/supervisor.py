@@ -33,8 +33,7 @@ from smsgate.serving import (
     listener_ports,
     serve,
 )
-from smsgate.store.database import Database
-from smsgate.store.migrate import upgrade
+from smsgate.store.migrate import open_migrated
 from smsgate.worker import run_worker
 
 log = logging.getLogger(__name__)
@@ -86,11 +85,11 @@ def supervise(settings: Settings) -> None:
 
 
 def _supervise(settings: Settings) -> None:
-    database = Database(settings.database_url)
-    try:
-        upgrade(database.write_engine)
-    finally:
-        database.close()
+    open_migrated(
+        settings.database_url,
+        durable=settings.durable_commits,
+        lock_wait=settings.lock_wait_seconds,
+    ).close()
     api_sockets, shared_sockets = bind_listeners(settings, settings.workers)
     api_settings = settings.model_copy(update={"dispatch": False})
     children = [

@@ -24,7 +24,8 @@ from smsgate.services.accounts import AccountAdmin, AdminError, parse_amount
 from smsgate.services.contacts import ContactAdmin
 from smsgate.services.inbound_admin import InboundAdmin
 from smsgate.store.database import Database
-from smsgate.store.migrate import UnknownSchema, upgrade
+from smsgate.store.migrate import UnknownSchema, open_migrated
+from smsgate.store.outage import driver_reason
 
 T = TypeVar("T")
 
@@ -44,12 +45,6 @@ def print_error(message: str) -> None:
 def fail(message: str) -> NoReturn:
     print_error(message)
     raise typer.Exit(1)
-
-
-def database_reason(error: BaseException) -> str:
-    """The driver's reason, on one line: SQLAlchemy's own text adds the statement and its
-    parameters (a password's hash, say)."""
-    return " ".join(str(getattr(error, "orig", None) or error).split())
 
 
 def settings(**overrides: object) -> Settings:
@@ -74,12 +69,11 @@ def open_database(config: Settings | None = None) -> Database:
     config = config or settings()
     url = config.database_url
     try:
-        database = Database(url, durable=config.durable_commits, lock_wait=config.lock_wait_seconds)
-        upgrade(database.write_engine)
-    except (SQLAlchemyError, OSError, UnknownSchema) as error:
-        fail(
-            f"cannot open the database {make_url(url).render_as_string()}: {database_reason(error)}"
+        database = open_migrated(
+            url, durable=config.durable_commits, lock_wait=config.lock_wait_seconds
         )
+    except (SQLAlchemyError, OSError, UnknownSchema) as error:
+        fail(f"cannot open the database {make_url(url).render_as_string()}: {driver_reason(error)}")
     return database
 
 

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, inspect, text
 
+from smsgate.store.database import LOCK_WAIT_SECONDS, Database
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -59,3 +61,17 @@ def upgrade(engine: Engine) -> None:
             f"{error}: the database was migrated by a newer smsgate; "
             "run that release, or restore the database"
         ) from None
+
+
+def open_migrated(
+    url: str, *, durable: bool = True, lock_wait: float = LOCK_WAIT_SECONDS
+) -> Database:
+    """The database at ``url`` (see ``Database``), its schema brought up to date; closed again
+    when that fails."""
+    database = Database(url, durable=durable, lock_wait=lock_wait)
+    try:
+        upgrade(database.write_engine)
+    except BaseException:
+        database.close()
+        raise
+    return database

@@ -8,25 +8,32 @@ import sqlite3
 _REASON_LENGTH = 200
 
 
+def driver_error(error: BaseException) -> BaseException:
+    """The driver's own error: SQLAlchemy's wraps it."""
+    return getattr(error, "orig", None) or error
+
+
+def driver_reason(error: BaseException) -> str:
+    """The driver's reason, on one line: SQLAlchemy's own text adds the statement and its
+    parameters (a password's hash, say)."""
+    return " ".join(str(driver_error(error)).split())
+
+
 def unavailable(error: BaseException) -> str | None:
     """The database's reason, on one line, when ``error`` says it cannot serve now; None for
     anything else (a fault of the work, whose traceback is wanted)."""
-    driver_error = getattr(error, "orig", None) or error  # SQLAlchemy wraps the driver's
-    if not _says_unavailable(driver_error):
+    if not _says_unavailable(driver_error(error)):
         return None
-    reason = " ".join(str(driver_error).split())[:_REASON_LENGTH]
-    return f"{type(driver_error).__name__}: {reason}"
+    return f"{type(driver_error(error)).__name__}: {driver_reason(error)[:_REASON_LENGTH]}"
 
 
-def _says_unavailable(driver_error: BaseException) -> bool:
+def _says_unavailable(error: BaseException) -> bool:
     # The drivers' own errors for a database that cannot serve: SQLite's OperationalError is its
     # lock, disk and I/O errors; psycopg's covers lost connections, shutdowns and lock timeouts.
-    if isinstance(driver_error, sqlite3.OperationalError):
+    if isinstance(error, sqlite3.OperationalError):
         return True
-    if not type(driver_error).__module__.startswith("psycopg"):
+    if not type(error).__module__.startswith("psycopg"):
         return False
     import psycopg  # loaded already, having raised it; a SQLite platform never loads it
 
-    return isinstance(
-        driver_error, (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction)
-    )
+    return isinstance(error, (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction))
