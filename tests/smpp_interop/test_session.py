@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from smsgate.delivery.connectors.settings import SmppConnectorSettings
 from smsgate.delivery.smpp.pdu import (
     CommandId,
     CommandStatus,
@@ -34,16 +35,14 @@ RAW = 0x70000000  # sequence numbers of the PDUs the SMSC writes raw
 
 
 def config(smsc: NodeSmsc, **overrides: Any) -> SessionConfig:
-    base = SessionConfig(
-        "127.0.0.1",
-        smsc.port,
-        SYSTEM_ID,
-        PASSWORD,
-        reconnect_delay=0.05,
-        reconnect_max_delay=0.2,
-        response_timeout=2.0,
+    """A bind to ``smsc`` with the connector settings' defaults, reconnecting and timing out
+    sooner, and ``overrides``."""
+    settings = SmppConnectorSettings(
+        host="127.0.0.1", port=smsc.port, system_id=SYSTEM_ID, password=PASSWORD
     )
-    return replace(base, **overrides)
+    (base,) = settings.session_configs()
+    sooner = {"reconnect_delay": 0.05, "reconnect_max_delay": 0.2, "response_timeout": 2.0}
+    return replace(base, **{**sooner, **overrides})
 
 
 async def acknowledge(_pdu: DeliverSm | DataSm) -> int:

@@ -120,23 +120,26 @@ class SessionState(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SessionConfig:
+    """One bind's settings. Made by the connector's settings (``session_configs``), which hold
+    the defaults: none here, so that the two cannot drift apart."""
+
     host: str
     port: int
     system_id: str
     password: str
-    system_type: str = ""
-    bind_type: BindType = BindType.TRANSCEIVER
-    window: int = 10
-    tps: float | None = None
-    response_timeout: float = 10.0
-    enquire_link_interval: float = 30.0
-    connect_timeout: float = 10.0
-    reconnect_delay: float = 1.0
-    reconnect_max_delay: float = 60.0
-    throttle_delay: float = 0.1
-    throttle_max_delay: float = 5.0
-    submit_deadline: float = 60.0
-    ssl: ssl.SSLContext | None = None
+    system_type: str
+    bind_type: BindType
+    window: int
+    tps: float | None
+    response_timeout: float
+    enquire_link_interval: float
+    connect_timeout: float
+    reconnect_delay: float
+    reconnect_max_delay: float
+    throttle_delay: float
+    throttle_max_delay: float
+    submit_deadline: float
+    ssl: ssl.SSLContext | None
 
 
 @dataclass(frozen=True, slots=True)
