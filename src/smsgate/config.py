@@ -26,6 +26,7 @@ from smsgate.delivery.connectors.settings import (
 )
 from smsgate.delivery.routing import check_connectors_known
 from smsgate.domain.flood import MAX_FLOOD_LIMIT, MAX_FLOOD_WINDOW_SECONDS
+from smsgate.domain.money import MONEY_DIGITS, MONEY_PLACES
 from smsgate.domain.timezones import check_zone
 from smsgate.store.database import LOCK_WAIT_SECONDS
 
@@ -145,10 +146,14 @@ class Settings(BaseSettings):
         ge=1,
         description="Lifetime of a session id; none means API keys never expire.",
     )
-    # As the store keeps money (NUMERIC(18, 4)): a price with more places would be debited
-    # rounded per order but refunded rounded per part.
+    # As the store keeps money: a price with more places would be debited rounded per order but
+    # refunded rounded per part.
     default_price: Decimal = Field(
-        default=Decimal("1.00"), ge=0, max_digits=18, decimal_places=4, allow_inf_nan=False
+        default=Decimal("1.00"),
+        ge=0,
+        max_digits=MONEY_DIGITS,
+        decimal_places=MONEY_PLACES,
+        allow_inf_nan=False,
     )
     smsc: Literal["simulator", "smpp"] = Field(
         default="simulator",

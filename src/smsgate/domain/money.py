@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-# What a balance or a price may reach, exclusive: PostgreSQL keeps money as NUMERIC(18, 4), and
-# SQLite as a 64-bit count of ten-thousandths, which holds a little more.
-MONEY_LIMIT = Decimal(10) ** 14
+# An amount has at most this many decimal places, and this many digits in all: PostgreSQL keeps
+# money as NUMERIC(18, 4), and SQLite as a 64-bit count of ten-thousandths.
+MONEY_PLACES = 4
+MONEY_DIGITS = 18
+# The smallest amount there is.
+MINOR_UNIT = Decimal(1).scaleb(-MONEY_PLACES)
+# What a balance or a price may reach, exclusive (SQLite's count holds a little more).
+MONEY_LIMIT = Decimal(10) ** (MONEY_DIGITS - MONEY_PLACES)
 
 
 def decimal_text(amount: Decimal) -> str:

@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from smsgate.domain.digits import is_ascii_number
 from smsgate.domain.errors import ApiError
 from smsgate.domain.flood import MAX_FLOOD_LIMIT, MAX_FLOOD_WINDOW_SECONDS
-from smsgate.domain.money import MONEY_LIMIT, decimal_text
+from smsgate.domain.money import MINOR_UNIT, MONEY_LIMIT, MONEY_PLACES, decimal_text
 from smsgate.domain.sender import validate_sender_name
 from smsgate.domain.timezones import check_zone
 from smsgate.services.passwords import hash_password
@@ -39,8 +39,8 @@ def parse_amount(raw: str | Decimal) -> Decimal:
         raise AdminError(f"not a number: {raw}")
     if abs(amount) >= MONEY_LIMIT:
         raise AdminError(f"{raw} is out of range: amounts stay below {MONEY_LIMIT:,}")
-    if amount != amount.quantize(Decimal("0.0001")):
-        raise AdminError(f"at most 4 decimal places: {raw}")
+    if amount != amount.quantize(MINOR_UNIT):
+        raise AdminError(f"at most {MONEY_PLACES} decimal places: {raw}")
     return amount
 
 

@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import BigInteger, DateTime, Dialect, Numeric, String
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-MONEY_SCALE = 4
-_MINOR_UNITS_PER_UNIT = Decimal(10) ** MONEY_SCALE
+from smsgate.domain.money import MONEY_DIGITS, MONEY_PLACES
+
+_MINOR_UNITS_PER_UNIT = Decimal(10) ** MONEY_PLACES
 
 
 class Money(TypeDecorator[Decimal]):
@@ -21,13 +22,13 @@ class Money(TypeDecorator[Decimal]):
     amount is an integer count of 1/10,000 units: exact, and ``balance >= cost`` compares exactly.
     """
 
-    impl = Numeric(18, MONEY_SCALE)
+    impl = Numeric(MONEY_DIGITS, MONEY_PLACES)
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
             return dialect.type_descriptor(BigInteger())
-        return dialect.type_descriptor(Numeric(18, MONEY_SCALE, asdecimal=True))
+        return dialect.type_descriptor(Numeric(MONEY_DIGITS, MONEY_PLACES, asdecimal=True))
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
         if value is None:
