@@ -25,10 +25,9 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy import Connection
 
-from smsgate.api_json import render
+from smsgate.api_json import incoming_fields, render, state_fields
 from smsgate.backoff import doubled
 from smsgate.inbound.transport import LOOKUP_OWNER, PushTransport
-from smsgate.services.incoming import incoming_fields
 from smsgate.store.database import Database
 from smsgate.store.incoming import IncomingRow
 from smsgate.store.push import (
@@ -106,8 +105,7 @@ def push_body(job: PushJob) -> bytes:
     else:
         fields = {
             "ID": str(subject.part_id),
-            "State": subject.state.api_code,
-            "StateDescription": subject.state.api_description,
+            **state_fields(subject.state),
             "ReportedDateUtc": subject.reported_at,
             "Price": subject.price,
         }

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
 
 from sqlalchemy import Connection
 
@@ -73,18 +72,6 @@ def record_incoming(
     )
     job = PushJob(job_id, route.account_id, target.url, target.secret, 1, now, message)
     return RecordedIncoming(message, job)
-
-
-def incoming_fields(message: IncomingRow) -> dict[str, Any]:
-    """A message as the Incoming endpoint and the instant push show it."""
-    return {
-        "Prefix": message.prefix,
-        "Data": message.text,
-        "SourceAddress": message.source,
-        "DestinationAddress": message.destination,
-        "ID": message.id,
-        "CreatedDateUtc": message.created_at,
-    }
 
 
 async def read_period(

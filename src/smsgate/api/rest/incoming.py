@@ -8,6 +8,7 @@ from typing import Any
 from smsgate.api.rest.call import ApiCall
 from smsgate.api.rest.rendering import JsonArrayAnswer
 from smsgate.api.rest.state import period_bound
+from smsgate.api_json import incoming_fields
 from smsgate.services import incoming as service
 
 
@@ -23,7 +24,7 @@ async def incoming(call: ApiCall) -> list[dict[str, Any]] | JsonArrayAnswer:
 
 
 def _fields(page: service.IncomingPage) -> list[dict[str, Any]]:
-    return [service.incoming_fields(message) for message in page]
+    return [incoming_fields(message) for message in page]
 
 
 async def _fields_of_pages(

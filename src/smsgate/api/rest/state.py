@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from smsgate.api.rest.call import ApiCall
+from smsgate.api_json import state_fields
 from smsgate.domain.dates import parse_api_datetime
 from smsgate.domain.digits import quoted_id
 from smsgate.domain.errors import InvalidArgument, echoed
@@ -36,8 +37,7 @@ async def state(call: ApiCall) -> dict[str, Any]:
             "Price": 0,
         }
     return {
-        "State": found.state.api_code,
-        "StateDescription": found.state.api_description,
+        **state_fields(found.state),
         "CreationDateUtc": found.created_at,
         "SubmittedDateUtc": found.submitted_at,
         "ReportedDateUtc": found.reported_at,
