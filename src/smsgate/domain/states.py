@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from datetime import datetime
 
 UNKNOWN_STATE_CODE = 255
@@ -63,6 +64,11 @@ FINAL = frozenset({MessageState.DELIVERED, MessageState.NOT_DELIVERED, MessageSt
 WAITING = (MessageState.QUEUED, MessageState.SCHEDULED)
 # Not taken by an operator yet: refunded should they never be.
 NOT_SUBMITTED = (*WAITING, MessageState.SUBMITTING)
+
+
+def stored(states: Iterable[MessageState]) -> tuple[str, ...]:
+    """The values the store keeps for ``states``, for its statements."""
+    return tuple(state.value for state in states)
 
 
 def report_date(done_at: datetime, submitted_at: datetime | None) -> datetime:

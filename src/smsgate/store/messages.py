@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 
 from smsgate.domain.dates import through_its_last_digit
-from smsgate.domain.states import NOT_SUBMITTED, WAITING, MessageState, report_date
+from smsgate.domain.states import NOT_SUBMITTED, WAITING, MessageState, report_date, stored
 from smsgate.store.accounts import change_balance
 from smsgate.store.conditions import lease_ended, parts_in_states, state_unindexed_in
 from smsgate.store.prepared import BatchRows, BulkInsert, Prepared, PreparedBatch, PreparedIn
@@ -41,8 +41,8 @@ from smsgate.store.selected import AmongSelected
 from smsgate.store.upserts import upsert
 
 MESSAGE_ID_COUNTER = "messages"
-_WAITING = tuple(state.value for state in WAITING)
-_NOT_SUBMITTED = tuple(state.value for state in NOT_SUBMITTED)
+_WAITING = stored(WAITING)
+_NOT_SUBMITTED = stored(NOT_SUBMITTED)
 # The most a part's SmallInteger attempts column counts.
 MAX_ATTEMPTS_COUNTED = 32_767
 

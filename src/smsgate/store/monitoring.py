@@ -7,11 +7,11 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, select
 
-from smsgate.domain.states import NOT_SUBMITTED, WAITING, MessageState
+from smsgate.domain.states import NOT_SUBMITTED, WAITING, MessageState, stored
 from smsgate.store.schema import messages, push_jobs
 
-_WAITING = tuple(state.value for state in WAITING)
-_NOT_SUBMITTED = tuple(state.value for state in NOT_SUBMITTED)
+_WAITING = stored(WAITING)
+_NOT_SUBMITTED = stored(NOT_SUBMITTED)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.types import NullType
 
 from smsgate.domain.dates import through_its_last_digit
-from smsgate.domain.states import MessageState
+from smsgate.domain.states import MessageState, stored
 from smsgate.domain.timezones import zone_info
 from smsgate.store.conditions import lease_ended
 from smsgate.store.pages import following
@@ -420,7 +420,7 @@ def parts_page(
             instant(m.created_at), m.id, created, bindparam("after_id", after[1])
         )
     if selection.states is not None:
-        conditions.append(m.state.in_([state.value for state in selection.states]))
+        conditions.append(m.state.in_(stored(selection.states)))
     if selection.destination is not None:
         conditions.append(m.destination == selection.destination)
     if selection.sender_name is not None:

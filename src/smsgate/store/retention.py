@@ -7,10 +7,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Table, delete, select
 
-from smsgate.domain.states import FINAL
+from smsgate.domain.states import FINAL, stored
 from smsgate.store.schema import incoming_messages, messages, sessions
 
-_FINAL = [state.value for state in FINAL]
+_FINAL = stored(FINAL)
 # The tables the retention applies to.
 RETAINED_TABLES = (messages, incoming_messages)
 
