@@ -21,6 +21,7 @@ from smsgate.delivery.dispatcher import Dispatcher, DispatchSettings
 from smsgate.delivery.ownership import BINDS_LEASE, BindOwnership
 from smsgate.delivery.routing import Route, Router
 from smsgate.delivery.status import ConnectorGauges, publish_status
+from smsgate.domain.errors import GatewayError
 from smsgate.inbound.events import CountedEvents, InboundEvents
 from smsgate.inbound.pusher import Pusher, PushSettings
 from smsgate.metrics import INSTRUMENTS, PARTS_ACCEPTED
@@ -258,7 +259,11 @@ class Platform:
                 tasks.create_task(listen_for_queued_parts(self.database, self.dispatching.wake))
 
     async def accept(self, order: SendOrder) -> list[int]:
-        """Bill and queue ``order``; the ids of its parts, in order."""
+        """Bill and queue ``order``; the ids of its parts, in order. Code 8 (and nothing
+        billed) when a destination has no route: no connector could ever take it."""
+        for message in order.messages:
+            if not self.router.has_route(message.destination):
+                raise GatewayError(f"No route to {message.destination}")
         part_ids = await self.order_desk.accept(order)
         PARTS_ACCEPTED.inc(len(part_ids))
         return part_ids

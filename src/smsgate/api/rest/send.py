@@ -12,7 +12,7 @@ import orjson
 from smsgate.api.rest.call import ApiCall
 from smsgate.api.rest.params import Params, indexed_values
 from smsgate.domain.dates import parse_api_datetime, parse_validity
-from smsgate.domain.errors import GatewayError, InvalidArgument, MissingArgument
+from smsgate.domain.errors import InvalidArgument, MissingArgument
 from smsgate.domain.phone import split_phone_list
 from smsgate.services.auth import AccountProfile
 from smsgate.services.numbering import local_times
@@ -77,10 +77,6 @@ async def _send(
         callback_url=params.get("callback_url"),
         assigned=numbering.registry.assigns,
     )
-    router = call.platform.router
-    for message in order.messages:
-        if not router.has_route(message.destination):
-            raise GatewayError(f"No route to {message.destination}")
     return [str(part_id) for part_id in await call.platform.accept(order)]
 
 
