@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -28,7 +28,8 @@ from sqlalchemy import (
 )
 
 from smsgate.domain.dates import through_its_last_digit
-from smsgate.domain.states import NOT_SUBMITTED, WAITING, MessageState, report_date, stored
+from smsgate.domain.receipts import PartUnderId, Receipt, match_receipts
+from smsgate.domain.states import NOT_SUBMITTED, WAITING, MessageState, stored
 from smsgate.store.accounts import change_balance
 from smsgate.store.conditions import lease_ended, parts_in_states, state_unindexed_in
 from smsgate.store.prepared import BatchRows, BulkInsert, Prepared, PreparedBatch, PreparedIn
@@ -527,65 +528,28 @@ def _parts_of_receipts(
     return _PARTS_BY_SMSC_ID.rows(connection, smsc_ids, connector=connector)
 
 
-def _submitted_first(part: tuple[int, datetime | None]) -> tuple[datetime, int]:
-    part_id, submitted_at = part
-    return (submitted_at or datetime.min.replace(tzinfo=UTC), part_id)
-
-
-def apply_receipts(
-    connection: Connection,
-    connector: str,
-    receipts: Sequence[tuple[str, MessageState, datetime, str | None]],
-) -> None:
-    """Final states from delivery reports; a receipt for a part not yet recorded as sent
-    waits in ``early_receipts``."""
+def apply_receipts(connection: Connection, connector: str, receipts: Sequence[Receipt]) -> None:
+    """Final states from delivery reports (``match_receipts`` says which part each ends); a
+    receipt for a part not yet recorded as sent waits in ``early_receipts``."""
     if not receipts:
         return
-    # Only parts awaiting their report take one. An SMSC may give an id again (it restarted
-    # its count; or "1A" in hex and "26" are one number) while the part of the new one is not
-    # yet recorded as sent: that receipt waits for it. One for a part that ended by that very
-    # receipt is a repeat, and is dropped. By smsc id: (part id, submitted at) of the parts
-    # awaiting a report, (submitted at, reported at) of those that ended.
-    awaiting: dict[str, list[tuple[int, datetime | None]]] = defaultdict(list)
-    ended: dict[str, list[tuple[datetime | None, datetime]]] = defaultdict(list)
     found = _parts_of_receipts(connection, connector, [smsc_id for smsc_id, *_ in receipts])
     with_callback = set()
+    parts = []
     for smsc_id, part_id, has_callback, state, submitted_at, reported_at in found:
-        if state != MessageState.SENT.value:
-            ended[smsc_id].append((submitted_at, reported_at))
-            continue
-        awaiting[smsc_id].append((part_id, submitted_at))
-        if has_callback:
-            with_callback.add(part_id)
-
-    def repeated(smsc_id: str, done_at: datetime) -> bool:
-        return any(
-            report_date(done_at, submitted_at) == reported_at
-            for submitted_at, reported_at in ended[smsc_id]
+        awaiting = state == MessageState.SENT.value
+        parts.append(
+            (smsc_id, PartUnderId(part_id, submitted_at, None if awaiting else reported_at))
         )
-
-    # One receipt ends one part, and a part's first receipt wins, as it would with a
-    # statement per receipt (one statement over all of them would take any). Parts awaiting
-    # a report under one id (given again while an earlier part still awaited its report) take
-    # its receipts in the order they were submitted, and a repeat of a receipt takes none:
-    # one receipt ending them all would report parts delivered that never were.
-    unmatched = {
-        smsc_id: sorted(parts, key=_submitted_first) for smsc_id, parts in awaiting.items()
-    }
-    matched: dict[int, tuple[MessageState, datetime, str | None]] = {}
-    for receipt in dict.fromkeys(receipts):
-        smsc_id, state, done_at, error = receipt
-        parts = unmatched.get(smsc_id)
-        if parts and not repeated(smsc_id, done_at):
-            part_id, submitted_at = parts.pop(0)
-            matched[part_id] = (state, report_date(done_at, submitted_at), error)
-            ended[smsc_id].append((submitted_at, matched[part_id][1]))
+        if awaiting and has_callback:
+            with_callback.add(part_id)
+    matching = match_receipts(receipts, parts)
     if with_callback:
         enqueue_receipt_callbacks(
             connection,
             [
                 (part_id, state, reported_at)
-                for part_id, (state, reported_at, _) in matched.items()
+                for part_id, (state, reported_at, _) in matching.ended.items()
                 if part_id in with_callback
             ],
         )
@@ -598,7 +562,7 @@ def apply_receipts(
                 "done_at": reported_at,
                 "error": kept_error(error),
             }
-            for part_id, (state, reported_at, error) in sorted(matched.items())
+            for part_id, (state, reported_at, error) in sorted(matching.ended.items())
         ],
     )
     early = [
@@ -609,8 +573,7 @@ def apply_receipts(
             "done_at": done_at,
             "error": kept_error(error),
         }
-        for smsc_id, state, done_at, error in receipts
-        if smsc_id not in awaiting and not repeated(smsc_id, done_at)
+        for smsc_id, state, done_at, error in matching.early
     ]
     if early:
         _KEEP_EARLY_RECEIPT.execute_many(connection, early)
