@@ -127,7 +127,8 @@ class Platform:
         ttl = timedelta(seconds=self.settings.ownership_lease_seconds)
         return Lease(self.database, name, self.identity, ttl)
 
-    def dispatcher(self, events: ConnectorEvents) -> Dispatcher:
+    def dispatcher(self, events: ConnectorEvents, lease: Lease | None = None) -> Dispatcher:
+        """The dispatcher; with the ``lease`` of the delivery, it claims only while it holds it."""
         # The SMPP binds are run by one process at a time, whatever the number of workers.
         binds = BindOwnership(self.lease(BINDS_LEASE))
         connectors: dict[str, Connector] = {
@@ -142,6 +143,7 @@ class Platform:
                 batch_size=self.settings.dispatch_batch,
                 lease=timedelta(seconds=self.settings.dispatch_lease_seconds),
                 release_leases_at_start=self.database.dialect == "sqlite",
+                may_claim=lease.held_in if lease is not None else None,
             ),
         )
 
@@ -230,19 +232,19 @@ class Platform:
 
     async def _deliver_holding(self, lease: Lease | None) -> None:
         if lease is None:
-            await self._deliver()
+            await self._deliver(None)
             return
         async with lease.hold():
-            await self._deliver()
+            await self._deliver(lease)
 
-    async def _deliver(self) -> None:
+    async def _deliver(self, lease: Lease | None) -> None:
         async with asyncio.TaskGroup() as tasks:
             self.reporting = self.report_builder()
             tasks.create_task(self.reporting.run())
             pusher = self.pusher()
             inbound = InboundEvents(self.database, pusher)
             events = CountedEvents(inbound)
-            self.dispatching = self.dispatcher(events)
+            self.dispatching = self.dispatcher(events, lease)
             self._dispatch_task = tasks.create_task(self.dispatching.run())
             tasks.create_task(pusher.run())
             tasks.create_task(inbound.messages.join_stale())

@@ -29,6 +29,7 @@ from smsgate.delivery.routing import Route, Router
 from smsgate.domain.states import MessageState
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database, Lane
+from smsgate.store.leases import Lease, give_up_lease, take_lease
 from smsgate.store.messages import insert_parts
 from smsgate.store.schema import messages
 from tests.store.parts import part_row
@@ -269,3 +270,33 @@ def _all_recorded(database: Database) -> bool:
     query = select(messages.c.lease_until)
     leases = database.read_sync(lambda c: c.execute(query).scalars().all())
     return all(until is None for until in leases)
+
+
+def test_a_dispatcher_claims_only_while_it_holds_the_delivery_lease(database: Database) -> None:
+    """A process stalled past its lease's lapse wakes to claim before its renewal tells it the
+    lease is another's: claimed then, parts would wait for their claim to lapse."""
+    account_id = AccountAdmin(database).create("leased", password="secret-password")
+    now = datetime.now(UTC)
+    database.write_sync(lambda c: insert_parts(c, [part_row(i, account_id, now) for i in (1, 2)]))
+    until = now + timedelta(minutes=1)
+    database.write_sync(lambda c: take_lease(c, "delivery", "another process", now, until))
+    lease = Lease(database, "delivery", "this process")
+    smsc = CountingSmsc()
+    dispatcher = Dispatcher(
+        database,
+        Router({"smsc": smsc}, [Route("", ("smsc",))]),
+        events=None,  # type: ignore[arg-type]
+        settings=DispatchSettings(idle_poll=0.02, sweep_interval=60, may_claim=lease.held_in),
+    )
+
+    async def scenario() -> None:
+        async with running(dispatcher):
+            await asyncio.sleep(0.3)
+            assert smsc.taken == []  # the lease is another's
+            database.write_sync(lambda c: give_up_lease(c, "delivery", "another process"))
+            assert await lease.try_take()
+            while not _all_sent(database):  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+
+    asyncio.run(scenario())
+    assert sorted(smsc.taken) == [1, 2]

@@ -14,7 +14,7 @@ import itertools
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -87,6 +87,9 @@ class DispatchSettings:
     max_batches_in_flight: int = 4
     # Only one dispatcher may use a database when leases are released at start (SQLite).
     release_leases_at_start: bool = False
+    # Whether this dispatcher may claim (it holds the lease of the delivery), asked in each
+    # claim's transaction; None: any number of dispatchers share the queue.
+    may_claim: Callable[[Connection, datetime], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +242,9 @@ class Dispatcher:
     def _claim(self, connection: Connection) -> tuple[Claim, list[ClaimedPart]]:
         # Timed in the transaction: a wait for the writer is not taken out of the lease.
         claim = Claim.starting(self.settings.lease)
+        may_claim = self.settings.may_claim
+        if may_claim is not None and not may_claim(connection, claim.at):
+            return claim, []  # the lease is another's: this dispatcher is about to stop
         return claim, claim_due(connection, claim.at, claim.until, self.settings.batch_size)
 
     def _batch_done(self, task: asyncio.Task[None]) -> None:

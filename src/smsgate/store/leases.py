@@ -101,6 +101,14 @@ def take_lease(
     return replaced.rowcount == 1
 
 
+def holds_lease(connection: Connection, name: str, holder: str, now: datetime) -> bool:
+    """Whether ``holder`` holds ``name`` at ``now``."""
+    held = select(leases.c.name).where(
+        leases.c.name == name, leases.c.holder == holder, leases.c.expires_at > now
+    )
+    return connection.execute(held).first() is not None
+
+
 def give_up_lease(connection: Connection, name: str, holder: str) -> None:
     connection.execute(delete(leases).where(leases.c.name == name, leases.c.holder == holder))
 
@@ -179,6 +187,12 @@ class Lease:
             if taken is False or (not taken and asyncio.get_running_loop().time() >= deadline):
                 self.held = False
                 raise LeaseLost(self.name)
+
+    def held_in(self, connection: Connection, now: datetime) -> bool:
+        """Whether this process holds the lease, asked in the transaction of work it guards:
+        a process stalled past the lease's lapse (frozen, swapped out) wakes to do that work
+        before its renewal tells it the lease is another's."""
+        return holds_lease(connection, self.name, self.holder, now)
 
     async def release(self) -> None:
         if not self.held:
