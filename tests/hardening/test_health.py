@@ -4,7 +4,10 @@ the dispatcher runs and, when it does, a connector is up."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,7 @@ from sqlalchemy.engine import make_url
 from smsgate.api.health import Readiness
 from smsgate.config import Settings
 from smsgate.platform import Platform
-from tests.api.helpers import Deployment, wait_for
+from tests.api.helpers import SENDER, Deployment, assert_error, assert_ok, creds, wait_for
 from tests.databases import Databases
 from tests.hardening.conftest import Ops
 from tests.server import free_port
@@ -177,3 +180,30 @@ def test_a_server_whose_database_takes_no_writes_is_not_ready(ops: Ops) -> None:
     finally:
         set_read_only(False)
     assert readiness(deployment)[0] == 200
+
+
+@pytest.mark.parametrize("databases", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("how", ["replaced", "deleted"])
+def test_a_database_file_replaced_or_deleted_under_the_server_takes_no_sends(
+    spawn: Callable[..., Deployment], how: str
+) -> None:
+    """Its writes went on to the old file, and answered ids that a restart would not find."""
+    deployment = spawn()
+    account = deployment.make_account()
+    send = {**creds(account), "sourceAddress": SENDER, "destinationAddress": "79161234561"}
+    assert_ok(account.client.post("/rest/Send/SendSms/", data={**send, "data": "before"}))
+    path = Path(make_url(deployment.process.database_url).database or "")
+    if how == "replaced":  # a backup restored by mv
+        copy = path.with_name("restored.db")
+        with closing(sqlite3.connect(path)) as current, closing(sqlite3.connect(copy)) as backup:
+            current.backup(backup)
+        os.replace(copy, path)
+    else:
+        for file in path.parent.glob(path.name + "*"):
+            file.unlink()
+    answer = account.client.post("/rest/Send/SendSms/", data={**send, "data": "after"})
+    assert_error(answer, 9)
+    status, report = readiness(deployment)
+    # A replaced file answers the probe's query, a deleted one does not.
+    trouble = "writes fail: OperationalError" if how == "replaced" else "OperationalError"
+    assert (status, report["database"]) == (503, trouble), report

@@ -1,8 +1,9 @@
 """``/readyz``: whether this process can do its work, as JSON; 503 when it cannot.
 
 Ready means the database answers a real query on a fresh connection (a pooled connection can
-outlive its SQLite file), the dispatcher's task runs when this process dispatches, and then at
-least one of its connectors is up.
+outlive its SQLite file) and this process's writes have not been failing since their last
+success, the dispatcher's task runs when this process dispatches, and then at least one of its
+connectors is up.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ class Readiness:
 
     async def check(self) -> tuple[bool, dict[str, Any]]:
         report: dict[str, Any] = {"database": await self._probe.check()}
+        trouble = self.platform.database.write_trouble
+        if report["database"] == "ok" and trouble is not None:
+            # It answers, and yet takes no writes (out of disk, its file gone): every send
+            # fails. The kind only: the reason is in the log.
+            report["database"] = f"writes fail: {trouble.partition(':')[0]}"
         problems = report["database"] != "ok"
         platform = self.platform
         if not platform.settings.dispatch:

@@ -33,6 +33,7 @@ import contextlib
 import enum
 import functools
 import logging
+import os
 import sqlite3
 import time
 from collections import deque
@@ -46,6 +47,8 @@ from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from smsgate.store.outage import unavailable
+
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,8 @@ LOCK_WAIT_SECONDS = 10.0
 # hold its row locks until it woke, and every other process's requests for that account would
 # answer Code 9 all the while. Our transactions never wait between statements on purpose.
 IDLE_IN_TRANSACTION_LOCK_WAITS = 3
+# A write that failed as the database could not serve it counts against readiness this long.
+WRITE_TROUBLE_SECONDS = 10.0
 # A commit whose answer was lost: how often its outcome is asked while the server cannot tell.
 IN_DOUBT_POLL_SECONDS = 0.5
 MAX_WRITES_PER_COMMIT = 2_000
@@ -166,6 +171,33 @@ def _postgresql_engine(url: str, *, pool_size: int, durable: bool, lock_wait: fl
     return engine
 
 
+class _FileWatch:
+    """The SQLite file a writer opened. Deleted or replaced under a running server (an ``rm``,
+    a backup restored by ``mv``), the writer's connection would go on writing to the old file,
+    and answer ids that a restart would not find: its writes fail instead."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._opened: tuple[int, int] | None = None
+
+    def _identity(self) -> tuple[int, int] | None:
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return stat.st_dev, stat.st_ino
+
+    def check(self) -> None:
+        identity = self._identity()
+        if self._opened is None:
+            self._opened = identity  # the first write: the file as the server opened it
+        elif identity != self._opened:
+            raise sqlite3.OperationalError(
+                f"the database file {self.path} was deleted or replaced while in use: "
+                "restart the server on the file to use"
+            )
+
+
 class _Writer:
     """One connection that commits the writes queued for it, a group at a time."""
 
@@ -177,6 +209,7 @@ class _Writer:
         lock: _WriteLock | None = None,
         commit_in_thread: bool = False,
         in_doubt_wait: float | None = None,
+        file_watch: _FileWatch | None = None,
     ) -> None:
         self.engine = engine
         # SQLite: drained on the event loop itself, which takes the write lock (``_WriteLock``);
@@ -190,6 +223,12 @@ class _Writer:
         # asked of the server (``_committed_after_all``); None on SQLite, where a commit that
         # raises was not made.
         self.in_doubt_wait = in_doubt_wait
+        # SQLite: the file the writer opened, watched at each write (``_FileWatch``).
+        self.file_watch = file_watch
+        # Why the last write failed and when (``time.monotonic``), while no write has
+        # succeeded since, when the database could not serve it (out of disk, read-only,
+        # gone): for the readiness probe.
+        self.trouble: tuple[str, float] | None = None
         self.writes: deque[_Write] = deque()
         self.drain_scheduled = False
         self.executor = ThreadPoolExecutor(
@@ -212,6 +251,8 @@ class _Writer:
         assert self.lock is not None
         batch = self._take_batch()
         try:
+            if self.file_watch is not None:
+                self.file_watch.check()
             driver = cast(sqlite3.Connection, self._connect().connection.driver_connection)
             locked = self.lock.take_at_once(driver)
         except Exception as error:
@@ -247,7 +288,7 @@ class _Writer:
         committed.add_done_callback(lambda done: self._drained(done.result()))
 
     def _drained(self, outcomes: list[_Outcome]) -> None:
-        _settle(outcomes)
+        self._settle(outcomes)
         if self.writes:
             # Queued meanwhile, or more than one commit's worth: the next group, next turn.
             asyncio.get_running_loop().call_soon(self._drain_inline)
@@ -263,7 +304,20 @@ class _Writer:
             outcomes = self._commit_queued()
             if not outcomes:
                 return
-            loop.call_soon_threadsafe(_settle, outcomes)
+            loop.call_soon_threadsafe(self._settle, outcomes)
+
+    def _settle(self, outcomes: list[_Outcome]) -> None:
+        for answer, error, value in outcomes:
+            if error is None:
+                self.trouble = None
+            elif (reason := unavailable(error)) is not None:
+                self.trouble = (reason, time.monotonic())
+            if answer.done():  # the caller went away; its work stands
+                continue
+            if error is not None:
+                answer.set_exception(error)
+            else:
+                answer.set_result(value)
 
     def _take_batch(self) -> list[_Write]:
         batch: list[_Write] = []
@@ -459,12 +513,26 @@ class Database:
                 lock=lock,
                 commit_in_thread=inline and durable,
                 in_doubt_wait=in_doubt_wait,
+                file_watch=_file_watch(self.url) if inline else None,
             )
             for lane in lanes
         }
         self._readers = ThreadPoolExecutor(
             max_workers=read_threads, thread_name_prefix="smsgate-db-read"
         )
+
+    @property
+    def write_trouble(self) -> str | None:
+        """Why writes fail now (the database out of disk, read-only, its file gone): the
+        reason of the last write that failed so in the last ``WRITE_TROUBLE_SECONDS``, when
+        none has succeeded since; None otherwise. Bounded in time: a process that writes only
+        when asked to (an API-only node) is not kept out of its load balancer's rotation for
+        good by a failure that passed."""
+        now = time.monotonic()
+        for writer in self._writers.values():
+            if writer.trouble is not None and now - writer.trouble[1] < WRITE_TROUBLE_SECONDS:
+                return writer.trouble[0]
+        return None
 
     def write_sync(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in one write transaction on the calling thread."""
@@ -520,6 +588,11 @@ class Database:
             self._inline = None
         self.write_engine.dispose()
         self.read_engine.dispose()
+
+
+def _file_watch(url: str) -> _FileWatch | None:
+    path = make_url(url).database
+    return _FileWatch(path) if path and path != ":memory:" else None
 
 
 # A deadlock's victim, or a serialization failure: nothing wrong with the work itself.
@@ -604,13 +677,3 @@ def _in_savepoint(
         return error, None
     cursor.execute("RELEASE SAVEPOINT work")
     return None, value
-
-
-def _settle(outcomes: list[_Outcome]) -> None:
-    for answer, error, value in outcomes:
-        if answer.done():  # the caller went away; its work stands
-            continue
-        if error is not None:
-            answer.set_exception(error)
-        else:
-            answer.set_result(value)
