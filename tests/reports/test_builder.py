@@ -24,6 +24,7 @@ from sqlalchemy.exc import OperationalError
 
 from smsgate.reports import build as build_module
 from smsgate.reports import builder as builder_module
+from smsgate.reports.build import build_and_answer, report_path
 from smsgate.reports.builder import BuilderSettings, ReportBuilder
 from smsgate.services.accounts import AccountAdmin
 from smsgate.services.reports import ReportFormat, ReportOrder, order_report
@@ -44,6 +45,14 @@ def die(*_: Any) -> None:
 def dawdle(*_: Any) -> None:
     """A build process that takes its time."""
     time.sleep(30)
+
+
+def into_a_full_folder(
+    database_url: str, account_id: int, order: ReportOrder, workdir: Path, answer: Any
+) -> None:
+    """The real build, its file written to ``/dev/full``: ENOSPC, as on a full disk."""
+    report_path(workdir, order).symlink_to("/dev/full")
+    build_and_answer(database_url, account_id, order, workdir, answer)
 
 
 Check = Callable[[int], Awaitable[bool]]
@@ -260,3 +269,23 @@ def test_a_long_failure_reason_cannot_block_the_build_process(
     assert not process.is_alive(), "blocked on the pipe"
     status, reason = receiving.recv()
     assert status == "failed" and reason.startswith("RuntimeError: xxx") and len(reason) <= 200
+
+
+def test_a_report_whose_folder_is_full_is_built_once_there_is_room(
+    database: Database,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Not failed for good: a client given its id gets it once the space is freed."""
+    monkeypatch.setattr(builder_module, "run_job", into_a_full_folder)
+
+    async def built_after_room(report_id: int) -> bool:
+        if "the reports folder cannot take it now" in caplog.text:
+            monkeypatch.undo()  # the space freed: the next build is the real one
+        found = await database.read(lambda c: store.find_report(c, report_id))
+        assert found is not None and found.status is not ReportBuildStatus.FAILED
+        return found.status is ReportBuildStatus.READY
+
+    run_one(database, tmp_path, timedelta(seconds=0.5), built_after_room)
+    assert "No space left on device" in caplog.text

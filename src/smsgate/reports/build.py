@@ -8,6 +8,7 @@ server's event loop, and the memory it touches goes back to the system when the 
 
 from __future__ import annotations
 
+import errno
 import os
 import select
 import threading
@@ -130,6 +131,15 @@ def report_path(workdir: Path, order: ReportOrder) -> Path:
     return workdir / f"{REPORT_FILE}.{order.format.value}"
 
 
+# The folder cannot take the file now (full, over quota, read-only, failing): a build later may.
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+
+
+def out_of_room(error: BaseException) -> bool:
+    """Whether ``error`` is the reports folder's trouble, not the build's."""
+    return isinstance(error, OSError) and error.errno in _NO_ROOM
+
+
 def run_job(
     database_url: str, account_id: int, order: ReportOrder, workdir: Path, answer: Connection
 ) -> None:
@@ -141,8 +151,9 @@ def run_job(
 def build_and_answer(
     database_url: str, account_id: int, order: ReportOrder, workdir: Path, answer: Connection
 ) -> None:
-    """Write the report and send ``("built", rows)`` on ``answer``, or ``("failed", reason)``
-    and raise (the traceback goes to the server's log)."""
+    """Write the report and send ``("built", rows)`` on ``answer``; or ``("no room", reason)``
+    when the folder cannot take it now; or ``("failed", reason)`` and raise (the traceback
+    goes to the server's log)."""
     # A build allocates millions of short-lived tuples and no cycles: left as they are, the
     # collector's passes (over every object of the loaded modules too) take a fifth of it.
     collect_rarely()
@@ -153,7 +164,11 @@ def build_and_answer(
         # Cut to what the report keeps: a pipe holds 64 KiB until read, and the server reads
         # it once this process ended, so a longer reason (a database error quoting its SQL with
         # thousands of ids) blocked the build for good.
-        answer.send(("failed", kept_error(f"{type(error).__name__}: {error}")))
+        reason = kept_error(f"{type(error).__name__}: {error}")
+        if out_of_room(error):
+            answer.send(("no room", reason))
+            return
+        answer.send(("failed", reason))
         raise
     finally:
         database.close()

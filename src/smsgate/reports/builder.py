@@ -29,7 +29,7 @@ from pathlib import Path
 from sqlalchemy import Connection
 
 from smsgate.periodic import every
-from smsgate.reports.build import report_path, run_job
+from smsgate.reports.build import out_of_room, report_path, run_job
 from smsgate.services.reports import ReportOrder
 from smsgate.store import reports as store
 from smsgate.store.database import Database
@@ -66,6 +66,10 @@ class BuildFailed(Exception):
 
 class LeaseUnknown(Exception):
     """Renewing the build's lease failed in the database: whether it is still held is unknown."""
+
+
+class NoRoom(Exception):
+    """The reports folder could not take the file (full, read-only): a later build may."""
 
 
 class ReportBuilder:
@@ -165,17 +169,25 @@ class ReportBuilder:
                 )
             raise
         except Exception as error:
-            log.exception("report %d failed", claimed.id)
-            # Before the failure is recorded: once a report reads failed, nothing of it is left.
-            await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
-            reason = str(error) or type(error).__name__
-            now = datetime.now(UTC)
-            with contextlib.suppress(Exception):
-                await self.database.write(
-                    lambda c: store.fail_report(c, claimed.id, claimed.attempt, reason, now)
-                )
+            if isinstance(error, NoRoom) or out_of_room(error):
+                # Nor is a folder out of room: built again once the lease lapses, the space
+                # freed meanwhile (the attempt counts, as above).
+                log.error("report %d: the reports folder cannot take it now: %s", claimed.id, error)
+            else:
+                await self._fail(claimed, workdir, error)
         finally:
             await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
+
+    async def _fail(self, claimed: ClaimedReport, workdir: Path, error: Exception) -> None:
+        log.error("report %d failed", claimed.id, exc_info=error)
+        # Before the failure is recorded: once a report reads failed, nothing of it is left.
+        await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
+        reason = str(error) or type(error).__name__
+        now = datetime.now(UTC)
+        with contextlib.suppress(Exception):
+            await self.database.write(
+                lambda c: store.fail_report(c, claimed.id, claimed.attempt, reason, now)
+            )
 
     def _prepare(self, report_id: int, workdir: Path) -> None:
         """A fresh folder for this attempt; earlier attempts' folders go."""
@@ -225,6 +237,8 @@ class ReportBuilder:
         if outcome is None:
             raise BuildFailed(f"the build process died (exit code {exit_code})")
         status, value = outcome
+        if status == "no room":
+            raise NoRoom(value)
         if status != "built":
             raise BuildFailed(value)
         return int(value)
