@@ -9,6 +9,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -21,6 +22,7 @@ from smsgate.store.schema import messages
 from tests.api.helpers import (
     SENDER,
     Deployment,
+    assert_error,
     assert_ids,
     assert_ok,
     creds,
@@ -31,6 +33,7 @@ from tests.api.helpers import (
     wait_for,
 )
 from tests.api.test_durability import check_simulator, simulator_count, simulator_takes
+from tests.databases import write_lock_held
 from tests.hardening.helpers import (
     FORM,
     accepted,
@@ -167,3 +170,29 @@ def test_a_second_sigterm_or_the_timeout_stops_at_once_losing_nothing(
     }
     assert simulator_takes(deployment) == {int(silent): 1, int(delivered): 1}
     assert sum(parts_by_state(deployment).values()) == 2  # the request unanswered made none
+
+
+@pytest.mark.parametrize("databases", ["sqlite"], indirect=True)
+def test_a_request_the_shutdown_timeout_cuts_short_answers_code_9_in_json(
+    spawn: Callable[..., Deployment],
+) -> None:
+    """Not the server's plain-text 500 and a traceback: an API answer, and one log line."""
+    deployment = spawn(shutdown_timeout_seconds="1", lock_wait_seconds="3")
+    account = deployment.make_account()
+    send = {**creds(account), "sourceAddress": SENDER, "destinationAddress": "79001234567"}
+    with (
+        write_lock_held(deployment.process.database_url),
+        ThreadPoolExecutor(max_workers=1) as client,
+    ):
+        answer = client.submit(
+            account.client.post, "/rest/Send/SendSms/", data={**send, "data": "x"}
+        )
+        time.sleep(0.5)  # the send waits for the write lock another program holds
+        running(deployment).send_signal(signal.SIGTERM)
+        response = answer.result(timeout=15)
+    assert_error(response, 9)
+    assert "it may have been carried out" in response.json()["Desc"]
+    assert running(deployment).wait(15) == 0
+    log = deployment.process.log_path.read_text()
+    assert "cut short by the shutdown" in log
+    assert "Exception in ASGI application" not in log

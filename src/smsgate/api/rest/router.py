@@ -170,6 +170,16 @@ class RestApp:
             return str(error.code), render_error(error)
         except ConnectionAbortedError:
             raise
+        except asyncio.CancelledError:
+            # The shutdown timeout ran out with the request unfinished, and the server cancels
+            # what is left: a JSON answer rather than its plain-text 500, and a line rather
+            # than a traceback. What the request began (a send's write) may still commit.
+            log.warning("request %s to %s cut short by the shutdown", request_id, path)
+            failure = InternalError(
+                f"The server stopped before the request was answered (it may have been carried "
+                f"out), request id {request_id}"
+            )
+            return str(failure.code), render_error(failure)
         except Exception:
             log.exception("request %s to %s failed", request_id, path)
             failure = InternalError(f"Internal server error, request id {request_id}")
