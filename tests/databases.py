@@ -64,9 +64,12 @@ class Databases:
         return databases
 
     def create(self, workdir: Path) -> str:
-        """The URL of a new empty database; on SQLite the file ``smsgate.db`` in ``workdir``."""
+        """The URL of a new empty database; on SQLite the file ``smsgate.db`` in ``workdir``,
+        made empty (which SQLite reads as an empty database), as PostgreSQL's is made."""
         if self.server_url is None:
-            return f"sqlite:///{workdir / 'smsgate.db'}"
+            path = workdir / "smsgate.db"
+            path.touch()
+            return f"sqlite:///{path}"
         name = f"smsgate_test_{uuid.uuid4().hex[:16]}"
         self._run(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         self._created.add(name)

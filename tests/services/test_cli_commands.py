@@ -285,6 +285,16 @@ def test_the_environment_wins_over_the_settings_file_given_with_config(tmp_path:
         file_database.close()
 
 
+def test_a_command_that_finds_no_database_file_says_it_created_one(tmp_path: Path) -> None:
+    """The default file is relative to the folder a command runs in: run elsewhere than its
+    server, an admin command works on a database of its own, and must say so."""
+    first = smsgate(tmp_path, "admin", "account", "show", "demo", database_url="sqlite:///./a.db")
+    assert first.returncode == 1
+    assert f"note: no database was at {tmp_path / 'a.db'}: created an empty one" in first.stderr
+    again = smsgate(tmp_path, "admin", "account", "show", "demo", database_url="sqlite:///./a.db")
+    assert "note:" not in again.stderr, again.stderr
+
+
 # SQLite only, as `make run` serves it: two server starts are most of this file's time, and
 # making the account is the create of the admin tests above, which run on both backends.
 def test_serve_demo_makes_the_demo_account_once_and_keeps_its_balance(tmp_path: Path) -> None:

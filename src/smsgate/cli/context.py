@@ -63,18 +63,34 @@ def _setting_problem(error: ErrorDetails) -> str:
     return f"setting {name}: {error['msg']}" if name else error["msg"]
 
 
-def open_database(config: Settings | None = None) -> Database:
+def open_database(config: Settings | None = None, *, note_new_file: bool = True) -> Database:
     """The settings' database, its schema brought up to date; a clear error when it cannot
-    be opened (a server down, a folder that cannot be written)."""
+    be opened (a server down, a folder that cannot be written). With ``note_new_file``, a
+    SQLite file made here is announced."""
     config = config or settings()
     url = config.database_url
+    new_file = _absent_sqlite_file(url) if note_new_file else None
     try:
         database = open_migrated(
             url, durable=config.durable_commits, lock_wait=config.lock_wait_seconds
         )
     except (SQLAlchemyError, OSError, UnknownSchema) as error:
         fail(f"cannot open the database {make_url(url).render_as_string()}: {driver_reason(error)}")
+    if new_file is not None:
+        # The default file is relative to the folder a command runs in: an admin command run
+        # elsewhere than its server would otherwise quietly work on a database of its own.
+        note = f"note: no database was at {new_file}: created an empty one"
+        errors.print(note, markup=False, highlight=False, soft_wrap=True)
     return database
+
+
+def _absent_sqlite_file(url: str) -> Path | None:
+    """The SQLite file ``url`` names, made absolute, when there is none yet."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    path = Path(parsed.database).expanduser().absolute()
+    return None if path.exists() else path
 
 
 def preflight(config: Settings, *, serving: bool = True) -> Database:
@@ -82,7 +98,7 @@ def preflight(config: Settings, *, serving: bool = True) -> Database:
     (or, under a supervisor, processes restarted for ever): a database it can open (returned,
     to be closed), a data folder and a reports folder it can write (the delivery's report
     builder needs the latter), and, ``serving`` HTTP, a certificate and key that load."""
-    database = open_database(config)
+    database = open_database(config, note_new_file=False)  # a server's first start makes it
     folders = {"data folder": config.data_dir, "reports folder": config.reports_folder}
     for what, folder in folders.items():
         try:
