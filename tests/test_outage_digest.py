@@ -3,15 +3,21 @@ each, at most once per interval per message, and other failures keep their trace
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import time
 
 import psycopg
+import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from smsgate.logs import OutageDigest
+from smsgate.services.health import DatabaseProbe
+from smsgate.store.database import Database
 from smsgate.store.outage import unavailable
+from smsgate.store.queue_signal import listen_for_queued_parts
+from tests.server import free_port
 
 INTERVAL = 0.2
 
@@ -65,3 +71,35 @@ def test_other_failures_keep_their_tracebacks_every_time() -> None:
         assert digest.filter(bug)
         assert bug.exc_info is not None
         assert bug.getMessage() == "request r1 to /rest/Send/SendSms/ failed"
+
+
+def test_the_listener_and_the_probe_log_an_outage_as_the_requests_do(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each retried every second (the listener) or asked by every probe of a load balancer:
+    one line in the interval, not one a try."""
+    nobody = f"postgresql://postgres@127.0.0.1:{free_port()}/smsgate"
+    caplog.handler.addFilter(OutageDigest(unavailable, interval=60))
+    database = Database(nobody)
+    probe = DatabaseProbe(nobody)
+
+    async def outage() -> None:
+        listening = asyncio.create_task(
+            listen_for_queued_parts(database, lambda: None, retry_seconds=0.01)
+        )
+        for _ in range(5):
+            assert await probe.check() == "OperationalError"
+        await asyncio.sleep(0.2)
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
+
+    try:
+        asyncio.run(outage())
+    finally:
+        probe.close()
+        database.close()
+    messages = [record.getMessage() for record in caplog.records]
+    for failure_text in ("listening for queued parts failed", "the database probe failed"):
+        logged = [message for message in messages if message.startswith(failure_text)]
+        assert len(logged) == 1, messages
+        assert "the database is unavailable: OperationalError" in logged[0]

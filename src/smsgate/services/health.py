@@ -34,8 +34,9 @@ class DatabaseProbe:
         except TimeoutError:
             return "no answer"
         except Exception as error:
-            # The first line names the trouble; SQLAlchemy adds the statement and a link.
-            log.warning("the database probe failed: %s", str(error).partition("\n")[0])
+            # With the error: an outage's probes then log as one line at most every few
+            # seconds (``logs.OutageDigest``), however often the probe is asked.
+            log.warning("the database probe failed", exc_info=error)
             return type(error).__name__
         return "ok"
 

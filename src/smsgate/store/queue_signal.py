@@ -76,5 +76,9 @@ async def listen_for_queued_parts(
                 async for _ in connection.notifies():
                     on_queued()
         except psycopg.Error as error:
-            log.warning("listening for queued parts failed, again in %ss: %s", retry_seconds, error)
+            # With the error, not its text: an outage's failures then log as one line at most
+            # every few seconds (``logs.OutageDigest``), not one a retry.
+            log.warning(
+                "listening for queued parts failed, again in %ss", retry_seconds, exc_info=error
+            )
             await asyncio.sleep(retry_seconds)
