@@ -124,3 +124,12 @@ def test_secrets_given_as_a_dash_are_read_from_standard_input(
     missing = admin("password", "piped", "--password", "-", stdin="")
     assert missing.returncode == 1
     assert "needs its line of standard input" in missing.stderr
+
+
+def test_a_sender_name_added_twice_is_refused_the_second_time(database: Database) -> None:
+    admin = AccountAdmin(database)
+    admin.create("named", password="secret-password", sender_names=["Shop"])
+    with pytest.raises(AdminError, match="named has the sender name 'Shop' already"):
+        admin.add_sender("named", "Shop")
+    admin.add_sender("named", "Shop-2")
+    assert admin.show("named")["sender_names"] == ["Shop", "Shop-2"]

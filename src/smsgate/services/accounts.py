@@ -210,7 +210,12 @@ class AccountAdmin:
 
     def add_sender(self, login: str, name: str) -> None:
         name = self._valid_sender(name)
-        self._change(lambda c: store.add_sender_name(c, account_of(c, login).id, name))
+
+        def work(connection: Connection) -> None:
+            if not store.add_sender_name(connection, account_of(connection, login).id, name):
+                raise AdminError(f"{login} has the sender name {name!r} already")
+
+        self._change(work)
 
     def remove_sender(self, login: str, name: str) -> None:
         def work(connection: Connection) -> None:

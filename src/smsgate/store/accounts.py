@@ -152,12 +152,15 @@ def list_sender_names(connection: Connection, account_id: int) -> list[str]:
     return sorted(connection.execute(query).scalars())
 
 
-def add_sender_name(connection: Connection, account_id: int, name: str) -> None:
-    connection.execute(
+def add_sender_name(connection: Connection, account_id: int, name: str) -> bool:
+    """Register ``name``; False when the account had it already."""
+    added = connection.execute(
         upsert(connection, sender_names)
         .values(account_id=account_id, name=name)
         .on_conflict_do_nothing()
+        .returning(sender_names.c.name)
     )
+    return added.first() is not None
 
 
 def remove_sender_name(connection: Connection, account_id: int, name: str) -> bool:
