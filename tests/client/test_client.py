@@ -157,3 +157,8 @@ def test_send_command(
     refused = smsgate(tmp_path, "send", "Hello", "--to", "123", *common, stdin=account.password)
     assert refused.returncode == 1
     assert refused.stderr.startswith("error: HTTP 400, Code 2: ")
+    unnamed = smsgate(tmp_path, "send", "Hello", "--to", PHONE, "--from", SENDER)
+    assert (unnamed.returncode, unnamed.stderr) == (
+        1,
+        "error: give --session, or --login and --password\n",
+    )

@@ -115,7 +115,8 @@ def account_revoke_sessions(login: str) -> None:
 @account_cli.command("dynamic-sender")
 def account_dynamic_sender(login: str, enabled: Annotated[bool, typer.Argument()] = True) -> None:
     """Allow (or with `false` forbid) any sender name."""
-    run(lambda a: a.set_dynamic_sender(login, enabled), f"dynamic sender {enabled} for {login}")
+    done = f"dynamic sender {'on' if enabled else 'off'} for {login}"
+    run(lambda a: a.set_dynamic_sender(login, enabled), done)
 
 
 @account_cli.command("flood")

@@ -60,7 +60,9 @@ def settings(**overrides: object) -> Settings:
 def _setting_problem(error: ErrorDetails) -> str:
     """One problem of the settings; a rule over several names none."""
     name = ".".join(map(str, error["loc"]))
-    return f"setting {name}: {error['msg']}" if name else error["msg"]
+    # pydantic starts the message of a validator's ValueError with its kind; ours say it all.
+    message = error["msg"].removeprefix("Value error, ")
+    return f"setting {name}: {message}" if name else message
 
 
 def open_database(config: Settings | None = None, *, note_new_file: bool = True) -> Database:

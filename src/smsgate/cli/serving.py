@@ -113,6 +113,8 @@ def send(
 
     from smsgate.client import SmsApiError, SmsClient
 
+    if session is None and (login is None or password is None):
+        fail("give --session, or --login and --password")
     try:
         with SmsClient(url, session_id=session, login=login, password=password) as client:
             ids = (
@@ -120,7 +122,7 @@ def send(
                 if len(to) == 1
                 else client.send_bulk(sender, to, text)
             )
-    except (SmsApiError, ValueError) as error:  # ValueError: no session, login or password
+    except (SmsApiError, ValueError) as error:
         fail(str(error))
     except httpx.HTTPError as error:
         fail(f"cannot reach {url}: {error}")
