@@ -162,8 +162,9 @@ class Lease:
     async def wait_taken(self) -> None:
         """Return once this process holds the lease (checking every ``renew_interval``)."""
         standing_by = False
-        while not await self.try_take():
-            if not standing_by:
+        while not (taken := await self._take()):
+            # None: the database failed, and ``_take`` said so; not another's to stand by for.
+            if taken is False and not standing_by:
                 log.info("lease %s is held by another process: standing by", self.name)
                 standing_by = True
             await asyncio.sleep(self.renew_interval)
