@@ -10,6 +10,7 @@ from smsgate.domain.errors import InvalidArgument, InvalidOperation, echoed
 
 MAX_ALPHANUMERIC_LENGTH = 11
 MAX_NUMERIC_LENGTH = 15
+MAX_SENDER_NAME_LENGTH = max(MAX_ALPHANUMERIC_LENGTH, MAX_NUMERIC_LENGTH)
 
 # Operators carry alphanumeric originators as GSM 7-bit text of at most 11 characters; a
 # numeric originator is a phone number (at most 15 digits in E.164).

@@ -6,8 +6,11 @@ from collections.abc import Mapping
 from decimal import Decimal
 from types import MappingProxyType
 
-from smsgate.domain.digits import is_ascii_digits
+from smsgate.domain.digits import is_ascii_number
 from smsgate.domain.errors import InvalidArgument
+
+# A prefix is a country code and the start of a number: at most the digits of one (E.164).
+MAX_PREFIX_DIGITS = 15
 
 
 def _checked_price(price: Decimal, what: str) -> Decimal:
@@ -23,7 +26,7 @@ class Tariff:
 
     def __init__(self, default_price: Decimal, prefixes: Mapping[str, Decimal]) -> None:
         for prefix in prefixes:
-            if not is_ascii_digits(prefix):
+            if not is_ascii_number(prefix, MAX_PREFIX_DIGITS):
                 raise InvalidArgument(f"Invalid tariff prefix: {prefix!r}")
         self._default_price = _checked_price(default_price, "the default")
         self._prefixes = {

@@ -12,11 +12,13 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
+from smsgate.domain.accounts import MAX_LOGIN_LENGTH, is_valid_login
 from smsgate.domain.digits import is_ascii_number
 from smsgate.domain.errors import ApiError
 from smsgate.domain.flood import MAX_FLOOD_LIMIT, MAX_FLOOD_WINDOW_SECONDS
 from smsgate.domain.money import MINOR_UNIT, MONEY_LIMIT, MONEY_PLACES, decimal_text
 from smsgate.domain.sender import validate_sender_name
+from smsgate.domain.tariff import MAX_PREFIX_DIGITS
 from smsgate.domain.timezones import check_zone
 from smsgate.services.passwords import hash_password
 from smsgate.store import accounts as store
@@ -78,8 +80,10 @@ class AccountAdmin:
         dynamic_sender: bool = False,
         parent: str | None = None,
     ) -> int:
-        if not login or len(login) > 64 or login != login.strip():
-            raise AdminError("login must be 1-64 characters without surrounding spaces")
+        if not is_valid_login(login):
+            raise AdminError(
+                f"login must be 1-{MAX_LOGIN_LENGTH} characters without surrounding spaces"
+            )
         if not password:
             raise AdminError("password must not be empty")
         if balance < 0:
@@ -225,8 +229,8 @@ class AccountAdmin:
         self._change(work)
 
     def set_tariff(self, login: str, prefix: str, price: Decimal) -> None:
-        if not is_ascii_number(prefix, 15):
-            raise AdminError(f"prefix must be 1-15 digits: {prefix}")
+        if not is_ascii_number(prefix, MAX_PREFIX_DIGITS):
+            raise AdminError(f"prefix must be 1-{MAX_PREFIX_DIGITS} digits: {prefix}")
         if price < 0:
             raise AdminError("price must not be negative")
         self._change(lambda c: store.set_tariff_price(c, account_of(c, login).id, prefix, price))

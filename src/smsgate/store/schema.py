@@ -19,12 +19,15 @@ from sqlalchemy import (
     text,
 )
 
+from smsgate.domain.accounts import MAX_LOGIN_LENGTH
 from smsgate.domain.inbound_routing import (
     MAX_ADDRESS_LENGTH,
     MAX_NUMBER_LENGTH,
     MAX_PREFIX_KEY_LENGTH,
     MAX_PREFIX_LENGTH,
 )
+from smsgate.domain.sender import MAX_SENDER_NAME_LENGTH
+from smsgate.domain.tariff import MAX_PREFIX_DIGITS
 from smsgate.store.types import Money, UtcDateTime
 
 # SQLite only auto-numbers an INTEGER PRIMARY KEY; BIGINT everywhere else.
@@ -43,7 +46,7 @@ accounts = Table(
     "accounts",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("login", String(64), nullable=False, unique=True),
+    Column("login", String(MAX_LOGIN_LENGTH), nullable=False, unique=True),
     Column("password_hash", String(200), nullable=False),
     # NULL until an API password is set: then ``pass`` is checked against the password.
     Column("api_password_hash", String(200)),
@@ -67,14 +70,14 @@ sender_names = Table(
     "sender_names",
     metadata,
     Column("account_id", Id, ForeignKey("accounts.id"), primary_key=True),
-    Column("name", String(15), primary_key=True),
+    Column("name", String(MAX_SENDER_NAME_LENGTH), primary_key=True),
 )
 
 tariff_prefixes = Table(
     "tariff_prefixes",
     metadata,
     Column("account_id", Id, ForeignKey("accounts.id"), primary_key=True),
-    Column("prefix", String(15), primary_key=True),
+    Column("prefix", String(MAX_PREFIX_DIGITS), primary_key=True),
     Column("price", Money(), nullable=False),
 )
 
@@ -118,7 +121,7 @@ messages = Table(
     Column("group_id", Id, nullable=False),
     Column("part_number", SmallInteger, nullable=False),
     Column("part_count", SmallInteger, nullable=False),
-    Column("sender_name", String(15), nullable=False),
+    Column("sender_name", String(MAX_SENDER_NAME_LENGTH), nullable=False),
     Column("destination", String(16), nullable=False),
     Column("text", Text, nullable=False),
     Column("encoding", String(8), nullable=False),
