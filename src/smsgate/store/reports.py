@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Connection,
+    Select,
     String,
     and_,
     bindparam,
@@ -374,19 +375,14 @@ _STATES = {state.value: state for state in MessageState}
 PageEnd = tuple[Any, int]
 
 
-def parts_page(
-    connection: Connection,
-    selection: MessageSelection,
-    zone: str,
-    after: PageEnd | None,
-    page_size: int = 5000,
-) -> tuple[list[ListedPart], PageEnd | None]:
-    """The next ``page_size`` selected parts, oldest first with times in ``zone``, after
-    ``after``; and where they end (None when there are no more). Each page is its own short
-    read: a build holding one read for its whole length kept SQLite's WAL from being
-    checkpointed (it grew to tens of MB under load) and PostgreSQL's vacuum from the parts."""
-    dialect = connection.dialect
-    stored_as_text = dialect.name == "sqlite"
+# Where the price is among ``_parts_query``'s columns: its conversion is the driver's own.
+_PRICE_COLUMN = 9
+
+
+def _parts_query(
+    selection: MessageSelection, after: PageEnd | None, page_size: int, stored_as_text: bool
+) -> Select[Any]:
+    """The next page of the selected parts: the columns ``parts_page`` lists, in that order."""
 
     def instant(column: Any) -> Any:
         return type_coerce(column, String()) if stored_as_text else column
@@ -402,7 +398,7 @@ def parts_page(
         m.part_count,
         m.state,
         instant(m.reported_at),
-        # Prices repeat: the type's conversion runs once per distinct value (below).
+        # Prices repeat: the type's conversion runs once per distinct value (``parts_page``).
         type_coerce(m.price, NullType()),
         m.account_id,
     ]
@@ -436,21 +432,37 @@ def parts_page(
                 ),
             )
         )
-    query = query.where(*conditions).order_by(m.created_at, m.id).limit(page_size)
+    return query.where(*conditions).order_by(m.created_at, m.id).limit(page_size)
 
-    local = _LocalTimes(zone_info(zone), stored_as_text).convert
-    states = _STATES
-    with_contacts = selection.contacts_of is not None
-    result = connection.execute(query)
+
+def parts_page(
+    connection: Connection,
+    selection: MessageSelection,
+    zone: str,
+    after: PageEnd | None,
+    page_size: int = 5000,
+) -> tuple[list[ListedPart], PageEnd | None]:
+    """The next ``page_size`` selected parts, oldest first with times in ``zone``, after
+    ``after``; and where they end (None when there are no more). Each page is its own short
+    read: a build holding one read for its whole length kept SQLite's WAL from being
+    checkpointed (it grew to tens of MB under load) and PostgreSQL's vacuum from the parts."""
+    dialect = connection.dialect
+    stored_as_text = dialect.name == "sqlite"
+    result = connection.execute(_parts_query(selection, after, page_size, stored_as_text))
     # Some drivers' conversions depend on the column's type code there (psycopg's NUMERIC).
-    price_type_code = result.cursor.description[9][1]
-    price_processor = m.price.type.dialect_impl(dialect).result_processor(dialect, price_type_code)
+    price_type_code = result.cursor.description[_PRICE_COLUMN][1]
+    price_type = messages.c.price.type.dialect_impl(dialect)
+    price_processor = price_type.result_processor(dialect, price_type_code)
     assert price_processor is not None
     # Money's processing never answers None for a value of the NOT NULL column.
     price = cast(Callable[[Any], Decimal], lru_cache(maxsize=_MEMO_SIZE)(price_processor))
     page = result.all()
     if not page:
         return [], None
+    local = _LocalTimes(zone_info(zone), stored_as_text).convert
+    states = _STATES
+    with_contacts = selection.contacts_of is not None
+    # By position, in ``_parts_query``'s order: a page holds thousands of rows.
     listed: list[ListedPart] = [
         (
             row[0],
@@ -462,7 +474,7 @@ def parts_page(
             row[6],
             states[row[7]],
             local(row[8]),
-            price(row[9]),
+            price(row[_PRICE_COLUMN]),
             row[10],
             row[11] if with_contacts else None,
             row[12] if with_contacts else None,
