@@ -147,7 +147,7 @@ class Platform:
             ),
         )
 
-    def pusher(self) -> Pusher:
+    def pusher(self, lease: Lease | None = None) -> Pusher:
         return Pusher(
             self.database,
             PushSettings(
@@ -159,10 +159,11 @@ class Platform:
                 attempt_timeout=min(30.0, self.settings.push_lease_seconds / 2),
                 release_leases_at_start=self.database.dialect == "sqlite",
                 private_addresses=self.settings.push_private_addresses,
+                may_claim=lease.held_in if lease is not None else None,
             ),
         )
 
-    def report_builder(self) -> ReportBuilder:
+    def report_builder(self, lease: Lease | None = None) -> ReportBuilder:
         return ReportBuilder(
             self.database,
             BuilderSettings(
@@ -173,6 +174,7 @@ class Platform:
                 start_delay=self.settings.report_start_delay_seconds,
                 sweep_interval=self.settings.report_sweep_seconds,
                 release_leases_at_start=self.database.dialect == "sqlite",
+                may_claim=lease.held_in if lease is not None else None,
             ),
         )
 
@@ -239,9 +241,9 @@ class Platform:
 
     async def _deliver(self, lease: Lease | None) -> None:
         async with asyncio.TaskGroup() as tasks:
-            self.reporting = self.report_builder()
+            self.reporting = self.report_builder(lease)
             tasks.create_task(self.reporting.run())
-            pusher = self.pusher()
+            pusher = self.pusher(lease)
             inbound = InboundEvents(self.database, pusher)
             events = CountedEvents(inbound)
             self.dispatching = self.dispatcher(events, lease)

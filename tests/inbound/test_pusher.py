@@ -14,6 +14,7 @@ from smsgate.inbound.pusher import Pusher, PushSettings
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database
 from smsgate.store.incoming import IncomingRow, insert_incoming
+from smsgate.store.leases import Lease, give_up_lease, take_lease
 from smsgate.store.push import PushJob, claim_jobs, enqueue_incoming_push
 from smsgate.store.schema import push_jobs
 from tests.inbound.helpers import SENDER_PHONE
@@ -151,3 +152,31 @@ def test_a_claim_shares_its_room_past_an_accounts_backlog(database: Database) ->
         lambda c: claim_jobs(c, now, now + timedelta(minutes=1), 64, 16, {backlogged: 16})
     )
     assert again == []  # the backlog's share is in flight, and the rest was claimed
+
+
+def test_a_pusher_claims_only_while_it_holds_the_delivery_lease(
+    database: Database, receivers: Receivers
+) -> None:
+    """As the dispatcher (tests/delivery): a process stalled past its lease's lapse must not
+    claim pushes, which would then wait for their claims to lapse."""
+    account_id = AccountAdmin(database).create("leased", password="x", balance=Decimal(0))
+    receiver = receivers().start()
+    now = datetime.now(UTC)
+    job = queue_push(database, account_id, receiver.url, now)  # due, claimable now
+    until = now + timedelta(minutes=1)
+    database.write_sync(lambda c: take_lease(c, "delivery", "another process", now, until))
+    lease = Lease(database, "delivery", "this process")
+    settings = PushSettings(idle_poll=0.02, private_addresses=True, may_claim=lease.held_in)
+
+    async def main() -> None:
+        running = asyncio.create_task(Pusher(database, settings).run())
+        await asyncio.sleep(0.3)
+        assert receiver.received == []  # the lease is another's
+        database.write_sync(lambda c: give_up_lease(c, "delivery", "another process"))
+        assert await lease.try_take()
+        await eventually(lambda: job.id not in job_ids(database))
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+    asyncio.run(main())
+    assert len(receiver.received) == 1

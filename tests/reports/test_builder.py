@@ -30,6 +30,7 @@ from smsgate.services.accounts import AccountAdmin
 from smsgate.services.reports import ReportFormat, ReportOrder, order_report
 from smsgate.store import reports as store
 from smsgate.store.database import Database
+from smsgate.store.leases import Lease, LeaseCheck, give_up_lease, take_lease
 from smsgate.store.reports import ReportBuildStatus
 from smsgate.store.schema import reports
 
@@ -58,14 +59,23 @@ def into_a_full_folder(
 Check = Callable[[int], Awaitable[bool]]
 
 
-def run_one(database: Database, tmp_path: Path, lease: timedelta, done: Check) -> int:
+def run_one(
+    database: Database,
+    tmp_path: Path,
+    lease: timedelta,
+    done: Check,
+    may_claim: LeaseCheck | None = None,
+) -> int:
     """Order a report and let a builder work until ``done`` (checked every 50 ms, 30 seconds
     at most: a loaded machine's PostgreSQL restarts a connection slowly) says so; the
     report's id."""
     owner = AccountAdmin(database).create("owner", password="x", balance=Decimal(0))
     order = ReportOrder(start=DAY, end=DAY, format=ReportFormat.CSV, zone="UTC")
     settings = BuilderSettings(
-        reports_dir=tmp_path / "reports", retention=timedelta(days=1), lease=lease
+        reports_dir=tmp_path / "reports",
+        retention=timedelta(days=1),
+        lease=lease,
+        may_claim=may_claim,
     )
 
     async def scenario() -> int:
@@ -289,3 +299,35 @@ def test_a_report_whose_folder_is_full_is_built_once_there_is_room(
 
     run_one(database, tmp_path, timedelta(seconds=0.5), built_after_room)
     assert "No space left on device" in caplog.text
+
+
+def test_a_builder_claims_only_while_it_holds_the_delivery_lease(
+    database: Database, tmp_path: Path
+) -> None:
+    """As the dispatcher (tests/delivery): a process stalled past its lease's lapse must not
+    claim a report, which would then wait for its claim to lapse."""
+    now = datetime.now(UTC)
+    until = now + timedelta(minutes=1)
+    database.write_sync(lambda c: take_lease(c, "delivery", "another process", now, until))
+    lease = Lease(database, "delivery", "this process")
+    started = time.monotonic()
+
+    async def built_once_held(report_id: int) -> bool:
+        found = await database.read(lambda c: store.find_report(c, report_id))
+        assert found is not None
+        if time.monotonic() - started < 1.0:
+            assert found.status is ReportBuildStatus.BUILDING  # the lease is another's
+            return False
+        if not lease.held:
+            await database.write(lambda c: give_up_lease(c, "delivery", "another process"))
+            assert await lease.try_take()
+        return found.status is ReportBuildStatus.READY
+
+    report_id = run_one(database, tmp_path, timedelta(seconds=60), built_once_held, lease.held_in)
+    attempts = reports.select().with_only_columns(reports.c.attempts)
+    assert (
+        database.read_sync(
+            lambda c: c.execute(attempts.where(reports.c.id == report_id)).scalar_one()
+        )
+        == 1
+    )

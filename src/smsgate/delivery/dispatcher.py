@@ -14,7 +14,7 @@ import itertools
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -34,6 +34,7 @@ from smsgate.domain.states import MessageState
 from smsgate.metrics import PARTS_EXPIRED, PARTS_FAILED, PARTS_SUBMITTED
 from smsgate.periodic import every
 from smsgate.store.database import Database, Lane
+from smsgate.store.leases import LeaseCheck
 from smsgate.store.messages import (
     ClaimedPart,
     apply_waiting_receipts,
@@ -87,9 +88,9 @@ class DispatchSettings:
     max_batches_in_flight: int = 4
     # Only one dispatcher may use a database when leases are released at start (SQLite).
     release_leases_at_start: bool = False
-    # Whether this dispatcher may claim (it holds the lease of the delivery), asked in each
-    # claim's transaction; None: any number of dispatchers share the queue.
-    may_claim: Callable[[Connection, datetime], bool] | None = None
+    # Whether this dispatcher may claim (it holds the lease of the delivery); None: any number
+    # of dispatchers share the queue.
+    may_claim: LeaseCheck | None = None
 
 
 @dataclass(frozen=True, slots=True)

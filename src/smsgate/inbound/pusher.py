@@ -30,6 +30,7 @@ from smsgate.backoff import doubled
 from smsgate.inbound.transport import LOOKUP_OWNER, PushTransport
 from smsgate.store.database import Database
 from smsgate.store.incoming import IncomingRow
+from smsgate.store.leases import LeaseCheck
 from smsgate.store.push import (
     PushJob,
     claim_jobs,
@@ -67,6 +68,9 @@ class PushSettings:
     private_addresses: bool = False
     # Only one pusher may use a database when leases are released at start (SQLite).
     release_leases_at_start: bool = False
+    # Whether this pusher may claim (it holds the lease of the delivery); None: any number of
+    # pushers share the queue.
+    may_claim: LeaseCheck | None = None
 
 
 def retry_delay(attempts: int, base: float, cap: float) -> float:
@@ -264,7 +268,8 @@ class Pusher:
         def work(connection: Connection) -> list[PushJob]:
             now = datetime.now(UTC)
             self._record(connection, outcomes, handed_back, now)
-            if free <= 0:
+            may_claim = settings.may_claim
+            if free <= 0 or (may_claim is not None and not may_claim(connection, now)):
                 return []
             return claim_jobs(
                 connection, now, now + settings.lease, free, settings.per_account, busy

@@ -33,6 +33,7 @@ from smsgate.reports.build import out_of_room, report_path, run_job
 from smsgate.services.reports import ReportOrder
 from smsgate.store import reports as store
 from smsgate.store.database import Database
+from smsgate.store.leases import LeaseCheck
 from smsgate.store.reports import ClaimedReport
 from smsgate.wakeup import Wakeup
 
@@ -58,6 +59,9 @@ class BuilderSettings:
     max_attempts: int = 3
     # Only one builder may use a database when leases are released at start (SQLite).
     release_leases_at_start: bool = False
+    # Whether this builder may claim (it holds the lease of the delivery); None: any number of
+    # builders share the reports.
+    may_claim: LeaseCheck | None = None
 
 
 class BuildFailed(Exception):
@@ -125,6 +129,9 @@ class ReportBuilder:
 
     def _claim(self, connection: Connection) -> ClaimedReport | None:
         now = datetime.now(UTC)
+        may_claim = self.settings.may_claim
+        if may_claim is not None and not may_claim(connection, now):
+            return None
         given_up = store.give_up_reports(connection, now, self.settings.max_attempts)
         if given_up:
             log.error("%d reports failed: every build of theirs died", given_up)

@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, delete, select, update
@@ -99,6 +99,11 @@ def take_lease(
         .values(holder=holder, expires_at=until)
     )
     return replaced.rowcount == 1
+
+
+# Whether this process may claim work (it holds the lease guarding it), asked in the claim's
+# transaction: ``Lease.held_in``.
+LeaseCheck = Callable[[Connection, datetime], bool]
 
 
 def holds_lease(connection: Connection, name: str, holder: str, now: datetime) -> bool:
