@@ -34,7 +34,7 @@ from smsgate.services.retention import keep_within_retention
 from smsgate.services.sending import FloodLimit, OrderBuilder, SendOrder
 from smsgate.sibling_metrics import publish_counts
 from smsgate.store.database import Database
-from smsgate.store.leases import Lease, LeaseLost, process_identity
+from smsgate.store.leases import Lease, LeaseCheck, LeaseLost, process_identity
 from smsgate.store.migrate import open_migrated
 from smsgate.store.queue_signal import QueueSignal, listen_for_queued_parts
 from smsgate.store.statistics import keep_statistics
@@ -127,8 +127,10 @@ class Platform:
         ttl = timedelta(seconds=self.settings.ownership_lease_seconds)
         return Lease(self.database, name, self.identity, ttl)
 
-    def dispatcher(self, events: ConnectorEvents, lease: Lease | None = None) -> Dispatcher:
-        """The dispatcher; with the ``lease`` of the delivery, it claims only while it holds it."""
+    def dispatcher(
+        self, events: ConnectorEvents, may_claim: LeaseCheck | None = None
+    ) -> Dispatcher:
+        """The dispatcher; with ``may_claim``, it claims only while that says so."""
         # The SMPP binds are run by one process at a time, whatever the number of workers.
         binds = BindOwnership(self.lease(BINDS_LEASE))
         connectors: dict[str, Connector] = {
@@ -143,11 +145,11 @@ class Platform:
                 batch_size=self.settings.dispatch_batch,
                 lease=timedelta(seconds=self.settings.dispatch_lease_seconds),
                 release_leases_at_start=self.database.dialect == "sqlite",
-                may_claim=lease.held_in if lease is not None else None,
+                may_claim=may_claim,
             ),
         )
 
-    def pusher(self, lease: Lease | None = None) -> Pusher:
+    def pusher(self, may_claim: LeaseCheck | None = None) -> Pusher:
         return Pusher(
             self.database,
             PushSettings(
@@ -159,11 +161,11 @@ class Platform:
                 attempt_timeout=min(30.0, self.settings.push_lease_seconds / 2),
                 release_leases_at_start=self.database.dialect == "sqlite",
                 private_addresses=self.settings.push_private_addresses,
-                may_claim=lease.held_in if lease is not None else None,
+                may_claim=may_claim,
             ),
         )
 
-    def report_builder(self, lease: Lease | None = None) -> ReportBuilder:
+    def report_builder(self, may_claim: LeaseCheck | None = None) -> ReportBuilder:
         return ReportBuilder(
             self.database,
             BuilderSettings(
@@ -174,7 +176,7 @@ class Platform:
                 start_delay=self.settings.report_start_delay_seconds,
                 sweep_interval=self.settings.report_sweep_seconds,
                 release_leases_at_start=self.database.dialect == "sqlite",
-                may_claim=lease.held_in if lease is not None else None,
+                may_claim=may_claim,
             ),
         )
 
@@ -241,12 +243,15 @@ class Platform:
 
     async def _deliver(self, lease: Lease | None) -> None:
         async with asyncio.TaskGroup() as tasks:
-            self.reporting = self.report_builder(lease)
+            # On SQLite they claim only while this process holds the delivery's lease: one
+            # stalled past its lapse would otherwise wake to claim before it learns so.
+            may_claim = lease.held_in if lease is not None else None
+            self.reporting = self.report_builder(may_claim)
             tasks.create_task(self.reporting.run())
-            pusher = self.pusher(lease)
+            pusher = self.pusher(may_claim)
             inbound = InboundEvents(self.database, pusher)
             events = CountedEvents(inbound)
-            self.dispatching = self.dispatcher(events, lease)
+            self.dispatching = self.dispatcher(events, may_claim)
             self._dispatch_task = tasks.create_task(self.dispatching.run())
             tasks.create_task(pusher.run())
             tasks.create_task(inbound.messages.join_stale())
