@@ -20,7 +20,7 @@ from smsgate.api.health import Readiness
 from smsgate.config import Settings
 from smsgate.platform import Platform
 from tests.api.helpers import SENDER, Deployment, assert_error, assert_ok, creds, wait_for
-from tests.databases import Databases
+from tests.databases import Databases, psycopg_url
 from tests.hardening.conftest import Ops
 from tests.server import free_port
 
@@ -207,3 +207,20 @@ def test_a_database_file_replaced_or_deleted_under_the_server_takes_no_sends(
     # A replaced file answers the probe's query, a deleted one does not.
     trouble = "writes fail: OperationalError" if how == "replaced" else "OperationalError"
     assert (status, report["database"]) == (503, trouble), report
+
+
+@pytest.mark.parametrize("databases", ["postgresql"], indirect=True)
+def test_a_lock_held_on_an_account_leaves_the_server_ready(
+    spawn: Callable[..., Deployment],
+) -> None:
+    """A PostgreSQL lock holds some rows: the database takes every other write, and a node
+    taken out of its balancer's rotation for it would take none to clear it."""
+    # API only: a delivering process's own writes (claims) would clear a failure at once.
+    deployment = spawn(lock_wait_seconds="1", dispatch="false")
+    account = deployment.make_account()
+    send = {**creds(account), "sourceAddress": SENDER, "destinationAddress": "79161234561"}
+    with psycopg.connect(psycopg_url(deployment.process.database_url)) as operator:
+        operator.execute("SELECT 1 FROM accounts WHERE login = %s FOR UPDATE", (account.login,))
+        refused = account.client.post("/rest/Send/SendSms/", data={**send, "data": "locked"})
+        assert_error(refused, 9)
+        assert readiness(deployment)[1]["database"] == "ok"

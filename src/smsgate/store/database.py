@@ -47,7 +47,7 @@ from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from smsgate.store.outage import unavailable
+from smsgate.store.outage import unavailable_to_all
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -310,7 +310,7 @@ class _Writer:
         for answer, error, value in outcomes:
             if error is None:
                 self.trouble = None
-            elif (reason := unavailable(error)) is not None:
+            elif (reason := unavailable_to_all(error)) is not None:
                 self.trouble = (reason, time.monotonic())
             if answer.done():  # the caller went away; its work stands
                 continue

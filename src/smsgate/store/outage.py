@@ -27,6 +27,18 @@ def unavailable(error: BaseException) -> str | None:
     return f"{type(driver_error(error)).__name__}: {driver_reason(error)[:_REASON_LENGTH]}"
 
 
+def unavailable_to_all(error: BaseException) -> str | None:
+    """``unavailable``, but None for a wait past a PostgreSQL lock: that lock holds one row or
+    table, and the database serves every other write (SQLite's lock is the whole database's)."""
+    reason = unavailable(error)
+    if reason is None or not type(driver_error(error)).__module__.startswith("psycopg"):
+        return reason
+    import psycopg  # loaded already, having raised it
+
+    waited = (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled)
+    return None if isinstance(driver_error(error), waited) else reason
+
+
 def _says_unavailable(error: BaseException) -> bool:
     # The drivers' own errors for a database that cannot serve: SQLite's OperationalError is its
     # lock, disk and I/O errors; psycopg's covers lost connections, shutdowns and lock timeouts.
