@@ -50,6 +50,10 @@ class ServerProcess:
                 "SMSGATE_LOGIN_FAILURES_PER_ADDRESS": "1000000",
                 # The tests' receivers listen on 127.0.0.1.
                 "SMSGATE_PUSH_PRIVATE_ADDRESSES": "true",
+                # A stop waits this long for the reports of sent parts, and many tests leave
+                # parts that never get one (numbers ending 9999): the graceful shutdown's tests
+                # set their own.
+                "SMSGATE_REPORT_GRACE_SECONDS": "1",
             }
         )
         env.update({f"SMSGATE_{name.upper()}": value for name, value in self.settings.items()})

@@ -71,7 +71,7 @@ def refuses_connections(port: int) -> bool:
 def test_sigterm_in_a_20000_part_run_answers_the_request_in_flight_exits_and_loses_nothing(
     spawn: Callable[..., Deployment],
 ) -> None:
-    deployment = spawn(simulator_delay="0.2")
+    deployment = spawn(simulator_delay="0.2", report_grace_seconds="5")
     account = deployment.make_account(balance=str(PARTS + 1), price=Decimal("1"))
     ids: list[int] = []
     for first in range(0, PARTS, BULK):
