@@ -22,21 +22,23 @@ def driver_reason(error: BaseException) -> str:
 def unavailable(error: BaseException) -> str | None:
     """The database's reason, on one line, when ``error`` says it cannot serve now; None for
     anything else (a fault of the work, whose traceback is wanted)."""
-    if not _says_unavailable(driver_error(error)):
+    driver = driver_error(error)
+    if not _says_unavailable(driver):
         return None
-    return f"{type(driver_error(error)).__name__}: {driver_reason(error)[:_REASON_LENGTH]}"
+    return f"{type(driver).__name__}: {driver_reason(driver)[:_REASON_LENGTH]}"
 
 
 def unavailable_to_all(error: BaseException) -> str | None:
     """``unavailable``, but None for a wait past a PostgreSQL lock: that lock holds one row or
     table, and the database serves every other write (SQLite's lock is the whole database's)."""
     reason = unavailable(error)
-    if reason is None or not type(driver_error(error)).__module__.startswith("psycopg"):
+    driver = driver_error(error)
+    if reason is None or not type(driver).__module__.startswith("psycopg"):
         return reason
     import psycopg  # loaded already, having raised it
 
     waited = (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled)
-    return None if isinstance(driver_error(error), waited) else reason
+    return None if isinstance(driver, waited) else reason
 
 
 def _says_unavailable(error: BaseException) -> bool:
