@@ -23,7 +23,7 @@ from smsgate.config import Settings, load_settings
 from smsgate.services.accounts import AccountAdmin, AdminError, parse_amount
 from smsgate.services.contacts import ContactAdmin
 from smsgate.services.inbound_admin import InboundAdmin
-from smsgate.store.database import Database
+from smsgate.store.database import Database, sqlite_file
 from smsgate.store.migrate import UnknownSchema, open_migrated
 from smsgate.store.outage import driver_reason
 
@@ -88,10 +88,10 @@ def open_database(config: Settings | None = None, *, note_new_file: bool = True)
 
 def _absent_sqlite_file(url: str) -> Path | None:
     """The SQLite file ``url`` names, made absolute, when there is none yet."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+    path = sqlite_file(url)
+    if path is None:
         return None
-    path = Path(parsed.database).expanduser().absolute()
+    path = path.expanduser().absolute()
     return None if path.exists() else path
 
 

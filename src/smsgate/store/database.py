@@ -47,7 +47,7 @@ from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from smsgate.store.outage import unavailable_to_all
+from smsgate.store.outage import driver_reason, unavailable_to_all
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -81,14 +81,23 @@ class Lane(enum.Enum):
     OUTCOMES = "outcomes"
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names; None for another backend, or a database in memory."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
 def normalize_url(url: str) -> str:
     """Pick the driver smsgate uses for each backend and create a SQLite file's folder."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
         return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_file(url)
+        if path is not None:
+            path.expanduser().parent.mkdir(parents=True, exist_ok=True)
         return parsed.set(drivername="sqlite+pysqlite").render_as_string(hide_password=False)
     raise ValueError(f"unsupported database URL: {parsed.get_backend_name()}")
 
@@ -176,7 +185,7 @@ class _FileWatch:
     a backup restored by ``mv``), the writer's connection would go on writing to the old file,
     and answer ids that a restart would not find: its writes fail instead."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
         self._opened: tuple[int, int] | None = None
 
@@ -381,7 +390,7 @@ class _Writer:
                         text("SELECT txid_status(:id)"), {"id": transaction_id}
                     ).scalar()
             except Exception as error:  # the server away a while: asked again
-                log.warning("cannot ask whether a commit was made: %s", _first_line(error))
+                log.warning("cannot ask whether a commit was made: %s", driver_reason(error))
             if status in ("committed", "aborted"):
                 log.warning(
                     "a commit's answer was lost; the server says it was %s, and its writes are "
@@ -513,7 +522,7 @@ class Database:
                 lock=lock,
                 commit_in_thread=inline and durable,
                 in_doubt_wait=in_doubt_wait,
-                file_watch=_file_watch(self.url) if inline else None,
+                file_watch=_FileWatch(path) if (path := sqlite_file(self.url)) else None,
             )
             for lane in lanes
         }
@@ -590,11 +599,6 @@ class Database:
         self.read_engine.dispose()
 
 
-def _file_watch(url: str) -> _FileWatch | None:
-    path = make_url(url).database
-    return _FileWatch(path) if path and path != ":memory:" else None
-
-
 # A deadlock's victim, or a serialization failure: nothing wrong with the work itself.
 _TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
 
@@ -617,10 +621,6 @@ def _transaction_id(connection: Connection) -> int:
     cursor = driver_cursor(connection)
     cursor.execute("SELECT txid_current()")
     return int(cursor.fetchone()[0])
-
-
-def _first_line(error: BaseException) -> str:
-    return str(error).partition("\n")[0]
 
 
 def _is_transient(error: BaseException | None) -> bool:
