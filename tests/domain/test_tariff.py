@@ -53,8 +53,8 @@ def test_copies_the_prefixes_it_is_given() -> None:
     assert tariff.price_for("79") == Decimal(1)
 
 
-@pytest.mark.parametrize("prefix", ["", "+7", "7a", "٧"])
-def test_refuses_prefixes_that_are_not_digits(prefix: str) -> None:
+@pytest.mark.parametrize("prefix", ["", "+7", "7a", "٧", "1" * 16])
+def test_refuses_prefixes_that_are_not_1_to_15_digits(prefix: str) -> None:
     with pytest.raises(InvalidArgument):
         Tariff(Decimal(1), {prefix: Decimal(1)})
 

@@ -13,6 +13,11 @@ from smsgate.domain.errors import InvalidArgument
 MAX_PREFIX_DIGITS = 15
 
 
+def is_tariff_prefix(prefix: str) -> bool:
+    """1 to ``MAX_PREFIX_DIGITS`` ASCII digits."""
+    return is_ascii_number(prefix, MAX_PREFIX_DIGITS)
+
+
 def _checked_price(price: Decimal, what: str) -> Decimal:
     if not price.is_finite() or price < 0:
         raise InvalidArgument(f"Invalid price for {what}: {price}")
@@ -26,7 +31,7 @@ class Tariff:
 
     def __init__(self, default_price: Decimal, prefixes: Mapping[str, Decimal]) -> None:
         for prefix in prefixes:
-            if not is_ascii_number(prefix, MAX_PREFIX_DIGITS):
+            if not is_tariff_prefix(prefix):
                 raise InvalidArgument(f"Invalid tariff prefix: {prefix!r}")
         self._default_price = _checked_price(default_price, "the default")
         self._prefixes = {

@@ -13,12 +13,11 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection
 
 from smsgate.domain.accounts import MAX_LOGIN_LENGTH, is_valid_login
-from smsgate.domain.digits import is_ascii_number
 from smsgate.domain.errors import ApiError
 from smsgate.domain.flood import MAX_FLOOD_LIMIT, MAX_FLOOD_WINDOW_SECONDS
 from smsgate.domain.money import MINOR_UNIT, MONEY_LIMIT, MONEY_PLACES, decimal_text
 from smsgate.domain.sender import validate_sender_name
-from smsgate.domain.tariff import MAX_PREFIX_DIGITS
+from smsgate.domain.tariff import MAX_PREFIX_DIGITS, is_tariff_prefix
 from smsgate.domain.timezones import check_zone
 from smsgate.services.passwords import hash_password
 from smsgate.store import accounts as store
@@ -229,7 +228,7 @@ class AccountAdmin:
         self._change(work)
 
     def set_tariff(self, login: str, prefix: str, price: Decimal) -> None:
-        if not is_ascii_number(prefix, MAX_PREFIX_DIGITS):
+        if not is_tariff_prefix(prefix):
             raise AdminError(f"prefix must be 1-{MAX_PREFIX_DIGITS} digits: {prefix}")
         if price < 0:
             raise AdminError("price must not be negative")
