@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from smsgate.store.database import Database
 from smsgate.store.leases import Lease, LeaseLost, process_identity
 from smsgate.store.schema import leases
 from tests.scale.processes import lease_holders
+from tests.server import free_port
 
 TTL = timedelta(seconds=0.6)
 
@@ -165,3 +167,25 @@ async def guarded(holder: Lease, cancelled: asyncio.Event, holding: asyncio.Even
 
 def _lapse(connection: Connection) -> None:
     connection.execute(update(leases).values(expires_at=datetime.now(UTC) - timedelta(hours=1)))
+
+
+def test_a_lease_the_database_failed_to_give_is_not_said_to_be_anothers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Waiting for a lease while the database cannot serve (a full disk at a restart) logs the
+    failure, not "held by another process": there may be no other process at all."""
+    caplog.set_level(logging.INFO, logger="smsgate.store.leases")
+    unreachable = Database(f"postgresql://postgres@127.0.0.1:{free_port()}/smsgate")
+    lease = Lease(unreachable, "delivery", "this process", TTL)
+
+    async def waiting() -> None:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(TTL.total_seconds()):
+                await lease.wait_taken()
+
+    try:
+        asyncio.run(waiting())
+    finally:
+        unreachable.close()
+    assert "lease delivery: taking or renewing failed" in caplog.text
+    assert "held by another process" not in caplog.text

@@ -139,11 +139,13 @@ def test_dynamic_sender_lets_the_account_use_any_name_until_turned_off(
     account = make_account()  # its one registered name: "SMS Info"
     assert_error(send_from(account, "AnyName"), 6)
 
-    run_admin("account", "dynamic-sender", account.login, "true")
+    said = run_admin("account", "dynamic-sender", account.login, "true")
+    assert said == f"dynamic sender on for {account.login}\n"
     assert show(run_admin, account.login)["dynamic_sender"] is True
     wait_for(lambda: send_from(account, "AnyName").status_code == 200, timeout=2)
 
-    run_admin("account", "dynamic-sender", account.login, "false")
+    said = run_admin("account", "dynamic-sender", account.login, "false")
+    assert said == f"dynamic sender off for {account.login}\n"
     wait_for(lambda: send_from(account, "AnyName").status_code == 400, timeout=2)
     assert_error(send_from(account, "AnyName"), 6)
 
