@@ -10,6 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from smsgate.cli import app
+from smsgate.reports.build import report_columns
+from smsgate.services import contacts
 from tests.api.helpers import Deployment
 from tests.reports.helpers import Seed, csv_rows, order, ready, seed
 
@@ -184,5 +186,64 @@ def test_an_import_stopped_by_a_bad_file_says_what_it_imported_before(
     path = write(tmp_path / "broken.csv", ["phone;name", *good, too_long])
     code, _, err = admin(reports_server, "contacts", "import", account.login, str(path))
     [line] = err.splitlines()
-    assert code == 1 and "(5000 rows before it were imported)" in line, err
+    assert code == 1 and "(5000 contacts before it were imported)" in line, err
     assert len(listed(reports_server, account.login)) == 5_000
+
+
+def test_a_number_the_numbering_plan_assigns_imports_as_sends_take_it(
+    reports_server: Deployment, tmp_path: Path
+) -> None:
+    # 930 000 (МТТ) is in the packaged plan and unknown to libphonenumber: SendSms takes it,
+    # and the import rejected it, so c_base=1 could never find the contact.
+    account = reports_server.make_account()
+    path = write(tmp_path / "mtt.csv", ["phone;name", "+7 930 000-12-34;Client"])
+    code, out, err = admin(reports_server, "contacts", "import", account.login, str(path))
+    assert code == 0 and out.strip() == f"imported 1 contacts into {account.login}", out + err
+    assert listed(reports_server, account.login) == [
+        {"phone": "79300001234", "name": "Client", "fields": {}}
+    ]
+
+
+def test_a_phone_repeated_in_the_file_counts_once_in_any_chunk(
+    reports_server: Deployment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The count was of each chunk's distinct phones: a phone again in a later chunk counted
+    # twice, one again in the same chunk not at all.
+    monkeypatch.setattr(contacts, "CHUNK_ROWS", 2)
+    account = reports_server.make_account()
+    rows = [
+        "79001234567;A1",
+        "79001234568;B1",
+        "+7 900 123-45-67;A2",
+        "79001234569;C",
+        "79001234568;B2",
+    ]
+    path = write(tmp_path / "twice.csv", ["phone;name", *rows])
+    code, out, _ = admin(reports_server, "contacts", "import", account.login, str(path))
+    assert code == 0
+    assert out.splitlines() == [
+        f"imported 3 contacts into {account.login}",
+        "2 rows repeated the phone of an earlier row: each phone has its last row's name and "
+        "fields",
+    ]
+    assert [(c["phone"], c["name"]) for c in listed(reports_server, account.login)] == [
+        ("79001234567", "A2"),
+        ("79001234568", "B2"),
+        ("79001234569", "C"),
+    ]
+
+
+def test_a_base_keeps_no_more_fields_than_a_report_holds(
+    reports_server: Deployment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # XlsxWriter drops cells past Excel's last column without a word.
+    assert len(report_columns("UTC", ["field"] * contacts.MAX_CONTACT_FIELDS)) <= 16_384
+    monkeypatch.setattr(contacts, "MAX_CONTACT_FIELDS", 3)
+    account = reports_server.make_account()
+    first = write(tmp_path / "one.csv", ["phone;name;a;b", "79001234567;A;1;2"])
+    second = write(tmp_path / "two.csv", ["phone;name;b;c;d", "79001234568;B;1;2;3"])
+    assert admin(reports_server, "contacts", "import", account.login, str(first))[0] == 0
+    code, _, err = admin(reports_server, "contacts", "import", account.login, str(second))
+    assert code == 1
+    assert "the base would have 4 contact fields, and a report holds at most 3" in err
+    assert len(listed(reports_server, account.login)) == 1

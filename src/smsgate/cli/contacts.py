@@ -40,6 +40,11 @@ def contacts_import(
             lambda a: a.import_file(login, file, lambda done: progress.update(task, completed=done))
         )
     lines = [f"imported {outcome.imported:,} contacts into {login}"]
+    if outcome.repeated:
+        lines.append(
+            f"{outcome.repeated:,} rows repeated the phone of an earlier row: "
+            "each phone has its last row's name and fields"
+        )
     if outcome.rejected:
         lines.append(f"{outcome.rejected:,} rows rejected:")
         lines += [f"  line {r.line}: {r.reason}" for r in outcome.rejections]

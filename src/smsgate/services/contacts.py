@@ -21,15 +21,21 @@ from typing import BinaryIO
 
 from smsgate.domain.errors import InvalidArgument
 from smsgate.domain.file_encoding import utf8_or_cp1251
+from smsgate.domain.numbering import NumberingRegistry
 from smsgate.domain.phone import normalize_phone
 from smsgate.domain.text import replace_nul
 from smsgate.services.accounts import AdminError, account_of
+from smsgate.services.numbering import load_numbering
 from smsgate.store import contacts as store
 from smsgate.store.contacts import Contact
 from smsgate.store.database import Database
 
 CHUNK_ROWS = 5_000
 REPORTED_REJECTIONS = 100
+# A detailed report gives each field a column of its own: an Excel sheet holds 16,384, 13 of
+# them the report's own (``reports.build.report_columns``), and XlsxWriter drops the rest
+# without a word.
+MAX_CONTACT_FIELDS = 16_000
 _READ_SIZE = 1 << 20
 
 
@@ -41,7 +47,8 @@ class Rejection:
 
 @dataclass(slots=True)
 class ImportOutcome:
-    imported: int = 0
+    imported: int = 0  # distinct phones written
+    repeated: int = 0  # rows of a phone an earlier row had: the file's last row of it is kept
     rejected: int = 0
     # The first ``REPORTED_REJECTIONS`` of them.
     rejections: list[Rejection] = field(default_factory=list)
@@ -89,6 +96,60 @@ def _named_twice(names: list[str]) -> str | None:
     return None
 
 
+class _Chunks:
+    """A file's valid rows in chunks of ``CHUNK_ROWS`` distinct phones, each with how many of
+    its phones no earlier chunk had; invalid rows and repeated phones go to ``outcome``. The
+    file's last row of a phone wins, within a chunk and, written later, across chunks."""
+
+    def __init__(
+        self, header: list[str], outcome: ImportOutcome, assigned: Callable[[str], bool]
+    ) -> None:
+        self.header = header
+        self.outcome = outcome
+        self.assigned = assigned
+        # As numbers: a base of millions of phones, held as strings, would cost twice the memory.
+        self._seen: set[int] = set()
+
+    def read(self, rows: Iterator[list[str]]) -> Iterator[tuple[list[Contact], int]]:
+        chunk: dict[str, Contact] = {}
+        new_phones = 0
+        for cells in rows:
+            contact = self._contact(cells, rows.line_num)  # type: ignore[attr-defined]
+            if contact is None:
+                continue
+            number = int(contact.phone)
+            if number in self._seen:
+                self.outcome.repeated += 1
+            else:
+                self._seen.add(number)
+                new_phones += 1
+            chunk[contact.phone] = contact
+            if len(chunk) >= CHUNK_ROWS:
+                yield list(chunk.values()), new_phones
+                chunk, new_phones = {}, 0
+        if chunk:
+            yield list(chunk.values()), new_phones
+
+    def _contact(self, cells: list[str], line: int) -> Contact | None:
+        if not any(cell.strip() for cell in cells):
+            return None
+        if len(cells) > len(self.header):
+            self.outcome.reject(line, f"{len(cells)} columns, the header has {len(self.header)}")
+            return None
+        try:
+            phone = normalize_phone(cells[0], assigned=self.assigned)
+        except InvalidArgument:
+            self.outcome.reject(line, f"invalid phone number: {cells[0].strip()}")
+            return None
+        # PostgreSQL keeps no NUL in text: as incoming texts, it reads U+FFFD.
+        name = replace_nul(cells[1].strip()) if len(cells) > 1 else ""
+        fields = {
+            key: replace_nul(value.strip())
+            for key, value in zip(self.header[2:], cells[2:], strict=False)
+        }
+        return Contact(phone, name, fields)
+
+
 class ContactAdmin:
     """Contact bases, changed by the platform's operator."""
 
@@ -123,56 +184,49 @@ class ContactAdmin:
                 separator = ";" if first.count(";") >= first.count(",") else ","
                 rows = csv.reader(itertools.chain([first], text), delimiter=separator)
                 header = _header_names(next(rows))
-                if len(header) < 2:
-                    raise AdminError(f"{path}: the header needs a phone and a name column")
-                twice = _named_twice(header[2:])
-                if twice is not None:
-                    # One field would hide the other: a contact keeps its fields by name.
-                    raise AdminError(f"{path}: the header names the field {twice!r} twice")
-                for chunk in self._chunks(rows, header, outcome):
+                self._check_header(account_id, path, header)
+                chunks = _Chunks(header, outcome, self._plan_assigns())
+                for chunk, new_phones in chunks.read(rows):
                     self.database.write_sync(
                         partial(store.upsert_contacts, account_id=account_id, rows=chunk)
                     )
-                    outcome.imported += len(chunk)
+                    outcome.imported += new_phones
                     if on_progress is not None:
                         on_progress(counting.consumed)
             except (UnicodeDecodeError, csv.Error) as error:
                 # Rows are written a chunk at a time: what came before the error is in the base.
                 imported = outcome.imported
-                kept = f" ({imported} rows before it were imported)" if imported else ""
+                kept = f" ({imported} contacts before it were imported)" if imported else ""
                 raise AdminError(f"{path}: {error}{kept}") from None
         return outcome
 
-    def _chunks(
-        self, rows: Iterator[list[str]], header: list[str], outcome: ImportOutcome
-    ) -> Iterator[list[Contact]]:
-        """Valid rows in chunks of ``CHUNK_ROWS`` distinct phones (the file's last row of a
-        phone wins); invalid ones go to ``outcome``."""
-        chunk: dict[str, Contact] = {}
-        for cells in rows:
-            line = rows.line_num  # type: ignore[attr-defined]
-            if not any(cell.strip() for cell in cells):
-                continue
-            if len(cells) > len(header):
-                outcome.reject(line, f"{len(cells)} columns, the header has {len(header)}")
-                continue
-            try:
-                phone = normalize_phone(cells[0])
-            except InvalidArgument:
-                outcome.reject(line, f"invalid phone number: {cells[0].strip()}")
-                continue
-            # PostgreSQL keeps no NUL in text: as incoming texts, it reads U+FFFD.
-            name = replace_nul(cells[1].strip()) if len(cells) > 1 else ""
-            fields = {
-                key: replace_nul(value.strip())
-                for key, value in zip(header[2:], cells[2:], strict=False)
-            }
-            chunk[phone] = Contact(phone, name, fields)
-            if len(chunk) >= CHUNK_ROWS:
-                yield list(chunk.values())
-                chunk = {}
-        if chunk:
-            yield list(chunk.values())
+    def _check_header(self, account_id: int, path: Path, header: list[str]) -> None:
+        if len(header) < 2:
+            raise AdminError(f"{path}: the header needs a phone and a name column")
+        twice = _named_twice(header[2:])
+        if twice is not None:
+            # One field would hide the other: a contact keeps its fields by name.
+            raise AdminError(f"{path}: the header names the field {twice!r} twice")
+        if len(header) > 2:
+            kept = self.database.read_sync(partial(store.field_names, account_id=account_id))
+            fields = len(dict.fromkeys([*kept, *header[2:]]))
+            if fields > MAX_CONTACT_FIELDS:
+                raise AdminError(
+                    f"{path}: the base would have {fields:,} contact fields, and a report "
+                    f"holds at most {MAX_CONTACT_FIELDS:,}"
+                )
+
+    def _plan_assigns(self) -> Callable[[str], bool]:
+        """``normalize_phone``'s fallback, as sends have it: the numbering plan in force, read
+        at the first number libphonenumber does not know."""
+        registry: list[NumberingRegistry] = []
+
+        def assigns(number: str) -> bool:
+            if not registry:
+                registry.append(load_numbering(self.database).registry)
+            return registry[0].assigns(number)
+
+        return assigns
 
     def pages(self, login: str, page_size: int = 1000) -> Iterator[list[Contact]]:
         """The account's contacts by phone, a page at a time (an unknown login fails here,
