@@ -3,20 +3,28 @@ the data they move arrives."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, inspect, select
 
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.accounts import find_session, session_key
 from smsgate.store.database import Database
-from smsgate.store.migrate import MIGRATIONS, alembic_config, newest_revision, upgrade
+from smsgate.store.migrate import (
+    MIGRATIONS,
+    UnknownSchema,
+    alembic_config,
+    newest_revision,
+    upgrade,
+)
 from smsgate.store.schema import incoming_messages, metadata, sessions
 
 
@@ -114,3 +122,50 @@ def test_a_start_on_a_current_schema_does_not_load_alembic(database: Database) -
         [sys.executable, "-c", check], capture_output=True, text=True, timeout=60
     )
     assert finished.returncode == 0, finished.stderr
+
+
+def _tables_and_revision(database: Database) -> tuple[list[str], str | None]:
+    with database.write_engine.connect() as connection:
+        revision = MigrationContext.configure(connection).get_current_revision()
+        return sorted(inspect(connection).get_table_names()), revision
+
+
+@pytest.mark.parametrize(
+    ("statements", "message"),
+    [
+        (
+            [
+                "CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)",
+                "INSERT INTO alembic_version VALUES ('0001')",
+                "CREATE TABLE users (id INTEGER PRIMARY KEY)",
+            ],
+            "says it is at schema revision '0001' but holds no smsgate tables",
+        ),
+        (
+            ["CREATE TABLE invoices (id INTEGER PRIMARY KEY)"],
+            "the database holds tables (invoices) and no smsgate schema",
+        ),
+        (
+            [
+                "CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)",
+                "INSERT INTO alembic_version VALUES ('ae1027a6acf')",
+            ],
+            "or it is another application's",
+        ),
+    ],
+    ids=["its revision one of ours", "never migrated", "its revision not ours"],
+)
+def test_another_applications_database_is_refused_unchanged(
+    database_url: str, statements: list[str], message: str
+) -> None:
+    # Its migrations' version was overwritten and smsgate's tables added beside its own.
+    database = Database(database_url)
+    try:
+        for statement in statements:
+            database.write_sync(lambda connection, sql=statement: connection.exec_driver_sql(sql))
+        before = _tables_and_revision(database)
+        with pytest.raises(UnknownSchema, match=re.escape(message)):
+            upgrade(database.write_engine)
+        assert _tables_and_revision(database) == before
+    finally:
+        database.close()

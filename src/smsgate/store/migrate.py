@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Connection, Engine, inspect, text
 
 from smsgate.store.database import LOCK_WAIT_SECONDS, Database
 
@@ -26,41 +26,68 @@ def alembic_config(engine: Engine) -> Config:
 
 
 class UnknownSchema(Exception):
-    """The database is at a schema revision this release does not have."""
+    """The database is not one this release can migrate: a newer release's, or not smsgate's."""
+
+
+def _revisions() -> list[str]:
+    # Each migration's file is named after its revision, and the revisions follow one another
+    # in name order (tests/store/test_migrations.py holds the files to that).
+    return [path.name.partition("_")[0] for path in (MIGRATIONS / "versions").glob("[0-9]*.py")]
 
 
 def newest_revision() -> str:
-    """The revision of the newest packaged migration. Each migration's file is named after its
-    revision, and the revisions follow one another in name order (tests/store/test_migrations.py
-    holds the files to that)."""
-    return max(path.name.partition("_")[0] for path in (MIGRATIONS / "versions").glob("[0-9]*.py"))
+    """The revision of the newest packaged migration."""
+    return max(_revisions())
 
 
-def schema_revision(engine: Engine) -> str | None:
+def schema_revision(connection: Connection) -> str | None:
     """The revision the database was migrated to; None when it never was."""
-    with engine.connect() as connection:
-        if not inspect(connection).has_table(VERSION_TABLE):
-            return None
-        return connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return None
+    return connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
 
 
 def upgrade(engine: Engine) -> None:
     """Apply every migration not yet applied; safe to run at each start. ``UnknownSchema``
-    when the database was migrated by a newer release (one rolled back, or an older host)."""
-    if schema_revision(engine) == newest_revision():
+    when the database was migrated by a newer release (one rolled back, or an older host), or
+    is not smsgate's (``refuse_unless_ours``)."""
+    with engine.connect() as connection:
+        revision = schema_revision(connection)
+    if revision == newest_revision():
         # The usual start, of every process and admin command: loading Alembic and its scripts
         # to find nothing to do took a fifth of a second.
         return
     from alembic import command
-    from alembic.util import CommandError
 
-    try:
-        command.upgrade(alembic_config(engine), "head")
-    except CommandError as error:
+    command.upgrade(alembic_config(engine), "head")
+
+
+def refuse_unless_ours(connection: Connection) -> None:
+    """``UnknownSchema`` unless the database is smsgate's at a revision of this release, or
+    empty. Migrating another application's database would add tables to it and overwrite its
+    own migrations' version. Run under the migration lock (``migrations/env.py``): a process
+    migrating beside this one is then done, and seen whole."""
+    revision = schema_revision(connection)
+    tables = sorted(
+        name for name in inspect(connection).get_table_names() if not name.startswith("sqlite_")
+    )
+    if revision is None and tables:
+        named = ", ".join(tables[:3]) + (", ..." if len(tables) > 3 else "")
         raise UnknownSchema(
-            f"{error}: the database was migrated by a newer smsgate; "
-            "run that release, or restore the database"
-        ) from None
+            f"the database holds tables ({named}) and no smsgate schema: give smsgate a "
+            "database of its own"
+        )
+    if revision is not None and revision not in _revisions():
+        raise UnknownSchema(
+            f"the database is at schema revision {revision!r}, which this smsgate does not "
+            "have: the database was migrated by a newer smsgate (run that release, or restore "
+            "the database), or it is another application's"
+        )
+    if revision is not None and "accounts" not in tables:
+        raise UnknownSchema(
+            f"the database says it is at schema revision {revision!r} but holds no smsgate "
+            "tables: it is another application's"
+        )
 
 
 def open_migrated(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 
+from smsgate.store.migrate import refuse_unless_ours
 from smsgate.store.schema import metadata
 
 # Any constant of our own: processes starting together on one PostgreSQL database take turns.
@@ -27,4 +28,5 @@ with engine.connect() as connection:
             connection.execute(text("SET LOCAL lock_timeout = 0"))
             connection.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        refuse_unless_ours(connection)
         context.run_migrations()
