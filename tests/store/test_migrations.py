@@ -161,8 +161,9 @@ def test_another_applications_database_is_refused_unchanged(
     # Its migrations' version was overwritten and smsgate's tables added beside its own.
     database = Database(database_url)
     try:
-        for statement in statements:
-            database.write_sync(lambda connection, sql=statement: connection.exec_driver_sql(sql))
+        database.write_sync(
+            lambda connection: [connection.exec_driver_sql(sql) for sql in statements]
+        )
         before = _tables_and_revision(database)
         with pytest.raises(UnknownSchema, match=re.escape(message)):
             upgrade(database.write_engine)
