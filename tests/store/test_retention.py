@@ -46,7 +46,11 @@ def test_the_sweep_deletes_what_is_past_the_retention_and_final_only(
     parts = [part_row(i, account_id, OLD, state=delivered) for i in range(1, 6)]
     parts.append(part_row(6, account_id, OLD, state=MessageState.SENT.value))  # not yet final
     parts += [part_row(i, account_id, OLD, state=MessageState.EXPIRED.value) for i in (7, 8)]
-    parts += [part_row(i, account_id, RECENT, state=delivered) for i in (9, 10)]
+    # Scheduled further ahead than the retention, and delivered a minute ago: went at once.
+    parts.append(
+        part_row(9, account_id, OLD, state=delivered, reported_at=NOW - timedelta(minutes=1))
+    )
+    parts += [part_row(i, account_id, RECENT, state=delivered) for i in (10, 11)]
     database.write_sync(lambda c: insert_parts(c, parts))
     incoming = [incoming_row(account_id, f"old {i}", OLD) for i in range(4)]
     incoming.append(incoming_row(account_id, "recent", RECENT))
@@ -69,7 +73,7 @@ def test_the_sweep_deletes_what_is_past_the_retention_and_final_only(
         kept_sessions = len(connection.execute(select(sessions.c.id)).all())
         return list(part_ids), list(texts), kept_sessions
 
-    assert database.read_sync(left) == ([6, 9, 10], ["recent"], 3)
+    assert database.read_sync(left) == ([6, 9, 10, 11], ["recent"], 3)
     # Without a retention only sessions are swept.
     assert asyncio.run(retention.sweep(database, None, NOW + timedelta(days=999))) == 2
-    assert database.read_sync(left) == ([6, 9, 10], ["recent"], 1)
+    assert database.read_sync(left) == ([6, 9, 10, 11], ["recent"], 1)

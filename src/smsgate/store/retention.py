@@ -19,21 +19,28 @@ def delete_old(
     connection: Connection, table: Table, before: datetime, after: int, limit: int
 ) -> tuple[int, int | None]:
     """Of the ``limit`` rows of ``table`` (parts or incoming messages) that follow id
-    ``after``, delete those created before ``before`` (parts: once final); (how many, the id
-    to go on after, or None once a row read was newer: ids follow creation, so no older one
-    comes later).
+    ``after``, delete those created before ``before`` (parts: once final, and final before it
+    too); (how many, the id to go on after, or None once a row read was newer: ids follow
+    creation, so no older one comes later).
+
+    A part's retention runs from its last change of state: one scheduled further ahead than
+    the retention would otherwise go minutes after its delivery, its State then Unknown.
 
     Read by id rather than by creation time, which no index of either table leads with: the
     rows past the retention are the first ids, and a sweep reads no further than them.
     """
     columns = [table.c.id, table.c.created_at]
     if table is messages:
-        columns.append(messages.c.state)
+        columns += [messages.c.state, messages.c.reported_at]
     rows = connection.execute(
         select(*columns).where(table.c.id > after).order_by(table.c.id).limit(limit)
     ).all()
     old = [row for row in rows if row.created_at < before]
-    doomed = [row.id for row in old if table is not messages or row.state in _FINAL]
+    doomed = [
+        row.id
+        for row in old
+        if table is not messages or (row.state in _FINAL and row.reported_at < before)
+    ]
     if doomed:
         connection.execute(delete(table).where(table.c.id.in_(doomed)))
     going_on = len(old) == len(rows) == limit
