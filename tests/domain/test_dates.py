@@ -111,14 +111,16 @@ def test_to_api_date_counts_milliseconds_since_the_epoch(value: datetime) -> Non
 
 @pytest.mark.parametrize(
     ("raw", "minutes"),
-    [(None, 1440), ("", 1440), ("  ", 1440), ("1", 1), ("60", 60), ("4320", 4320), (" 30 ", 30)],
+    [(None, 1440), ("", 1440), ("  ", 1440), ("1", 1), ("60", 60), ("4320", 4320), (" 30 ", 30)]
+    + [("0010", 10), ("00001", 1), ("0004320", 4320)],
 )
 def test_parse_validity(raw: str | None, minutes: int) -> None:
     assert parse_validity(raw) == minutes
 
 
 @pytest.mark.parametrize(
-    "raw", ["0", "4321", "-5", "+5", "1.5", "abc", "1_0", "١٠", "99999999999999999999"]
+    "raw",
+    ["0", "0000", "04321", "4321", "-5", "+5", "1.5", "abc", "1_0", "١٠", "99999999999999999999"],
 )
 def test_parse_validity_refuses(raw: str) -> None:
     with pytest.raises(InvalidArgument) as caught:

@@ -81,7 +81,9 @@ def parse_validity(raw: str | None) -> int:
     """Validity period in minutes: 1..4320, 1440 when absent or empty."""
     if raw is None or not raw.strip():
         return DEFAULT_VALIDITY_MINUTES
-    text = raw.strip()
+    # Leading zeros are the value's own (``0010`` and ``00001`` alike); the bound on the digits
+    # spares int() a megabyte of them.
+    text = raw.strip().lstrip("0")
     if is_ascii_number(text, 4) and 1 <= int(text) <= MAX_VALIDITY_MINUTES:
         return int(text)
     raise InvalidArgument(
