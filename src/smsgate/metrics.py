@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 import time
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from prometheus_client import Counter
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
+
+from smsgate.domain.states import MessageState
 
 # Upper bounds of the request time buckets, in seconds; the last takes the rest.
 SECONDS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -98,5 +100,18 @@ PARTS_SUBMITTED = PARTS.labels("submitted")
 PARTS_DELIVERED = PARTS.labels("delivered")
 PARTS_FAILED = PARTS.labels("failed")
 PARTS_EXPIRED = PARTS.labels("expired")
+_ENDED_AS = {
+    MessageState.DELIVERED: PARTS_DELIVERED,
+    MessageState.NOT_DELIVERED: PARTS_FAILED,
+    MessageState.EXPIRED: PARTS_EXPIRED,
+}
+
+
+def count_ended(ended: Mapping[MessageState, int]) -> None:
+    """Count the parts delivery reports ended, by final state, once committed: the parts, not
+    the reports (an SMSC sends a receipt again, or one for an id no part has)."""
+    for state, count in ended.items():
+        _ENDED_AS[state].inc(count)
+
 
 INSTRUMENTS = (REQUESTS, PARTS)

@@ -22,7 +22,7 @@ from smsgate.delivery.ownership import BINDS_LEASE, BindOwnership
 from smsgate.delivery.routing import Route, Router
 from smsgate.delivery.status import ConnectorGauges, publish_status
 from smsgate.domain.errors import GatewayError
-from smsgate.inbound.events import CountedEvents, InboundEvents
+from smsgate.inbound.events import InboundEvents
 from smsgate.inbound.pusher import Pusher, PushSettings
 from smsgate.metrics import INSTRUMENTS, PARTS_ACCEPTED
 from smsgate.reports.builder import BuilderSettings, ReportBuilder
@@ -250,8 +250,7 @@ class Platform:
             tasks.create_task(self.reporting.run())
             pusher = self.pusher(may_claim)
             inbound = InboundEvents(self.database, pusher)
-            events = CountedEvents(inbound)
-            self.dispatching = self.dispatcher(events, may_claim)
+            self.dispatching = self.dispatcher(inbound, may_claim)
             self._dispatch_task = tasks.create_task(self.dispatching.run())
             tasks.create_task(pusher.run())
             tasks.create_task(inbound.messages.join_stale())

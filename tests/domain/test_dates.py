@@ -111,8 +111,10 @@ def test_to_api_date_counts_milliseconds_since_the_epoch(value: datetime) -> Non
 
 @pytest.mark.parametrize(
     ("raw", "minutes"),
-    [(None, 1440), ("", 1440), ("  ", 1440), ("1", 1), ("60", 60), ("4320", 4320), (" 30 ", 30)]
-    + [("0010", 10), ("00001", 1), ("0004320", 4320)],
+    [
+        *[(None, 1440), ("", 1440), ("  ", 1440), ("1", 1), ("60", 60), ("4320", 4320)],
+        *[(" 30 ", 30), ("0010", 10), ("00001", 1), ("0004320", 4320)],
+    ],
 )
 def test_parse_validity(raw: str | None, minutes: int) -> None:
     assert parse_validity(raw) == minutes

@@ -6,15 +6,20 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import httpx
 from prometheus_client import CollectorRegistry
+from sqlalchemy import Connection, update
 
-from smsgate.delivery.connector import DeliveryReport, IncomingPart, IncomingSms, ReportStatus
-from smsgate.inbound.events import CountedEvents
+from smsgate.delivery.connector import DeliveryReport, ReportStatus
+from smsgate.domain.states import MessageState
+from smsgate.inbound.receipts import ReceiptRecorder
 from smsgate.metrics import PARTS
+from smsgate.services.accounts import AccountAdmin
+from smsgate.store.database import Database
+from smsgate.store.messages import insert_parts
+from smsgate.store.schema import messages
 from tests.api.helpers import (
     Deployment,
     api_date,
@@ -27,6 +32,7 @@ from tests.api.helpers import (
 from tests.hardening.conftest import Ops
 from tests.hardening.helpers import Samples, sample, scrape
 from tests.server import free_port
+from tests.store.parts import part_row
 
 DELIVERED_PHONE = "79001234567"
 FAILING_PHONE = "79001230000"  # the simulator reports NotDelivered
@@ -126,29 +132,23 @@ def test_metrics_can_have_a_port_of_their_own(ops: Ops) -> None:
     assert httpx.get(other_path).status_code == 404
 
 
-class Recorded:
-    """ConnectorEvents that keep what they are given."""
-
-    def __init__(self) -> None:
-        self.reports: list[DeliveryReport] = []
-        self.messages: list[IncomingSms | IncomingPart] = []
-
-    async def delivery_reports(self, reports: Sequence[DeliveryReport]) -> None:
-        self.reports.extend(reports)
-
-    async def incoming(self, message: IncomingSms) -> None:
-        self.messages.append(message)
-
-    async def incoming_part(self, part: IncomingPart) -> None:
-        self.messages.append(part)
-
-
-def test_delivery_reports_are_counted_by_outcome_once_recorded() -> None:
-    recorded = Recorded()
-    events = CountedEvents(recorded)
+def test_parts_ended_by_delivery_reports_are_counted_not_the_reports(
+    database: Database,
+) -> None:
+    """An SMSC sends a receipt again, or one for an id no part has: the counters followed the
+    reports, and reported parts delivered or failed that were not."""
+    account_id = AccountAdmin(database).create("counted", password="account-password")
     now = datetime.now(UTC)
-    statuses = [ReportStatus.DELIVERED, ReportStatus.EXPIRED, ReportStatus.EXPIRED]
-    reports = [DeliveryReport("c", str(n), status, now) for n, status in enumerate(statuses)]
+    rows = [part_row(n, account_id, now, state=MessageState.SENT.value) for n in (1, 2)]
+
+    def sent(connection: Connection) -> None:
+        insert_parts(connection, rows)
+        for n in (1, 2):
+            connection.execute(
+                update(messages).where(messages.c.id == n).values(connector="c", smsc_id=f"id-{n}")
+            )
+
+    database.write_sync(sent)
     registry = CollectorRegistry()
     registry.register(PARTS)
 
@@ -158,12 +158,17 @@ def test_delivery_reports_are_counted_by_outcome_once_recorded() -> None:
             for outcome in ("delivered", "failed", "expired")
         }
 
+    def report(smsc_id: str, status: ReportStatus) -> DeliveryReport:
+        return DeliveryReport("c", smsc_id, status, now)
+
+    async def receive() -> None:
+        recorder = ReceiptRecorder(database)
+        delivered = report("id-1", ReportStatus.DELIVERED)
+        await recorder.delivery_reports([delivered, delivered])
+        await recorder.delivery_reports([delivered, report("id-2", ReportStatus.EXPIRED)])
+        await recorder.delivery_reports([report("unknown", ReportStatus.NOT_DELIVERED)])
+
     before = counts()
-    message = IncomingSms("c", "79001234567", "1234", "Hi", now)
-    part = IncomingPart("c", "79001234567", "1234", 7, 2, 1, 0, b"Hi", now)
-    asyncio.run(events.delivery_reports(reports))
-    asyncio.run(events.incoming(message))
-    asyncio.run(events.incoming_part(part))
+    asyncio.run(receive())
     moved = {outcome: count - before[outcome] for outcome, count in counts().items()}
-    assert moved == {"delivered": 1, "failed": 0, "expired": 2}
-    assert recorded.reports == reports and recorded.messages == [message, part]
+    assert moved == {"delivered": 1, "failed": 0, "expired": 1}

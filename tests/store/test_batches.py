@@ -389,7 +389,7 @@ def test_a_receipt_its_parts_result_missed_is_applied_later(database: Database) 
         for smsc_id, state in (("r1", "delivered"), ("r2", "not_delivered"))
     ]
     database.write_sync(lambda c: c.execute(early_receipts.insert(), kept))
-    assert database.write_sync(apply_waiting_receipts) == 1
+    assert database.write_sync(apply_waiting_receipts) == {MessageState.DELIVERED: 1}
     assert database.read_sync(states)[ids[0]] == (MessageState.DELIVERED.value, "r1", None)
     waiting = database.read_sync(lambda c: c.execute(select(early_receipts.c.smsc_id)).all())
     assert [row[0] for row in waiting] == ["r2"]  # its part has no result yet: it waits on

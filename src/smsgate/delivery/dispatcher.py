@@ -13,7 +13,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,7 +31,7 @@ from smsgate.delivery.connector import (
 )
 from smsgate.delivery.routing import Router
 from smsgate.domain.states import MessageState
-from smsgate.metrics import PARTS_EXPIRED, PARTS_FAILED, PARTS_SUBMITTED
+from smsgate.metrics import PARTS_EXPIRED, PARTS_FAILED, PARTS_SUBMITTED, count_ended
 from smsgate.periodic import every
 from smsgate.store.database import Database, Lane
 from smsgate.store.leases import LeaseCheck
@@ -369,9 +369,11 @@ class Dispatcher:
                 delay = self._deferred_delay(parts[result.message_id].attempts)
                 retry[result.error, now + delay].append(result.message_id)
 
-        def work(connection: Connection) -> None:
+        def work(connection: Connection) -> Counter[MessageState]:
             held = claim.until
-            record_accepted(connection, connector, accepted, now, with_callback, claimed_until=held)
+            ended = record_accepted(
+                connection, connector, accepted, now, with_callback, claimed_until=held
+            )
             for error, part_ids in rejected.items():
                 finish_unsent(
                     connection,
@@ -383,10 +385,11 @@ class Dispatcher:
                 )
             for (error, due_at), part_ids in retry.items():
                 record_retry(connection, part_ids, due_at, error, claimed_until=held)
+            return ended
 
         for failures in itertools.count():
             try:
-                await self.database.write(work, Lane.OUTCOMES)
+                ended = await self.database.write(work, Lane.OUTCOMES)
                 break
             except Exception:
                 # Nothing of it was written (or all of it: every update checks the state first).
@@ -399,6 +402,7 @@ class Dispatcher:
                 await asyncio.sleep(wait)
         PARTS_SUBMITTED.inc(len(accepted))
         PARTS_FAILED.inc(sum(map(len, rejected.values())))
+        count_ended(ended)  # by receipts that came before the results
 
     def _deferred_delay(self, attempts: int) -> timedelta:
         """The retry delay doubled per attempt before this one, up to ``DEFERRED_MAX_DELAY``."""
@@ -409,9 +413,10 @@ class Dispatcher:
         PARTS_EXPIRED.inc(await self.database.write(self._sweep))
 
     async def _settle_early(self) -> None:
-        applied, forgotten = await self.database.write(self._settle_early_receipts, Lane.OUTCOMES)
-        if applied:
-            log.warning("applied %d receipts their part's result missed", applied)
+        ended, forgotten = await self.database.write(self._settle_early_receipts, Lane.OUTCOMES)
+        count_ended(ended)
+        if ended:
+            log.warning("applied %d receipts their part's result missed", ended.total())
         if forgotten:
             log.warning("forgot %d receipts that matched no sent part", forgotten)
 
@@ -430,6 +435,6 @@ class Dispatcher:
         )
         return unsent + expire_sent(connection, now)
 
-    def _settle_early_receipts(self, connection: Connection) -> tuple[int, int]:
-        applied = apply_waiting_receipts(connection)
-        return applied, forget_early_receipts(connection, datetime.now(UTC) - EARLY_RECEIPTS_KEPT)
+    def _settle_early_receipts(self, connection: Connection) -> tuple[Counter[MessageState], int]:
+        ended = apply_waiting_receipts(connection)
+        return ended, forget_early_receipts(connection, datetime.now(UTC) - EARLY_RECEIPTS_KEPT)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -10,6 +10,7 @@ from sqlalchemy import Connection
 
 from smsgate.delivery.connector import DeliveryReport, ReportStatus
 from smsgate.domain.states import MessageState
+from smsgate.metrics import count_ended
 from smsgate.store.database import Database, Lane
 from smsgate.store.messages import apply_receipts
 
@@ -21,7 +22,8 @@ STATE_BY_REPORT = {
 
 
 class ReceiptRecorder:
-    """Commits delivery reports; returns only once they are durable."""
+    """Commits delivery reports; returns only once they are durable, and counts the parts they
+    ended."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -35,8 +37,10 @@ class ReceiptRecorder:
                 (report.smsc_id, STATE_BY_REPORT[report.status], report.done_at, report.error)
             )
 
-        def work(connection: Connection) -> None:
+        def work(connection: Connection) -> Counter[MessageState]:
+            ended: Counter[MessageState] = Counter()
             for connector, receipts in by_connector.items():
-                apply_receipts(connection, connector, receipts)
+                ended += apply_receipts(connection, connector, receipts)
+            return ended
 
-        await self.database.write(work, Lane.OUTCOMES)
+        count_ended(await self.database.write(work, Lane.OUTCOMES))

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -294,12 +294,13 @@ def record_accepted(
     with_callback: Collection[int],
     *,
     claimed_until: datetime,
-) -> None:
-    """Parts the SMSC took: state Sent with its id; then apply receipts that came first.
-    ``with_callback``: the parts (of these or others) that have a callback URL; only parts
-    still in the claim leased until ``claimed_until`` change."""
+) -> Counter[MessageState]:
+    """Parts the SMSC took: state Sent with its id; then apply receipts that came first (the
+    final states of the parts they ended). ``with_callback``: the parts (of these or others)
+    that have a callback URL; only parts still in the claim leased until ``claimed_until``
+    change."""
     if not accepted:
-        return
+        return Counter()
     reported = [part_id for part_id, _ in accepted if part_id in with_callback]
     if reported:
         # The parts the update below changes: a lapsed claim's result changes none.
@@ -317,11 +318,12 @@ def record_accepted(
     early = _EARLY_RECEIPTS.rows(
         connection, [smsc_id for _, smsc_id in accepted], connector=connector
     )
-    if early:
-        _FORGET_EARLY_RECEIPTS.rows(connection, [row[0] for row in early], connector=connector)
-        apply_receipts(
-            connection, connector, [(row[0], MessageState(row[1]), row[2], row[3]) for row in early]
-        )
+    if not early:
+        return Counter()
+    _FORGET_EARLY_RECEIPTS.rows(connection, [row[0] for row in early], connector=connector)
+    return apply_receipts(
+        connection, connector, [(row[0], MessageState(row[1]), row[2], row[3]) for row in early]
+    )
 
 
 def owed_refunds(connection: Connection, account_id: int) -> Decimal:
@@ -357,8 +359,9 @@ _WAITING_RECEIPTS = Prepared(
 )
 
 
-def apply_waiting_receipts(connection: Connection) -> int:
-    """Apply the early receipts whose part is recorded as sent by now; how many.
+def apply_waiting_receipts(connection: Connection) -> Counter[MessageState]:
+    """Apply the early receipts whose part is recorded as sent by now; the final states of the
+    parts they ended.
 
     A result's write applies the receipts waiting for its parts, but on PostgreSQL a receipt
     kept by one process while another commits its part's result (a bind taken over between
@@ -370,10 +373,11 @@ def apply_waiting_receipts(connection: Connection) -> int:
     )
     for connector, smsc_id, state, done_at, error in rows:
         by_connector[connector].append((smsc_id, MessageState(state), done_at, error))
+    ended: Counter[MessageState] = Counter()
     for connector, receipts in sorted(by_connector.items()):
         _FORGET_EARLY_RECEIPTS.rows(connection, [r[0] for r in receipts], connector=connector)
-        apply_receipts(connection, connector, receipts)
-    return len(rows)
+        ended += apply_receipts(connection, connector, receipts)
+    return ended
 
 
 def forget_early_receipts(connection: Connection, done_before: datetime) -> int:
@@ -528,11 +532,14 @@ def _parts_of_receipts(
     return _PARTS_BY_SMSC_ID.rows(connection, smsc_ids, connector=connector)
 
 
-def apply_receipts(connection: Connection, connector: str, receipts: Sequence[Receipt]) -> None:
+def apply_receipts(
+    connection: Connection, connector: str, receipts: Sequence[Receipt]
+) -> Counter[MessageState]:
     """Final states from delivery reports (``match_receipts`` says which part each ends); a
-    receipt for a part not yet recorded as sent waits in ``early_receipts``."""
+    receipt for a part not yet recorded as sent waits in ``early_receipts``. The final states
+    of the parts ended: a repeated receipt, or one that waits, ends none."""
     if not receipts:
-        return
+        return Counter()
     found = _parts_of_receipts(connection, connector, [smsc_id for smsc_id, *_ in receipts])
     with_callback = set()
     parts = []
@@ -577,6 +584,7 @@ def apply_receipts(connection: Connection, connector: str, receipts: Sequence[Re
     ]
     if early:
         _KEEP_EARLY_RECEIPT.execute_many(connection, early)
+    return Counter(state for state, _, _ in matching.ended.values())
 
 
 def expired_waiting(connection: Connection, now: datetime, limit: int) -> list[int]:
