@@ -31,7 +31,7 @@ from smsgate.delivery.connector import (
 )
 from smsgate.delivery.routing import Router
 from smsgate.domain.states import MessageState
-from smsgate.metrics import PARTS_EXPIRED, PARTS_FAILED, PARTS_SUBMITTED, count_ended
+from smsgate.metrics import PARTS_EXPIRED, PARTS_SUBMITTED, count_ended
 from smsgate.periodic import every
 from smsgate.store.database import Database, Lane
 from smsgate.store.leases import LeaseCheck
@@ -375,7 +375,8 @@ class Dispatcher:
                 connection, connector, accepted, now, with_callback, claimed_until=held
             )
             for error, part_ids in rejected.items():
-                finish_unsent(
+                # A lapsed claim's result ends none of its parts.
+                ended[MessageState.NOT_DELIVERED] += finish_unsent(
                     connection,
                     part_ids,
                     MessageState.NOT_DELIVERED,
@@ -401,8 +402,7 @@ class Dispatcher:
                 )
                 await asyncio.sleep(wait)
         PARTS_SUBMITTED.inc(len(accepted))
-        PARTS_FAILED.inc(sum(map(len, rejected.values())))
-        count_ended(ended)  # by receipts that came before the results
+        count_ended(ended)  # the parts refused, and those receipts that came first ended
 
     def _deferred_delay(self, attempts: int) -> timedelta:
         """The retry delay doubled per attempt before this one, up to ``DEFERRED_MAX_DELAY``."""
