@@ -53,12 +53,13 @@ access_log = logging.getLogger(ACCESS_LOGGER)
 FREE_TEXT = frozenset({"msg", "exc", "path", "client"})
 REDACTED = "***"
 # A secret's value: quoted, up to its closing quote; else up to the next parameter or the end
-# of the line, since a password may hold spaces, commas and semicolons ("pass=a b;c" kept
-# " b;c"). Its "=" may come percent-encoded, from a path a client encoded twice.
+# of the line, since a password may hold spaces, commas, semicolons and quotes ("pass=a b;c"
+# kept " b;c"). Its "=" may come percent-encoded, from a path a client encoded twice, and so
+# may what comes before its name ("%26password"): no word boundary there.
 _SECRET_PARAMETER = re.compile(
-    r"(?i)\b(password|pass|api_password|sessionid|session_id|secret)"
+    r"(?i)(?<![a-z_])(password|pass|api_password|sessionid|session_id|secret)"
     r"([\"']?\s*(?:[:=]|%3d)\s*)"
-    r"(?:([\"'])(?:(?!\3).)*|[^&\r\n\"']+)"
+    r"(?:([\"'])(?:(?!\3).)*|[^&\r\n]+)"
 )
 SESSION_ID_LENGTH = 32
 # 32 hex digits not inside a longer run of them (a SHA-256 digest is 64): after a letter too.

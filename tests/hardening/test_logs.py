@@ -67,6 +67,12 @@ def access_record(path: str) -> logging.LogRecord:
         ("pass=x,ZZtop", f"pass={REDACTED}"),
         ('{"pass": "a b, c", "x": 1}', f'{{"pass": "{REDACTED}", "x": 1}}'),
         ("pass%3DLoneTok", f"pass%3D{REDACTED}"),  # a path encoded twice
+        (
+            "/rest/Session/%3Flogin%3Ddemo%26password%3DHunter2Secret",
+            f"/rest/Session/%3Flogin%3Ddemo%26password%3D{REDACTED}",
+        ),
+        ('?login=a&password=Hunter2"Secret', f"?login=a&password={REDACTED}"),
+        ("password=Hunter2'Secret&x=1", f"password={REDACTED}&x=1"),
         (f"/rest/Balance/x{SESSION_ID}", f"/rest/Balance/x{REDACTED}"),
         ("sha256=" + "ab" * 32, "sha256=" + "ab" * 32),
     ],
