@@ -14,6 +14,9 @@ import httpx
 import orjson
 import pytest
 
+from smsgate.cli.context import console
+from smsgate.cli.serving import ensure_demo_account
+from smsgate.config import Settings
 from smsgate.services.accounts import AccountAdmin, AdminError
 from smsgate.store.database import Database
 from smsgate.store.migrate import upgrade
@@ -21,6 +24,7 @@ from tests.api.helpers import PHONE, assert_error, assert_ok, balance, creds, se
 from tests.commands import smsgate
 from tests.conftest import Account
 from tests.server import ServerProcess
+from tests.tls import make_test_ca
 
 Admin = Callable[..., str]
 MTS = "79161234567"
@@ -330,3 +334,23 @@ def test_serve_demo_makes_the_demo_account_once_and_keeps_its_balance(tmp_path: 
         server.stop()
     banner = "Demo account: login demo, password demo, sender name SMS Info"
     assert server.log_path.read_text().count(banner) == 2
+
+
+@pytest.mark.parametrize(
+    ("plain_http", "url"),
+    [(True, "http://127.0.0.1:8080/rest"), (False, "https://127.0.0.1:8443/rest")],
+)
+def test_the_demo_hint_names_the_port_the_server_answers_on(
+    database: Database, tmp_path: Path, plain_http: bool, url: str
+) -> None:
+    # With plain HTTP off it printed the plain port, which nothing served.
+    tls = make_test_ca(tmp_path)
+    config = Settings(
+        host="127.0.0.1",
+        plain_http=plain_http,
+        ssl_certfile=tls.certfile,
+        ssl_keyfile=tls.keyfile,
+    )
+    with console.capture() as captured:
+        ensure_demo_account(AccountAdmin(database), config)
+    assert f"curl '{url}/Session/?login=demo&password=demo'" in captured.get()

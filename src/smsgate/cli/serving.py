@@ -137,7 +137,9 @@ def ensure_demo_account(accounts: AccountAdmin, config: Settings) -> None:
             balance=Decimal(1000),
             sender_names=[DEMO_SENDER],
         )
-    base = f"http://{config.host}:{config.port}/rest"
+    # The port the server answers on: HTTPS alone when plain HTTP is off.
+    scheme, port = ("http", config.port) if config.plain_http else ("https", config.ssl_port)
+    base = f"{scheme}://{config.host}:{port}/rest"
     console.print(
         f"Demo account: login [bold]{DEMO_LOGIN}[/bold], password [bold]{DEMO_PASSWORD}[/bold], "
         f"sender name [bold]{DEMO_SENDER}[/bold]\n"
