@@ -99,28 +99,53 @@ def _supervise(settings: Settings) -> None:
     if settings.dispatch:
         children.append(Child("smsgate-worker", run_worker, (settings,)))
 
-    try:
-        supervise_children(children)
-    finally:
+    def stop_listening() -> None:
         for bound in {*api_sockets, *shared_sockets}:
             bound.close()
 
+    try:
+        supervise_children(children, stop_listening)
+    finally:
+        stop_listening()
 
-def supervise_children(children: Sequence[Child]) -> None:
+
+def supervise_children(
+    children: Sequence[Child], stop_listening: Callable[[], None] | None = None
+) -> None:
     """Start ``children``, start again each that dies, until SIGTERM or SIGINT; pass each
-    signal on to every child and return once all have ended."""
+    signal on to every child and return once all have ended.
+
+    ``stop_listening`` closes this process's copies of the listening sockets at the first
+    signal: while any copy is open the kernel takes new connections in, which the stopping
+    children never accept and which are reset once the last copy closes, after the drain.
+    Closed, a new connection is refused at once, and a client or load balancer goes elsewhere.
+    """
     signals: list[int] = []
+    starting = False
+
+    def close_listeners() -> None:
+        if stop_listening is not None:
+            stop_listening()
 
     def on_signal(signal_number: int, _frame: FrameType | None) -> None:
         signals.append(signal_number)
         for child in children:
             child.stop()
+        if not starting:  # else once the child starting has taken its sockets
+            close_listeners()
 
     def start(child: Child) -> None:
-        child.start()
-        # A signal that came while it started found no process to pass it on to.
-        if signals and not child.signalled:
-            child.stop()
+        nonlocal starting
+        starting = True
+        try:
+            child.start()
+        finally:
+            starting = False
+        if signals:
+            # A signal that came while it started found no process to pass it on to.
+            if not child.signalled:
+                child.stop()
+            close_listeners()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -33,7 +34,7 @@ from tests.api.helpers import (
     wait_for,
 )
 from tests.api.test_durability import check_simulator, simulator_count, simulator_takes
-from tests.databases import write_lock_held
+from tests.databases import Databases, write_lock_held
 from tests.hardening.helpers import (
     FORM,
     accepted,
@@ -41,15 +42,19 @@ from tests.hardening.helpers import (
     request_head,
     send_head_in_flight,
 )
+from tests.server import ServerProcess
 
 PARTS = 20_000
 BULK = 10_000
 
 
 def running(deployment: Deployment) -> subprocess.Popen[bytes]:
-    process = deployment.process.process
-    assert process is not None
-    return process
+    return running_process(deployment.process)
+
+
+def running_process(server: ServerProcess) -> subprocess.Popen[bytes]:
+    assert server.process is not None
+    return server.process
 
 
 def parts_by_state(deployment: Deployment) -> dict[str, int]:
@@ -196,3 +201,28 @@ def test_a_request_the_shutdown_timeout_cuts_short_answers_code_9_in_json(
     log = deployment.process.log_path.read_text()
     assert "cut short by the shutdown" in log
     assert "Exception in ASGI application" not in log
+
+
+@pytest.mark.parametrize("databases", ["sqlite"], indirect=True)
+def test_api_processes_stopping_refuse_new_connections_at_once(
+    databases: Databases, tmp_path: Path
+) -> None:
+    """With ``--workers`` the supervisor kept its copies of the listening sockets open until
+    its children ended: a new connection was taken in, hung through the drain, then reset."""
+    url = databases.create(tmp_path)
+    server = ServerProcess(url, tmp_path, shutdown_timeout_seconds="20")
+    held: list[socket.socket] = []
+    try:
+        server.start("--workers", "2")
+        for _ in range(6):  # requests whose bodies never come, in each API process likely
+            held.append(accepted(server.port))
+            send_head_in_flight(held[-1], request_head("/rest/Send/SendSms/", FORM, 1000))
+        supervisor = running_process(server)
+        supervisor.send_signal(signal.SIGTERM)
+        wait_for(lambda: refuses_connections(server.port))
+        assert supervisor.poll() is None  # still draining
+    finally:
+        for sock in held:
+            sock.close()
+        server.stop()
+        databases.drop(url)
