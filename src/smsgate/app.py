@@ -34,6 +34,7 @@ class SmsgateApp:
         if platform.settings.metrics_port is None:
             self.operations["/metrics"] = self.metrics
         self.stopped = False
+        self.threads_left = False
         self._abort = asyncio.Event()
         self._workers: asyncio.Task[None] | None = None
 
@@ -71,7 +72,8 @@ class SmsgateApp:
             self._workers.cancel()
             await asyncio.gather(self._workers, return_exceptions=True)
         self.readiness.close()
-        self.platform.close()
+        # Threads stuck in a database call: the process must not wait for them to end.
+        self.threads_left = not self.platform.close()
         self.stopped = True
 
 

@@ -313,5 +313,6 @@ class Platform:
         elif self.database.dialect == "postgresql":
             self._queue_signal.parts_queued()
 
-    def close(self) -> None:
-        self.database.close()
+    def close(self) -> bool:
+        """Close the database; whether its threads ended (``Database.close``)."""
+        return self.database.close()

@@ -13,6 +13,7 @@ queue (parts left in flight are picked up again at the next start).
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import socket
 import sys
@@ -197,3 +198,5 @@ def serve(settings: Settings, sockets: Sequence[socket.socket] | None = None) ->
         log_writer.stop()
     if not server.started:
         sys.exit(STARTUP_FAILURE)
+    if app.threads_left:
+        os._exit(0)  # the interpreter's exit would wait for them for ever

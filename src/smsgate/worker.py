@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 
 from smsgate.config import Settings
@@ -27,12 +28,17 @@ def run_worker(settings: Settings) -> None:
     """Deliver until signalled."""
     log_writer = configure_logging(settings.log_format, settings.log_level, access=False)
     try:
-        asyncio.run(_deliver_until_signalled(settings.model_copy(update={"dispatch": True})))
+        ended = asyncio.run(
+            _deliver_until_signalled(settings.model_copy(update={"dispatch": True}))
+        )
     finally:
         log_writer.stop()
+    if not ended:
+        os._exit(0)  # threads stuck in a database call: the interpreter would wait for ever
 
 
-async def _deliver_until_signalled(settings: Settings) -> None:
+async def _deliver_until_signalled(settings: Settings) -> bool:
+    """Deliver until signalled; whether the database's threads ended (``Database.close``)."""
     platform = Platform.open(settings)
     collect_rarely()
     stop, abort = asyncio.Event(), asyncio.Event()
@@ -57,4 +63,5 @@ async def _deliver_until_signalled(settings: Settings) -> None:
         await asyncio.gather(delivery, return_exceptions=True)
         log.info("worker %s stopped", platform.identity)
     finally:
-        platform.close()
+        ended = platform.close()
+    return ended

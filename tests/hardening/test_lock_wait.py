@@ -4,13 +4,18 @@ than a traceback each; then sending goes on."""
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
+from smsgate.api.metrics import QUEUE_READ_SECONDS
+from smsgate.store.database import CLOSE_WAIT_SECONDS
 from tests.api.helpers import Deployment, send_sms
 from tests.databases import write_lock_held
-from tests.hardening.helpers import log_until_now
+from tests.hardening.helpers import log_until_now, sample, scrape
 
 LOCK_WAIT = 1.0
 REFUSED = 4
@@ -35,3 +40,34 @@ def test_sends_behind_a_held_lock_answer_code_9_and_the_next_is_sent(
     failures = [line for line in log.splitlines() if "the database is unavailable" in line]
     assert len(failures) == 1, failures  # the others within the digest's interval: counted
     assert "Traceback" not in log
+
+
+def test_a_stop_does_not_wait_for_a_statement_the_database_does_not_answer(
+    spawn: Callable[..., Deployment],
+) -> None:
+    """A send waiting on a lock (as on a database that stopped answering) held the stop in
+    ``Database.close`` until the wait ended, past the shutdown timeout and a second signal."""
+    deployment = spawn(lock_wait_seconds="120", shutdown_timeout_seconds="1", dispatch="false")
+    account = deployment.make_account()
+    process = deployment.process.process
+    assert process is not None
+    with write_lock_held(deployment.process.database_url), ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(send_sms, account)
+        time.sleep(1)  # the send waits for the lock
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(1 + CLOSE_WAIT_SECONDS + 10) == 0
+        assert time.monotonic() - started < 1 + CLOSE_WAIT_SECONDS + 10
+        assert waiting.result().json()["Code"] == 9  # cut short by the shutdown timeout
+    assert "left behind" in deployment.process.log_path.read_text()  # the server is gone
+
+
+@pytest.mark.parametrize("databases", ["postgresql"], indirect=True)  # SQLite reads never wait
+def test_a_scrape_answers_when_the_database_does_not(spawn: Callable[..., Deployment]) -> None:
+    # It hung until the read's lock wait ended: a scraper gives up first, and shows nothing.
+    deployment = spawn(lock_wait_seconds="120")
+    with write_lock_held(deployment.process.database_url, table="messages"):
+        started = time.monotonic()
+        samples = scrape(f"{deployment.process.url}/metrics")
+        assert time.monotonic() - started < QUEUE_READ_SECONDS + 3
+    assert sample(samples, "smsgate_database_up") == 0

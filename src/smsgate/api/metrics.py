@@ -6,6 +6,7 @@ The queue and the webhook backlog cost one query per scrape, never anything per 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -30,6 +31,9 @@ from smsgate.sibling_metrics import SiblingCounts
 log = logging.getLogger(__name__)
 
 NOT_FOUND = b'{"error":"not found"}'
+# A scrape answers within this when the database does not (smsgate_database_up 0 then), rather
+# than hang until the scraper gives up and shows nothing of this process.
+QUEUE_READ_SECONDS = 5.0
 
 
 class PlatformFigures(Collector):
@@ -43,7 +47,11 @@ class PlatformFigures(Collector):
     async def refresh(self) -> None:
         now = datetime.now(UTC)
         try:
-            self._queue = await reading.queue_figures(self.platform.database, now)
+            async with asyncio.timeout(QUEUE_READ_SECONDS):
+                self._queue = await reading.queue_figures(self.platform.database, now)
+        except TimeoutError:
+            log.warning("reading queue figures: no answer in %s s", QUEUE_READ_SECONDS)
+            self._queue = None
         except Exception as error:  # the scrape still shows everything else
             log.warning("reading queue figures failed: %s", error)
             self._queue = None

@@ -35,6 +35,7 @@ import functools
 import logging
 import os
 import sqlite3
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -65,6 +66,10 @@ IDLE_IN_TRANSACTION_LOCK_WAITS = 3
 WRITE_TROUBLE_SECONDS = 10.0
 # A commit whose answer was lost: how often its outcome is asked while the server cannot tell.
 IN_DOUBT_POLL_SECONDS = 0.5
+# At a stop, how long the database's threads may take to end their statements. A server that
+# stopped answering (a network link black-holed, its host frozen) would hold them, and with
+# them the process's exit, until the kernel gave up on the connection, hours later.
+CLOSE_WAIT_SECONDS = 5.0
 MAX_WRITES_PER_COMMIT = 2_000
 JOURNAL_SIZE_LIMIT = 64 << 20
 
@@ -240,9 +245,8 @@ class _Writer:
         self.trouble: tuple[str, float] | None = None
         self.writes: deque[_Write] = deque()
         self.drain_scheduled = False
-        self.executor = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix=f"smsgate-db-write-{lane.value}"
-        )
+        self.threads = _Threads(1, f"smsgate-db-write-{lane.value}")
+        self.executor = self.threads.executor
         self._connection: Connection | None = None
 
     def enqueue(self, write: _Write, loop: asyncio.AbstractEventLoop) -> None:
@@ -456,11 +460,34 @@ class _Writer:
             self._discard_connection()
             raise
 
-    def close(self) -> None:
-        self.executor.shutdown(wait=True)
+    def close(self, deadline: float) -> bool:
+        """Whether the writer's thread ended by ``deadline`` (``time.monotonic``); if not, it
+        is left with its connection."""
+        if not self.threads.end(deadline):
+            return False
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+        return True
+
+
+class _Threads:
+    """An executor's threads, which a stop waits for no longer than it may."""
+
+    def __init__(self, workers: int, name: str) -> None:
+        self._started: list[threading.Thread] = []
+        self.executor = ThreadPoolExecutor(
+            max_workers=workers,
+            thread_name_prefix=name,
+            initializer=lambda: self._started.append(threading.current_thread()),
+        )
+
+    def end(self, deadline: float) -> bool:
+        """Let the work queued finish, and wait for it until ``deadline``; whether it did."""
+        self.executor.shutdown(wait=False)
+        for thread in self._started:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self._started)
 
 
 class Database:
@@ -526,9 +553,8 @@ class Database:
             )
             for lane in lanes
         }
-        self._readers = ThreadPoolExecutor(
-            max_workers=read_threads, thread_name_prefix="smsgate-db-read"
-        )
+        self._reader_threads = _Threads(read_threads, "smsgate-db-read")
+        self._readers = self._reader_threads.executor
 
     @property
     def write_trouble(self) -> str | None:
@@ -588,15 +614,25 @@ class Database:
             if self._inline.in_transaction():
                 self._inline.rollback()
 
-    def close(self) -> None:
-        for writer in self._writers.values():
-            writer.close()
-        self._readers.shutdown(wait=True)
+    def close(self, wait: float = CLOSE_WAIT_SECONDS) -> bool:
+        """Finish the work queued, for up to ``wait`` seconds, and close; whether it all
+        ended. A thread still in a statement then is left behind, and the process should end
+        with ``os._exit``: the interpreter's exit would wait for the thread for ever."""
+        deadline = time.monotonic() + wait
+        ended = [writer.close(deadline) for writer in self._writers.values()]
+        ended.append(self._reader_threads.end(deadline))
+        if not all(ended):
+            log.error(
+                "statements still ran %.0f s after the database was closed (does the database "
+                "answer?): left behind",
+                wait,
+            )
         if self._inline is not None:
             self._inline.close()
             self._inline = None
         self.write_engine.dispose()
         self.read_engine.dispose()
+        return all(ended)
 
 
 # A deadlock's victim, or a serialization failure: nothing wrong with the work itself.
