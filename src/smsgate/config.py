@@ -15,6 +15,7 @@ from pydantic_settings import (
     InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -409,3 +410,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except tomllib.TOMLDecodeError as error:  # says where in the file, not which file
         raise ValueError(f"{named}: {error}") from None
+    except SettingsError as error:  # names the setting, not what its value should be
+        raise ValueError(
+            f'{error}: a list or a table is written in JSON there, such as ["10.0.0.5", "10.0.0.6"]'
+        ) from None

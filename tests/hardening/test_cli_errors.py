@@ -105,6 +105,17 @@ def test_a_database_a_newer_release_migrated_is_a_line_of_error(
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
+def test_a_list_in_the_environment_not_written_in_json_is_a_line_of_error(
+    tmp_path: Path,
+) -> None:
+    # As uvicorn takes it: the error named the setting, not the JSON it wants.
+    result = smsgate(tmp_path, "admin", "account", "show", "alice", forwarded_allow_ips="10.0.0.5")
+    assert result.returncode == 1
+    assert '"forwarded_allow_ips"' in result.stderr
+    assert 'a list or a table is written in JSON there, such as ["10.0.0.5"' in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
 def test_a_misspelled_setting_in_the_environment_is_a_line_of_error(tmp_path: Path) -> None:
     result = smsgate(tmp_path, "admin", "account", "show", "alice", databse_url="sqlite:///x.db")
     assert result.returncode == 1
