@@ -4,10 +4,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import pickle
+import socket
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +26,7 @@ from tests.api.helpers import PHONE, SENDER, wait_for
 from tests.commands import smsgate
 from tests.conftest import Account
 from tests.inbound.helpers import unique_number
-from tests.server import ServerProcess
+from tests.server import ServerProcess, free_port
 
 MTS = "79161234567"
 
@@ -162,3 +166,76 @@ def test_send_command(
         1,
         "error: give --session, or --login and --password\n",
     )
+
+
+@contextlib.contextmanager
+def answering(body: bytes | None) -> Iterator[str]:
+    """A server that answers every request 200 with ``body``, or reads it and never answers
+    (None); its URL."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # closed
+                return
+            held.append(connection)
+            connection.recv(65536)
+            if body is not None:
+                head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n"
+                connection.sendall(f"{head}Content-Type: application/json\r\n\r\n".encode() + body)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()
+        for connection in held:
+            connection.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "call"),
+    [
+        (b'{"status": "ok"}', lambda client: client.send_sms(SENDER, PHONE, "Hi")),
+        (b"", lambda client: client.send_sms(SENDER, PHONE, "Hi")),
+        (b"{}", lambda client: client.balance()),
+        (b'["not a session"]', lambda client: client.balance()),
+    ],
+)
+def test_an_answer_that_is_not_the_apis_is_an_error(
+    body: bytes, call: Callable[[SmsClient], object]
+) -> None:
+    # {"status": "ok"} read as the ids ["status"]; an empty body or {} raised a TypeError.
+    with (
+        answering(body) as url,
+        SmsClient(url, login="a", password="b") as client,
+        pytest.raises(SmsApiError) as caught,
+    ):
+        call(client)
+    assert caught.value.code is None and "not the API's answer" in caught.value.desc
+
+
+def test_an_error_crosses_a_process_pool() -> None:
+    error = SmsApiError(400, 2, "Invalid phone number: 123")
+    again = pickle.loads(pickle.dumps(error))
+    assert (again.status, again.code, again.desc, str(again)) == (
+        400,
+        2,
+        "Invalid phone number: 123",
+        "HTTP 400, Code 2: Invalid phone number: 123",
+    )
+
+
+def test_send_command_tells_a_lost_answer_from_a_server_it_cannot_reach(tmp_path: Path) -> None:
+    # A send whose answer never came said "cannot reach": sent again, billed twice.
+    common = ("--to", PHONE, "--from", SENDER, "--session", "x" * 32, "--timeout", "0.5")
+    with answering(None) as url:
+        silent = smsgate(tmp_path, "send", "Hello", "--url", url, *common)
+    assert silent.returncode == 1
+    assert f"error: no answer from {url} (" in silent.stderr
+    assert "the server may have taken the request" in silent.stderr
+    down = smsgate(tmp_path, "send", "Hello", "--url", f"http://127.0.0.1:{free_port()}", *common)
+    assert down.returncode == 1 and "error: cannot reach http://127.0.0.1:" in down.stderr

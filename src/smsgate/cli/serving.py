@@ -105,6 +105,9 @@ def send(
             help=f"A session id, instead of login and password{FROM_STDIN}.", callback=read_secret
         ),
     ] = None,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds to wait for the server's answer.")
+    ] = 30.0,
 ) -> None:
     """Send TEXT through a server's API, as any client does; print the ids of its SMS parts."""
     # Here only: the HTTP client takes a tenth of a second to load, which every other command
@@ -116,7 +119,9 @@ def send(
     if session is None and (login is None or password is None):
         fail("give --session, or --login and --password")
     try:
-        with SmsClient(url, session_id=session, login=login, password=password) as client:
+        with SmsClient(
+            url, session_id=session, login=login, password=password, timeout=timeout
+        ) as client:
             ids = (
                 client.send_sms(sender, to[0], text)
                 if len(to) == 1
@@ -124,8 +129,15 @@ def send(
             )
     except (SmsApiError, ValueError) as error:
         fail(str(error))
-    except httpx.HTTPError as error:
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol) as error:
         fail(f"cannot reach {url}: {error}")
+    except httpx.HTTPError as error:
+        # Sent, or partly: "cannot reach" would invite sending again, and a second SMS billed.
+        reason = str(error) or type(error).__name__
+        fail(
+            f"no answer from {url} ({reason}): the server may have taken the request; look at "
+            "its Statistic or the balance before sending again"
+        )
     print_json(ids)
 
 

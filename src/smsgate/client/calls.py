@@ -24,12 +24,16 @@ class SmsApiError(Exception):
     error, e.g. a proxy's page) and the HTTP status."""
 
     def __init__(self, status: int, code: int | None, desc: str) -> None:
-        super().__init__(
-            f"HTTP {status}, Code {code}: {desc}" if code else f"HTTP {status}: {desc}"
-        )
+        # The arguments as given: an error pickled (from a process pool's worker) is rebuilt
+        # from them.
+        super().__init__(status, code, desc)
         self.status = status
         self.code = code
         self.desc = desc
+
+    def __str__(self) -> str:
+        shown = f"HTTP {self.status}, Code {self.code}" if self.code else f"HTTP {self.status}"
+        return f"{shown}: {self.desc}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +93,22 @@ def parse_answer(status: int, body: bytes) -> Any:
     raise SmsApiError(status, None, body[:200].decode(errors="replace"))
 
 
+def read_answer(call: Call[T], status: int, body: bytes) -> T:
+    """``call``'s answer from a response; ``SmsApiError`` for an error, and for a body that is
+    not the API's answer to it (a wrong URL, a proxy's page)."""
+    value = parse_answer(status, body)
+    try:
+        return call.read(value)
+    except (TypeError, KeyError, ValueError, ArithmeticError) as error:
+        raise SmsApiError(status, None, f"not the API's answer ({error}): {body[:200]!r}") from None
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"a string expected, not {type(value).__name__}")
+    return value
+
+
 def api_date(moment: datetime) -> str:
     """A time as the API takes it: UTC, to the second (a naive ``moment`` is taken as UTC)."""
     if moment.tzinfo is not None:
@@ -104,7 +124,9 @@ def _date(value: Any) -> datetime | None:
 
 
 def _ids(value: Any) -> list[str]:
-    return [str(part_id) for part_id in value]
+    if not isinstance(value, list) or not all(isinstance(part_id, str) for part_id in value):
+        raise TypeError("a list of ids expected")
+    return value
 
 
 def _money(value: Any) -> Decimal:
@@ -129,7 +151,7 @@ def _sending(
 
 def session(login: str, password: str) -> Call[str]:
     """A session id (API key) for the account."""
-    return Call("Session/", {"login": login, "password": password}, str, authenticated=False)
+    return Call("Session/", {"login": login, "password": password}, _text, authenticated=False)
 
 
 def balance() -> Call[Decimal]:

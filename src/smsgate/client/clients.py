@@ -15,7 +15,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 import httpx
 
 from smsgate.client import calls
-from smsgate.client.calls import Call, SmsApiError, parse_answer
+from smsgate.client.calls import Call, SmsApiError, read_answer
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -115,7 +115,7 @@ class SmsClient:
 
     def _run(self, call: Call[T]) -> T:
         response = self._http.post(_path(call), data=self._session.params(call))
-        return call.read(parse_answer(response.status_code, response.content))
+        return read_answer(call, response.status_code, response.content)
 
     def close(self) -> None:
         self._http.close()
@@ -173,7 +173,7 @@ class AsyncSmsClient:
 
     async def _run(self, call: Call[T]) -> T:
         response = await self._http.post(_path(call), data=self._session.params(call))
-        return call.read(parse_answer(response.status_code, response.content))
+        return read_answer(call, response.status_code, response.content)
 
     async def aclose(self) -> None:
         await self._http.aclose()
