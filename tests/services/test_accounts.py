@@ -17,10 +17,18 @@ from smsgate.store.database import Database
 from tests.commands import smsgate
 
 
-@pytest.mark.parametrize("raw", ["1e30", "1e20", "100000000000000", "-100000000000000"])
+@pytest.mark.parametrize(
+    "raw", ["100000000000000", "-100000000000000", "1" + "0" * 30, "1" + "0" * 20 + ".5"]
+)
 def test_an_amount_out_of_range_is_refused_with_a_message(raw: str) -> None:
     # 1e30 raised from the rounding (a traceback); 1e20 overflowed SQLite's integer.
     with pytest.raises(AdminError, match="out of range"):
+        parse_amount(raw)
+
+
+@pytest.mark.parametrize("raw", ["1e30", "1E+2", "NaN", "Infinity", ""])
+def test_an_amount_is_written_in_plain_digits(raw: str) -> None:
+    with pytest.raises(AdminError, match="not a number"):
         parse_amount(raw)
 
 

@@ -66,7 +66,7 @@ def account_create(
 def account_credit(login: str, value: Annotated[str, typer.Argument(metavar="AMOUNT")]) -> None:
     """Add AMOUNT to the balance (negative to take; refused below zero)."""
     balance = run(lambda a: a.credit(login, amount(value)))
-    console.print(f"{login} balance {decimal_text(balance)}", highlight=False)
+    console.print(f"{login} balance {decimal_text(balance)}", markup=False, highlight=False)
 
 
 @account_cli.command("show")
@@ -109,7 +109,9 @@ def account_password(
 def account_revoke_sessions(login: str) -> None:
     """End every session id of the account: its clients must open a session again."""
     revoked = run(lambda a: a.revoke_sessions(login))
-    console.print(f"{revoked} session id{'s' if revoked != 1 else ''} revoked for {login}")
+    console.print(
+        f"{revoked} session id{'s' if revoked != 1 else ''} revoked for {login}", markup=False
+    )
 
 
 @account_cli.command("dynamic-sender")

@@ -159,7 +159,7 @@ def run(action: Callable[[AccountAdmin], T], done: str | None = None) -> T:
     except AdminError as error:
         fail(str(error))
     if done:
-        console.print(done, highlight=False)
+        console.print(done, markup=False, highlight=False)
     return result
 
 

@@ -11,7 +11,7 @@ from smsgate.cli.context import (
     print_json,
     run_inbound,
 )
-from smsgate.services.inbound_admin import UNROUTED_LIST_LIMIT
+from smsgate.services.inbound_admin import MAX_UNROUTED_LISTED, UNROUTED_LIST_LIMIT
 
 inbound_cli = typer.Typer(no_args_is_help=True, help="Incoming numbers and unrouted messages.")
 
@@ -24,7 +24,7 @@ def inbound_add(
 ) -> None:
     """Route incoming messages to NUMBER (whose first word is PREFIX, in any case) to LOGIN."""
     route = run_inbound(lambda a: a.add_number(login, number, prefix))
-    console.print(f"{route} routed to {login}", highlight=False)
+    console.print(f"{route} routed to {login}", markup=False, highlight=False)
 
 
 @inbound_cli.command("remove")
@@ -35,7 +35,7 @@ def inbound_remove(
 ) -> None:
     """Stop routing NUMBER (with PREFIX) to LOGIN."""
     route = run_inbound(lambda a: a.remove_number(login, number, prefix))
-    console.print(f"{route} no longer routed to {login}", highlight=False)
+    console.print(f"{route} no longer routed to {login}", markup=False, highlight=False)
 
 
 @inbound_cli.command("list")
@@ -46,9 +46,9 @@ def inbound_list(login: Annotated[str | None, typer.Argument()] = None) -> None:
 
 @inbound_cli.command("unrouted")
 def inbound_unrouted(
-    limit: Annotated[int, typer.Option(min=1, help="How many of the newest.")] = (
-        UNROUTED_LIST_LIMIT
-    ),
+    limit: Annotated[
+        int, typer.Option(min=1, max=MAX_UNROUTED_LISTED, help="How many of the newest.")
+    ] = UNROUTED_LIST_LIMIT,
 ) -> None:
     """Print incoming messages that no account owns as JSON, oldest first."""
     print_json(run_inbound(lambda a: a.unrouted(limit)))

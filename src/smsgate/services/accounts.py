@@ -5,12 +5,14 @@ Every change bumps the configuration revision so running servers drop their cach
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from smsgate.domain.accounts import MAX_LOGIN_LENGTH, is_valid_login
 from smsgate.domain.errors import ApiError
@@ -31,7 +33,14 @@ class AdminError(Exception):
     """An admin request that cannot be carried out; the message says why."""
 
 
+# An amount as an operator writes one. Decimal() also reads other scripts' digits, "1_000" and
+# surrounding spaces: a pasted or mistyped amount would move money instead of failing.
+_AMOUNT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
 def parse_amount(raw: str | Decimal) -> Decimal:
+    if isinstance(raw, str) and not _AMOUNT.fullmatch(raw):
+        raise AdminError(f"not a number: {raw}")
     try:
         amount = Decimal(raw)
     except InvalidOperation:
@@ -113,7 +122,11 @@ class AccountAdmin:
                 store.add_sender_name(connection, account_id, name)
             return account_id
 
-        return self._change(work)
+        try:
+            return self._change(work)
+        except IntegrityError:
+            # PostgreSQL: another admin created it between the check and the insert.
+            raise AdminError(f"account already exists: {login}") from None
 
     def credit(self, login: str, amount: Decimal) -> Decimal:
         def work(connection: Connection) -> Decimal:

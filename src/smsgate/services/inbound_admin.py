@@ -22,6 +22,10 @@ from smsgate.store.database import Database
 from smsgate.store.push import redirect_incoming_pushes
 
 UNROUTED_LIST_LIMIT = 100
+# As many as a listing shows: a larger limit (a typo of digits) overflowed the database's integer.
+MAX_UNROUTED_LISTED = 100_000
+# The column's length: PostgreSQL refused a longer secret with a traceback, SQLite kept it.
+MAX_WEBHOOK_SECRET_LENGTH = 200
 
 
 def validate_push_url(raw: str) -> str:
@@ -107,6 +111,8 @@ class InboundAdmin:
     def set_webhook(self, login: str, url: str | None, secret: str | None = None) -> None:
         """Push the account's incoming messages to ``url`` (None: stop pushing), signed with
         ``secret`` when given."""
+        if secret is not None and len(secret) > MAX_WEBHOOK_SECRET_LENGTH:
+            raise AdminError(f"a webhook secret is at most {MAX_WEBHOOK_SECRET_LENGTH} characters")
         values = {
             "webhook_url": validate_push_url(url) if url is not None else None,
             "webhook_secret": secret or None,

@@ -20,6 +20,7 @@ import asyncio
 import gzip
 import hashlib
 import logging
+import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
@@ -217,7 +218,10 @@ def _read_file(path: Path) -> tuple[str, bytes]:
     """A numbering file's name and content; gzip-compressed (as the package ships it) or not."""
     content = path.read_bytes()
     if content[:2] == _GZIP_MAGIC:
-        return path.name.removesuffix(".gz"), gzip.decompress(content)
+        try:
+            return path.name.removesuffix(".gz"), gzip.decompress(content)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+            raise NumberingError(f"{path.name}: not a whole gzip file ({error})") from None
     return path.name, content
 
 
