@@ -3,13 +3,18 @@ size limit is refused, and a connection whose request does not come on is closed
 
 from __future__ import annotations
 
+import asyncio
+import json
 import socket
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from uvicorn.config import Config
+from uvicorn.server import ServerState
 
-from smsgate.api.protocol import MAX_HEAD_BYTES, MIN_BODY_BYTES_PER_SECOND
+from smsgate.api.protocol import MAX_HEAD_BYTES, MIN_BODY_BYTES_PER_SECOND, guarded_http
 from tests.api.conftest import deploy, undeploy
 from tests.api.helpers import Deployment
 from tests.databases import Databases
@@ -168,3 +173,114 @@ def test_a_websocket_upgrade_is_answered_as_plain_http(guarded: int) -> None:
         b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
     )
     assert status_of(guarded, request) == 200
+
+
+def h2c_offer(path: str, body: bytes) -> bytes:
+    """A POST offering an upgrade to HTTP/2, as Java's HttpClient and ``curl --http2`` send
+    one over plain HTTP."""
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: t\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+        f"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\nContent-Type: {FORM}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize("body_later", [False, True], ids=["with its head", "after its head"])
+def test_a_post_offering_h2c_is_served_with_its_body_and_the_next_request_too(
+    guarded: int, body_later: bool
+) -> None:
+    # llhttp ended the request with its head and left the body to the protocol upgraded to:
+    # the app read no sessionId (Code 1), then the body was read as a request (Code 2).
+    body = b"sessionId=" + b"f" * 32
+    with connect(guarded) as sock:
+        sock.sendall(h2c_offer("/rest/Balance/", body))
+        if body_later:
+            time.sleep(0.2)
+        sock.sendall(body + b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        balance, health = statuses_and_bodies(sock, 2)
+    assert balance[0] == 400 and json.loads(balance[1])["Code"] == 3  # the session id was read
+    assert health[0] == 200
+
+
+def statuses_and_bodies(sock: socket.socket, count: int) -> list[tuple[int, bytes]]:
+    """The next ``count`` answers on ``sock`` (pipelined answers may share a read)."""
+    data = b""
+    answers: list[tuple[int, bytes]] = []
+    while len(answers) < count:
+        head_end = data.find(b"\r\n\r\n")
+        if head_end >= 0:
+            head = data[:head_end].decode("latin-1")
+            length = int(head.lower().partition("content-length:")[2].split("\r\n")[0])
+            if len(data) >= head_end + 4 + length:
+                answers.append((int(head.split()[1]), data[head_end + 4 : head_end + 4 + length]))
+                data = data[head_end + 4 + length :]
+                continue
+        chunk = sock.recv(65536)
+        assert chunk, f"closed after {len(answers)} answers: {data!r}"
+        data += chunk
+    return answers
+
+
+class Wire:
+    """A connection's transport in memory: what the protocol wrote, whether it closed."""
+
+    def __init__(self) -> None:
+        self.written = b""
+        self.closed = False
+
+    def get_extra_info(self, name: str) -> object:
+        return {"sockname": ("127.0.0.1", 8080), "peername": ("127.0.0.1", 50000)}.get(name)
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+async def body_length(scope: Any, receive: Any, send: Any) -> None:
+    """An app answering with the length of the body it read."""
+    size, more = 0, True
+    while more:
+        message = await receive()
+        size += len(message.get("body", b""))
+        more = message.get("more_body", False)
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": str(size).encode()})
+
+
+def test_a_read_ending_one_body_and_beginning_a_head_counts_only_the_head() -> None:
+    # One read of 256 KB can end a large body and begin the next request's head: the whole
+    # read counted as head, the next request was refused "Request head over 131072 bytes"
+    # before the first one's answer (a send committed, answered Code 2).
+    async def exchange() -> Wire:
+        protocol_class = guarded_http(30, 30)
+        config = Config(app=body_length, http=protocol_class, access_log=False, log_config=None)
+        config.load()
+        protocol = protocol_class(config=config, server_state=ServerState(), app_state={})
+        wire = Wire()
+        protocol.connection_made(wire)  # type: ignore[arg-type]
+        body = b"a" * (MAX_HEAD_BYTES + 1000)
+        protocol.data_received(
+            b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body)
+        )
+        await asyncio.sleep(0.01)
+        protocol.data_received(body + b"GET / HTTP/1.1\r\n")
+        protocol.data_received(b"Host: t\r\n\r\n")
+        await asyncio.sleep(0.05)
+        assert not wire.closed
+        protocol.connection_lost(None)
+        return wire
+
+    wire = asyncio.run(exchange())
+    assert wire.written.count(b"HTTP/1.1 200 OK") == 2, wire.written
+    assert f"\r\n{MAX_HEAD_BYTES + 1000}\r\n".encode() in wire.written

@@ -10,12 +10,16 @@ comes slower on average than ``MIN_BODY_BYTES_PER_SECOND``, ends its connection.
 body carries besides its data (chunk sizes, and trailer fields, which uvicorn keeps like
 headers) is bounded like a head, and bytes between requests that start none (a blank line,
 which also stops uvicorn's keep-alive timer) owe a request head in the head timeout.
+
+A request that offers an upgrade (h2c) is served as HTTP/1.1 with its body, which uvicorn's
+httptools protocol loses (``_declined_upgrade_body``).
 """
 
 from __future__ import annotations
 
 import asyncio
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from smsgate.api.rest.rendering import JSON_HEADERS, render_error
@@ -54,6 +58,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._deadline: float | None = None
         self._in_head = True
         self._head_bytes = 0
+        self._read_body_bytes = 0  # of the data being read
+        # Of a request that offered an upgrade, the body still to come (``_feed``).
+        self._upgrade_body_due = 0
         # Of the request in progress, after its head: what came, and what was body.
         self._after_head = 0
         self._body_bytes = 0
@@ -68,9 +75,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        if self._in_head:  # still, after this data: all of it was head
-            self._head_bytes += len(data)
+        self._read_body_bytes = 0
+        self._feed(data)
+        if self._in_head:  # still, after this data: all of it was head, but for the body
+            # of a request it ended (a read of 256 KB may end one body and begin a head)
+            self._head_bytes += len(data) - self._read_body_bytes
             if self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
                 self.send_400_response(f"Request head over {MAX_HEAD_BYTES} bytes")
         elif self._deadline is not None:  # a body coming
@@ -93,8 +102,46 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._head_bytes = len(data)
             self._expect_within(self.head_timeout)
 
+    def _feed(self, data: bytes) -> None:
+        # uvicorn's data_received, but for an upgrade offered: see ``_declined_upgrade_body``.
+        self._unset_keepalive_if_required()
+        if self._upgrade_body_due:
+            data = self._declined_upgrade_body(data)
+            if not data:
+                return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            message = "Invalid HTTP request received."
+            self.logger.warning(message)
+            self.send_400_response(message)
+        except httptools.HttpParserUpgrade as upgrade:
+            # Declined (RFC 9110 7.8): the connection stays HTTP/1.1, and what follows the
+            # head is the request's body, then the next request, for a parser anew.
+            self.parser = httptools.HttpRequestParser(self)
+            rest = data[upgrade.args[0] :]
+            if self._upgrade_body_due:
+                rest = self._declined_upgrade_body(rest)
+            if rest:
+                self._feed(rest)
+
+    def _declined_upgrade_body(self, data: bytes) -> bytes:
+        """The body of a request that offered an upgrade, taken from ``data``; what follows it.
+
+        llhttp reads such a request as ending with its head and leaves what follows to the
+        protocol upgraded to, which would lose the body of every POST that offers h2c, as
+        Java's HttpClient and ``curl --http2`` do over plain HTTP (uvicorn#2722)."""
+        taken = data[: self._upgrade_body_due]
+        self._upgrade_body_due -= len(taken)
+        if taken:
+            self.on_body(taken)
+        if not self._upgrade_body_due:
+            self.on_message_complete()
+        return data[len(taken) :]
+
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
+        self._read_body_bytes += len(body)
         super().on_body(body)
 
     def on_message_begin(self) -> None:
@@ -109,8 +156,18 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._body_since = self.loop.time()
         self._expect_within(self.stall_timeout)  # the body's next piece
         super().on_headers_complete()
+        if self.parser.should_upgrade():
+            self._upgrade_body_due = self._content_length()
+
+    def _content_length(self) -> int:
+        for name, value in self.headers:
+            if name == b"content-length":
+                return int(value)  # llhttp has checked it is digits, and one value
+        return 0
 
     def on_message_complete(self) -> None:
+        if self._upgrade_body_due:
+            return  # the head of a request that offered an upgrade: its body comes next
         self._deadline = None
         super().on_message_complete()
 
