@@ -769,3 +769,24 @@ def test_errors_are_json_without_newline(client: httpx.Client) -> None:
     response = client.get("/rest/Balance/")
     assert_error(response, 1, "sessionId can not be null or empty")
     assert assert_json(response) == {"Code": 1, "Desc": "sessionId can not be null or empty"}
+
+
+def test_a_multipart_body_without_its_closing_delimiter_is_code_2_and_nothing_is_sent(
+    account: Account,
+) -> None:
+    """Its last field was dropped and the rest carried out: without its sendDate, a message
+    scheduled for 2030 went at once."""
+    params = {**endpoint_params("send", account), "sendDate": "2030-01-01T10:00:00"}
+    body = b"".join(
+        b'--cut\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
+        % (name.encode(), value.encode())
+        for name, value in params.items()
+    )
+    headers = {"Content-Type": "multipart/form-data; boundary=cut"}
+    response = account.client.post("/rest/Send/SendSms/", content=body, headers=headers)
+    assert "no closing delimiter" in assert_error(response, 2)
+    assert balance(account) == 1000
+    closed = account.client.post(
+        "/rest/Send/SendSms/", content=body + b"--cut--\r\n", headers=headers
+    )
+    assert state(account, closed.json()[0])["StateDescription"] == "Scheduled"

@@ -36,6 +36,10 @@ class _FieldReader:
         self._name = ""
         self._is_file = False
         self._data = bytearray()
+        self.ended = False  # the closing delimiter was read
+
+    def on_end(self) -> None:
+        self.ended = True
 
     def on_part_begin(self) -> None:
         self._disposition = b""
@@ -115,9 +119,14 @@ def _parse(body: bytes, boundary: bytes, reader: _FieldReader) -> None:
                 "on_headers_finished": reader.on_headers_finished,
                 "on_part_data": reader.on_part_data,
                 "on_part_end": reader.on_part_end,
+                "on_end": reader.on_end,
             },
         )
         parser.write(body)
         parser.finalize()
     except FormParserError:
         raise InvalidArgument(INVALID_BODY) from None
+    if not reader.ended:
+        # Cut short: the parser ends no part it is in, and the request would be carried out
+        # without its last field (a sendDate: a message scheduled went at once).
+        raise InvalidArgument(f"{INVALID_BODY}: no closing delimiter")
