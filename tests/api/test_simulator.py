@@ -23,7 +23,7 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from smsgate.api.rest.router import RestApp
 from smsgate.config import Settings
@@ -35,6 +35,7 @@ from smsgate.delivery.connector import (
     ReportStatus,
     SubmitResult,
 )
+from smsgate.delivery.connectors import simulator as simulator_connector
 from smsgate.delivery.connectors.simulator import MAX_VALIDITY, SimulatedSmsc, queue_incoming
 from smsgate.delivery.dispatcher import outbound
 from smsgate.domain.states import MessageState
@@ -258,8 +259,8 @@ def test_reports_owed_by_a_simulator_that_died_are_delivered_once_its_lease_laps
                 here.rows(select(simulator_parts.c.smsc_id, simulator_parts.c.report_due_at))
             )
             assert reports_by_smsc_id(alive) == dict.fromkeys(due, 1)
-            for report in alive.events.reports:
-                assert report.done_at >= due[report.smsc_id] + LEASE
+            for report in alive.events.reports:  # dated when due, not when taken over
+                assert report.done_at == due[report.smsc_id]
             # Each report is recorded as delivered by a write of its own after it was heard.
             owed = select(func.count()).where(simulator_parts.c.lease_until.is_not(None))
             async with asyncio.timeout(5):
@@ -383,6 +384,39 @@ def test_a_report_delivered_twice_changes_nothing(api: tuple[str, Platform, str]
                 (recorded_later, MessageState.SENT.value),
                 (recorded_later, MessageState.DELIVERED.value),
             ]
+
+    asyncio.run(scenario())
+
+
+def test_a_report_delivered_again_after_a_crash_is_dropped_as_a_repeat(
+    api: tuple[str, Platform, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Delivered, but not crossed off (the process died between the two): delivered again
+    once its lease lapsed, stamped with a new done date, it was no repeat, and stayed a day
+    in early_receipts as a receipt of a part submitted twice."""
+    failed: list[int] = []
+
+    def mark_reported_after_a_crash(connection: Connection, part_ids: Any, now: Any) -> None:
+        if not failed:
+            failed.extend(part_ids)
+            raise OSError("the process died here")
+        mark_reported(connection, part_ids, now)
+
+    monkeypatch.setattr(simulator_connector, "mark_reported", mark_reported_after_a_crash)
+
+    async def scenario() -> None:
+        async with site(api) as here:
+            worker = await here.worker().start()
+            part_ids = await here.send(5)
+            await here.record(await worker.simulator.submit(await here.claim(5)))
+            await here.delivered(part_ids, worker)
+            # The lease lapses, and the reports go again, crossed off this time.
+            owed = select(func.count()).where(simulator_parts.c.lease_until.is_not(None))
+            async with asyncio.timeout(10):
+                await poll(lambda: here.rows(owed) == [(0,)])
+            assert len(failed) == 5 and len(worker.events.reports) == 10
+            assert here.rows(select(func.count()).select_from(early_receipts)) == [(0,)]
+            assert set(here.states(part_ids).values()) == {MessageState.DELIVERED}
 
     asyncio.run(scenario())
 

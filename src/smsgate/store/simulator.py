@@ -51,6 +51,7 @@ class OwedReport:
     part_id: int
     smsc_id: str
     report: str
+    report_due_at: datetime  # its done date, the same every time it is delivered
 
 
 _TAKE_COLUMNS = tuple(TakenPart.__dataclass_fields__)
@@ -152,7 +153,9 @@ def _any_lease_ended(table: Table) -> Prepared:
     )
 
 
-_CLAIM_PARTS = _lease_statement(simulator_parts, _parts.part_id, _parts.smsc_id, _parts.report)
+_CLAIM_PARTS = _lease_statement(
+    simulator_parts, _parts.part_id, _parts.smsc_id, _parts.report, _parts.report_due_at
+)
 _ANY_LAPSED = _any_lease_ended(simulator_parts)
 
 

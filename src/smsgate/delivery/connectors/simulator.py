@@ -95,8 +95,11 @@ def queue_incoming(database: Database, messages: Sequence[tuple[str, str, str]])
     database.write_sync(lambda connection: add_incoming(connection, messages, now))
 
 
-# (due on the monotonic clock, part id, smsc id, report)
-_Owed = tuple[float, int, str, ReportStatus]
+# (due on the monotonic clock, part id, smsc id, report, its done date). The done date is
+# when the report fell due, not when it goes out: delivered again (its delivery not recorded
+# before a crash), it is the same report, which the platform drops as a repeat, as an SMSC's
+# resent deliver_sm carries its first done date.
+_Owed = tuple[float, int, str, ReportStatus, datetime]
 
 
 class SimulatedSmsc:
@@ -198,12 +201,12 @@ class SimulatedSmsc:
         # A part that keeps another smsc id was taken before: its report is owed already.
         new = [part for part in taken if held.get(part.part_id) == part.smsc_id]
         owed = [
-            (due, part.part_id, part.smsc_id, ReportStatus(part.report))
+            (due, part.part_id, part.smsc_id, ReportStatus(part.report), part.report_due_at)
             for part in new
             if part.report is not None
         ]
         self._owed.extend(owed)
-        self._held.update(part_id for _, part_id, _, _ in owed)
+        self._held.update(part_id for _, part_id, _, _, _ in owed)
         self._has_reports.set()
         return [
             SubmitResult(part.message_id, SubmitOutcome.ACCEPTED, held[part.message_id])
@@ -236,14 +239,17 @@ class SimulatedSmsc:
             due.append(self._owed.popleft())
         try:
             await events.delivery_reports(
-                [DeliveryReport(self.name, smsc_id, status, now) for _, _, smsc_id, status in due]
+                [
+                    DeliveryReport(self.name, smsc_id, status, done_at)
+                    for _, _, smsc_id, status, done_at in due
+                ]
             )
         except Exception:
             log.exception("delivering %d reports failed; will retry", len(due))
             self._owed.extendleft(reversed(due))
             await asyncio.sleep(RETRY_SECONDS)
             return 0
-        part_ids = [part_id for _, part_id, _, _ in due]
+        part_ids = [part_id for _, part_id, _, _, _ in due]
         try:
             await self.database.write(lambda connection: mark_reported(connection, part_ids, now))
         except Exception:
@@ -280,7 +286,13 @@ class SimulatedSmsc:
             log.info("%s: took over %d lapsed reports", self.name, len(taken_over))
             due = time.monotonic()
             self._owed.extendleft(
-                (due, report.part_id, report.smsc_id, ReportStatus(report.report))
+                (
+                    due,
+                    report.part_id,
+                    report.smsc_id,
+                    ReportStatus(report.report),
+                    report.report_due_at,
+                )
                 for report in taken_over
             )
             self._held.update(report.part_id for report in taken_over)
