@@ -170,3 +170,26 @@ def test_another_applications_database_is_refused_unchanged(
         assert _tables_and_revision(database) == before
     finally:
         database.close()
+
+
+@pytest.mark.parametrize("databases", ["postgresql"], indirect=True)
+def test_a_table_of_an_extension_every_new_database_has_is_no_other_applications(
+    database_url: str,
+) -> None:
+    # As PostGIS's spatial_ref_sys, in a template every database is made from.
+    database = Database(database_url)
+    try:
+        database.write_sync(
+            lambda connection: [
+                connection.exec_driver_sql(sql)
+                for sql in (
+                    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+                    "CREATE TABLE spatial_ref_sys (srid INTEGER PRIMARY KEY)",
+                    "ALTER EXTENSION pg_trgm ADD TABLE spatial_ref_sys",
+                )
+            ]
+        )
+        upgrade(database.write_engine)
+        assert _revision(database) == newest_revision()
+    finally:
+        database.close()

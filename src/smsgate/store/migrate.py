@@ -68,9 +68,7 @@ def refuse_unless_ours(connection: Connection) -> None:
     own migrations' version. Run under the migration lock (``migrations/env.py``): a process
     migrating beside this one is then done, and seen whole."""
     revision = schema_revision(connection)
-    tables = sorted(
-        name for name in inspect(connection).get_table_names() if not name.startswith("sqlite_")
-    )
+    tables = sorted(set(inspect(connection).get_table_names()) - _system_tables(connection))
     if revision is None and tables:
         named = ", ".join(tables[:3]) + (", ..." if len(tables) > 3 else "")
         raise UnknownSchema(
@@ -88,6 +86,23 @@ def refuse_unless_ours(connection: Connection) -> None:
             f"the database says it is at schema revision {revision!r} but holds no smsgate "
             "tables: it is another application's"
         )
+
+
+def _system_tables(connection: Connection) -> set[str]:
+    """Tables a database has that no application made: SQLite's own, and on PostgreSQL those
+    of an extension installed in every new database (PostGIS's ``spatial_ref_sys``)."""
+    if connection.dialect.name == "sqlite":
+        return {
+            name for name in inspect(connection).get_table_names() if name.startswith("sqlite_")
+        }
+    return set(
+        connection.execute(
+            text(
+                "SELECT c.relname FROM pg_class c JOIN pg_depend d ON d.objid = c.oid "
+                "WHERE d.deptype = 'e' AND c.relkind = 'r'"
+            )
+        ).scalars()
+    )
 
 
 def open_migrated(
