@@ -169,7 +169,9 @@ def listeners(app: SmsgateApp, settings: Settings) -> list[uvicorn.Config]:
             # the websockets package installed, uvicorn took it and answered 500).
             ws="none",
             http=guarded_http(
-                settings.request_head_timeout_seconds, settings.request_stall_timeout_seconds
+                settings.request_head_timeout_seconds,
+                settings.request_stall_timeout_seconds,
+                settings.max_body_bytes,
             ),
         )
 

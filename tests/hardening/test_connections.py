@@ -263,7 +263,7 @@ def test_a_read_ending_one_body_and_beginning_a_head_counts_only_the_head() -> N
     # read counted as head, the next request was refused "Request head over 131072 bytes"
     # before the first one's answer (a send committed, answered Code 2).
     async def exchange() -> Wire:
-        protocol_class = guarded_http(30, 30)
+        protocol_class = guarded_http(30, 30, 1 << 20)
         config = Config(app=body_length, http=protocol_class, access_log=False, log_config=None)
         config.load()
         protocol = protocol_class(config=config, server_state=ServerState(), app_state={})

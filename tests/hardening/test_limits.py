@@ -327,6 +327,10 @@ def test_a_declared_oversize_body_answers_code_2_before_any_of_it_is_sent(
     with connect(shared.process.port) as sock:
         sock.sendall(request_head("/rest/Send/SendSms/", FORM, BODY_LIMIT + 1))
         response = read_response(sock)
+        # Closed after the answer: it read the rest of a body declared a gigabyte, to drop it.
+        assert response.headers["connection"] == "close"
+        sock.settimeout(5)
+        assert sock.recv(1) == b""
     assert response.status == 400
     assert response.json() == {"Code": 2, "Desc": TOO_LARGE}
 
@@ -346,8 +350,9 @@ def test_a_streamed_oversize_body_answers_code_2_once_past_the_limit(
         while sent <= BODY_LIMIT:
             sock.sendall(chunk(piece))
             sent += len(piece)
-        # The body never ends, yet the answer comes.
+        # The body never ends, yet the answer comes, and the connection ends.
         response = read_response(sock)
+        assert response.headers["connection"] == "close"
     assert response.status == 400
     assert response.json() == {"Code": 2, "Desc": TOO_LARGE}
 

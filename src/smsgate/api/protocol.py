@@ -50,6 +50,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     head_timeout: float
     stall_timeout: float
+    # The app refuses a body past it (Code 2); its connection then closes after the answer,
+    # rather than read the rest (a gigabyte declared) only to drop it.
+    max_body: int
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._timer: asyncio.TimerHandle | None = None
@@ -142,7 +145,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
         self._read_body_bytes += len(body)
+        if self._body_bytes > self.max_body:  # chunked: known as it comes
+            self._close_after_answer()
         super().on_body(body)
+
+    def _close_after_answer(self) -> None:
+        if self.cycle is not None:
+            self.cycle.keep_alive = False
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -158,6 +167,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         if self.parser.should_upgrade():
             self._upgrade_body_due = self._content_length()
+        if self._content_length() > self.max_body:
+            self._close_after_answer()
 
     def _content_length(self) -> int:
         for name, value in self.headers:
@@ -199,7 +210,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-def guarded_http(head_timeout: float, stall_timeout: float) -> type[GuardedHttpProtocol]:
-    """The protocol class of a listener with these timeouts, in seconds."""
-    limits = {"head_timeout": head_timeout, "stall_timeout": stall_timeout}
+def guarded_http(
+    head_timeout: float, stall_timeout: float, max_body: int
+) -> type[GuardedHttpProtocol]:
+    """The protocol class of a listener with these timeouts, in seconds, and body limit."""
+    limits = {"head_timeout": head_timeout, "stall_timeout": stall_timeout, "max_body": max_body}
     return type("GuardedHttpProtocol", (GuardedHttpProtocol,), limits)
