@@ -108,8 +108,9 @@ _ENDED_AS = {
 
 
 def count_ended(ended: Mapping[MessageState, int]) -> None:
-    """Count the parts delivery reports ended, by final state, once committed: the parts, not
-    the reports (an SMSC sends a receipt again, or one for an id no part has)."""
+    """Count the parts a committed write ended, by final state: by delivery reports (the parts,
+    not the reports: an SMSC sends a receipt again, or one for an id no part has), or refused
+    at submit."""
     for state, count in ended.items():
         _ENDED_AS[state].inc(count)
 
