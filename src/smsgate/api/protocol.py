@@ -165,9 +165,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._body_since = self.loop.time()
         self._expect_within(self.stall_timeout)  # the body's next piece
         super().on_headers_complete()
+        length = self._content_length()
         if self.parser.should_upgrade():
-            self._upgrade_body_due = self._content_length()
-        if self._content_length() > self.max_body:
+            self._upgrade_body_due = length
+        if length > self.max_body:
             self._close_after_answer()
 
     def _content_length(self) -> int:

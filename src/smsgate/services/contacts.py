@@ -11,6 +11,7 @@ lock for long; importing a file again only updates it (a phone keeps one contact
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
 from collections.abc import Callable, Iterator
@@ -219,14 +220,12 @@ class ContactAdmin:
     def _plan_assigns(self) -> Callable[[str], bool]:
         """``normalize_phone``'s fallback, as sends have it: the numbering plan in force, read
         at the first number libphonenumber does not know."""
-        registry: list[NumberingRegistry] = []
 
-        def assigns(number: str) -> bool:
-            if not registry:
-                registry.append(load_numbering(self.database).registry)
-            return registry[0].assigns(number)
+        @functools.cache
+        def registry() -> NumberingRegistry:
+            return load_numbering(self.database).registry
 
-        return assigns
+        return lambda number: registry().assigns(number)
 
     def pages(self, login: str, page_size: int = 1000) -> Iterator[list[Contact]]:
         """The account's contacts by phone, a page at a time (an unknown login fails here,

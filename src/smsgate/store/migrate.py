@@ -68,7 +68,7 @@ def refuse_unless_ours(connection: Connection) -> None:
     own migrations' version. Run under the migration lock (``migrations/env.py``): a process
     migrating beside this one is then done, and seen whole."""
     revision = schema_revision(connection)
-    tables = sorted(set(inspect(connection).get_table_names()) - _system_tables(connection))
+    tables = _application_tables(connection)
     if revision is None and tables:
         named = ", ".join(tables[:3]) + (", ..." if len(tables) > 3 else "")
         raise UnknownSchema(
@@ -88,21 +88,19 @@ def refuse_unless_ours(connection: Connection) -> None:
         )
 
 
-def _system_tables(connection: Connection) -> set[str]:
-    """Tables a database has that no application made: SQLite's own, and on PostgreSQL those
-    of an extension installed in every new database (PostGIS's ``spatial_ref_sys``)."""
+def _application_tables(connection: Connection) -> list[str]:
+    """The tables some application made, by name: not SQLite's own, nor on PostgreSQL those of
+    an extension installed in every new database (PostGIS's ``spatial_ref_sys``)."""
+    names = inspect(connection).get_table_names()
     if connection.dialect.name == "sqlite":
-        return {
-            name for name in inspect(connection).get_table_names() if name.startswith("sqlite_")
-        }
-    return set(
-        connection.execute(
-            text(
-                "SELECT c.relname FROM pg_class c JOIN pg_depend d ON d.objid = c.oid "
-                "WHERE d.deptype = 'e' AND c.relkind = 'r'"
-            )
-        ).scalars()
-    )
+        return sorted(name for name in names if not name.startswith("sqlite_"))
+    extensions = connection.execute(
+        text(
+            "SELECT c.relname FROM pg_class c JOIN pg_depend d ON d.objid = c.oid "
+            "WHERE d.deptype = 'e' AND c.relkind = 'r'"
+        )
+    ).scalars()
+    return sorted(set(names).difference(extensions))
 
 
 def open_migrated(
