@@ -34,6 +34,7 @@ from tests.api.helpers import (
     whole_period,
 )
 from tests.conftest import Account
+from tests.hardening.helpers import connect, read_response
 
 SESSION_ID = re.compile(r'"[0-9a-f]{32}"')
 OTHER_PHONE = "79161234567"
@@ -469,6 +470,31 @@ def test_raw_unencoded_cyrillic_counts_as_characters(account: Account) -> None:
     for length, parts in ((70, 1), (71, 2)):
         params["data"] = "Ж" * length
         assert_ids(assert_ok(raw_body(account.client, "/rest/Send/SendSms/", params)), parts)
+
+
+def test_raw_utf8_in_the_query_reads_as_the_client_meant_it(
+    admin: AccountAdmin, account: Account
+) -> None:
+    # As curl, wget and PHP's file_get_contents send a URL written with Cyrillic in it: llhttp
+    # refused it ("Invalid HTTP request received."), where the original service's IIS reads it.
+    params = endpoint_params("send", account) | {"data": "Сервер_недоступен"}
+    target = "/rest/Send/SendSms/?" + "&".join(f"{k}={v}" for k, v in params.items())
+    request = f"GET {target.replace(' ', '%20')} HTTP/1.1\r\nHost: t\r\n\r\n".encode()
+    pieces = [
+        [request],  # the connection's first request
+        [request[:-41], request[-41:]],  # the next, its request line cut within a letter
+        [request[:8], request[8:]],  # and cut before its first non-ASCII byte
+    ]
+    answers = []
+    with connect(account.client.base_url.port or 80) as sock:
+        for sends in pieces:
+            for piece in sends:
+                sock.sendall(piece)
+                time.sleep(0.05)
+            answers.append(read_response(sock))
+    assert [answer.status for answer in answers] == [200, 200, 200], answers[-1].body
+    ids = [part_id for answer in answers for part_id in assert_ids(answer.json(), 1)]
+    assert {row.text for row in message_rows(admin.database, ids).values()} == {params["data"]}
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from smsgate.client import AsyncSmsClient, SmsApiError, SmsClient
+from smsgate.client import AsyncSmsClient, SmsApiError, SmsClient, calls
 from smsgate.delivery.connectors.simulator import queue_incoming
 from smsgate.services.accounts import AccountAdmin
 from smsgate.services.inbound_admin import InboundAdmin
@@ -130,6 +130,18 @@ def test_the_readme_example_runs(
 def test_the_client_needs_a_way_to_authenticate() -> None:
     with pytest.raises(ValueError, match="session_id, or a login and a password"):
         SmsClient("http://127.0.0.1:9", login="only-a-login")
+
+
+def test_destinations_given_as_a_string_are_the_numbers_it_lists() -> None:
+    # Joined letter by letter, "79161234567" was eleven one-digit numbers (Code 2).
+    numbers = f"{PHONE}, {MTS}"
+    bulk = calls.send_bulk(SENDER, numbers, "Hi")
+    by_time = calls.send_by_time(SENDER, PHONE, "Hi", datetime(2030, 1, 1, 10))
+    assert bulk.params["destinationAddresses"] == numbers
+    assert by_time.params["destinationAddress"] == PHONE
+    assert calls.send_bulk(SENDER, iter([PHONE, MTS]), "Hi").params["destinationAddresses"] == (
+        f"{PHONE},{MTS}"
+    )
 
 
 def test_the_client_imports_nothing_of_the_server() -> None:

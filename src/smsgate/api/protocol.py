@@ -12,12 +12,14 @@ headers) is bounded like a head, and bytes between requests that start none (a b
 which also stops uvicorn's keep-alive timer) owe a request head in the head timeout.
 
 A request that offers an upgrade (h2c) is served as HTTP/1.1 with its body, which uvicorn's
-httptools protocol loses (``_declined_upgrade_body``).
+httptools protocol loses (``_declined_upgrade_body``), and a request line carrying raw
+non-ASCII bytes is read with them percent-encoded (``_percent_encoded_line``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -35,6 +37,11 @@ MAX_FRAMING_BYTES = 2 * MAX_HEAD_BYTES
 # connection for good, each byte pushing the stall deadline on. A mobile link on GPRS is
 # several times faster.
 MIN_BODY_BYTES_PER_SECOND = 500
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
+
+
+def _percent_encoded(byte: re.Match[bytes]) -> bytes:
+    return b"%%%02X" % byte[0][0]
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
@@ -68,6 +75,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._after_head = 0
         self._body_bytes = 0
         self._body_since = 0.0
+        # Whether what comes next begins a request line (no request under way), or goes on
+        # with one that a read cut short (``_percent_encoded_line``).
+        self._between_requests = True
+        self._line_continues = False
         super().connection_made(transport)
         self._expect_within(self.head_timeout)  # a new connection owes a request head
 
@@ -79,6 +90,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         self._read_body_bytes = 0
+        if self._between_requests or self._line_continues:
+            data = self._percent_encoded_line(data)
         self._feed(data)
         if self._in_head:  # still, after this data: all of it was head, but for the body
             # of a request it ended (a read of 256 KB may end one body and begin a head)
@@ -142,6 +155,28 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.on_message_complete()
         return data[len(taken) :]
 
+    def _percent_encoded_line(self, data: bytes) -> bytes:
+        """``data`` with the non-ASCII bytes of the request line it begins (or goes on with)
+        percent-encoded.
+
+        curl, wget and PHP's ``file_get_contents`` send a URL as written, so an alert script's
+        ``...&data=Сервер_недоступен`` arrives as raw UTF-8, which IIS (the original service's
+        server) reads and llhttp refuses. Encoded, it reads as the client meant it. Only the
+        request line: a raw UTF-8 body is the API's own (``parse_form``). A request pipelined
+        behind another in one read is parsed before it could be seen, and refused as before.
+        """
+        start = 0
+        if not self._line_continues:
+            while data[start : start + 1] in (b"\r", b"\n"):  # blank lines before a request
+                start += 1
+        end = data.find(b"\n", start)
+        self._line_continues = end < 0 and start < len(data)
+        stop = len(data) if end < 0 else end
+        line = data[start:stop]
+        if line.isascii():
+            return data
+        return data[:start] + _NON_ASCII.sub(_percent_encoded, line) + data[stop:]
+
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
         self._read_body_bytes += len(body)
@@ -154,6 +189,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.cycle.keep_alive = False
 
     def on_message_begin(self) -> None:
+        self._between_requests = False
         super().on_message_begin()
         self._in_head = True
         self._head_bytes = 0
@@ -181,6 +217,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._upgrade_body_due:
             return  # the head of a request that offered an upgrade: its body comes next
         self._deadline = None
+        self._between_requests = True
         super().on_message_complete()
 
     def send_400_response(self, msg: str) -> None:

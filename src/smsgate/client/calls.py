@@ -149,6 +149,12 @@ def _sending(
     return params
 
 
+def _number_list(destinations: Iterable[str] | str) -> str:
+    # A string is a number, or a list as the API writes one; joined letter by letter it would
+    # be a list of digits.
+    return destinations if isinstance(destinations, str) else ",".join(destinations)
+
+
 def session(login: str, password: str) -> Call[str]:
     """A session id (API key) for the account."""
     return Call("Session/", {"login": login, "password": password}, _text, authenticated=False)
@@ -175,7 +181,7 @@ def send_sms(
 
 def send_bulk(
     sender: str,
-    destinations: Iterable[str],
+    destinations: Iterable[str] | str,
     text: str,
     *,
     send_date: datetime | None = None,
@@ -185,7 +191,7 @@ def send_bulk(
     """Send one ``text`` to every destination; the ids of the first one's parts, then the
     next one's."""
     params = _sending(sender, send_date, validity_minutes, callback_url)
-    numbers = ",".join(destinations)
+    numbers = _number_list(destinations)
     return Call("Send/SendBulk/", {**params, "destinationAddresses": numbers, "data": text}, _ids)
 
 
@@ -204,7 +210,7 @@ def send_bulk_packet(
 
 def send_by_time(
     sender: str,
-    destinations: Iterable[str],
+    destinations: Iterable[str] | str,
     text: str,
     local_time: datetime,
     *,
@@ -214,7 +220,7 @@ def send_by_time(
     zone."""
     params = _sending(sender, None, validity_minutes, None)
     params |= {
-        "destinationAddress": ",".join(destinations),
+        "destinationAddress": _number_list(destinations),
         "data": text,
         "sendDate": local_time.replace(tzinfo=None).strftime("%Y-%m-%dT%H:%M:%S"),
     }
