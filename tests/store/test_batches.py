@@ -20,9 +20,12 @@ from smsgate.store.messages import (
     _PARTS_BY_SMSC_ID,
     _PARTS_OF_RECEIPTS,
     _WAITING_RECEIPTS,
+    LATE_SUBMIT_REPORT_WAIT,
+    UNCONFIRMED_SUBMIT_KEPT,
     apply_receipts,
     apply_waiting_receipts,
     claim_due,
+    expire_sent,
     expired_waiting,
     finish_unsent,
     forget_early_receipts,
@@ -205,6 +208,58 @@ def test_a_retry_is_due_no_later_than_the_parts_validity(database: Database) -> 
     assert due == {1: NOW + timedelta(seconds=1), 2: retry_at}
     later = NOW + timedelta(seconds=2)
     assert database.read_sync(lambda c: expired_waiting(c, later, 10)) == [1]
+
+
+def test_a_part_the_smsc_may_have_is_not_refunded_when_a_submit_again_is_put_off(
+    database: Database,
+) -> None:
+    """Its dispatcher died after submitting it, past its validity; the submit again was
+    throttled. It lost the mark and the sweep refunded it, Expired, while the SMSC had
+    delivered it. It is submitted again (not at once) until the SMSC answers, or for a day."""
+    account_id = AccountAdmin(database).create("unconfirmed", password="secret-password")
+    expires = NOW + timedelta(seconds=1)
+    database.write_sync(
+        lambda c: insert_parts(c, [part_row(1, account_id, NOW, expires_at=expires)])
+    )
+    database.write_sync(lambda c: claim_due(c, NOW, NOW + timedelta(seconds=2), 10))
+    lapsed = NOW + timedelta(seconds=3)
+    assert database.write_sync(lambda c: release_lapsed_leases(c, lapsed)) == 1
+    assert database.read_sync(lambda c: expired_waiting(c, lapsed, 10)) == []
+    again_until = lapsed + timedelta(minutes=1)
+    [claimed] = database.write_sync(lambda c: claim_due(c, lapsed, again_until, 10))
+    assert claimed.id == 1  # past its validity
+    retry_at = lapsed + timedelta(seconds=5)
+    database.write_sync(
+        lambda c: record_retry(c, [1], retry_at, "throttled", claimed_until=again_until)
+    )
+    assert database.read_sync(lambda c: expired_waiting(c, retry_at, 10)) == []
+    assert database.write_sync(lambda c: claim_due(c, lapsed, again_until, 10)) == []  # put off
+    assert [
+        p.id for p in database.write_sync(lambda c: claim_due(c, retry_at, again_until, 10))
+    ] == [1]
+    database.write_sync(
+        lambda c: record_retry(c, [1], retry_at, "throttled", claimed_until=again_until)
+    )
+    a_day_on = expires + UNCONFIRMED_SUBMIT_KEPT
+    assert database.read_sync(lambda c: expired_waiting(c, a_day_on, 10)) == [1]
+
+
+def test_a_part_submitted_again_past_its_validity_waits_for_its_report(
+    database: Database,
+) -> None:
+    """Expired by the next sweep, it read Expired while the SMSC delivered it."""
+    ids = queued_parts(database, 2)
+    database.write_sync(lambda c: claim_due(c, NOW, CLAIMED_UNTIL, 10))
+    expires = NOW + timedelta(days=1)
+    late = expires + timedelta(seconds=5)
+    record_sent(database, [(ids[0], "on-time")])
+    record_sent(database, [(ids[1], "late")], submitted_at=late)
+    just_after = late + timedelta(seconds=1)
+    assert database.write_sync(lambda c: expire_sent(c, just_after)) == 1
+    assert database.read_sync(states)[ids[1]][0] == MessageState.SENT.value
+    waited = late + LATE_SUBMIT_REPORT_WAIT
+    assert database.write_sync(lambda c: expire_sent(c, waited)) == 1
+    assert database.read_sync(states)[ids[1]][0] == MessageState.EXPIRED.value
 
 
 def test_a_receipt_error_longer_than_the_column_is_kept_cut(database: Database) -> None:

@@ -13,11 +13,13 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, delete, inspect, select
+from sqlalchemy import Connection, delete, inspect, select, update
 
+from smsgate.domain.states import MessageState
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.accounts import find_session, session_key
 from smsgate.store.database import Database
+from smsgate.store.messages import insert_parts
 from smsgate.store.migrate import (
     MIGRATIONS,
     UnknownSchema,
@@ -25,7 +27,8 @@ from smsgate.store.migrate import (
     newest_revision,
     upgrade,
 )
-from smsgate.store.schema import incoming_messages, metadata, sessions
+from smsgate.store.schema import incoming_messages, messages, metadata, sessions
+from tests.store.parts import part_row
 
 
 def _differences(database: Database) -> list[object]:
@@ -94,6 +97,25 @@ def test_incoming_message_ids_are_never_given_again(database: Database) -> None:
     ) == [1, 2]
     database.write_sync(lambda c: c.execute(delete(incoming_messages)))  # retention, say
     assert database.write_sync(insert) == 3
+
+
+def test_a_part_released_from_a_lapsed_claim_keeps_its_mark(database: Database) -> None:
+    """Before 0008 the mark was the lease a waiting part kept; it moves to its own column."""
+    command.downgrade(alembic_config(database.write_engine), "0007")
+    account_id = AccountAdmin(database).create("marked", password="account-password")
+    now = datetime.now(UTC)
+    rows = [
+        part_row(1, account_id, now),  # released from a lapsed claim
+        part_row(2, account_id, now),  # never claimed
+        part_row(3, account_id, now, state=MessageState.SUBMITTING.value),  # claimed
+    ]
+    database.write_sync(lambda c: insert_parts(c, rows))
+    leased = update(messages).where(messages.c.id.in_([1, 3])).values(lease_until=now)
+    database.write_sync(lambda c: c.execute(leased))
+    upgrade(database.write_engine)
+    query = select(messages.c.id, messages.c.maybe_submitted, messages.c.lease_until)
+    marks = {row[0]: row[1:] for row in database.read_sync(lambda c: c.execute(query).all())}
+    assert marks == {1: (True, None), 2: (False, None), 3: (False, now)}
 
 
 def test_each_migration_file_is_named_after_its_revision_in_order() -> None:

@@ -358,11 +358,15 @@ class Dispatcher:
         ]
         # By error, which each part keeps (why it was refused, or why it waits), and by when
         # a part waiting is due again.
-        rejected: dict[str | None, list[int]] = defaultdict(list)
+        rejected: dict[tuple[MessageState, str | None], list[int]] = defaultdict(list)
         retry: dict[tuple[str | None, datetime], list[int]] = defaultdict(list)
         for result in results:
             if result.outcome is SubmitOutcome.REJECTED:
-                rejected[result.error].append(result.message_id)
+                # Claimed past its validity (an earlier claim lapsed: the SMSC may have it),
+                # refused: whatever for, it was not delivered in its time.
+                expired = parts[result.message_id].expires_at <= claim.at
+                ending = MessageState.EXPIRED if expired else MessageState.NOT_DELIVERED
+                rejected[ending, result.error].append(result.message_id)
             elif result.outcome is SubmitOutcome.RETRY:
                 retry[result.error, now + self.settings.retry_delay].append(result.message_id)
             elif result.outcome is SubmitOutcome.DEFERRED:
@@ -374,15 +378,10 @@ class Dispatcher:
             ended = record_accepted(
                 connection, connector, accepted, now, with_callback, claimed_until=held
             )
-            for error, part_ids in rejected.items():
+            for (ending, error), part_ids in rejected.items():
                 # A lapsed claim's result ends none of its parts.
-                ended[MessageState.NOT_DELIVERED] += finish_unsent(
-                    connection,
-                    part_ids,
-                    MessageState.NOT_DELIVERED,
-                    now,
-                    error,
-                    claimed_until=held,
+                ended[ending] += finish_unsent(
+                    connection, part_ids, ending, now, error, claimed_until=held
                 )
             for (error, due_at), part_ids in retry.items():
                 record_retry(connection, part_ids, due_at, error, claimed_until=held)

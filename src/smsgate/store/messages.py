@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -129,11 +129,18 @@ class ClaimedPart:
 
 
 _CLAIM_COLUMNS = [messages.c[name] for name in ClaimedPart.__dataclass_fields__]
-# A waiting part that keeps a lease was released from a claim that lapsed (its dispatcher
-# died): the SMSC may have taken it, and only a submit again can tell, past its validity too
-# (an SMSC that kept it answers with its id; the simulated one does). Refunded as never sent,
-# it was Expired with its delivery report waiting unmatched. Every other waiting part has none.
-_LAPSED_CLAIM = messages.c.lease_until.is_not(None)
+# A part released from a claim that lapsed (its dispatcher died) may have been taken by the
+# SMSC: only the SMSC's answer to a submit again can tell, past its validity too (an SMSC that
+# kept it answers with its id; the simulated one does). Refunded as never sent, it was Expired
+# with its delivery report waiting unmatched. A submit again that is only put off (throttled,
+# the link down) leaves the mark, until the SMSC answers or ``UNCONFIRMED_SUBMIT_KEPT`` passes.
+_MAYBE_SUBMITTED = messages.c.maybe_submitted
+# How long past its validity a part whose submit may have reached the SMSC is submitted again
+# before it ends Expired, refunded: every route refused it for that long.
+UNCONFIRMED_SUBMIT_KEPT = timedelta(days=1)
+# How long a part submitted again after its validity ran out (its first submit's fate
+# unknown) waits for the report of that submit before it is Expired.
+LATE_SUBMIT_REPORT_WAIT = timedelta(minutes=10)
 
 
 def _claim_statement(state: str) -> Prepared:
@@ -147,7 +154,7 @@ def _claim_statement(state: str) -> Prepared:
         .where(
             messages.c.state == state,
             messages.c.due_at <= now,
-            or_(messages.c.expires_at > now, _LAPSED_CLAIM),
+            or_(messages.c.expires_at > now, _MAYBE_SUBMITTED),
         )
         .order_by(messages.c.due_at)
         .limit(bindparam("limit"))
@@ -210,24 +217,26 @@ def _claim_rows(
 
 
 def release_lapsed_leases(connection: Connection, now: datetime) -> int:
-    """Parts whose dispatcher died holding them become claimable again (``_LAPSED_CLAIM``)."""
-    result = connection.execute(
-        update(messages)
-        .where(
+    """Parts whose dispatcher died holding them become claimable again (``_MAYBE_SUBMITTED``)."""
+    return _release(
+        connection,
+        and_(
             messages.c.state == MessageState.SUBMITTING.value,
             lease_ended(messages.c.lease_until, now),
-        )
-        .values(state=MessageState.QUEUED.value)
+        ),
     )
-    return int(result.rowcount)
 
 
 def release_all_part_leases(connection: Connection) -> int:
     """Make every leased part claimable now (only safe when no other dispatcher runs)."""
+    return _release(connection, messages.c.state == MessageState.SUBMITTING.value)
+
+
+def _release(connection: Connection, held: ColumnElement[bool]) -> int:
     result = connection.execute(
         update(messages)
-        .where(messages.c.state == MessageState.SUBMITTING.value)
-        .values(state=MessageState.QUEUED.value)
+        .where(held)
+        .values(state=MessageState.QUEUED.value, lease_until=None, maybe_submitted=True)
     )
     return int(result.rowcount)
 
@@ -399,16 +408,18 @@ def record_retry(
 ) -> None:
     """Parts to submit again later (throttled, queue full, link down), and why; due at
     ``due_at``, or when their validity runs out if that comes first (then the sweep expires
-    and refunds them on time). Only parts still in the claim leased until ``claimed_until``."""
+    and refunds them on time), unless the SMSC may have one already (``_MAYBE_SUBMITTED``).
+    Only parts still in the claim leased until ``claimed_until``."""
     if part_ids:
         retry_at = literal(due_at, type_=messages.c.due_at.type)
         expires_at = messages.c.expires_at
+        expiring = and_(expires_at < retry_at, not_(_MAYBE_SUBMITTED))
         connection.execute(
             update(messages)
             .where(messages.c.id.in_(part_ids), _claimed_until(claimed_until))
             .values(
                 state=MessageState.QUEUED.value,
-                due_at=case((expires_at < retry_at, expires_at), else_=retry_at),
+                due_at=case((expiring, expires_at), else_=retry_at),
                 lease_until=None,
                 error=kept_error(error),
             )
@@ -589,7 +600,7 @@ def apply_receipts(
 
 def expired_waiting(connection: Connection, now: datetime, limit: int) -> list[int]:
     """Waiting parts whose validity ran out before they were handed to the operator; not one
-    whose claim lapsed, which may have been, until it has been submitted once more."""
+    that may have been, until the SMSC has answered a submit again (``_MAYBE_SUBMITTED``)."""
     # due_at <= expires_at always: the redundant bound lets the (state, due_at) index serve.
     query = (
         select(messages.c.id)
@@ -597,7 +608,10 @@ def expired_waiting(connection: Connection, now: datetime, limit: int) -> list[i
             messages.c.state.in_(_WAITING),
             messages.c.due_at <= now,
             messages.c.expires_at <= now,
-            not_(_LAPSED_CLAIM),
+            or_(
+                not_(_MAYBE_SUBMITTED),
+                messages.c.expires_at <= now - UNCONFIRMED_SUBMIT_KEPT,
+            ),
         )
         .limit(limit)
     )
@@ -605,8 +619,18 @@ def expired_waiting(connection: Connection, now: datetime, limit: int) -> list[i
 
 
 def expire_sent(connection: Connection, now: datetime) -> int:
-    """Parts handed to the operator whose validity ran out with no report: Expired, no refund."""
-    overdue = and_(messages.c.state == MessageState.SENT.value, messages.c.expires_at <= now)
+    """Parts handed to the operator whose validity ran out with no report: Expired, no refund.
+    One submitted again after its validity ran out gets ``LATE_SUBMIT_REPORT_WAIT`` for its
+    report: expired at once, it read Expired while the SMSC delivered it."""
+    submitted_at = messages.c.submitted_at
+    overdue = and_(
+        messages.c.state == MessageState.SENT.value,
+        messages.c.expires_at <= now,
+        or_(
+            submitted_at < messages.c.expires_at,
+            submitted_at <= now - LATE_SUBMIT_REPORT_WAIT,
+        ),
+    )
     enqueue_status_callbacks(connection, overdue, MessageState.EXPIRED, now)
     result = connection.execute(
         update(messages).where(overdue).values(state=MessageState.EXPIRED.value, reported_at=now)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
     text,
 )
 
@@ -134,6 +135,9 @@ messages = Table(
     Column("reported_at", UtcDateTime(), nullable=False),
     # Set while a dispatcher holds the part; a lapsed lease makes it claimable again.
     Column("lease_until", UtcDateTime()),
+    # A submit of it may have reached an SMSC unrecorded (a dispatcher died holding it): only
+    # the SMSC's answer to a submit again tells, so it is not refunded as unsent meanwhile.
+    Column("maybe_submitted", Boolean, nullable=False, server_default=false()),
     Column("connector", String(64)),
     Column("smsc_id", String(64)),
     Column("attempts", SmallInteger, nullable=False, default=0),

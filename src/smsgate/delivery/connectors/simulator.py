@@ -211,8 +211,8 @@ class SimulatedSmsc:
         return [
             SubmitResult(part.message_id, SubmitOutcome.ACCEPTED, held[part.message_id])
             if part.message_id in held
-            # Not a verdict on the message: the sweep ends it Expired, refunded, as unsent.
-            else SubmitResult(part.message_id, SubmitOutcome.RETRY, error="validity ran out")
+            # Refused as an SMSC refuses a validity past (ESME_RINVEXPIRY): Expired, refunded.
+            else SubmitResult(part.message_id, SubmitOutcome.REJECTED, error="validity ran out")
             for part in parts
         ]
 
