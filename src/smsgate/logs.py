@@ -25,7 +25,6 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from logging.handlers import QueueHandler
 from typing import IO, Literal
 
 import orjson
@@ -42,6 +41,10 @@ ACCESS_FORMAT = " ".join(f"{name}=%s" for name in ACCESS_FIELDS)
 WRITE_INTERVAL = 0.05
 # At most this many entries are written at once (a bound on the lines held in memory).
 MAX_BURST = 10_000
+# At most this many entries wait for the listener. Past it, while stderr is not read (a log
+# driver stalled, a pipe paused), entries are dropped and counted: held, they grew the process
+# by 440 bytes a request until it ran out of memory.
+MAX_QUEUED = 50_000
 WRITE_BUFFER = 1 << 16
 # A failure for want of the database is logged at most this often per message (``OutageDigest``).
 OUTAGE_LOG_INTERVAL = 10.0
@@ -71,8 +74,6 @@ _BARE = re.compile(r"[\w.:/@+\-\[\]]+")
 AccessEntry = tuple[float, tuple[object, ...]]
 # What the listener's queue carries, in the order it was logged.
 LogEntry = logging.LogRecord | AccessEntry
-# The listener's queue; None on it is the mark to stop.
-LogQueue = queue.SimpleQueue[LogEntry | None]
 # Where the free text sits among the access fields, and a key=value line with their slots.
 _ACCESS_FREE = tuple(index for index, name in enumerate(ACCESS_FIELDS) if name in FREE_TEXT)
 _ACCESS_KV = f"ts=%s level=%s logger={ACCESS_LOGGER} {ACCESS_FORMAT}"
@@ -195,6 +196,29 @@ class LineFormatter(logging.Formatter):
         return _ACCESS_KV % (timestamp(created), level, *shown)
 
 
+class LogQueue:
+    """What waits for the listener, in the order it was logged, ``MAX_QUEUED`` entries at
+    most: past that an entry is dropped and counted in ``dropped``. None is the mark to stop."""
+
+    __slots__ = ("_entries", "dropped")
+
+    def __init__(self) -> None:
+        self._entries: queue.SimpleQueue[LogEntry | None] = queue.SimpleQueue()
+        self.dropped = 0
+
+    def put_nowait(self, entry: LogEntry) -> None:
+        if self._entries.qsize() < MAX_QUEUED:
+            self._entries.put(entry)
+        else:
+            self.dropped += 1
+
+    def put_stop(self) -> None:
+        self._entries.put(None)
+
+    def get_nowait(self) -> LogEntry | None:
+        return self._entries.get_nowait()
+
+
 class AccessLog:
     """Writes one line per API request.
 
@@ -210,7 +234,7 @@ class AccessLog:
     def write(self, values: tuple[object, ...]) -> None:
         """Log a request: ``values`` are those of ACCESS_FIELDS."""
         if self.entries is not None:
-            self.entries.put((time.time(), values))
+            self.entries.put_nowait((time.time(), values))
         elif access_log.isEnabledFor(logging.INFO):
             access_log.info(ACCESS_FORMAT, *values)
 
@@ -254,11 +278,15 @@ class OutageDigest(logging.Filter):
         return True
 
 
-class _Handoff(QueueHandler):
+class _Handoff(logging.Handler):
     """Queues records as they are: formatting them is the listener thread's work."""
 
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        return record
+    def __init__(self, entries: LogQueue) -> None:
+        super().__init__()
+        self.entries = entries
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.entries.put_nowait(record)
 
 
 class _BufferedWriter(logging.StreamHandler[IO[str]]):
@@ -310,14 +338,16 @@ class LogListener:
         self.entries = entries
         self.writer = writer
         self._thread = threading.Thread(target=self._run, name="smsgate-log", daemon=True)
+        self._dropped_told = 0
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
         """Write everything queued so far, then end the thread."""
-        self.entries.put(None)
+        self.entries.put_stop()
         self._thread.join()
+        self._tell_dropped()
         self.writer.flush_burst()
 
     def _run(self) -> None:
@@ -328,10 +358,29 @@ class LogListener:
                 while len(burst) < MAX_BURST:
                     burst.append(entries.get_nowait())
             if not burst:
+                self._tell_dropped()
                 writer.flush_burst()
                 time.sleep(WRITE_INTERVAL)
             elif not writer.write_burst(burst):
                 return
+
+    def _tell_dropped(self) -> None:
+        """A line saying how many entries were dropped since the last such line, if any."""
+        dropped = self.entries.dropped
+        if dropped > self._dropped_told:
+            missing = dropped - self._dropped_told
+            self._dropped_told = dropped
+            self.writer.handle(
+                logging.makeLogRecord(
+                    {
+                        "name": __name__,
+                        "levelno": logging.WARNING,
+                        "levelname": "WARNING",
+                        "msg": f"{missing} log lines dropped: stderr was not read as fast as "
+                        "they came",
+                    }
+                )
+            )
 
 
 def configure_logging(style: LogFormat, level: str, *, access: bool) -> LogListener:
@@ -341,7 +390,7 @@ def configure_logging(style: LogFormat, level: str, *, access: bool) -> LogListe
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-    entries: LogQueue = queue.SimpleQueue()
+    entries = LogQueue()
     # Block-buffered, unlike sys.stderr: a burst is one write.
     stream = open(  # noqa: SIM115 - the process's stderr, open until it ends
         sys.stderr.fileno(),

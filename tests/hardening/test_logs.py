@@ -4,9 +4,12 @@ never a password or a session id."""
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import re
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,6 +17,7 @@ import httpx
 import orjson
 import pytest
 
+from smsgate import logs
 from smsgate.api.rest import router
 from smsgate.api.rest.call import ApiCall
 from smsgate.api.rest.router import RestApp
@@ -25,6 +29,8 @@ from smsgate.logs import (
     REDACTED,
     LineFormatter,
     LogFormat,
+    LogListener,
+    LogQueue,
     redact,
 )
 from smsgate.platform import Platform
@@ -106,6 +112,47 @@ def test_a_request_line_in_json_has_its_fields_as_members() -> None:
         "ms": 0.5,
         "client": "127.0.0.1",
     }
+
+
+class StalledStream(io.StringIO):
+    """A stderr nobody reads (a log driver stalled, a pipe paused): a write waits until
+    ``flowing`` is set, ``writing`` says one does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writing = threading.Event()
+        self.flowing = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.writing.set()
+        self.flowing.wait(timeout=30)
+        return super().write(text)
+
+
+def test_lines_past_the_queue_bound_are_dropped_and_counted_while_stderr_stalls(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Held, they grew the process by 440 bytes a request until it ran out of memory.
+    monkeypatch.setattr(logs, "MAX_QUEUED", 100)
+    entries = LogQueue()
+    stream = StalledStream()
+    listener = LogListener(entries, logs._BufferedWriter(stream, LineFormatter("kv")))
+    listener.start()
+
+    def request(number: int) -> logs.AccessEntry:
+        return time.time(), (f"{number:016x}", "GET", "/healthz", "health", "", 200, 0.1, "::1")
+
+    entries.put_nowait(request(0))
+    assert stream.writing.wait(timeout=10)  # the listener waits on stderr from now on
+    for number in range(1, 1_001):
+        entries.put_nowait(request(number))
+    assert entries.dropped == 900
+    stream.flowing.set()
+    listener.stop()
+    written = stream.getvalue().splitlines()
+    assert sum(f"logger={ACCESS_LOGGER}" in line for line in written) == 101
+    [told] = [line for line in written if "log lines dropped" in line]
+    assert 'msg="900 log lines dropped' in told and "level=warning" in told
 
 
 def test_a_message_and_its_traceback_are_scrubbed() -> None:
