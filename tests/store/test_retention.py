@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from smsgate.domain.states import MessageState
 from smsgate.services import retention
@@ -16,7 +16,8 @@ from smsgate.services.accounts import AccountAdmin
 from smsgate.store.accounts import insert_session
 from smsgate.store.database import Database
 from smsgate.store.messages import insert_parts
-from smsgate.store.schema import incoming_messages, messages, sessions
+from smsgate.store.reports import insert_report
+from smsgate.store.schema import incoming_messages, messages, reports, sessions
 from tests.store.parts import part_row
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -59,21 +60,37 @@ def test_the_sweep_deletes_what_is_past_the_retention_and_final_only(
     def open_session(session_id: str, expires_at: datetime | None) -> None:
         database.write_sync(lambda c: insert_session(c, session_id, account_id, OLD, expires_at))
 
+    # Report records were never deleted: one report a minute is half a million rows a year.
+    def order_report(created_at: datetime, status: str) -> None:
+        def write(connection: Any) -> None:
+            report_id = insert_report(connection, account_id, {}, created_at)
+            connection.execute(
+                update(reports).where(reports.c.id == report_id).values(status=status)
+            )
+
+        database.write_sync(write)
+
+    for status in ("deleted", "failed", "ready", "expired", "building"):
+        order_report(OLD, status)
+    order_report(RECENT, "deleted")
+
     open_session("a" * 32, NOW - retention.EXPIRED_SESSIONS_KEPT - timedelta(seconds=1))
     open_session("d" * 32, NOW - timedelta(seconds=1))  # still answers "SessionID expired"
     open_session("b" * 32, NOW + timedelta(hours=1))
     open_session("c" * 32, None)
 
     deleted = asyncio.run(retention.sweep(database, KEPT, NOW))
-    assert deleted == 7 + 4 + 1
+    assert deleted == 7 + 4 + 2 + 1
 
-    def left(connection: Any) -> tuple[list[int], list[str], int]:
+    def left(connection: Any) -> tuple[list[int], list[str], list[str], int]:
         part_ids = connection.execute(select(messages.c.id).order_by(messages.c.id)).scalars()
         texts = connection.execute(select(incoming_messages.c.text)).scalars()
+        report_statuses = connection.execute(select(reports.c.status).order_by(reports.c.id))
         kept_sessions = len(connection.execute(select(sessions.c.id)).all())
-        return list(part_ids), list(texts), kept_sessions
+        return list(part_ids), list(texts), list(report_statuses.scalars()), kept_sessions
 
-    assert database.read_sync(left) == ([6, 9, 10, 11], ["recent"], 3)
+    kept_reports = ["ready", "expired", "building", "deleted"]
+    assert database.read_sync(left) == ([6, 9, 10, 11], ["recent"], kept_reports, 3)
     # Without a retention only sessions are swept.
     assert asyncio.run(retention.sweep(database, None, NOW + timedelta(days=999))) == 2
-    assert database.read_sync(left) == ([6, 9, 10, 11], ["recent"], 1)
+    assert database.read_sync(left) == ([6, 9, 10, 11], ["recent"], kept_reports, 1)
