@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import psycopg
+import psycopg.sql
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import make_url, select, update
 from sqlalchemy.exc import OperationalError
 
 from smsgate.reports import build as build_module
@@ -33,6 +35,7 @@ from smsgate.store.database import Database
 from smsgate.store.leases import Lease, LeaseCheck, give_up_lease, take_lease
 from smsgate.store.reports import ReportBuildStatus
 from smsgate.store.schema import reports
+from tests.databases import psycopg_url
 
 DAY = datetime(2025, 3, 10, tzinfo=UTC)
 ROWS_KEPT = 10_000_000
@@ -139,44 +142,67 @@ def test_a_builder_whose_report_was_taken_over_stops_building_it(
 # PostgreSQL only: a server that ends the builder's connection.
 @pytest.mark.parametrize("databases", ["postgresql"], indirect=True)
 def test_a_renewal_the_database_failed_leaves_the_report_to_be_built_again(
-    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    database: Database,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setattr(builder_module, "run_job", dawdle)
-    ended = False
+    url = make_url(database.url)
+    maintenance = psycopg_url(url.set(database="postgres").render_as_string(False))
+    with psycopg.connect(maintenance, autocommit=True) as operator:
+        outage = ServerOutage(operator, str(url.database))
 
-    async def built_again(report_id: int) -> bool:
-        nonlocal ended
-        query = select(reports.c.status, reports.c.attempts).where(reports.c.id == report_id)
+        async def built_again(report_id: int) -> bool:
+            if outage.on:
+                if "its lease could not be renewed" in caplog.text:
+                    await asyncio.to_thread(outage.end)
+                return False
+            query = select(reports.c.status, reports.c.attempts).where(reports.c.id == report_id)
+            try:
+                status, attempts = await database.read(lambda c: c.execute(query).one())
+            except OperationalError:  # a reader's connection the outage ended
+                return False
+            assert status == ReportBuildStatus.BUILDING.value  # not failed for the database
+            if attempts == 1 and not outage.was_on:
+                await asyncio.to_thread(outage.begin)
+            return bool(attempts >= 2)
+
         try:
-            status, attempts = await database.read(lambda c: c.execute(query).one())
-        except OperationalError:  # a reader's connection the server ended
-            return False
-        assert status == ReportBuildStatus.BUILDING.value  # never failed for the database's fault
-        if attempts == 1:
-            # A restart of the server, as the builder sees it: its connection is gone, the
-            # next one works. Again until a renewal is the write that finds it gone (the
-            # claim loop's may be, on a busy machine).
-            await asyncio.to_thread(_end_other_connections, database)
-            ended = True
-        return bool(ended and attempts >= 2)
-
-    run_one(database, tmp_path, timedelta(seconds=0.6), built_again)
+            run_one(database, tmp_path, timedelta(seconds=0.6), built_again)
+        finally:
+            outage.end()
 
 
-def _end_other_connections(database: Database) -> None:
-    # The pool may hand out a connection that the last call ended: it fails, the pool drops
-    # it, and the next one does the work.
-    for attempt in range(3):
-        try:
-            with database.write_engine.connect() as connection:
-                connection.exec_driver_sql(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
-            return
-        except OperationalError:
-            if attempt == 2:
-                raise
+class ServerOutage:
+    """The database server away, as the builder sees it: the connections to ``database``
+    ended, and new ones refused until ``end`` (ended again and again instead, a renewal's
+    second try often found a new connection that worked, and the claim that built the report
+    again often found none did). ``operator`` is connected to another database."""
+
+    def __init__(self, operator: psycopg.Connection[Any], database: str) -> None:
+        self.operator = operator
+        self.database = psycopg.sql.Identifier(database)
+        self.name = database
+        self.on = self.was_on = False
+
+    def begin(self) -> None:
+        self._allow(False)
+        self.operator.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            (self.name,),
+        )
+        self.on = self.was_on = True
+
+    def end(self) -> None:
+        if self.on:
+            self._allow(True)
+            self.on = False
+
+    def _allow(self, allowed: bool) -> None:
+        statement = psycopg.sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}")
+        value = psycopg.sql.SQL("true" if allowed else "false")
+        self.operator.execute(statement.format(self.database, value))
 
 
 # A server of one builder, on the database and reports folder its arguments name.
