@@ -45,10 +45,14 @@ class CountingSmsc:
     is_up = True
 
     def __init__(
-        self, outcome: SubmitOutcome = SubmitOutcome.ACCEPTED, reason: str | None = None
+        self,
+        outcome: SubmitOutcome = SubmitOutcome.ACCEPTED,
+        reason: str | None = None,
+        answer_after: float = 0.0,
     ) -> None:
         self.outcome = outcome
         self.reason = reason
+        self.answer_after = answer_after  # seconds
         self.taken: list[int] = []
         self._ids = itertools.count(1000)
 
@@ -62,6 +66,7 @@ class CountingSmsc:
         self, parts: Sequence[OutboundPart], on_answer: OnAnswer | None = None
     ) -> list[SubmitResult]:
         self.taken += [part.message_id for part in parts]
+        await asyncio.sleep(self.answer_after)
         if self.outcome is not SubmitOutcome.ACCEPTED:
             return [SubmitResult(p.message_id, self.outcome, error=self.reason) for p in parts]
         return [
@@ -171,6 +176,24 @@ def test_a_part_keeps_why_it_waits_or_was_refused(
     )
     found = first_outcome(dispatcher, database)
     assert (found.state, found.error) == (state.value, reason[:200])
+
+
+def test_a_part_refused_once_its_validity_ran_out_is_expired(database: Database) -> None:
+    """Claimed in its validity, refused past it (an SMSC's ESME_RINVEXPIRY, the simulated one's
+    "validity ran out"): Expired, as a part claimed past it, not NotDelivered."""
+    account_id = AccountAdmin(database).create("late", password="secret-password")
+    expires_at = datetime.now(UTC) + timedelta(seconds=0.5)
+    row = part_row(1, account_id, datetime.now(UTC), expires_at=expires_at)
+    database.write_sync(lambda c: insert_parts(c, [row]))
+    refusing = CountingSmsc(SubmitOutcome.REJECTED, "validity ran out", answer_after=1.0)
+    dispatcher = Dispatcher(
+        database,
+        Router({"smsc": refusing}, [Route("", ("smsc",))]),
+        NoEvents(),
+        DispatchSettings(idle_poll=0.02, sweep_interval=60, retry_delay=timedelta(hours=1)),
+    )
+    found = first_outcome(dispatcher, database)
+    assert (found.state, found.error) == (MessageState.EXPIRED.value, "validity ran out")
 
 
 def first_outcome(dispatcher: Dispatcher, database: Database) -> Any:

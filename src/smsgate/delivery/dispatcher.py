@@ -362,9 +362,10 @@ class Dispatcher:
         retry: dict[tuple[str | None, datetime], list[int]] = defaultdict(list)
         for result in results:
             if result.outcome is SubmitOutcome.REJECTED:
-                # Claimed past its validity (an earlier claim lapsed: the SMSC may have it),
-                # refused: whatever for, it was not delivered in its time.
-                expired = parts[result.message_id].expires_at <= claim.at
+                # Refused once its validity ran out (claimed past it after an earlier claim
+                # lapsed, or in it and submitted past it): whatever for, it was not delivered
+                # in its time.
+                expired = parts[result.message_id].expires_at <= now
                 ending = MessageState.EXPIRED if expired else MessageState.NOT_DELIVERED
                 rejected[ending, result.error].append(result.message_id)
             elif result.outcome is SubmitOutcome.RETRY:
