@@ -10,7 +10,7 @@ from functools import partial
 
 from smsgate.periodic import every
 from smsgate.store.database import Database
-from smsgate.store.retention import RETAINED_TABLES, delete_expired_sessions, delete_old
+from smsgate.store.retention import RETAINED, delete_expired_sessions, delete_old
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +39,19 @@ async def keep_within_retention(
 
 
 async def sweep(database: Database, retention: timedelta | None, now: datetime) -> int:
-    """Delete expired sessions and, with a ``retention``, the final parts and the incoming
-    messages older than it; how many rows in all."""
+    """Delete expired sessions and, with a ``retention``, what is older than it (``RETAINED``:
+    final parts, incoming messages, the records of reports whose file is gone); how many rows
+    in all."""
     expired_before = now - EXPIRED_SESSIONS_KEPT
     deleted = await database.write(partial(delete_expired_sessions, expired_before=expired_before))
     if retention is not None:
         before = now - retention
-        for table in RETAINED_TABLES:
+        for retained in RETAINED:
             after: int | None = 0
             while after is not None:
-                batch = partial(delete_old, table=table, before=before, after=after, limit=BATCH)
+                batch = partial(
+                    delete_old, retained=retained, before=before, after=after, limit=BATCH
+                )
                 count, after = await database.write(batch)
                 deleted += count
                 if after is not None:

@@ -3,9 +3,12 @@ records of report builds, oldest first and a batch at a time, and sessions that 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, Table, delete, select
+from sqlalchemy import Column, Connection, Row, Table, delete, select
 
 from smsgate.domain.states import FINAL, stored
 from smsgate.store.reports import ReportBuildStatus
@@ -14,41 +17,50 @@ from smsgate.store.schema import incoming_messages, messages, reports, sessions
 _FINAL = stored(FINAL)
 # A report's record outlives its file (its id then answers "File not exist"), until this.
 _REPORTS_ENDED = (ReportBuildStatus.DELETED.value, ReportBuildStatus.FAILED.value)
-# The tables the retention applies to.
-RETAINED_TABLES = (messages, incoming_messages, reports)
+
+
+@dataclass(frozen=True)
+class Retained:
+    """A table the retention applies to: the columns that tell whether a row created before
+    the cutoff may go, beside its id and creation time, and that rule."""
+
+    table: Table
+    columns: tuple[Column[Any], ...]
+    may_go: Callable[[Row[Any], datetime], bool]
+
+
+RETAINED = (
+    # A part's retention runs from its last change of state: one scheduled further ahead
+    # than the retention would otherwise go minutes after its delivery, its State then Unknown.
+    Retained(
+        messages,
+        (messages.c.state, messages.c.reported_at),
+        lambda row, before: row.state in _FINAL and row.reported_at < before,
+    ),
+    Retained(incoming_messages, (), lambda _row, _before: True),
+    Retained(reports, (reports.c.status,), lambda row, _before: row.status in _REPORTS_ENDED),
+)
 
 
 def delete_old(
-    connection: Connection, table: Table, before: datetime, after: int, limit: int
+    connection: Connection, retained: Retained, before: datetime, after: int, limit: int
 ) -> tuple[int, int | None]:
-    """Of the ``limit`` rows of ``table`` (parts, incoming messages or reports) that follow
-    id ``after``, delete those created before ``before`` (parts: once final, and final before
-    it too; reports: once their file is gone or none was made); (how many, the id to go on
-    after, or None once a row read was newer: ids follow creation, so no older one comes
-    later).
+    """Of the ``limit`` rows of the ``retained`` table that follow id ``after``, delete those
+    created before ``before`` that its rule lets go; (how many, the id to go on after, or None
+    once a row read was newer: ids follow creation, so no older one comes later).
 
-    A part's retention runs from its last change of state: one scheduled further ahead than
-    the retention would otherwise go minutes after its delivery, its State then Unknown.
-
-    Read by id rather than by creation time, which no index of either table leads with: the
+    Read by id rather than by creation time, which no index of these tables leads with: the
     rows past the retention are the first ids, and a sweep reads no further than them.
     """
-    columns = [table.c.id, table.c.created_at]
-    if table is messages:
-        columns += [messages.c.state, messages.c.reported_at]
-    elif table is reports:
-        columns.append(reports.c.status)
+    table = retained.table
     rows = connection.execute(
-        select(*columns).where(table.c.id > after).order_by(table.c.id).limit(limit)
+        select(table.c.id, table.c.created_at, *retained.columns)
+        .where(table.c.id > after)
+        .order_by(table.c.id)
+        .limit(limit)
     ).all()
     old = [row for row in rows if row.created_at < before]
-    if table is messages:
-        old_enough = [row for row in old if row.state in _FINAL and row.reported_at < before]
-    elif table is reports:
-        old_enough = [row for row in old if row.status in _REPORTS_ENDED]
-    else:
-        old_enough = old
-    doomed = [row.id for row in old_enough]
+    doomed = [row.id for row in old if retained.may_go(row, before)]
     if doomed:
         connection.execute(delete(table).where(table.c.id.in_(doomed)))
     going_on = len(old) == len(rows) == limit
