@@ -23,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import Connection
 
@@ -95,11 +96,17 @@ def queue_incoming(database: Database, messages: Sequence[tuple[str, str, str]])
     database.write_sync(lambda connection: add_incoming(connection, messages, now))
 
 
-# (due on the monotonic clock, part id, smsc id, report, its done date). The done date is
-# when the report fell due, not when it goes out: delivered again (its delivery not recorded
-# before a crash), it is the same report, which the platform drops as a repeat, as an SMSC's
-# resent deliver_sm carries its first done date.
-_Owed = tuple[float, int, str, ReportStatus, datetime]
+class _Owed(NamedTuple):
+    """A report the simulator owes. Its done date is when it fell due, not when it goes out:
+    delivered again (its delivery not recorded before a crash), it is the same report, which
+    the platform drops as a repeat, as an SMSC's resent deliver_sm carries its first done date.
+    """
+
+    due: float  # on the monotonic clock
+    part_id: int
+    smsc_id: str
+    status: ReportStatus
+    done_at: datetime
 
 
 class SimulatedSmsc:
@@ -201,12 +208,12 @@ class SimulatedSmsc:
         # A part that keeps another smsc id was taken before: its report is owed already.
         new = [part for part in taken if held.get(part.part_id) == part.smsc_id]
         owed = [
-            (due, part.part_id, part.smsc_id, ReportStatus(part.report), part.report_due_at)
+            _Owed(due, part.part_id, part.smsc_id, ReportStatus(part.report), part.report_due_at)
             for part in new
             if part.report is not None
         ]
         self._owed.extend(owed)
-        self._held.update(part_id for _, part_id, _, _, _ in owed)
+        self._held.update(report.part_id for report in owed)
         self._has_reports.set()
         return [
             SubmitResult(part.message_id, SubmitOutcome.ACCEPTED, held[part.message_id])
@@ -222,7 +229,7 @@ class SimulatedSmsc:
             if not self._owed:
                 await self._has_reports.wait()
                 continue
-            wait = self._owed[0][0] - time.monotonic()
+            wait = self._owed[0].due - time.monotonic()
             if wait > 0:
                 # Woken early by reports taken over from a dead simulator, which are due now.
                 with contextlib.suppress(TimeoutError):
@@ -235,13 +242,13 @@ class SimulatedSmsc:
         """Deliver a batch of the reports due, then record them delivered; how many."""
         now = datetime.now(UTC)
         due: list[_Owed] = []
-        while self._owed and len(due) < REPORT_BATCH and self._owed[0][0] <= time.monotonic():
+        while self._owed and len(due) < REPORT_BATCH and self._owed[0].due <= time.monotonic():
             due.append(self._owed.popleft())
         try:
             await events.delivery_reports(
                 [
-                    DeliveryReport(self.name, smsc_id, status, done_at)
-                    for _, _, smsc_id, status, done_at in due
+                    DeliveryReport(self.name, report.smsc_id, report.status, report.done_at)
+                    for report in due
                 ]
             )
         except Exception:
@@ -249,7 +256,7 @@ class SimulatedSmsc:
             self._owed.extendleft(reversed(due))
             await asyncio.sleep(RETRY_SECONDS)
             return 0
-        part_ids = [part_id for _, part_id, _, _, _ in due]
+        part_ids = [report.part_id for report in due]
         try:
             await self.database.write(lambda connection: mark_reported(connection, part_ids, now))
         except Exception:
@@ -286,7 +293,7 @@ class SimulatedSmsc:
             log.info("%s: took over %d lapsed reports", self.name, len(taken_over))
             due = time.monotonic()
             self._owed.extendleft(
-                (
+                _Owed(
                     due,
                     report.part_id,
                     report.smsc_id,
