@@ -49,9 +49,11 @@ class CountingSmsc:
         outcome: SubmitOutcome = SubmitOutcome.ACCEPTED,
         reason: str | None = None,
         answer_after: float = 0.0,
+        maybe_taken: bool = False,
     ) -> None:
         self.outcome = outcome
         self.reason = reason
+        self.maybe_taken = maybe_taken
         self.answer_after = answer_after  # seconds
         self.taken: list[int] = []
         self._ids = itertools.count(1000)
@@ -68,7 +70,12 @@ class CountingSmsc:
         self.taken += [part.message_id for part in parts]
         await asyncio.sleep(self.answer_after)
         if self.outcome is not SubmitOutcome.ACCEPTED:
-            return [SubmitResult(p.message_id, self.outcome, error=self.reason) for p in parts]
+            return [
+                SubmitResult(
+                    p.message_id, self.outcome, error=self.reason, maybe_taken=self.maybe_taken
+                )
+                for p in parts
+            ]
         return [
             SubmitResult(part.message_id, SubmitOutcome.ACCEPTED, str(next(self._ids)))
             for part in parts
@@ -233,6 +240,38 @@ def test_a_part_the_smsc_defers_waits_longer_each_time(
     assert found.state == MessageState.QUEUED.value
     waited = (found.due_at - now).total_seconds()
     assert delay <= waited < delay + 5
+
+
+def test_a_part_whose_submit_went_unanswered_outlives_its_validity(database: Database) -> None:
+    """No submit_sm_resp: the SMSC may have taken it, so its validity running out before the
+    next submit neither brings that submit forward nor lets the sweep refund it unsent."""
+    account_id = AccountAdmin(database).create("unanswered", password="secret-password")
+    now = datetime.now(UTC)
+    row = part_row(1, account_id, now, expires_at=now + timedelta(seconds=2))
+    database.write_sync(lambda c: insert_parts(c, [row]))
+    dispatcher = Dispatcher(
+        database,
+        Router(
+            {"smsc": CountingSmsc(SubmitOutcome.DEFERRED, "no submit_sm_resp", maybe_taken=True)},
+            [Route("", ("smsc",))],
+        ),
+        NoEvents(),
+        DispatchSettings(idle_poll=0.02, sweep_interval=0.05, retry_delay=timedelta(seconds=5)),
+    )
+
+    async def scenario() -> Any:
+        async with running(dispatcher):
+            while True:
+                if database.read_sync(lambda c: c.scalar(select(messages.c.error))) is not None:
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(2.5)  # past its validity, through many sweeps
+        query = select(messages.c.state, messages.c.due_at, messages.c.maybe_submitted)
+        return database.read_sync(lambda c: c.execute(query).one())
+
+    found = asyncio.run(scenario())
+    assert (found.state, found.maybe_submitted) == (MessageState.QUEUED.value, True)
+    assert 5 <= (found.due_at - now).total_seconds() < 10
 
 
 class OutcomesHeld(Database):

@@ -184,11 +184,14 @@ def test_text_outside_its_encoding_cannot_be_encoded() -> None:
     [
         (SubmitReply(0, "00FF"), SubmitResult(1, SubmitOutcome.ACCEPTED, "255")),
         (SubmitReply(0, "000123"), SubmitResult(1, SubmitOutcome.ACCEPTED, "123")),
-        (SubmitReply(None, reason="connection lost"), SubmitResult(1, SubmitOutcome.RETRY,
-                                                                   error="connection lost")),
-        # the SMSC got it and never answered: again later, later each time
+        (SubmitReply(None, reason="not bound"), SubmitResult(1, SubmitOutcome.RETRY,
+                                                             error="not bound")),
+        # on a link lost before its resp: again soon, as the SMSC may have it
+        (SubmitReply(None, reason="connection lost", lost_in_flight=True),
+         SubmitResult(1, SubmitOutcome.RETRY, error="connection lost", maybe_taken=True)),
+        # the SMSC got it and never answered: again later, later each time, as it may have it
         (SubmitReply(None, reason="no submit_sm_resp", unanswered=True),
-         SubmitResult(1, SubmitOutcome.DEFERRED, error="no submit_sm_resp")),
+         SubmitResult(1, SubmitOutcome.DEFERRED, error="no submit_sm_resp", maybe_taken=True)),
         (SubmitReply(CommandStatus.ESME_RINVDSTADR), SubmitResult(1, SubmitOutcome.REJECTED,
                                                                   error="ESME_RINVDSTADR")),
         (SubmitReply(0x400), SubmitResult(1, SubmitOutcome.REJECTED, error="0x00000400")),

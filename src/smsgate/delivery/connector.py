@@ -62,6 +62,10 @@ class SubmitResult:
     outcome: SubmitOutcome
     smsc_id: str | None = None
     error: str | None = None
+    # Not accepted, but the SMSC got it and may have taken it (no answer came, or the link
+    # was lost before it): submitted again also once its validity ran out, never refunded as
+    # unsent before the SMSC has answered for it.
+    maybe_taken: bool = False
 
 
 class ReportStatus(enum.StrEnum):

@@ -356,10 +356,10 @@ class Dispatcher:
             for result in results
             if result.outcome is SubmitOutcome.ACCEPTED and result.smsc_id is not None
         ]
-        # By error, which each part keeps (why it was refused, or why it waits), and by when
-        # a part waiting is due again.
+        # By error, which each part keeps (why it was refused, or why it waits), by when a
+        # part waiting is due again, and by whether the SMSC may have it already.
         rejected: dict[tuple[MessageState, str | None], list[int]] = defaultdict(list)
-        retry: dict[tuple[str | None, datetime], list[int]] = defaultdict(list)
+        retry: dict[tuple[str | None, datetime, bool], list[int]] = defaultdict(list)
         for result in results:
             if result.outcome is SubmitOutcome.REJECTED:
                 # Refused once its validity ran out (claimed past it after an earlier claim
@@ -369,10 +369,11 @@ class Dispatcher:
                 ending = MessageState.EXPIRED if expired else MessageState.NOT_DELIVERED
                 rejected[ending, result.error].append(result.message_id)
             elif result.outcome is SubmitOutcome.RETRY:
-                retry[result.error, now + self.settings.retry_delay].append(result.message_id)
+                due_at = now + self.settings.retry_delay
+                retry[result.error, due_at, result.maybe_taken].append(result.message_id)
             elif result.outcome is SubmitOutcome.DEFERRED:
-                delay = self._deferred_delay(parts[result.message_id].attempts)
-                retry[result.error, now + delay].append(result.message_id)
+                due_at = now + self._deferred_delay(parts[result.message_id].attempts)
+                retry[result.error, due_at, result.maybe_taken].append(result.message_id)
 
         def work(connection: Connection) -> Counter[MessageState]:
             held = claim.until
@@ -384,8 +385,15 @@ class Dispatcher:
                 ended[ending] += finish_unsent(
                     connection, part_ids, ending, now, error, claimed_until=held
                 )
-            for (error, due_at), part_ids in retry.items():
-                record_retry(connection, part_ids, due_at, error, claimed_until=held)
+            for (error, due_at, maybe_taken), part_ids in retry.items():
+                record_retry(
+                    connection,
+                    part_ids,
+                    due_at,
+                    error,
+                    claimed_until=held,
+                    maybe_submitted=maybe_taken,
+                )
             return ended
 
         for failures in itertools.count():

@@ -405,23 +405,29 @@ def record_retry(
     error: str | None,
     *,
     claimed_until: datetime,
+    maybe_submitted: bool = False,
 ) -> None:
     """Parts to submit again later (throttled, queue full, link down), and why; due at
     ``due_at``, or when their validity runs out if that comes first (then the sweep expires
-    and refunds them on time), unless the SMSC may have one already (``_MAYBE_SUBMITTED``).
-    Only parts still in the claim leased until ``claimed_until``."""
+    and refunds them on time), unless the SMSC may have one already (``_MAYBE_SUBMITTED``):
+    marked so from now on with ``maybe_submitted`` (a submit it never answered). Only parts
+    still in the claim leased until ``claimed_until``."""
     if part_ids:
         retry_at = literal(due_at, type_=messages.c.due_at.type)
         expires_at = messages.c.expires_at
-        expiring = and_(expires_at < retry_at, not_(_MAYBE_SUBMITTED))
+        if maybe_submitted:
+            marked: dict[str, Any] = {"due_at": retry_at, "maybe_submitted": True}
+        else:
+            expiring = and_(expires_at < retry_at, not_(_MAYBE_SUBMITTED))
+            marked = {"due_at": case((expiring, expires_at), else_=retry_at)}
         connection.execute(
             update(messages)
             .where(messages.c.id.in_(part_ids), _claimed_until(claimed_until))
             .values(
                 state=MessageState.QUEUED.value,
-                due_at=case((expiring, expires_at), else_=retry_at),
                 lease_until=None,
                 error=kept_error(error),
+                **marked,
             )
         )
 

@@ -149,7 +149,8 @@ def submit_result(
         # A PDU the SMSC got and never answered is sent again later and later: one it drops
         # every time (its content, say) would otherwise cost the bind a drain each time.
         outcome = SubmitOutcome.DEFERRED if reply.unanswered else SubmitOutcome.RETRY
-        return SubmitResult(part_id, outcome, error=reply.reason)
+        maybe_taken = reply.unanswered or reply.lost_in_flight
+        return SubmitResult(part_id, outcome, error=reply.reason, maybe_taken=maybe_taken)
     if reply.status == CommandStatus.ESME_ROK:
         smsc_id = normalize_message_id(reply.message_id, digits_are_hex=settings.submit_ids_hex)
         return SubmitResult(part_id, SubmitOutcome.ACCEPTED, smsc_id)

@@ -152,6 +152,8 @@ class SubmitReply:
     # The SMSC got the PDU, and may have taken it, but gave no verdict: no resp came in
     # ``response_timeout``, or the one that came cannot be read.
     unanswered: bool = False
+    # The PDU went out on a link that was lost before its resp came: it may have been taken.
+    lost_in_flight: bool = False
 
 
 def tps_bucket(tps: float, now: float) -> TokenBucket:
@@ -457,7 +459,8 @@ class Session:
                 reply = SubmitReply(None, reason="no submit_sm_resp", unanswered=True)
                 self._reply(entry.submission, reply)
             elif entry.submission is not None:
-                self._reply(entry.submission, SubmitReply(None, reason="connection lost"))
+                reply = SubmitReply(None, reason="connection lost", lost_in_flight=True)
+                self._reply(entry.submission, reply)
             elif entry.future is not None and not entry.future.done():
                 entry.future.set_exception(LinkError("connection lost"))
 
