@@ -85,7 +85,7 @@ def test_the_listener_and_the_probe_log_an_outage_as_the_requests_do(
 
     async def outage() -> None:
         listening = asyncio.create_task(
-            listen_for_queued_parts(database, lambda: None, retry_seconds=0.01)
+            listen_for_queued_parts(database.url, lambda: None, retry_seconds=0.01)
         )
         for _ in range(5):
             assert await probe.check() == "OperationalError"

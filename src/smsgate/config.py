@@ -41,6 +41,16 @@ TEST_VARIABLES_PREFIX = "SMSGATE_TEST_"
 LEASE_MARGIN_SECONDS = 5.0
 
 
+def _database_backend(url: str) -> str:
+    try:
+        return make_url(url).get_backend_name()
+    except ArgumentError:
+        # Not echoed: a mistyped URL may still hold a password.
+        raise ValueError(
+            "not a database URL (sqlite:///PATH or postgresql://USER@HOST/NAME)"
+        ) from None
+
+
 class Settings(BaseSettings):
     """Everything an operator can set; environment variables win over the TOML file."""
 
@@ -59,6 +69,18 @@ class Settings(BaseSettings):
         gt=0,
         description="How long a statement waits for a lock held elsewhere (an admin command, "
         "an operator's LOCK TABLE) before its request answers Code 9.",
+    )
+    database_transaction_pooling: bool = Field(
+        default=False,
+        description="database_url reaches PostgreSQL through a pooler in transaction mode "
+        "(PgBouncer's pool_mode=transaction): nothing is prepared on the server, and the lock "
+        "and idle timeouts are set in each transaction (README, Running at scale).",
+    )
+    database_listen_url: str | None = Field(
+        default=None,
+        description="PostgreSQL itself, not a pooler, for the workers' LISTEN when "
+        "database_url goes through a transaction pooler, which loses notifications (without "
+        "it they find queued parts by their poll).",
     )
     data_dir: Path = Path("./var")
     reports_dir: Path | None = Field(
@@ -289,16 +311,25 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, url: str) -> str:
-        try:
-            backend = make_url(url).get_backend_name()
-        except ArgumentError:
-            # Not echoed: a mistyped URL may still hold a password.
-            raise ValueError(
-                "not a database URL (sqlite:///PATH or postgresql://USER@HOST/NAME)"
-            ) from None
+        backend = _database_backend(url)
         if backend not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported database {backend!r}: sqlite or postgresql")
         return url
+
+    @field_validator("database_listen_url")
+    @classmethod
+    def _listening_on_postgresql(cls, url: str | None) -> str | None:
+        if url is not None and _database_backend(url) != "postgresql":
+            raise ValueError("LISTEN is PostgreSQL's: a postgresql:// URL")
+        return url
+
+    @model_validator(mode="after")
+    def _pooling_on_postgresql(self) -> Settings:
+        if self.database_transaction_pooling and _database_backend(self.database_url) != (
+            "postgresql"
+        ):
+            raise ValueError("database_transaction_pooling is for a PostgreSQL database_url")
+        return self
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> Settings:

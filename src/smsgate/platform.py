@@ -103,6 +103,7 @@ class Platform:
             settings.database_url,
             durable=settings.durable_commits,
             lock_wait=settings.lock_wait_seconds,
+            transaction_pooling=settings.database_transaction_pooling,
         )
         ttl = settings.session_ttl_seconds
         return cls(
@@ -263,8 +264,24 @@ class Platform:
                     self.database, timedelta(days=retention) if retention is not None else None
                 )
             )
-            if self.database.dialect == "postgresql":
-                tasks.create_task(listen_for_queued_parts(self.database, self.dispatching.wake))
+            listen_url = self._listen_url()
+            if listen_url is not None:
+                tasks.create_task(listen_for_queued_parts(listen_url, self.dispatching.wake))
+
+    def _listen_url(self) -> str | None:
+        """Where the dispatcher hears of parts queued by other processes (PostgreSQL); None
+        when its poll alone finds them."""
+        if self.database.dialect != "postgresql":
+            return None
+        if self.settings.database_listen_url is not None:
+            return self.settings.database_listen_url
+        if self.database.transaction_pooling:
+            log.info(
+                "queued parts are found by the dispatcher's poll: a transaction pooler loses "
+                "notifications, and no database_listen_url names PostgreSQL itself"
+            )
+            return None
+        return self.database.url
 
     async def accept(self, order: SendOrder) -> list[int]:
         """Bill and queue ``order``; the ids of its parts, in order. Code 8 (and nothing

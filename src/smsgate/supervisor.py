@@ -89,6 +89,7 @@ def _supervise(settings: Settings) -> None:
         settings.database_url,
         durable=settings.durable_commits,
         lock_wait=settings.lock_wait_seconds,
+        transaction_pooling=settings.database_transaction_pooling,
     ).close()
     api_sockets, shared_sockets = bind_listeners(settings, settings.workers)
     api_settings = settings.model_copy(update={"dispatch": False})

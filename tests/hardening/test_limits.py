@@ -199,6 +199,10 @@ def test_a_token_bucket_lets_a_burst_through_then_refills_at_the_rate() -> None:
         # Ignored, either would read as a limit in force.
         ("rate_limit_burst", "5", "rate_limit_burst needs rate_limit_per_second"),
         ("login_lockout_seconds", "600", r"login_lockout_seconds \(600\) is over"),
+        # A pooler of SQLite, or a LISTEN there: settings that would do nothing.
+        ("database_transaction_pooling", "true", "for a PostgreSQL database_url"),
+        ("database_listen_url", "sqlite:///x.db", "LISTEN is PostgreSQL's"),
+        ("database_listen_url", "::not a url::", "not a database URL"),
     ],
 )
 def test_settings_the_rules_could_not_use_are_refused(

@@ -26,7 +26,7 @@ from sqlalchemy.exc import OperationalError
 
 from smsgate.reports import build as build_module
 from smsgate.reports import builder as builder_module
-from smsgate.reports.build import build_and_answer, report_path
+from smsgate.reports.build import report_path, run_job
 from smsgate.reports.builder import BuilderSettings, ReportBuilder
 from smsgate.services.accounts import AccountAdmin
 from smsgate.services.reports import ReportFormat, ReportOrder, order_report
@@ -41,22 +41,22 @@ DAY = datetime(2025, 3, 10, tzinfo=UTC)
 ROWS_KEPT = 10_000_000
 
 
-def die(*_: Any) -> None:
+def die(*_: Any, **__: Any) -> None:
     """A build process that ends without a word, as one the OOM killer ends."""
     os._exit(3)
 
 
-def dawdle(*_: Any) -> None:
+def dawdle(*_: Any, **__: Any) -> None:
     """A build process that takes its time."""
     time.sleep(30)
 
 
 def into_a_full_folder(
-    database_url: str, account_id: int, order: ReportOrder, workdir: Path, answer: Any
+    database_url: str, account_id: int, order: ReportOrder, workdir: Path, *rest: Any, **kw: Any
 ) -> None:
     """The real build, its file written to ``/dev/full``: ENOSPC, as on a full disk."""
     report_path(workdir, order).symlink_to("/dev/full")
-    build_and_answer(database_url, account_id, order, workdir, answer)
+    run_job(database_url, account_id, order, workdir, *rest, **kw)
 
 
 Check = Callable[[int], Awaitable[bool]]
@@ -297,7 +297,7 @@ def test_a_long_failure_reason_cannot_block_the_build_process(
 
     def job() -> None:
         with contextlib.suppress(RuntimeError):  # raised after the word, for the log
-            build_module.build_and_answer(database.url, 1, order, tmp_path, sending)
+            build_module.build_and_answer(database, 1, order, tmp_path, sending)
 
     process = threading.Thread(target=job, daemon=True)
     process.start()

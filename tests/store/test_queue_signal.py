@@ -20,7 +20,7 @@ def test_queued_parts_wake_a_listener_in_another_process(database: Database) -> 
     async def scenario() -> None:
         heard = asyncio.Queue[None]()
         listening = asyncio.create_task(
-            listen_for_queued_parts(database, lambda: heard.put_nowait(None), retry_seconds=0.1)
+            listen_for_queued_parts(database.url, lambda: heard.put_nowait(None), retry_seconds=0.1)
         )
         await asyncio.wait_for(heard.get(), 10)  # connected: once for what came before
         signal = QueueSignal(api_side)

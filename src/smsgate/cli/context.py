@@ -74,7 +74,10 @@ def open_database(config: Settings | None = None, *, note_new_file: bool = True)
     new_file = _absent_sqlite_file(url) if note_new_file else None
     try:
         database = open_migrated(
-            url, durable=config.durable_commits, lock_wait=config.lock_wait_seconds
+            url,
+            durable=config.durable_commits,
+            lock_wait=config.lock_wait_seconds,
+            transaction_pooling=config.database_transaction_pooling,
         )
     except (SQLAlchemyError, OSError, UnknownSchema) as error:
         fail(f"cannot open the database {make_url(url).render_as_string()}: {driver_reason(error)}")

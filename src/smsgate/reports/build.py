@@ -141,23 +141,32 @@ def out_of_room(error: BaseException) -> bool:
 
 
 def run_job(
-    database_url: str, account_id: int, order: ReportOrder, workdir: Path, answer: Connection
+    database_url: str,
+    account_id: int,
+    order: ReportOrder,
+    workdir: Path,
+    answer: Connection,
+    *,
+    transaction_pooling: bool = False,
 ) -> None:
     """The build process: ``build_and_answer``, ended at once if the server goes first."""
     _end_with_the_server(answer)
-    build_and_answer(database_url, account_id, order, workdir, answer)
+    # A build allocates millions of short-lived tuples and no cycles: left as they are, the
+    # collector's passes (over every object of the loaded modules too) take a fifth of it.
+    collect_rarely()
+    database = Database(database_url, read_threads=1, transaction_pooling=transaction_pooling)
+    try:
+        build_and_answer(database, account_id, order, workdir, answer)
+    finally:
+        database.close()
 
 
 def build_and_answer(
-    database_url: str, account_id: int, order: ReportOrder, workdir: Path, answer: Connection
+    database: Database, account_id: int, order: ReportOrder, workdir: Path, answer: Connection
 ) -> None:
     """Write the report and send ``("built", rows)`` on ``answer``; or ``("no room", reason)``
     when the folder cannot take it now; or ``("failed", reason)`` and raise (the traceback
     goes to the server's log)."""
-    # A build allocates millions of short-lived tuples and no cycles: left as they are, the
-    # collector's passes (over every object of the loaded modules too) take a fifth of it.
-    collect_rarely()
-    database = Database(database_url, read_threads=1)
     try:
         rows = build_report(database, account_id, order, workdir)
     except Exception as error:
@@ -170,8 +179,6 @@ def build_and_answer(
             return
         answer.send(("failed", reason))
         raise
-    finally:
-        database.close()
     answer.send(("built", rows))
 
 

@@ -209,6 +209,7 @@ class ReportBuilder:
         process = _PROCESSES.Process(
             target=run_job,
             args=(self.database.url, claimed.account_id, order, workdir, sending),
+            kwargs={"transaction_pooling": self.database.transaction_pooling},
             name=f"smsgate-report-{claimed.id}",
             daemon=True,  # ended with the server, whatever happens
         )

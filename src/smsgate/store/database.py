@@ -170,17 +170,37 @@ class _WriteLock:
         driver.execute("BEGIN IMMEDIATE")
 
 
-def _postgresql_engine(url: str, *, pool_size: int, durable: bool, lock_wait: float) -> Engine:
-    engine = create_engine(url, pool_size=pool_size)
+def _postgresql_engine(
+    url: str, *, pool_size: int, durable: bool, lock_wait: float, transaction_pooling: bool
+) -> Engine:
+    idle_ms = round(IDLE_IN_TRANSACTION_LOCK_WAITS * lock_wait * 1000)
+    settings = [
+        f"lock_timeout = {round(lock_wait * 1000)}",
+        f"idle_in_transaction_session_timeout = {idle_ms}",
+        *([] if durable else ["synchronous_commit TO off"]),
+    ]
+    if not transaction_pooling:
+        engine = create_engine(url, pool_size=pool_size)
 
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.execute(f"SET lock_timeout = {round(lock_wait * 1000)}")
-        idle_ms = round(IDLE_IN_TRANSACTION_LOCK_WAITS * lock_wait * 1000)
-        dbapi_connection.execute(f"SET idle_in_transaction_session_timeout = {idle_ms}")
-        if not durable:
-            dbapi_connection.execute("SET synchronous_commit TO off")
-        dbapi_connection.commit()
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            for setting in settings:
+                dbapi_connection.execute(f"SET {setting}")
+            dbapi_connection.commit()
+
+        return engine
+
+    # Through a pooler in transaction mode (PgBouncer's), each transaction may run on another
+    # server session: a statement psycopg prepared on one would be missing on the next, or
+    # would be another client's statement of that name, and a session's settings stay behind
+    # on the session they were made on. So nothing is prepared, and the settings are made in
+    # each transaction (one round trip more per transaction).
+    engine = create_engine(url, pool_size=pool_size, connect_args={"prepare_threshold": None})
+    set_local = "; ".join(f"SET LOCAL {setting}" for setting in settings)
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        driver_cursor(connection).execute(set_local)
 
     return engine
 
@@ -501,6 +521,9 @@ class Database:
     ``synchronous_commit=off``). Either way a commit is whole or absent.
 
     ``lock_wait``: seconds a statement waits for a lock held elsewhere before it fails.
+
+    ``transaction_pooling``: PostgreSQL is reached through a pooler in transaction mode
+    (``_postgresql_engine``).
     """
 
     def __init__(
@@ -510,10 +533,14 @@ class Database:
         read_threads: int = 4,
         durable: bool = True,
         lock_wait: float = LOCK_WAIT_SECONDS,
+        transaction_pooling: bool = False,
     ) -> None:
         self.url = normalize_url(url)
         self.dialect = make_url(self.url).get_backend_name()
+        self.transaction_pooling = transaction_pooling
         inline = self.dialect == "sqlite"
+        if inline and transaction_pooling:
+            raise ValueError("transaction pooling is a PostgreSQL setting")
         if inline:
             # Two writers: the event loop's (kept open, see ``_Writer``) and ``write_sync``.
             self.write_engine = _sqlite_engine(
@@ -534,7 +561,11 @@ class Database:
             )
         else:
             self.write_engine = _postgresql_engine(
-                self.url, pool_size=read_threads + len(Lane), durable=durable, lock_wait=lock_wait
+                self.url,
+                pool_size=read_threads + len(Lane),
+                durable=durable,
+                lock_wait=lock_wait,
+                transaction_pooling=transaction_pooling,
             )
             self.read_engine = self.write_engine
         self._inline: Connection | None = None

@@ -104,11 +104,17 @@ def _application_tables(connection: Connection) -> list[str]:
 
 
 def open_migrated(
-    url: str, *, durable: bool = True, lock_wait: float = LOCK_WAIT_SECONDS
+    url: str,
+    *,
+    durable: bool = True,
+    lock_wait: float = LOCK_WAIT_SECONDS,
+    transaction_pooling: bool = False,
 ) -> Database:
     """The database at ``url`` (see ``Database``), its schema brought up to date; closed again
     when that fails."""
-    database = Database(url, durable=durable, lock_wait=lock_wait)
+    database = Database(
+        url, durable=durable, lock_wait=lock_wait, transaction_pooling=transaction_pooling
+    )
     try:
         upgrade(database.write_engine)
     except BaseException:

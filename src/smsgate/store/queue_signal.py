@@ -59,13 +59,13 @@ class QueueSignal:
 
 
 async def listen_for_queued_parts(
-    database: Database, on_queued: Callable[[], None], *, retry_seconds: float = 1.0
+    url: str, on_queued: Callable[[], None], *, retry_seconds: float = 1.0
 ) -> None:
-    """Call ``on_queued`` at every signal until cancelled; once more on each (re)connection,
-    for what was queued while nobody listened."""
+    """Call ``on_queued`` at every signal on the PostgreSQL at ``url`` until cancelled; once
+    more on each (re)connection, for what was queued while nobody listened."""
     import psycopg  # PostgreSQL's driver: not loaded on a SQLite platform, which has no signal
 
-    conninfo = make_url(database.url).set(drivername="postgresql")
+    conninfo = make_url(url).set(drivername="postgresql")
     while True:
         try:
             async with await psycopg.AsyncConnection.connect(
