@@ -3,10 +3,10 @@ statement to its index."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Select, event
 
 from smsgate.store.prepared import Prepared
 
@@ -28,3 +28,35 @@ def every_index_condition_names(plan: str, column: str) -> bool:
     ``Index Cond`` lines): the column is looked up, not left to a filter."""
     conditions = [line for line in plan.splitlines() if "Index Cond" in line]
     return bool(conditions) and all(column in line for line in conditions)
+
+
+def select_plan(connection: Connection, query: Select[Any]) -> str:
+    """The plan of ``query`` with the values it was built with written into it."""
+    compiled = query.compile(
+        dialect=connection.dialect,
+        compile_kwargs={"literal_binds": True, "render_postcompile": True},
+    )
+    prefix = "EXPLAIN " if connection.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
+    rows = connection.exec_driver_sql(prefix + str(compiled)).all()
+    return "\n".join(str(row[-1]) for row in rows)
+
+
+def plans_of(connection: Connection, work: Callable[[Connection], object]) -> list[str]:
+    """The plans of the statements ``work`` runs through SQLAlchemy, with their parameters,
+    planned after it ran."""
+    ran: list[tuple[str, Any]] = []
+
+    def record(*args: Any) -> None:
+        _connection, _cursor, statement, parameters, *_ = args
+        ran.append((statement, parameters))
+
+    event.listen(connection, "before_cursor_execute", record)
+    try:
+        work(connection)
+    finally:
+        event.remove(connection, "before_cursor_execute", record)
+    prefix = "EXPLAIN " if connection.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
+    return [
+        "\n".join(str(row[-1]) for row in connection.exec_driver_sql(prefix + sql, params))
+        for sql, params in ran
+    ]

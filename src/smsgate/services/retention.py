@@ -43,7 +43,15 @@ async def sweep(database: Database, retention: timedelta | None, now: datetime) 
     final parts, incoming messages, the records of reports whose file is gone); how many rows
     in all."""
     expired_before = now - EXPIRED_SESSIONS_KEPT
-    deleted = await database.write(partial(delete_expired_sessions, expired_before=expired_before))
+    deleted = 0
+    while True:
+        count = await database.write(
+            partial(delete_expired_sessions, expired_before=expired_before, limit=BATCH)
+        )
+        deleted += count
+        if count < BATCH:
+            break
+        await asyncio.sleep(BATCH_PAUSE_SECONDS)
     if retention is not None:
         before = now - retention
         for retained in RETAINED:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     or_,
     select,
     type_coerce,
+    union_all,
     update,
 )
 from sqlalchemy.types import NullType
@@ -402,12 +403,7 @@ def _parts_query(
         type_coerce(m.price, NullType()),
         m.account_id,
     ]
-    scope = (
-        m.account_id == selection.account_ids[0]
-        if len(selection.account_ids) == 1
-        else m.account_id.in_(selection.account_ids)
-    )
-    conditions = [scope, m.created_at <= through_its_last_digit(selection.end)]
+    conditions = [m.created_at <= through_its_last_digit(selection.end)]
     if after is None:
         conditions.append(m.created_at >= selection.start)
     else:
@@ -432,7 +428,20 @@ def _parts_query(
                 ),
             )
         )
-    return query.where(*conditions).order_by(m.created_at, m.id).limit(page_size)
+
+    def page_of(account_id: int) -> Select[Any]:
+        selected = query.where(m.account_id == account_id, *conditions)
+        return selected.order_by(m.created_at, m.id).limit(page_size)
+
+    if len(selection.account_ids) == 1:
+        return page_of(selection.account_ids[0])
+    # Each account's page from its own range of the (account, time) index, merged: as
+    # ``account_id IN (...)`` PostgreSQL read the whole table for every page of a report of
+    # sub-accounts (0.9 s a page among 5 million parts, against 6 ms).
+    pages = union_all(
+        *(page_of(account_id).subquery().select() for account_id in selection.account_ids)
+    ).subquery()
+    return select(*pages.c).order_by(pages.c.created_at, pages.c.id).limit(page_size)
 
 
 def parts_page(

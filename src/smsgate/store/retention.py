@@ -67,8 +67,11 @@ def delete_old(
     return len(doomed), rows[-1].id if going_on else None
 
 
-def delete_expired_sessions(connection: Connection, expired_before: datetime) -> int:
-    """Delete the sessions that expired before ``expired_before`` (with a session TTL set);
-    how many."""
-    result = connection.execute(delete(sessions).where(sessions.c.expires_at < expired_before))
+def delete_expired_sessions(connection: Connection, expired_before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` of the sessions that expired before ``expired_before`` (with a
+    session TTL set); how many."""
+    expired = (
+        select(sessions.c.id).where(sessions.c.expires_at < expired_before).limit(limit)
+    ).scalar_subquery()
+    result = connection.execute(delete(sessions).where(sessions.c.id.in_(expired)))
     return int(result.rowcount)
