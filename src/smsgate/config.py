@@ -325,10 +325,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _pooling_on_postgresql(self) -> Settings:
-        if self.database_transaction_pooling and _database_backend(self.database_url) != (
-            "postgresql"
-        ):
-            raise ValueError("database_transaction_pooling is for a PostgreSQL database_url")
+        if _database_backend(self.database_url) == "postgresql":
+            return self
+        for name in ("database_transaction_pooling", "database_listen_url"):
+            if getattr(self, name) not in (False, None):
+                raise ValueError(f"{name} is for a PostgreSQL database_url")
         return self
 
     @model_validator(mode="after")

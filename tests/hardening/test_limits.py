@@ -202,6 +202,7 @@ def test_a_token_bucket_lets_a_burst_through_then_refills_at_the_rate() -> None:
         # A pooler of SQLite, or a LISTEN there: settings that would do nothing.
         ("database_transaction_pooling", "true", "for a PostgreSQL database_url"),
         ("database_listen_url", "sqlite:///x.db", "LISTEN is PostgreSQL's"),
+        ("database_listen_url", "postgresql://db/x", "database_listen_url is for a PostgreSQL"),
         ("database_listen_url", "::not a url::", "not a database URL"),
     ],
 )

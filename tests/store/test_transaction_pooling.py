@@ -8,12 +8,14 @@ import asyncio
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from sqlalchemy import Connection, text
 
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database
 from tests.api.helpers import Deployment, send_ok, state, wait_for
+from tests.databases import psycopg_url
 from tests.server import ServerProcess
 
 pytestmark = pytest.mark.parametrize("databases", ["postgresql"], indirect=True)
@@ -65,6 +67,33 @@ def test_the_timeouts_hold_in_every_transaction_whatever_its_server_session(
         assert asyncio.run(scenario()) == ("500ms", "1500ms", "off")
         database.read_sync(reset)
         assert database.read_sync(shown) == ("500ms", "1500ms", "off")
+    finally:
+        database.close()
+
+
+def test_a_connection_found_lost_by_its_first_setting_costs_no_write_or_read(
+    database_url: str,
+) -> None:
+    """Through the pooler a transaction's first statement is its ``SET LOCAL``: a connection
+    found lost there (a PgBouncer restarted, its idle clients cut off) is known as lost, and
+    the write or read runs again on a fresh one, as on a direct connection."""
+    database = Database(database_url, transaction_pooling=True)
+    backend_pid = text("SELECT pg_backend_pid()")
+
+    def end_backend(pid: int) -> None:
+        with psycopg.connect(psycopg_url(database_url), autocommit=True) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+    async def scenario() -> None:
+        written_on = await database.write(lambda c: c.execute(backend_pid).scalar_one())
+        end_backend(written_on)
+        assert await database.write(lambda c: c.execute(backend_pid).scalar_one()) != written_on
+
+    try:
+        asyncio.run(scenario())
+        read_on = database.read_sync(lambda c: c.execute(backend_pid).scalar_one())
+        end_backend(read_on)
+        assert database.read_sync(lambda c: c.execute(backend_pid).scalar_one()) != read_on
     finally:
         database.close()
 

@@ -200,7 +200,9 @@ def _postgresql_engine(
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        driver_cursor(connection).execute(set_local)
+        # Through SQLAlchemy, not the driver's cursor: a connection found lost here is then
+        # known as lost (``_lost_connection``), and its write or read runs again.
+        connection.exec_driver_sql(set_local)
 
     return engine
 

@@ -13,6 +13,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Select,
     String,
@@ -381,9 +382,10 @@ _PRICE_COLUMN = 9
 
 
 def _parts_query(
-    selection: MessageSelection, after: PageEnd | None, page_size: int, stored_as_text: bool
+    selection: MessageSelection, after: PageEnd | None, page_size: int, dialect: str
 ) -> Select[Any]:
     """The next page of the selected parts: the columns ``parts_page`` lists, in that order."""
+    stored_as_text = dialect == "sqlite"
 
     def instant(column: Any) -> Any:
         return type_coerce(column, String()) if stored_as_text else column
@@ -429,17 +431,22 @@ def _parts_query(
             )
         )
 
-    def page_of(account_id: int) -> Select[Any]:
-        selected = query.where(m.account_id == account_id, *conditions)
+    def page_of(scope: ColumnElement[bool]) -> Select[Any]:
+        selected = query.where(scope, *conditions)
         return selected.order_by(m.created_at, m.id).limit(page_size)
 
-    if len(selection.account_ids) == 1:
-        return page_of(selection.account_ids[0])
+    account_ids = selection.account_ids
+    if len(account_ids) == 1:
+        return page_of(m.account_id == account_ids[0])
+    if dialect != "postgresql":
+        # SQLite reads each account's range of the index and sorts (a compound SELECT would
+        # also stop at 500 accounts there).
+        return page_of(m.account_id.in_(account_ids))
     # Each account's page from its own range of the (account, time) index, merged: as
     # ``account_id IN (...)`` PostgreSQL read the whole table for every page of a report of
     # sub-accounts (0.9 s a page among 5 million parts, against 6 ms).
     pages = union_all(
-        *(page_of(account_id).subquery().select() for account_id in selection.account_ids)
+        *(page_of(m.account_id == account_id).subquery().select() for account_id in account_ids)
     ).subquery()
     return select(*pages.c).order_by(pages.c.created_at, pages.c.id).limit(page_size)
 
@@ -457,7 +464,7 @@ def parts_page(
     checkpointed (it grew to tens of MB under load) and PostgreSQL's vacuum from the parts."""
     dialect = connection.dialect
     stored_as_text = dialect.name == "sqlite"
-    result = connection.execute(_parts_query(selection, after, page_size, stored_as_text))
+    result = connection.execute(_parts_query(selection, after, page_size, dialect.name))
     # Some drivers' conversions depend on the column's type code there (psycopg's NUMERIC).
     price_type_code = result.cursor.description[_PRICE_COLUMN][1]
     price_type = messages.c.price.type.dialect_impl(dialect)
