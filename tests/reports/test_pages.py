@@ -13,7 +13,7 @@ from smsgate.store.database import Database
 from smsgate.store.messages import insert_parts
 from smsgate.store.reports import MessageSelection, PageEnd, _parts_query, parts_page
 from tests.store.parts import part_row
-from tests.store.plans import select_plan
+from tests.store.plans import plans_of
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -71,7 +71,7 @@ def test_a_report_of_sub_accounts_reads_each_accounts_parts_by_the_index(
     database.write_sync(lambda c: c.exec_driver_sql("ANALYZE messages"))
     selection = selection_of(tuple(account_ids[:2]))
     page = _parts_query(selection, None, 5000, database.dialect)
-    plan = database.read_sync(lambda c: select_plan(c, page))
+    (plan,) = database.read_sync(lambda c: plans_of(c, lambda c: c.execute(page).all()))
     assert "ix_messages_account_id_created_at" in plan
     assert "Seq Scan on messages" not in plan and "SCAN messages" not in plan, plan
 

@@ -6,21 +6,21 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, Select, event
+from sqlalchemy import Connection, event
 
 from smsgate.store.prepared import Prepared
 
 
-def query_plan(connection: Connection, statement: Prepared, params: Mapping[str, Any]) -> str:
+def _plan(connection: Connection, sql: str, params: Any) -> str:
     """The plan's lines: PostgreSQL's ``EXPLAIN``, SQLite's ``EXPLAIN QUERY PLAN``."""
-    compiled = statement.compiled(connection.dialect)
     prefix = "EXPLAIN " if connection.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(prefix + compiled.sql, compiled.bind(params))
-        return "\n".join(str(row[-1]) for row in cursor.fetchall())
-    finally:
-        cursor.close()
+    return "\n".join(str(row[-1]) for row in connection.exec_driver_sql(prefix + sql, params))
+
+
+def query_plan(connection: Connection, statement: Prepared, params: Mapping[str, Any]) -> str:
+    """The plan of a prepared statement run with ``params``."""
+    compiled = statement.compiled(connection.dialect)
+    return _plan(connection, compiled.sql, compiled.bind(params))
 
 
 def every_index_condition_names(plan: str, column: str) -> bool:
@@ -28,17 +28,6 @@ def every_index_condition_names(plan: str, column: str) -> bool:
     ``Index Cond`` lines): the column is looked up, not left to a filter."""
     conditions = [line for line in plan.splitlines() if "Index Cond" in line]
     return bool(conditions) and all(column in line for line in conditions)
-
-
-def select_plan(connection: Connection, query: Select[Any]) -> str:
-    """The plan of ``query`` with the values it was built with written into it."""
-    compiled = query.compile(
-        dialect=connection.dialect,
-        compile_kwargs={"literal_binds": True, "render_postcompile": True},
-    )
-    prefix = "EXPLAIN " if connection.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
-    rows = connection.exec_driver_sql(prefix + str(compiled)).all()
-    return "\n".join(str(row[-1]) for row in rows)
 
 
 def plans_of(connection: Connection, work: Callable[[Connection], object]) -> list[str]:
@@ -55,8 +44,4 @@ def plans_of(connection: Connection, work: Callable[[Connection], object]) -> li
         work(connection)
     finally:
         event.remove(connection, "before_cursor_execute", record)
-    prefix = "EXPLAIN " if connection.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
-    return [
-        "\n".join(str(row[-1]) for row in connection.exec_driver_sql(prefix + sql, params))
-        for sql, params in ran
-    ]
+    return [_plan(connection, sql, params) for sql, params in ran]
