@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, literal, select, text
 from sqlalchemy.exc import DBAPIError
 
 from smsgate.services.accounts import AccountAdmin
@@ -28,6 +28,10 @@ from tests.store.parts import part_row
 
 def fail(_connection: Connection) -> None:
     raise RuntimeError("this write fails")
+
+
+def driver_connection(connection: Connection) -> Any:
+    return connection.connection.dbapi_connection
 
 
 def test_a_failed_write_leaves_the_writer_working(database: Database) -> None:
@@ -82,9 +86,6 @@ def test_a_lost_connection_is_given_up(database: Database) -> None:
     finds out runs again there, as nothing of it was committed; on SQLite a connection closed
     under the writer is a program's error, not an outage, and that write fails."""
 
-    def driver_connection(connection: Connection) -> Any:
-        return connection.connection.dbapi_connection
-
     def lose(driver: Any) -> None:
         if database.dialect == "postgresql":
             terminate = text("SELECT pg_terminate_backend(:pid)")
@@ -101,6 +102,27 @@ def test_a_lost_connection_is_given_up(database: Database) -> None:
             with pytest.raises(sqlite3.Error):
                 await database.write(lambda c: c.execute(text("SELECT 1")).scalar())
         assert await database.write(lambda c: c.execute(text("SELECT 1")).scalar()) == 1
+        assert await database.write(driver_connection) is not lost
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("databases", ["postgresql"], indirect=True)
+def test_a_write_on_the_drivers_cursor_runs_again_after_its_server_process_ended(
+    database: Database,
+) -> None:
+    """The writes on the request path run their statements on the driver's cursor
+    (``Prepared``): the first finds the connection gone with the driver's own error, which
+    SQLAlchemy never sees. The rollback after it goes through SQLAlchemy, which knows the
+    connection lost, and the write runs again on a fresh one, so a SendSms after a restart
+    still answers."""
+    one = Prepared(select(literal(1)))
+
+    async def scenario() -> None:
+        lost = await database.write(driver_connection)
+        terminate = text("SELECT pg_terminate_backend(:pid)")
+        database.read_sync(lambda c: c.execute(terminate, {"pid": lost.info.backend_pid}))
+        assert await database.write(one.scalar) == 1
         assert await database.write(driver_connection) is not lost
 
     asyncio.run(scenario())
