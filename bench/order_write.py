@@ -2,10 +2,11 @@
 SQLite and on PostgreSQL, with 1, 16 and 32 orders a write, in one run.
 
 The throughput benchmarks vary by up to a third from run to run on a shared 2-core machine; the
-CPU of a write, taken here with no load beside it, by about a tenth: the figure to watch when
-changing the write path. An API process takes the orders of its clients
-that arrived together into one write, so with N API processes each write holds about 32/N
-orders: the smaller rows show what the fixed cost of a write becomes per order then.
+CPU of a write, taken here with no load beside it, by a tenth to a fifth: the figure to watch
+when changing the write path (compare runs taking turns, several of each). An API process
+takes the orders of its clients that arrived together into one write, so with N API processes
+each write holds about 32/N orders: the smaller rows show what the fixed cost of a write
+becomes per order then.
 
 Run: ``.venv/bin/python -m bench.order_write [writes]`` (PostgreSQL from
 SMSGATE_TEST_POSTGRES_URL, the local server by default). Reference: SQLite's write of the same
