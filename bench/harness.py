@@ -100,6 +100,26 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
+def database_backends(database: Database) -> list[int]:
+    """The process ids of PostgreSQL's backends serving ``database``; none on SQLite."""
+    if database.dialect != "postgresql":
+        return []
+    query = "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+    pids = database.read_sync(lambda c: c.exec_driver_sql(query).scalars().all())
+    return [int(pid) for pid in pids]
+
+
+def spent_cpu(pids: list[int]) -> dict[int, float]:
+    """The CPU seconds each process has used, of those still running."""
+    spent = {}
+    for pid in pids:
+        try:
+            spent[pid] = cpu_seconds(pid)
+        except FileNotFoundError:  # it ended meanwhile
+            continue
+    return spent
+
+
 class CpuWatch:
     """CPU time spent over a stretch of work by the server's processes and, on PostgreSQL, by
     the database server's backends serving the server's database."""
@@ -107,31 +127,17 @@ class CpuWatch:
     def __init__(self, server: ServerProcess, admin: AccountAdmin) -> None:
         assert server.process is not None
         self.server_pid = server.process.pid
-        self.admin = admin
-        self.start = (self._spent(process_tree(self.server_pid)), self._spent(self._backends()))
-
-    def _backends(self) -> list[int]:
-        if self.admin.database.dialect != "postgresql":
-            return []
-        query = "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-        pids = self.admin.database.read_sync(lambda c: c.exec_driver_sql(query).scalars().all())
-        return [int(pid) for pid in pids]
-
-    @staticmethod
-    def _spent(pids: list[int]) -> dict[int, float]:
-        spent = {}
-        for pid in pids:
-            try:
-                spent[pid] = cpu_seconds(pid)
-            except FileNotFoundError:  # it ended meanwhile
-                continue
-        return spent
+        self.database = admin.database
+        self.start = (
+            spent_cpu(process_tree(self.server_pid)),
+            spent_cpu(database_backends(self.database)),
+        )
 
     def seconds(self) -> tuple[float, float]:
         """CPU seconds since the watch began: (server processes, database backends)."""
         server_before, database_before = self.start
-        server_now = self._spent(process_tree(self.server_pid))
-        database_now = self._spent(self._backends())
+        server_now = spent_cpu(process_tree(self.server_pid))
+        database_now = spent_cpu(database_backends(self.database))
         return (
             sum(now - server_before.get(pid, 0.0) for pid, now in server_now.items()),
             sum(now - database_before.get(pid, 0.0) for pid, now in database_now.items()),

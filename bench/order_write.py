@@ -25,10 +25,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import Connection, text
 from tests.databases import Databases
 
-from bench.harness import cpu_seconds, report
+from bench.harness import database_backends, report, spent_cpu
 from smsgate.domain.segments import segment_text
 from smsgate.services.accounts import AccountAdmin
 from smsgate.services.order_writer import OrderDesk
@@ -47,21 +46,8 @@ class WriteCost:
     wall_us: float
 
 
-def _backend_pids(connection: Connection) -> list[int]:
-    query = text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
-    return [int(pid) for pid in connection.execute(query).scalars()]
-
-
 def _backends_cpu(database: Database) -> float:
-    if database.dialect != "postgresql":
-        return 0.0
-    spent = 0.0
-    for pid in database.read_sync(_backend_pids):
-        try:
-            spent += cpu_seconds(pid)
-        except FileNotFoundError:  # ended meanwhile
-            continue
-    return spent
+    return sum(spent_cpu(database_backends(database)).values())
 
 
 def measure(database: Database, account_id: int, per_write: int, writes: int) -> WriteCost:
