@@ -22,7 +22,7 @@ from smsgate.store.accounts import (
     take_from_balances,
 )
 from smsgate.store.database import Database
-from smsgate.store.messages import insert_parts
+from smsgate.store.messages import insert_parts, take_and_allocate_ids
 from smsgate.store.schema import messages
 from tests.store.parts import part_row
 
@@ -98,6 +98,31 @@ def test_balances_are_locked_and_taken_together(database: Database) -> None:
     assert (balance(database, first), balance(database, second)) == (Decimal(0), Decimal(0))
     with pytest.raises(LookupError, match="no account"):
         database.read_sync(lambda connection: lock_balances(connection, [first, 10**9]))
+
+
+def test_a_debit_and_its_ids_are_taken_together(database: Database) -> None:
+    """One statement on PostgreSQL (``take_and_allocate_ids``): the ids go on after the parts
+    stored before the counter existed, then from the counter; a balance that does not cover
+    its amount gives no ids, and the write rolls back."""
+    admin = AccountAdmin(database)
+    first = admin.create("first", password="secret-password", balance=Decimal(10))
+    second = admin.create("second", password="secret-password", balance=Decimal(1))
+    created = datetime.now(UTC)
+    database.write_sync(lambda c: insert_parts(c, [part_row(41, first, created)]))
+
+    def take(amounts: dict[int, Decimal], count: int) -> int | None:
+        return database.write_sync(lambda c: take_and_allocate_ids(c, amounts, count))
+
+    def short(connection: Connection) -> None:
+        if take_and_allocate_ids(connection, {first: Decimal(1), second: Decimal(1)}, 1) is None:
+            raise NotEnoughCredits("short")
+
+    assert take({first: Decimal("2.5"), second: Decimal(1)}, 3) == 42
+    assert take({first: Decimal("0.5")}, 2) == 45
+    with pytest.raises(NotEnoughCredits):  # the second has nothing left: all rolls back
+        database.write_sync(short)
+    assert take({first: Decimal(1)}, 1) == 47
+    assert (balance(database, first), balance(database, second)) == (Decimal(6), Decimal(0))
 
 
 # PostgreSQL only: one writer at a time: no two transactions hold locks side by side

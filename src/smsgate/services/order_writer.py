@@ -24,10 +24,10 @@ from smsgate.domain.flood import flooded_destination
 from smsgate.domain.money import decimal_text
 from smsgate.domain.states import MessageState
 from smsgate.services.sending import SendOrder
-from smsgate.store.accounts import lock_balances, take_from_balances
+from smsgate.store.accounts import lock_balances
 from smsgate.store.database import Database
 from smsgate.store.flood import FloodProbe, frequent_destinations, recent_message_times
-from smsgate.store.messages import allocate_ids, insert_parts
+from smsgate.store.messages import insert_parts, take_and_allocate_ids
 
 Outcome = list[int] | ApiError
 # An order waiting for its write, and where its outcome goes.
@@ -68,12 +68,7 @@ def write_orders(
                 sent = recent[order.account_id]
                 for message in order.messages:
                     sent[message.destination].append(order.created_at)
-    debits: dict[int, Decimal] = defaultdict(Decimal)
-    for order in accepted:
-        debits[order.account_id] += order.cost
-    if debits and not take_from_balances(connection, debits):
-        raise RuntimeError("a balance changed under the write lock")
-    ids = iter(_insert(connection, accepted))
+    ids = iter(_debit_and_insert(connection, accepted) if accepted else [])
     return [outcome if outcome is not None else next(ids) for outcome in outcomes]
 
 
@@ -134,9 +129,15 @@ def _credit_error(order: SendOrder, balances: dict[int, Decimal]) -> NotEnoughCr
     return None
 
 
-def _insert(connection: Connection, orders: Sequence[SendOrder]) -> list[list[int]]:
-    """Insert the parts of ``orders`` with consecutive ids; each order's ids, in order."""
-    part_id = allocate_ids(connection, sum(order.part_count for order in orders))
+def _debit_and_insert(connection: Connection, orders: Sequence[SendOrder]) -> list[list[int]]:
+    """Take the cost of ``orders`` from their balances and insert their parts with consecutive
+    ids; each order's ids, in order."""
+    debits: dict[int, Decimal] = defaultdict(Decimal)
+    for order in orders:
+        debits[order.account_id] += order.cost
+    part_id = take_and_allocate_ids(connection, debits, sum(o.part_count for o in orders))
+    if part_id is None:
+        raise RuntimeError("a balance changed under the write lock")
     rows: list[tuple[Any, ...]] = []
     answers = []
     for order in orders:

@@ -9,10 +9,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, literal, select, update
+from sqlalchemy import Connection, Update, bindparam, delete, insert, literal, select, update
 
 from smsgate.domain.money import MONEY_LIMIT
-from smsgate.store.prepared import Prepared, PreparedBatch, PreparedIn
+from smsgate.store.prepared import BatchRows, Prepared, PreparedBatch, PreparedIn
 from smsgate.store.schema import accounts, counters, sender_names, sessions, tariff_prefixes
 from smsgate.store.upserts import upsert
 
@@ -119,24 +119,35 @@ def lock_account(connection: Connection, account_id: int) -> None:
     lock_balances(connection, [account_id])
 
 
-_TAKE_FROM_BALANCES = PreparedBatch(
-    {"account_id": accounts.c.id.type, "amount": accounts.c.balance.type},
-    lambda rows: (
+# The rows of a debit: an account, and the amount taken from its balance.
+DEBIT_COLUMNS = {"account_id": accounts.c.id.type, "amount": accounts.c.balance.type}
+
+
+def debit(rows: BatchRows) -> Update:
+    """Each row's amount taken from its account's balance, where the balance covers it."""
+    return (
         update(accounts)
         .where(accounts.c.id == rows["account_id"], accounts.c.balance >= rows["amount"])
         .values(balance=accounts.c.balance - rows["amount"])
-    ),
-)
+    )
+
+
+_TAKE_FROM_BALANCES = PreparedBatch(DEBIT_COLUMNS, debit)
+
+
+def debit_columns(amounts: Mapping[int, Decimal]) -> dict[str, list[Any]]:
+    """``amounts`` (by account) as the columns of a debit's rows, in the order of the accounts."""
+    account_ids = sorted(amounts)
+    return {
+        "account_id": account_ids,
+        "amount": [amounts[account_id] for account_id in account_ids],
+    }
 
 
 def take_from_balances(connection: Connection, amounts: Mapping[int, Decimal]) -> bool:
     """Take each amount from its account's balance in one statement, where the balance covers
     it; whether every balance did (if not, the caller rolls the transaction back)."""
-    account_ids = sorted(amounts)
-    columns: dict[str, list[Any]] = {
-        "account_id": account_ids,
-        "amount": [amounts[account_id] for account_id in account_ids],
-    }
+    columns = debit_columns(amounts)
     return _TAKE_FROM_BALANCES.execute_columns(connection, columns, len(amounts)) == len(amounts)
 
 

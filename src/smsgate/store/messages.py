@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -30,14 +30,20 @@ from sqlalchemy import (
 from smsgate.domain.dates import through_its_last_digit
 from smsgate.domain.receipts import PartUnderId, Receipt, match_receipts
 from smsgate.domain.states import NOT_SUBMITTED, WAITING, MessageState, stored
-from smsgate.store.accounts import change_balance
+from smsgate.store.accounts import (
+    DEBIT_COLUMNS,
+    change_balance,
+    debit,
+    debit_columns,
+    take_from_balances,
+)
 from smsgate.store.conditions import lease_ended, parts_in_states, state_unindexed_in
 from smsgate.store.prepared import BatchRows, BulkInsert, Prepared, PreparedBatch, PreparedIn
 from smsgate.store.push import (
     enqueue_receipt_callbacks,
     enqueue_status_callbacks,
 )
-from smsgate.store.schema import counters, early_receipts, kept_error, messages
+from smsgate.store.schema import accounts, counters, early_receipts, kept_error, messages
 from smsgate.store.selected import AmongSelected
 from smsgate.store.upserts import upsert
 
@@ -91,6 +97,38 @@ def allocate_ids(connection: Connection, count: int) -> int:
                 index_elements=[counters.c.name], set_={"value": counters.c.value + count}
             ).returning(counters.c.value)
         ).scalar_one()
+    return int(last) - count + 1
+
+
+# An order write's debits and its ids in one statement on PostgreSQL, where each statement is a
+# round trip and 65-70 µs of the driver's CPU (``bench.order_write``: 14% less CPU in smsgate
+# for a write of one order, 5% for one of sixteen, against a statement each).
+_TAKEN = debit(BatchRows(DEBIT_COLUMNS, set_based=True)).returning(accounts.c.id).cte("taken")
+_ADVANCED = _ADVANCE_COUNTER.statement.cte("advanced")
+_TAKE_AND_ADVANCE = Prepared(
+    select(
+        select(func.count()).select_from(_TAKEN).scalar_subquery(),
+        select(_ADVANCED.c.value).scalar_subquery(),
+    ),
+    arrays=DEBIT_COLUMNS,
+)
+
+
+def take_and_allocate_ids(
+    connection: Connection, amounts: Mapping[int, Decimal], count: int
+) -> int | None:
+    """Take each amount from its account's balance (``take_from_balances``) and reserve
+    ``count`` consecutive message ids (``allocate_ids``): the first id, or None when a balance
+    did not cover its amount (the caller then rolls the transaction back)."""
+    if connection.dialect.name != "postgresql":  # in-process: a statement costs little
+        return allocate_ids(connection, count) if take_from_balances(connection, amounts) else None
+    ((taken, last),) = _TAKE_AND_ADVANCE.rows(
+        connection, **debit_columns(amounts), name=MESSAGE_ID_COUNTER, count=count
+    )
+    if taken != len(amounts):
+        return None
+    if last is None:  # no counter yet: the first allocation makes it
+        return allocate_ids(connection, count)
     return int(last) - count + 1
 
 
