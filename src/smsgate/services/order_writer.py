@@ -135,7 +135,8 @@ def _debit_and_insert(connection: Connection, orders: Sequence[SendOrder]) -> li
     debits: dict[int, Decimal] = defaultdict(Decimal)
     for order in orders:
         debits[order.account_id] += order.cost
-    part_id = take_and_allocate_ids(connection, debits, sum(o.part_count for o in orders))
+    part_count = sum(order.part_count for order in orders)
+    part_id = take_and_allocate_ids(connection, debits, part_count)
     if part_id is None:
         raise RuntimeError("a balance changed under the write lock")
     rows: list[tuple[Any, ...]] = []
