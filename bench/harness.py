@@ -23,28 +23,40 @@ BENCH_PASSWORD = "bench-password"
 
 
 @contextmanager
+def bench_database(backend: str = "sqlite") -> Iterator[tuple[str, Database, Path]]:
+    """A fresh database of ``backend`` (a SQLite file, or a database made on the PostgreSQL of
+    SMSGATE_TEST_POSTGRES_URL), migrated: its URL, the database, and a work folder."""
+    databases = Databases.open(backend)
+    try:
+        with tempfile.TemporaryDirectory(prefix="smsgate-bench-") as workdir:
+            url = databases.create(Path(workdir))
+            database = Database(url)
+            try:
+                upgrade(database.write_engine)
+                yield url, database, Path(workdir)
+            finally:
+                database.close()
+    finally:
+        databases.close()
+
+
+@contextmanager
 def bench_server(
     backend: str = "sqlite", serve_args: Sequence[str] = (), **settings: str
 ) -> Iterator[tuple[ServerProcess, AccountAdmin]]:
-    """A real server (``smsgate serve *serve_args``) on a fresh database of ``backend`` (a
-    SQLite file, or a database made on the PostgreSQL of SMSGATE_TEST_POSTGRES_URL), and the
-    admin of its database."""
+    """A real server (``smsgate serve *serve_args``) on a fresh database of ``backend``
+    (``bench_database``), and the admin of its database."""
     # The tests' servers check their caches five times as often as the default, which each
     # API process pays for in reads: a benchmark measures the default.
     refresh = Settings.model_fields["cache_refresh_seconds"].default
     settings = {"cache_refresh_seconds": str(refresh), **settings}
-    databases = Databases.open(backend)
-    with tempfile.TemporaryDirectory(prefix="smsgate-bench-") as workdir:
-        server = ServerProcess(databases.create(Path(workdir)), Path(workdir), **settings)
-        database = Database(server.database_url)
-        upgrade(database.write_engine)
+    with bench_database(backend) as (url, database, workdir):
+        server = ServerProcess(url, workdir, **settings)
         try:
             server.start(*serve_args)
             yield server, AccountAdmin(database)
         finally:
             server.stop()
-            database.close()
-            databases.close()
 
 
 def bench_account(

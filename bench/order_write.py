@@ -18,22 +18,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
-from tests.databases import Databases
-
-from bench.harness import database_backends, report, spent_cpu
+from bench.harness import bench_database, database_backends, report, spent_cpu
 from smsgate.domain.segments import segment_text
 from smsgate.services.accounts import AccountAdmin
 from smsgate.services.order_writer import OrderDesk
 from smsgate.services.sending import FloodLimit, OutgoingMessage, SendOrder
 from smsgate.store.database import Database
-from smsgate.store.migrate import upgrade
 
 ORDERS_PER_WRITE = (1, 16, 32)
 TEXT = segment_text("Your code is 4242. It expires in 10 minutes.")
@@ -79,21 +74,11 @@ def measure(database: Database, account_id: int, per_write: int, writes: int) ->
 
 
 def measure_backend(backend: str, writes: int) -> dict[int, WriteCost]:
-    databases = Databases.open(backend)
-    try:
-        with tempfile.TemporaryDirectory(prefix="smsgate-bench-") as workdir:
-            url = databases.create(Path(workdir))
-            database = Database(url)
-            try:
-                upgrade(database.write_engine)
-                account_id = AccountAdmin(database).create(
-                    "bench", password="bench-password", balance=Decimal(10**9)
-                )
-                return {n: measure(database, account_id, n, writes) for n in ORDERS_PER_WRITE}
-            finally:
-                database.close()
-    finally:
-        databases.close()
+    with bench_database(backend) as (_, database, _):
+        account_id = AccountAdmin(database).create(
+            "bench", password="bench-password", balance=Decimal(10**9)
+        )
+        return {n: measure(database, account_id, n, writes) for n in ORDERS_PER_WRITE}
 
 
 def main(writes: int) -> None:
