@@ -82,9 +82,12 @@ def databases(request: pytest.FixtureRequest) -> Iterator[Databases]:
 
 
 @pytest.fixture
-def database_url(databases: Databases, tmp_path: Path) -> Iterator[str]:
-    """A fresh empty database of this test's own (not migrated; dropped at teardown)."""
-    url = databases.create(tmp_path)
+def database_url(
+    databases: Databases, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A fresh database of this test's own, dropped at teardown: the one ``database`` opens
+    when the test takes that too, else empty (not migrated)."""
+    url = databases.create(tmp_path, migrated="database" in request.fixturenames)
     yield url
     databases.drop(url)
 
@@ -93,7 +96,7 @@ def database_url(databases: Databases, tmp_path: Path) -> Iterator[str]:
 def database(database_url: str) -> Iterator[Database]:
     """This test's own database, migrated, opened in the test process."""
     opened = Database(database_url)
-    upgrade(opened.write_engine)
+    upgrade(opened.write_engine)  # finds the copy migrated: a check of its version
     yield opened
     opened.close()
 

@@ -1,15 +1,19 @@
 """The database backends the tests run on: SQLite files, and databases on a PostgreSQL server.
 
 Every test that touches the store runs once per backend (the ``databases`` fixture of the root
-conftest). Each server or fixture gets a fresh, empty database of its own: on SQLite a file in
-its work folder, on PostgreSQL ``smsgate_test_<random>``, made on the server that
-``SMSGATE_TEST_POSTGRES_URL`` names (the local one by default) and dropped afterwards.
+conftest). Each server or fixture gets a fresh database of its own: on SQLite a file in its
+work folder, on PostgreSQL ``smsgate_test_<random>``, made on the server that
+``SMSGATE_TEST_POSTGRES_URL`` names (the local one by default) and dropped afterwards. It is
+empty, or a copy of one database migrated once per backend and test process: migrating each
+anew took 0.2-0.5 s, a copy takes 5 ms (SQLite) or 0.1 s (PostgreSQL).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -18,6 +22,9 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
+
+from smsgate.store.database import Database
+from smsgate.store.migrate import upgrade
 
 BACKENDS = ("sqlite", "postgresql")
 POSTGRES_URL_VARIABLE = "SMSGATE_TEST_POSTGRES_URL"
@@ -44,6 +51,9 @@ class Databases:
         self.backend = backend
         self.server_url = server_url  # PostgreSQL: where to CREATE and DROP the databases
         self._created: set[str] = set()
+        # The database that migrated ones copy: its file (SQLite) or name (PostgreSQL).
+        self._template: str | None = None
+        self._template_folder: Path | None = None
 
     @classmethod
     def open(cls, backend: str) -> Databases:
@@ -63,17 +73,41 @@ class Databases:
             ) from error
         return databases
 
-    def create(self, workdir: Path) -> str:
-        """The URL of a new empty database; on SQLite the file ``smsgate.db`` in ``workdir``,
-        made empty (which SQLite reads as an empty database), as PostgreSQL's is made."""
+    def create(self, workdir: Path, migrated: bool = False) -> str:
+        """The URL of a new database, empty or ``migrated`` to the newest schema; on SQLite the
+        file ``smsgate.db`` in ``workdir``, made empty (which SQLite reads as an empty
+        database), as PostgreSQL's is made."""
+        template = self._migrated_template() if migrated else None
         if self.server_url is None:
             path = workdir / "smsgate.db"
-            path.touch()
+            if template is None:
+                path.touch()
+            else:
+                shutil.copyfile(template, path)
             return f"sqlite:///{path}"
         name = f"smsgate_test_{uuid.uuid4().hex[:16]}"
-        self._run(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template is not None:
+            statement = sql.SQL("{} TEMPLATE {}").format(statement, sql.Identifier(template))
+        self._run(statement)
         self._created.add(name)
         return self.server_url.set(database=name).render_as_string(hide_password=False)
+
+    def _migrated_template(self) -> str:
+        """The file or name of the database migrated ones copy, migrated at the first call and
+        left with no connection: PostgreSQL copies only a database nobody is connected to, and
+        SQLite folds its log into the file when the last connection closes."""
+        if self._template is None:
+            self._template_folder = Path(tempfile.mkdtemp(prefix="smsgate-template-"))
+            url = self.create(self._template_folder)
+            template = Database(url)
+            try:
+                upgrade(template.write_engine)
+            finally:
+                template.close()
+            self._template = make_url(url).database
+        assert self._template is not None
+        return self._template
 
     def drop(self, url: str) -> None:
         """Drop a database that ``create`` made, even with clients still connected."""
@@ -113,6 +147,8 @@ class Databases:
     def close(self) -> None:
         for name in sorted(self._created):
             self._drop(name)
+        if self._template_folder is not None:
+            shutil.rmtree(self._template_folder, ignore_errors=True)
 
     def _drop(self, name: str) -> None:
         self._run(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
