@@ -9,7 +9,6 @@ become Expired.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import time
@@ -49,7 +48,7 @@ from smsgate.store.messages import (
     release_lapsed_leases,
 )
 from smsgate.store.monitoring import awaiting_reports
-from smsgate.wakeup import Wakeup
+from smsgate.wakeup import Wakeup, wait_at_most
 
 log = logging.getLogger(__name__)
 
@@ -303,8 +302,7 @@ class Dispatcher:
 
         async def record_answered() -> None:
             while True:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(done.wait(), RESULTS_FLUSH_SECONDS)
+                await wait_at_most(done, RESULTS_FLUSH_SECONDS)
                 # Once done, what came during the last write is written too, then no more.
                 while answered:
                     taken = answered[:]

@@ -14,7 +14,6 @@ reports, and a report whose taker died is delivered by another simulator once it
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import os
@@ -58,6 +57,7 @@ from smsgate.store.simulator import (
     settle_incoming,
     take_parts,
 )
+from smsgate.wakeup import wait_at_most
 
 log = logging.getLogger(__name__)
 
@@ -232,8 +232,7 @@ class SimulatedSmsc:
             wait = self._owed[0].due - time.monotonic()
             if wait > 0:
                 # Woken early by reports taken over from a dead simulator, which are due now.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._has_reports.wait(), wait)
+                await wait_at_most(self._has_reports, wait)
                 continue
             if await self._deliver_due(events) < REPORT_BATCH:
                 await asyncio.sleep(REPORT_PAUSE)
