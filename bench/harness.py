@@ -17,7 +17,7 @@ from tests.server import ServerProcess
 from smsgate.config import Settings
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database
-from smsgate.store.migrate import upgrade
+from smsgate.store.migrate import open_migrated
 
 BENCH_PASSWORD = "bench-password"
 
@@ -30,9 +30,8 @@ def bench_database(backend: str = "sqlite") -> Iterator[tuple[str, Database, Pat
     try:
         with tempfile.TemporaryDirectory(prefix="smsgate-bench-") as workdir:
             url = databases.create(Path(workdir))
-            database = Database(url)
+            database = open_migrated(url)
             try:
-                upgrade(database.write_engine)
                 yield url, database, Path(workdir)
             finally:
                 database.close()

@@ -20,7 +20,7 @@ from xdist.scheduler import LoadScopeScheduling
 from smsgate.services import accounts
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database
-from smsgate.store.migrate import upgrade
+from smsgate.store.migrate import open_migrated, upgrade
 from tests.databases import BACKENDS, BackendUnavailable, Databases, backend_of
 from tests.server import ServerProcess
 
@@ -95,8 +95,7 @@ def database_url(
 @pytest.fixture
 def database(database_url: str) -> Iterator[Database]:
     """This test's own database, migrated, opened in the test process."""
-    opened = Database(database_url)
-    upgrade(opened.write_engine)  # finds the copy migrated: a check of its version
+    opened = open_migrated(database_url)  # finds the copy migrated: a check of its version
     yield opened
     opened.close()
 

@@ -23,8 +23,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 
-from smsgate.store.database import Database
-from smsgate.store.migrate import upgrade
+from smsgate.store.migrate import open_migrated
 
 BACKENDS = ("sqlite", "postgresql")
 POSTGRES_URL_VARIABLE = "SMSGATE_TEST_POSTGRES_URL"
@@ -100,11 +99,7 @@ class Databases:
         if self._template is None:
             self._template_folder = Path(tempfile.mkdtemp(prefix="smsgate-template-"))
             url = self.create(self._template_folder)
-            template = Database(url)
-            try:
-                upgrade(template.write_engine)
-            finally:
-                template.close()
+            open_migrated(url).close()
             self._template = make_url(url).database
         assert self._template is not None
         return self._template
