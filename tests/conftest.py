@@ -20,9 +20,9 @@ from xdist.scheduler import LoadScopeScheduling
 from smsgate.services import accounts
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database
-from smsgate.store.migrate import open_migrated, upgrade
+from smsgate.store.migrate import open_migrated
 from tests.databases import BACKENDS, BackendUnavailable, Databases, backend_of
-from tests.server import ServerProcess
+from tests.server import ServerProcess, http_client
 
 # Accounts made by the tests get argon2 hashes of the lowest cost. A server verifies a hash with
 # the parameters stored in it, so each test's first login costs ~0.1 ms instead of ~0.2 s (every
@@ -105,8 +105,7 @@ def server(
     databases: Databases, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     workdir = tmp_path_factory.mktemp("server")
-    process = ServerProcess(databases.create(workdir), workdir)
-    upgrade(Database(process.database_url).write_engine)
+    process = ServerProcess(databases.create(workdir, migrated=True), workdir)
     process.start()
     yield process
     process.stop()
@@ -119,7 +118,7 @@ def admin(server: ServerProcess) -> AccountAdmin:
 
 @pytest.fixture
 def client(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with http_client(server.url) as http:
         yield http
 
 

@@ -8,16 +8,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import pytest
 
 from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database
-from smsgate.store.migrate import upgrade
 from tests.api.helpers import Deployment, send_ok
 from tests.conftest import Account
 from tests.databases import Databases
-from tests.server import ServerProcess
+from tests.server import ServerProcess, http_client
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -26,11 +24,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def deploy(databases: Databases, workdir: Path, **settings: str) -> Deployment:
     """A server with these settings on a fresh database of its own (stop it with ``undeploy``)."""
-    process = ServerProcess(databases.create(workdir), workdir, **settings)
+    process = ServerProcess(databases.create(workdir, migrated=True), workdir, **settings)
     database = Database(process.database_url)
-    upgrade(database.write_engine)
     process.start()
-    client = httpx.Client(base_url=process.url, timeout=30)
+    client = http_client(process.url)
     return Deployment(process, database, AccountAdmin(database), client)
 
 

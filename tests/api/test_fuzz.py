@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from smsgate.services.accounts import AccountAdmin
 from tests.api.helpers import HTTP_STATUS, JSON_TYPE, assert_error
-from tests.server import ServerProcess
+from tests.server import ServerProcess, http_client
 
 ALIASES = [
     "Session/",
@@ -211,15 +211,16 @@ def fuzzed(server: ServerProcess, admin: AccountAdmin) -> Fuzzed:
         balance=Decimal(10**9),
         sender_names=("SMS Info",),
     )
-    response = httpx.get(
-        f"{server.url}/rest/Session/", params={"login": login, "password": "secret-password"}
-    )
+    with http_client(server.url) as client:
+        response = client.get(
+            "/rest/Session/", params={"login": login, "password": "secret-password"}
+        )
     return Fuzzed(server.url, response.json(), login, "api-password")
 
 
 @pytest.fixture(scope="module")
 def http(fuzzed: Fuzzed) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=fuzzed.url, timeout=30) as client:
+    with http_client(fuzzed.url) as client:
         yield client
 
 

@@ -6,11 +6,11 @@ import socket
 import uuid
 from dataclasses import dataclass
 
-import httpx
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.api.helpers import Deployment, wait_for
+from tests.server import http_client
 
 # The shared server's request body limit (the default, 32 MB, is tested as a setting).
 BODY_LIMIT = 1 << 20
@@ -91,7 +91,8 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 def scrape(url: str) -> Samples:
     """Every sample of ``url`` (a /metrics page) by name and labels."""
-    response = httpx.get(url, timeout=10)
+    with http_client(timeout=10) as client:
+        response = client.get(url)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain"), response.headers
     return {

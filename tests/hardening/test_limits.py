@@ -8,7 +8,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-import httpx
 import pytest
 from pydantic import ValidationError
 
@@ -43,6 +42,7 @@ from tests.hardening.helpers import (
     read_response,
     request_head,
 )
+from tests.server import http_client
 
 WRONG_PASSWORD = "Invalid login or password"
 MULTIPART = "multipart/form-data; boundary=limit"
@@ -249,9 +249,7 @@ def test_a_brute_force_loop_is_slowed_to_the_lockout_pace_and_spares_existing_se
     )
     victim = deployment.make_account()
     session_id = victim.session_id()  # the owner logs in from 127.0.0.1
-    client = httpx.Client(
-        base_url=deployment.process.url, headers={"X-Forwarded-For": "203.0.113.66"}
-    )
+    client = http_client(deployment.process.url, headers={"X-Forwarded-For": "203.0.113.66"})
     answers: Counter[str] = Counter()
     started = time.monotonic()
     for attempt in range(1000):

@@ -8,7 +8,6 @@ import socket
 import time
 from datetime import UTC, datetime, timedelta
 
-import httpx
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Connection, update
 
@@ -31,7 +30,7 @@ from tests.api.helpers import (
 )
 from tests.hardening.conftest import Ops
 from tests.hardening.helpers import Samples, sample, scrape
-from tests.server import free_port
+from tests.server import free_port, http_client
 from tests.store.parts import part_row
 
 DELIVERED_PHONE = "79001234567"
@@ -129,7 +128,8 @@ def test_metrics_can_have_a_port_of_their_own(ops: Ops) -> None:
     assert sample(scrape(ops.metrics_url), "smsgate_database_up") == 1
     assert_error(ops.deployment.client.get("/metrics"), 6)  # not on the API's port
     other_path = ops.metrics_url.replace("/metrics", "/rest/Balance/")
-    assert httpx.get(other_path).status_code == 404
+    with http_client() as client:
+        assert client.get(other_path).status_code == 404
 
 
 def test_parts_ended_by_delivery_reports_are_counted_not_the_reports(

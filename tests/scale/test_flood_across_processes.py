@@ -24,7 +24,7 @@ from smsgate.store.database import Database
 from smsgate.store.schema import messages
 from tests.api.helpers import PHONE, assert_error, assert_ids, assert_ok, balance, send_sms
 from tests.conftest import Account, new_account
-from tests.server import ServerProcess
+from tests.server import ServerProcess, http_client
 
 FLOOD_LIMIT = 5
 SERVERS = 3
@@ -42,7 +42,7 @@ def test_the_flood_limit_holds_across_api_processes(
         with ThreadPoolExecutor(SERVERS) as pool:  # started side by side: a second, not three
             for started in [pool.submit(server.start, "--no-dispatch") for server in servers]:
                 started.result()
-        with httpx.Client(base_url=servers[0].url, timeout=30) as client:
+        with http_client(servers[0].url) as client:
             account = new_account(AccountAdmin(database), client, balance=str(BALANCE))
             responses = _send_together(account, servers)
 
@@ -68,7 +68,7 @@ def _send_together(account: Account, servers: list[ServerProcess]) -> list[httpx
     start = threading.Barrier(threads)
 
     def sender(server: ServerProcess) -> list[httpx.Response]:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+        with http_client(server.url) as client:
             own = dataclasses.replace(account, client=client)
             client.get("/healthz")  # connected before the start: the sends go out together
             start.wait(timeout=30)

@@ -23,7 +23,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 from alembic.script import ScriptDirectory
@@ -35,7 +34,7 @@ from smsgate.store.database import Database
 from smsgate.store.migrate import alembic_config
 from smsgate.store.schema import metadata
 from tests.api.helpers import wait_for
-from tests.server import ServerProcess
+from tests.server import ServerProcess, http_client
 
 SERVERS = 3
 PASSWORD = "secret-password"
@@ -66,11 +65,10 @@ def test_servers_started_together_migrate_a_fresh_database_once(
         AccountAdmin(database).create(login, password=PASSWORD)
         for server in servers:
             assert server.process is not None and server.process.poll() is None, server.log_path
-            response = httpx.get(
-                f"{server.url}/rest/Session/",
-                params={"login": login, "password": PASSWORD},
-                timeout=30,
-            )
+            with http_client(server.url) as client:
+                response = client.get(
+                    "/rest/Session/", params={"login": login, "password": PASSWORD}
+                )
             assert response.status_code == 200, (server.url, response.text)
             assert isinstance(response.json(), str) and response.json(), response.text
     finally:

@@ -23,7 +23,7 @@ from tests.api.helpers import Deployment, message_rows, send_ok, state, wait_for
 from tests.conftest import Account
 from tests.hardening.helpers import sample, scrape
 from tests.scale.processes import WorkerProcess, lease_holders, spawned_children
-from tests.server import ServerProcess
+from tests.server import ServerProcess, http_client
 from tests.smpp_interop.gateway import TEST_CONNECTOR, numbers, send_bulk, settings_file
 from tests.smpp_interop.smsc import NodeSmsc, node_ready
 
@@ -31,9 +31,7 @@ FAST = {"simulator_delay": "0.1", "ownership_lease_seconds": "1.5"}
 
 
 def deployment(process: ServerProcess, database: Database) -> Deployment:
-    return Deployment(
-        process, database, AccountAdmin(database), httpx.Client(base_url=process.url, timeout=30)
-    )
+    return Deployment(process, database, AccountAdmin(database), http_client(process.url))
 
 
 def test_an_api_only_node_queues_and_a_worker_delivers(
@@ -111,8 +109,8 @@ def test_serve_workers_runs_api_processes_and_a_worker_and_restarts_them(
         # An API process that dies is replaced; the others answer meanwhile.
         os.kill(api_children[0].pid, signal.SIGKILL)
         # A new connection for each request: those of the killed process are reset.
-        account.client = httpx.Client(
-            base_url=supervisor.url, timeout=30, limits=httpx.Limits(max_keepalive_connections=0)
+        account.client = http_client(
+            supervisor.url, limits=httpx.Limits(max_keepalive_connections=0)
         )
         for _ in range(20):
             assert state(account, sent[0])["State"] == 0

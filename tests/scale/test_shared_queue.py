@@ -12,7 +12,6 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import Connection, Row, func, select
 
@@ -24,7 +23,7 @@ from smsgate.store.schema import messages, simulator_parts
 from tests.api.helpers import assert_ok, balance, creds, wait_for
 from tests.conftest import new_account
 from tests.scale.processes import WorkerProcess, lease_holders
-from tests.server import ServerProcess
+from tests.server import ServerProcess, http_client
 
 PARTS = 20_000
 BULK = 5_000
@@ -56,7 +55,7 @@ def test_three_workers_kill_one_every_part_sent_exactly_once(
             worker.launch()
         for worker in workers:
             worker.wait_started()
-        with httpx.Client(base_url=api.url, timeout=120) as client:
+        with http_client(api.url, timeout=120) as client:
             account = new_account(AccountAdmin(database), client, balance=str(PARTS))
             for start in range(0, PARTS, BULK):
                 # Ending in 1: never the simulator's 0000 (NotDelivered) or 9999 (silent).

@@ -6,16 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from smsgate.domain.numbering import NumberingRegistry
 from smsgate.services.accounts import AccountAdmin
 from smsgate.services.numbering_data import load_packaged_registry
 from smsgate.store.database import Database
-from smsgate.store.migrate import upgrade
 from tests.api.helpers import Deployment
-from tests.server import ServerProcess
+from tests.server import ServerProcess, http_client
 
 HEADER = "АВС/ DEF;От;До;Емкость;Оператор;Регион;Территория ГАР;ИНН"
 
@@ -34,16 +32,13 @@ def server_database(server: ServerProcess) -> Iterator[Database]:
 
 
 @pytest.fixture
-def own_server(tmp_path: Path, database_url: str) -> Iterator[Deployment]:
+def own_server(tmp_path: Path, database: Database) -> Iterator[Deployment]:
     """A server on this test's own database."""
-    process = ServerProcess(database_url, tmp_path)
-    database = Database(database_url)
-    upgrade(database.write_engine)
+    process = ServerProcess(database.url, tmp_path)
     process.start()
-    with httpx.Client(base_url=process.url, timeout=30) as client:
+    with http_client(process.url) as client:
         yield Deployment(process, database, AccountAdmin(database), client)
     process.stop()
-    database.close()
 
 
 @pytest.fixture

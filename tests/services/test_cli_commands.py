@@ -23,7 +23,7 @@ from smsgate.store.migrate import upgrade
 from tests.api.helpers import PHONE, assert_error, assert_ok, balance, creds, send_sms, wait_for
 from tests.commands import smsgate
 from tests.conftest import Account
-from tests.server import ServerProcess
+from tests.server import ServerProcess, http_client
 from tests.tls import make_test_ca
 
 Admin = Callable[..., str]
@@ -307,7 +307,7 @@ def test_serve_demo_makes_the_demo_account_once_and_keeps_its_balance(tmp_path: 
     """A second ``serve --demo`` on the same database finds the account there: it must not
     fail, nor reset what the account spent."""
     server = ServerProcess(f"sqlite:///{tmp_path / 'smsgate.db'}", tmp_path)
-    client = httpx.Client(base_url=server.url, timeout=30)
+    client = http_client(server.url)
     try:
         server.start("--demo")
         session_id = str(assert_ok(open_session(client, "demo", "demo")))

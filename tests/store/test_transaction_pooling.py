@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 from sqlalchemy import Connection, text
@@ -16,7 +15,7 @@ from smsgate.services.accounts import AccountAdmin
 from smsgate.store.database import Database
 from tests.api.helpers import Deployment, send_ok, state, wait_for
 from tests.databases import psycopg_url
-from tests.server import ServerProcess
+from tests.server import ServerProcess, http_client
 
 pytestmark = pytest.mark.parametrize("databases", ["postgresql"], indirect=True)
 
@@ -117,7 +116,7 @@ def test_a_worker_behind_a_transaction_pooler_listens_only_on_the_url_given_for_
         settings["database_listen_url"] = database_url
     server = ServerProcess(database_url, tmp_path, **settings).start("--workers", "2")
     try:
-        client = httpx.Client(base_url=server.url, timeout=30)
+        client = http_client(server.url)
         account = Deployment(server, database, AccountAdmin(database), client).make_account()
         ids = [send_ok(account, f"79165550{n}01")[0] for n in range(3)]
         wait_for(lambda: all(state(account, i)["State"] == 0 for i in ids), timeout=20)
