@@ -37,7 +37,7 @@ ACCESS_LOGGER = "smsgate.access"
 ACCESS_FIELDS = ("request_id", "method", "path", "endpoint", "code", "status", "ms", "client")
 # The message of a request's record when it does go through ``logging`` (see ``AccessLog``).
 ACCESS_FORMAT = " ".join(f"{name}=%s" for name in ACCESS_FIELDS)
-# How long the listener sleeps once it has written everything queued.
+# How long the listener lets entries gather behind the one that ended its wait for work.
 WRITE_INTERVAL = 0.05
 # At most this many entries are written at once (a bound on the lines held in memory).
 MAX_BURST = 10_000
@@ -218,6 +218,10 @@ class LogQueue:
     def get_nowait(self) -> LogEntry | None:
         return self._entries.get_nowait()
 
+    def get(self) -> LogEntry | None:
+        """The next entry, waiting for one."""
+        return self._entries.get()
+
 
 class AccessLog:
     """Writes one line per API request.
@@ -332,7 +336,8 @@ class _BufferedWriter(logging.StreamHandler[IO[str]]):
 
 class LogListener:
     """The thread that formats and writes what the queue carries: whatever is queued, at once;
-    when the queue runs dry it flushes what it wrote and sleeps ``WRITE_INTERVAL``."""
+    when the queue runs dry it flushes what it wrote and waits for the next entry, then
+    ``WRITE_INTERVAL`` for those behind it, so that a burst is one write."""
 
     def __init__(self, entries: LogQueue, writer: _BufferedWriter):
         self.entries = entries
@@ -352,17 +357,22 @@ class LogListener:
 
     def _run(self) -> None:
         entries, writer = self.entries, self.writer
+        burst: list[LogEntry | None] = []
         while True:
-            burst: list[LogEntry | None] = []
             with contextlib.suppress(queue.Empty):
                 while len(burst) < MAX_BURST:
                     burst.append(entries.get_nowait())
-            if not burst:
-                self._tell_dropped()
-                writer.flush_burst()
+            if burst:
+                if not writer.write_burst(burst):
+                    return
+                burst = []
+                continue
+            self._tell_dropped()
+            writer.flush_burst()
+            # Waited for, not polled: an idle process's thread woke twenty times a second.
+            burst.append(entries.get())
+            if burst[0] is not None:
                 time.sleep(WRITE_INTERVAL)
-            elif not writer.write_burst(burst):
-                return
 
     def _tell_dropped(self) -> None:
         """A line saying how many entries were dropped since the last such line, if any."""

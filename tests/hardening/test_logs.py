@@ -155,6 +155,32 @@ def test_lines_past_the_queue_bound_are_dropped_and_counted_while_stderr_stalls(
     assert 'msg="900 log lines dropped' in told and "level=warning" in told
 
 
+class CountedQueue(LogQueue):
+    """Counts the listener's looks at the queue."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.looks = 0
+
+    def get_nowait(self) -> logs.LogEntry | None:
+        self.looks += 1
+        return super().get_nowait()
+
+
+def test_an_idle_listener_waits_for_entries_instead_of_polling() -> None:
+    """It looked at the queue twenty times a second for as long as the process ran."""
+    entries = CountedQueue()
+    stream = io.StringIO()
+    listener = LogListener(entries, logs._BufferedWriter(stream, LineFormatter("kv")))
+    listener.start()
+    threading.Event().wait(0.5)
+    assert entries.looks <= 1
+    for number in range(3):
+        entries.put_nowait((time.time(), (f"{number:016x}", "GET", "/", "h", "", 200, 0.1, "")))
+    listener.stop()
+    assert len(stream.getvalue().splitlines()) == 3
+
+
 def test_a_message_and_its_traceback_are_scrubbed() -> None:
     try:
         raise RuntimeError(f"query failed: sessionId={SESSION_ID}")
