@@ -21,13 +21,17 @@ TTL = timedelta(seconds=0.6)
 
 
 def test_one_holder_at_a_time_and_a_lapsed_lease_moves(database: Database) -> None:
+    # Each step must come within the lease's time of the one before: a write on a loaded
+    # machine took longer than TTL, and the second took a lease the first had just renewed.
+    ttl = timedelta(seconds=2)
+
     async def scenario() -> None:
-        first = Lease(database, "connector:main", "worker-1", TTL)
-        second = Lease(database, "connector:main", "worker-2", TTL)
+        first = Lease(database, "connector:main", "worker-1", ttl)
+        second = Lease(database, "connector:main", "worker-2", ttl)
         assert await first.try_take()
         assert not await second.try_take()
         assert await first.try_take()  # renewing
-        await asyncio.sleep(TTL.total_seconds() + 0.1)  # the first stopped renewing
+        await asyncio.sleep(ttl.total_seconds() + 0.1)  # the first stopped renewing
         assert await second.try_take()
         assert not await first.try_take()
         holders = await database.read(lease_holders)
